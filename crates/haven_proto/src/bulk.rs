@@ -1,0 +1,196 @@
+//! Object framing on the reliable, ordered `bulk` data channel.
+//!
+//! The sender announces an object with a [`Manifest`] (id, kind, size, SHA-256), then sends it
+//! as [`Bulk::Chunk`]s of at most [`MAX_CHUNK`] bytes. The receiver acknowledges with
+//! [`Bulk::Ack`] (how many bytes from the start it holds), which is also how a transfer resumes
+//! after a reconnect: the sender continues from the acknowledged offset. Either side may
+//! [`Bulk::Cancel`] (the patient revokes, the clinician closes). The receiver checks the hash
+//! before anything is shown.
+//!
+//! Wire form: one byte of [`DATA_VERSION`](crate::DATA_VERSION), then postcard.
+
+use serde::{Deserialize, Serialize};
+
+use crate::control::{ControlDecodeError, decode_versioned, encode_versioned};
+
+/// The largest chunk payload, in bytes (16 KiB: the size every WebRTC stack delivers whole).
+pub const MAX_CHUNK: usize = 16 * 1024;
+/// The largest `bulk` message: a full chunk plus its header.
+pub const MAX_BULK_MESSAGE: usize = MAX_CHUNK + 64;
+/// The largest object a peer may announce (256 MiB).
+pub const MAX_OBJECT_SIZE: u64 = 256 * 1024 * 1024;
+
+/// An object's id, chosen by its sender, unique within the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectId(pub u32);
+
+/// What an object is, so the receiver picks the right decoder (each with its own limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// PNG, JPEG or WebP, metadata stripped.
+    Image,
+    /// DICOM, de-identified.
+    Dicom,
+    /// FHIR R4 JSON.
+    Fhir,
+}
+
+/// Announces an object before its chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The object's id.
+    pub id: ObjectId,
+    /// What it is.
+    pub kind: ObjectKind,
+    /// Its size in bytes (at most [`MAX_OBJECT_SIZE`]).
+    pub size: u64,
+    /// SHA-256 of the whole object.
+    pub sha256: [u8; 32],
+}
+
+/// Why a transfer was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// The patient took it back.
+    Revoked,
+    /// The receiver does not want it (closed, out of memory budget).
+    Declined,
+    /// The data did not match its manifest.
+    Corrupt,
+}
+
+/// A `bulk` message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Bulk {
+    /// A new object follows.
+    Manifest(Manifest),
+    /// Bytes `offset .. offset + data.len()` of an object.
+    Chunk {
+        /// The object.
+        id: ObjectId,
+        /// Where these bytes go.
+        offset: u64,
+        /// At most [`MAX_CHUNK`] bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// The receiver holds the first `received` bytes of the object.
+    Ack {
+        /// The object.
+        id: ObjectId,
+        /// Contiguous bytes held from the start.
+        received: u64,
+    },
+    /// Stop sending (or stop expecting) this object.
+    Cancel {
+        /// The object.
+        id: ObjectId,
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+const KNOWN_KINDS: u32 = 4;
+
+/// Encodes a message.
+pub fn encode(message: &Bulk) -> Vec<u8> {
+    encode_versioned(message)
+}
+
+/// Decodes a message and checks the format's limits (chunk size, object size, offsets).
+pub fn decode(bytes: &[u8]) -> Result<Bulk, ControlDecodeError> {
+    let message: Bulk = decode_versioned(bytes, MAX_BULK_MESSAGE, KNOWN_KINDS)?;
+    match &message {
+        Bulk::Manifest(m) if m.size > MAX_OBJECT_SIZE => {
+            Err(ControlDecodeError::Invalid("object larger than the limit"))
+        }
+        Bulk::Chunk { data, .. } if data.len() > MAX_CHUNK => {
+            Err(ControlDecodeError::Invalid("chunk larger than the limit"))
+        }
+        Bulk::Chunk { offset, data, .. }
+            if offset.saturating_add(data.len() as u64) > MAX_OBJECT_SIZE =>
+        {
+            Err(ControlDecodeError::Invalid("chunk beyond the largest object"))
+        }
+        _ => Ok(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn bulk() -> impl Strategy<Value = Bulk> {
+        let id = any::<u32>().prop_map(ObjectId);
+        prop_oneof![
+            (id.clone(), 0..=MAX_OBJECT_SIZE, any::<[u8; 32]>(), 0..3u8).prop_map(
+                |(id, size, sha256, k)| Bulk::Manifest(Manifest {
+                    id,
+                    kind: [ObjectKind::Image, ObjectKind::Dicom, ObjectKind::Fhir][usize::from(k)],
+                    size,
+                    sha256
+                })
+            ),
+            (id.clone(), 0..MAX_OBJECT_SIZE / 2, prop::collection::vec(any::<u8>(), 0..2048))
+                .prop_map(|(id, offset, data)| Bulk::Chunk { id, offset, data }),
+            (id.clone(), any::<u64>()).prop_map(|(id, received)| Bulk::Ack { id, received }),
+            id.prop_map(|id| Bulk::Cancel {
+                id,
+                reason: CancelReason::Revoked
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(m in bulk()) {
+            prop_assert_eq!(decode(&encode(&m)).expect("round trip"), m);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn a_full_chunk_fits_the_message_limit() {
+        let m = Bulk::Chunk {
+            id: ObjectId(u32::MAX),
+            offset: MAX_OBJECT_SIZE - MAX_CHUNK as u64,
+            data: vec![0xa5; MAX_CHUNK],
+        };
+        let bytes = encode(&m);
+        assert!(bytes.len() <= MAX_BULK_MESSAGE, "{} bytes", bytes.len());
+        assert_eq!(decode(&bytes).expect("decodes"), m);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let big = encode(&Bulk::Manifest(Manifest {
+            id: ObjectId(1),
+            kind: ObjectKind::Image,
+            size: MAX_OBJECT_SIZE + 1,
+            sha256: [0; 32],
+        }));
+        assert!(matches!(decode(&big), Err(ControlDecodeError::Invalid(_))));
+        let past_end = encode(&Bulk::Chunk {
+            id: ObjectId(1),
+            offset: u64::MAX - 1,
+            data: vec![1, 2, 3],
+        });
+        assert!(matches!(decode(&past_end), Err(ControlDecodeError::Invalid(_))));
+        // A length prefix that promises more than arrives is malformed, not a huge allocation.
+        let mut lying = encode(&Bulk::Chunk {
+            id: ObjectId(1),
+            offset: 0,
+            data: vec![1; 10],
+        });
+        lying.truncate(lying.len() - 5);
+        assert_eq!(decode(&lying), Err(ControlDecodeError::Malformed));
+    }
+}

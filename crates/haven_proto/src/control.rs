@@ -1,0 +1,234 @@
+//! Room events on the reliable, ordered `control` data channel.
+//!
+//! A message is one byte of [`DATA_VERSION`] followed by the [`Control`] enum in postcard's
+//! compact binary form (varint variant index, then the fields). Later issues add variants at
+//! the end; a receiver that meets a variant it does not know gets
+//! [`ControlDecodeError::UnknownKind`] and can skip it without ending the session.
+//!
+//! Each receiver checks the sender's role before acting ([`Control::allowed_from`]).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::signal::Role;
+use crate::{DATA_VERSION, Redacted};
+
+/// The largest `control` message, in bytes.
+pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
+/// The longest display name, in bytes of UTF-8.
+pub const MAX_DISPLAY_NAME: usize = 64;
+
+/// How a participant appears in the room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AvatarChoice {
+    /// A name tag and a colour the person picked.
+    Named {
+        /// Shown over the avatar; may identify the person, so never logged.
+        name: Redacted<String>,
+        /// sRGB.
+        colour: [u8; 3],
+    },
+    /// A neutral figure, no name tag; its look is drawn at random for each session so two
+    /// sessions of the same patient do not match.
+    Anonymous {
+        /// Picks the look; random per session.
+        look: u32,
+    },
+}
+
+/// A laser pointer: where it starts and where it points, in the room's frame.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    /// Ray origin, metres.
+    pub origin: [f32; 3],
+    /// Ray direction (unit length).
+    pub direction: [f32; 3],
+    /// Where the sender's ray hit, if it hit something.
+    pub hit: Option<[f32; 3]>,
+}
+
+/// A room event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Control {
+    /// The sender's avatar (sent on connect and on change).
+    Avatar(AvatarChoice),
+    /// The sender's pointer turned on or moved (`Some`) or off (`None`).
+    Pointer(Option<Pointer>),
+    /// Voice activity of the sender.
+    Speaking {
+        /// Whether the sender is speaking now.
+        speaking: bool,
+    },
+    /// The sender muted or unmuted their microphone.
+    Muted {
+        /// Whether the microphone is muted.
+        muted: bool,
+    },
+}
+
+/// The number of [`Control`] variants this build knows.
+const KNOWN_KINDS: u32 = 4;
+
+impl Control {
+    /// Whether a peer in `role` may send this event. Every receiver checks it.
+    pub fn allowed_from(&self, role: Role) -> bool {
+        match self {
+            Self::Avatar(_) | Self::Pointer(_) | Self::Speaking { .. } | Self::Muted { .. } => {
+                let _ = role;
+                true
+            }
+        }
+    }
+
+    /// The event's name, for logs (never its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Avatar(_) => "avatar",
+            Self::Pointer(_) => "pointer",
+            Self::Speaking { .. } => "speaking",
+            Self::Muted { .. } => "muted",
+        }
+    }
+}
+
+/// Why bytes on a data channel were not a message (shared by `control` and `bulk`).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ControlDecodeError {
+    /// Over the channel's limit.
+    #[error("data-channel message of {size} bytes is over the {limit}-byte limit")]
+    TooLarge {
+        /// What arrived.
+        size: usize,
+        /// The channel's limit.
+        limit: usize,
+    },
+    /// Empty.
+    #[error("empty data-channel message")]
+    Empty,
+    /// Another wire version.
+    #[error("data-channel version {0} is not supported (this build speaks {DATA_VERSION})")]
+    UnsupportedVersion(u8),
+    /// A message kind from a newer peer; skip it.
+    #[error("unknown message kind {0}")]
+    UnknownKind(u32),
+    /// The fields do not parse, or bytes are left over.
+    #[error("malformed data-channel message")]
+    Malformed,
+    /// The fields parse but break a rule of the format (a limit, a range).
+    #[error("invalid data-channel message: {0}")]
+    Invalid(&'static str),
+}
+
+/// Writes `version | postcard(value)`.
+pub(crate) fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![DATA_VERSION];
+    postcard::to_io(value, &mut out).expect("postcard writes to a Vec without failing");
+    out
+}
+
+/// Reads `version | postcard(value)`, checking the limit, the version, the kind and that no
+/// bytes are left over.
+pub(crate) fn decode_versioned<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+    known_kinds: u32,
+) -> Result<T, ControlDecodeError> {
+    if bytes.len() > limit {
+        return Err(ControlDecodeError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    let (&version, body) = bytes.split_first().ok_or(ControlDecodeError::Empty)?;
+    if version != DATA_VERSION {
+        return Err(ControlDecodeError::UnsupportedVersion(version));
+    }
+    let (kind, _) =
+        postcard::take_from_bytes::<u32>(body).map_err(|_| ControlDecodeError::Malformed)?;
+    if kind >= known_kinds {
+        return Err(ControlDecodeError::UnknownKind(kind));
+    }
+    match postcard::take_from_bytes::<T>(body) {
+        Ok((value, [])) => Ok(value),
+        _ => Err(ControlDecodeError::Malformed),
+    }
+}
+
+/// Encodes an event.
+pub fn encode(message: &Control) -> Vec<u8> {
+    encode_versioned(message)
+}
+
+/// Decodes an event; any bytes give an event or a typed error.
+pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
+    let message: Control = decode_versioned(bytes, MAX_CONTROL_MESSAGE, KNOWN_KINDS)?;
+    if let Control::Avatar(AvatarChoice::Named { name, .. }) = &message
+        && name.expose().len() > MAX_DISPLAY_NAME
+    {
+        return Err(ControlDecodeError::Invalid("display name too long"));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn control() -> impl Strategy<Value = Control> {
+        let v3 = prop::array::uniform3(-100.0f32..100.0);
+        prop_oneof![
+            ("[a-zA-Z ]{0,64}", any::<[u8; 3]>()).prop_map(|(n, colour)| Control::Avatar(
+                AvatarChoice::Named {
+                    name: Redacted::new(n),
+                    colour
+                }
+            )),
+            any::<u32>().prop_map(|look| Control::Avatar(AvatarChoice::Anonymous { look })),
+            prop::option::of((v3.clone(), v3.clone(), prop::option::of(v3))).prop_map(|p| {
+                Control::Pointer(p.map(|(origin, direction, hit)| Pointer {
+                    origin,
+                    direction,
+                    hit,
+                }))
+            }),
+            any::<bool>().prop_map(|speaking| Control::Speaking { speaking }),
+            any::<bool>().prop_map(|muted| Control::Muted { muted }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(m in control()) {
+            prop_assert_eq!(decode(&encode(&m)).expect("round trip"), m);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn compact_on_the_wire() {
+        assert_eq!(encode(&Control::Speaking { speaking: true }), [DATA_VERSION, 2, 1]);
+    }
+
+    #[test]
+    fn unknown_kinds_versions_and_junk_are_typed() {
+        assert_eq!(decode(&[]), Err(ControlDecodeError::Empty));
+        assert_eq!(decode(&[9, 0]), Err(ControlDecodeError::UnsupportedVersion(9)));
+        assert_eq!(decode(&[DATA_VERSION, 42, 0]), Err(ControlDecodeError::UnknownKind(42)));
+        assert_eq!(decode(&[DATA_VERSION, 2]), Err(ControlDecodeError::Malformed));
+        assert_eq!(decode(&[DATA_VERSION, 2, 1, 0]), Err(ControlDecodeError::Malformed));
+        let huge = vec![DATA_VERSION; MAX_CONTROL_MESSAGE + 1];
+        assert!(matches!(decode(&huge), Err(ControlDecodeError::TooLarge { .. })));
+        let long_name = encode(&Control::Avatar(AvatarChoice::Named {
+            name: Redacted::new("x".repeat(65)),
+            colour: [0; 3],
+        }));
+        assert!(matches!(decode(&long_name), Err(ControlDecodeError::Invalid(_))));
+    }
+}
