@@ -1,1 +1,55 @@
-fn main() {}
+//! `haven`: the one binary. `serve` runs the signaling server, `invite` makes invites, `bench`
+//! measures. Nothing clever lives here: each subcommand reads its flags and calls a crate.
+
+mod bench;
+mod invite;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Haven: a private VR consult room.
+#[derive(Debug, Parser)]
+#[command(name = "haven", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the signaling server (WebSocket over TLS 1.3). It introduces peers and relays SDP
+    /// and ICE only.
+    Serve(serve::Args),
+    /// Print a signed invite to a room, for one role.
+    Invite(invite::Args),
+    /// Measure Haven (run a `--release` build for figures worth quoting).
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("HAVEN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Invite(args) => invite::run(args),
+        Command::Bench(bench) => bench::run(bench),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[expect(clippy::print_stderr, reason = "the binary reports its own failure")]
+            {
+                eprintln!("haven: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! An invite is `hv1.<payload>.<tag>`: the payload is base64url (no padding) of a JSON object
 //! with the server's host and port, the room, the role, the expiry (Unix seconds), a random
-//! nonce and how many joins it allows; the tag is base64url of HMAC-SHA256, keyed by the
+//! nonce, how many joins it allows and, for a self-signed server, its certificate's SHA-256; the tag is base64url of HMAC-SHA256, keyed by the
 //! server's secret, over everything before the last dot. Only the server that holds the secret
 //! can make or check the tag (`haven_signal::invite`); anyone holding the invite can read where
 //! to connect, so an invite carries no name and nothing medical.
@@ -39,6 +39,10 @@ pub struct Invite {
     pub nonce: String,
     /// How many joins the invite allows (a reconnect is a join).
     pub uses: u32,
+    /// SHA-256 of the server's certificate (hex), when the server uses a self-signed one:
+    /// the joining peer pins it instead of trusting a certificate authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 /// An invite string split into its parts, before its tag is checked.
@@ -144,6 +148,7 @@ mod tests {
             exp: 1_800_000_000,
             nonce: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             uses: 5,
+            pin: None,
         }
     }
 

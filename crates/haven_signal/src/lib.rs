@@ -1,1 +1,28 @@
-//! tmp
+//! Haven's rendezvous server and its client.
+//!
+//! The server introduces the peers of a consult and nothing more: a peer connects over
+//! WebSocket on TLS 1.3, says hello with a signed invite, and is placed in the room the invite
+//! names with the role it names. From then on the server relays SDP offers, answers and ICE
+//! candidates to a named peer of the same room, and tells each peer who joins and leaves. It
+//! stores nothing but its rooms, keeps nothing medical, and logs room and peer ids only.
+//!
+//! - [`invite`]: making and checking signed invites ([`ServerSecret`] holds the key).
+//! - [`rooms`]: the room state machine, sans I/O.
+//! - [`server`]: the tokio server with its limits.
+//! - [`tls`]: certificates (files or a fresh self-signed one) and the client's pinning.
+//! - [`client`]: a signaling client, used by `haven` and by tests.
+
+pub mod client;
+pub mod invite;
+pub mod limits;
+pub mod rooms;
+pub mod secret;
+pub mod server;
+pub mod tls;
+
+pub use client::{ClientError, SignalClient};
+pub use invite::{InviteRejected, InviteRequest, issue, verify};
+pub use limits::Limits;
+pub use secret::{SecretError, ServerSecret};
+pub use server::{ServerConfig, SignalServer};
+pub use tls::{ClientTls, Fingerprint, TlsError, TlsIdentity};

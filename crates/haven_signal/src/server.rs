@@ -1,0 +1,503 @@
+//! The signaling server on tokio: TLS 1.3 (rustls), WebSocket (tungstenite), the room state
+//! of [`Rooms`] behind one short-held lock, and a task per connection.
+//!
+//! A connection task owns its socket. Other tasks reach it only through its bounded outbox;
+//! a peer too slow to drain its outbox is disconnected rather than allowed to hold up the
+//! room. The lock around the rooms is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use haven_proto::signal::{
+    ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, SIGNAL_VERSION, ServerMessage,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tracing::{Instrument as _, debug, info, info_span, warn};
+
+use crate::invite::verify;
+use crate::limits::{Limits, TokenBucket};
+use crate::rooms::Rooms;
+use crate::secret::ServerSecret;
+use crate::tls::{Fingerprint, TlsError, TlsIdentity};
+
+/// What a server needs to run.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The certificate and key.
+    pub identity: TlsIdentity,
+    /// The invite-signing key.
+    pub secret: ServerSecret,
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// STUN/TURN servers handed to peers in the welcome.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// A bound server, not yet serving.
+pub struct SignalServer {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    fingerprint: Fingerprint,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    hub: Mutex<Hub>,
+    secret: ServerSecret,
+    limits: Limits,
+    ice_servers: Vec<IceServer>,
+    ws_config: WebSocketConfig,
+}
+
+#[derive(Default)]
+struct Hub {
+    rooms: Rooms,
+    outboxes: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
+}
+
+impl Hub {
+    /// Queues a message for a peer; a peer whose queue is full is cut off (its task sees its
+    /// outbox close and leaves the room).
+    fn deliver(&mut self, to: PeerId, message: ServerMessage) {
+        let Some(outbox) = self.outboxes.get(&to) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(message) {
+            warn!(peer = %to, "peer is not reading its messages; disconnecting it");
+            self.outboxes.remove(&to);
+        }
+    }
+
+    fn leave(&mut self, peer: PeerId) {
+        self.outboxes.remove(&peer);
+        for other in self.rooms.leave(peer) {
+            self.deliver(other, ServerMessage::PeerLeft { peer_id: peer });
+        }
+    }
+}
+
+impl Shared {
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        // A panic while holding the lock would be our own bug; the state is still usable.
+        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl SignalServer {
+    /// Binds the listening socket.
+    pub async fn bind(config: ServerConfig) -> Result<Self, BindError> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let acceptor = TlsAcceptor::from(config.identity.server_config()?);
+        let limits = config.limits;
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(limits.max_message))
+            .max_frame_size(Some(limits.max_message))
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        Ok(Self {
+            listener,
+            acceptor,
+            fingerprint: config.identity.fingerprint(),
+            shared: Arc::new(Shared {
+                hub: Mutex::new(Hub::default()),
+                secret: config.secret,
+                limits,
+                ice_servers: config.ice_servers,
+                ws_config,
+            }),
+        })
+    }
+
+    /// The address it listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The SHA-256 fingerprint of its certificate.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Serves until `shutdown` completes, then tells every peer and closes (waiting at most
+    /// five seconds for connections to close).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let slots = Arc::new(Semaphore::new(self.shared.limits.max_connections));
+        let mut tasks = JoinSet::new();
+        let mut next_conn = 0u64;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let tcp = match accepted {
+                        Ok((tcp, _remote)) => tcp,
+                        Err(e) => {
+                            // Out of file descriptors, say: back off instead of spinning.
+                            warn!(error = %e, "accept failed");
+                            sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        warn!("connection limit reached; refusing a connection");
+                        continue;
+                    };
+                    next_conn += 1;
+                    let conn = Connection {
+                        shared: Arc::clone(&self.shared),
+                        acceptor: self.acceptor.clone(),
+                        stop: stop_rx.clone(),
+                    };
+                    tasks.spawn(
+                        async move {
+                            conn.serve(tcp).await;
+                            drop(slot);
+                        }
+                        .instrument(info_span!("conn", id = next_conn)),
+                    );
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        info!(open = tasks.len(), "shutting down");
+        let _ = stop_tx.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if timeout(Duration::from_secs(5), drain).await.is_err() {
+            tasks.abort_all();
+        }
+    }
+
+    /// Spawns the server on the current runtime; the handle stops it.
+    pub fn spawn(self) -> std::io::Result<ServerHandle> {
+        let addr = self.local_addr()?;
+        let fingerprint = self.fingerprint;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(ServerHandle {
+            addr,
+            fingerprint,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// A running server (see [`SignalServer::spawn`]).
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its certificate's fingerprint.
+    pub fingerprint: Fingerprint,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The `wss://` URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("wss://{}", self.addr)
+    }
+
+    /// Stops it and waits until every connection is closed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The socket could not be bound.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    /// The certificate or key was refused.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl From<rustls::Error> for BindError {
+    fn from(e: rustls::Error) -> Self {
+        Self::Tls(TlsError::Config(e))
+    }
+}
+
+type Ws = WebSocketStream<TlsStream<TcpStream>>;
+
+struct Connection {
+    shared: Arc<Shared>,
+    acceptor: TlsAcceptor,
+    stop: watch::Receiver<bool>,
+}
+
+/// How a connection ends.
+enum End {
+    /// Say this error, then close.
+    Error(ErrorCode, &'static str),
+    /// Close quietly (the peer said bye, closed, or the socket failed).
+    Quiet,
+}
+
+impl Connection {
+    async fn serve(mut self, tcp: TcpStream) {
+        let limits = self.shared.limits.clone();
+        let deadline = Instant::now() + limits.handshake_timeout;
+        let _ = tcp.set_nodelay(true);
+        let ws = async {
+            let tls = self.acceptor.accept(tcp).await.ok()?;
+            tokio_tungstenite::accept_async_with_config(tls, Some(self.shared.ws_config))
+                .await
+                .ok()
+        };
+        let Ok(Some(ws)) = tokio::time::timeout_at(deadline, ws).await else {
+            debug!("TLS or WebSocket handshake failed or timed out");
+            return;
+        };
+        let (mut sink, mut stream) = ws.split();
+        let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.burst, Instant::now().into_std());
+
+        // The first message must be a hello, before the deadline.
+        let hello = tokio::select! {
+            read = tokio::time::timeout_at(deadline, next_text(&mut stream, &mut bucket)) => match read {
+                Ok(read) => read,
+                Err(_) => Err(End::Error(ErrorCode::Timeout, "no hello in time")),
+            },
+            _ = self.stop.changed() => Err(End::Error(ErrorCode::ShuttingDown, "the server is stopping")),
+        };
+        let joined = hello.and_then(|text| self.join(&text));
+        let (peer, mut outbox) = match joined {
+            Ok(joined) => joined,
+            Err(end) => {
+                close(&mut sink, end).await;
+                return;
+            }
+        };
+        let span = info_span!("peer", peer = %peer.id, role = %peer.role);
+        let end = self
+            .session(peer.id, &mut sink, &mut stream, &mut bucket, &mut outbox)
+            .instrument(span.clone())
+            .await;
+        self.shared.hub().leave(peer.id);
+        span.in_scope(|| info!("left"));
+        close(&mut sink, end).await;
+    }
+
+    /// Checks a hello and joins its room; returns the peer and its outbox, the welcome queued.
+    fn join(&self, text: &str) -> Result<(PeerInfo, mpsc::Receiver<ServerMessage>), End> {
+        let hello = ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
+        let ClientMessage::Hello { version, token } = hello else {
+            return Err(End::Error(ErrorCode::BadMessage, "the first message must be a hello"));
+        };
+        if version != SIGNAL_VERSION {
+            return Err(End::Error(
+                ErrorCode::VersionMismatch,
+                "this server speaks signaling version 1",
+            ));
+        }
+        let now = now_unix();
+        let invite = verify(&self.shared.secret, token.expose(), now).map_err(|e| {
+            info!(reason = %e, "invite refused");
+            End::Error(e.code(), "the invite was refused")
+        })?;
+        let mut hub = self.shared.hub();
+        let joined = hub.rooms.join(&invite, now).map_err(|code| {
+            info!(room = %invite.room, %code, "join refused");
+            End::Error(code, "the join was refused")
+        })?;
+        let (tx, rx) = mpsc::channel(self.shared.limits.outbound_queue);
+        tx.try_send(ServerMessage::Welcome {
+            version: SIGNAL_VERSION,
+            peer_id: joined.peer.id,
+            room: invite.room.clone(),
+            role: joined.peer.role,
+            peers: joined.others.clone(),
+            ice_servers: self.shared.ice_servers.clone(),
+        })
+        .expect("a new outbox has room for the welcome");
+        hub.outboxes.insert(joined.peer.id, tx);
+        for other in &joined.others {
+            hub.deliver(other.id, ServerMessage::PeerJoined { peer: joined.peer });
+        }
+        info!(room = %invite.room, peer = %joined.peer.id, role = %joined.peer.role, peers = joined.others.len() + 1, "joined");
+        Ok((joined.peer, rx))
+    }
+
+    /// A joined peer's life: relay its messages, deliver its outbox, ping it.
+    async fn session(
+        &mut self,
+        me: PeerId,
+        sink: &mut SplitSink<Ws, Message>,
+        stream: &mut SplitStream<Ws>,
+        bucket: &mut TokenBucket,
+        outbox: &mut mpsc::Receiver<ServerMessage>,
+    ) -> End {
+        let limits = self.shared.limits.clone();
+        let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let mut ping_at = Instant::now() + limits.ping_interval;
+        loop {
+            tokio::select! {
+                read = next_text(stream, bucket) => {
+                    idle_deadline = Instant::now() + limits.idle_timeout;
+                    let text = match read {
+                        Ok(text) => text,
+                        // Non-fatal refusals are answered and the session goes on.
+                        Err(End::Error(code, why)) if !code.closes() => {
+                            if send(sink, &ServerMessage::error(code, why)).await.is_err() {
+                                return End::Quiet;
+                            }
+                            continue;
+                        }
+                        Err(end) => return end,
+                    };
+                    match self.handle(me, &text) {
+                        Ok(true) => {}
+                        Ok(false) => return End::Quiet,
+                        Err(End::Error(code, why)) if !code.closes() => {
+                            if send(sink, &ServerMessage::error(code, why)).await.is_err() {
+                                return End::Quiet;
+                            }
+                        }
+                        Err(end) => return end,
+                    }
+                }
+                out = outbox.recv() => match out {
+                    Some(message) => if send(sink, &message).await.is_err() {
+                        return End::Quiet;
+                    },
+                    None => return End::Error(ErrorCode::RateLimited, "too slow to read its messages"),
+                },
+                () = sleep_until(ping_at) => {
+                    ping_at = Instant::now() + limits.ping_interval;
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return End::Quiet;
+                    }
+                }
+                () = sleep_until(idle_deadline) => {
+                    return End::Error(ErrorCode::Timeout, "the connection went quiet");
+                }
+                _ = self.stop.changed() => {
+                    return End::Error(ErrorCode::ShuttingDown, "the server is stopping");
+                }
+            }
+        }
+    }
+
+    /// Acts on one message from a joined peer; `Ok(false)` means it said bye.
+    fn handle(&self, me: PeerId, text: &str) -> Result<bool, End> {
+        let message = ClientMessage::decode(text).map_err(|e| {
+            debug!(error = %e, "unreadable message");
+            End::Error(e.code(), "unreadable message")
+        })?;
+        let (to, relayed) = match message {
+            ClientMessage::Hello { .. } => {
+                return Err(End::Error(ErrorCode::BadMessage, "already joined"));
+            }
+            ClientMessage::Bye => return Ok(false),
+            ClientMessage::Offer { to, sdp } => (to, ServerMessage::Offer { from: me, sdp }),
+            ClientMessage::Answer { to, sdp } => (to, ServerMessage::Answer { from: me, sdp }),
+            ClientMessage::IceCandidate { to, candidate } => {
+                (to, ServerMessage::IceCandidate { from: me, candidate })
+            }
+        };
+        let mut hub = self.shared.hub();
+        hub.rooms.check_relay(me, to).map_err(|code| {
+            debug!(%to, %code, "relay refused");
+            End::Error(code, "that peer is not in your room")
+        })?;
+        debug!(%to, kind = message_kind(&relayed), "relay");
+        hub.deliver(to, relayed);
+        Ok(true)
+    }
+}
+
+fn message_kind(m: &ServerMessage) -> &'static str {
+    match m {
+        ServerMessage::Offer { .. } => "offer",
+        ServerMessage::Answer { .. } => "answer",
+        ServerMessage::IceCandidate { .. } => "ice-candidate",
+        _ => "other",
+    }
+}
+
+/// The next text message, with the rate limit applied to every frame.
+async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Result<String, End> {
+    loop {
+        let frame = match stream.next().await {
+            None => return Err(End::Quiet),
+            Some(Ok(frame)) => frame,
+            Some(Err(tungstenite::Error::Capacity(_))) => {
+                return Err(End::Error(ErrorCode::TooLarge, "message over 64 KiB"));
+            }
+            Some(Err(e)) => {
+                debug!(error = %e, "WebSocket error");
+                return Err(End::Quiet);
+            }
+        };
+        if !bucket.take(Instant::now().into_std()) {
+            return Err(End::Error(ErrorCode::RateLimited, "too many messages"));
+        }
+        match frame {
+            Message::Text(text) => return Ok(text.as_str().to_owned()),
+            Message::Binary(_) => {
+                return Err(End::Error(ErrorCode::BadMessage, "binary frames are not accepted"));
+            }
+            Message::Close(_) => return Err(End::Quiet),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+}
+
+async fn send(sink: &mut SplitSink<Ws, Message>, message: &ServerMessage) -> Result<(), tungstenite::Error> {
+    sink.send(Message::text(message.encode())).await
+}
+
+async fn close(sink: &mut SplitSink<Ws, Message>, end: End) {
+    let frame = match end {
+        End::Quiet => None,
+        End::Error(code, why) => {
+            let _ = timeout(Duration::from_secs(1), send(sink, &ServerMessage::error(code, why))).await;
+            Some(CloseFrame {
+                code: match code {
+                    ErrorCode::TooLarge => CloseCode::Size,
+                    ErrorCode::ShuttingDown => CloseCode::Away,
+                    _ => CloseCode::Policy,
+                },
+                reason: code.as_str().into(),
+            })
+        }
+    };
+    let _ = timeout(Duration::from_secs(1), async {
+        let _ = sink.send(Message::Close(frame)).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}

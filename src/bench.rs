@@ -1,0 +1,371 @@
+//! `haven bench`: fixed workloads that print figures, each beside a reference measured in the
+//! same run where there is one. Build with `--release` for figures worth quoting.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use haven_proto::pose::{self, Placement, PoseUpdate};
+use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
+use haven_proto::Redacted;
+use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
+use serde::Serialize;
+
+/// What to measure.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Bench {
+    /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
+    Pose {
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signaling: connections held, memory per connection, join→welcome latency under
+    /// concurrent joins, relay round trip. Runs `haven serve` as a child on loopback.
+    Signal {
+        /// Idle joined connections to hold.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Joins started at the same moment, for the latency figures.
+        #[arg(long, default_value_t = 100)]
+        concurrent_joins: usize,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn run(bench: Bench) -> anyhow::Result<()> {
+    match bench {
+        Bench::Pose { json } => report(&pose_bench(), json),
+        Bench::Signal {
+            connections,
+            concurrent_joins,
+            json,
+        } => report(&signal_bench(connections, concurrent_joins)?, json),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the figures are the command's output")]
+fn report<T: Serialize>(figures: &T, json: bool) -> anyhow::Result<()> {
+    let value = serde_json::to_value(figures)?;
+    if json {
+        println!("{value}");
+    } else if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            println!("{k:>40}  {v}");
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[derive(Serialize)]
+struct PoseFigures {
+    pose_bytes_per_update: usize,
+    pose_bytes_head_only: usize,
+    pose_worst_position_mm: f64,
+    pose_worst_orientation_deg: f64,
+    pose_encode_decode_ns: f64,
+    json_reference_bytes: usize,
+    json_reference_encode_decode_ns: f64,
+    bytes_ratio_vs_json: f64,
+    speed_ratio_vs_json: f64,
+}
+
+fn sample_pose(i: u32) -> PoseUpdate {
+    let t = i as f32 * 0.011;
+    let q = |a: f32| {
+        let (s, c) = (a * 0.5).sin_cos();
+        let n = (1.0f32 + 0.09 + 0.04).sqrt();
+        [s * 0.3 / n, s / n, s * 0.2 / n, c]
+    };
+    let unit = |v: [f32; 4]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.map(|x| x / n)
+    };
+    PoseUpdate {
+        seq: i as u16,
+        sent_at_ms: (i * 11) as u16,
+        head: Placement {
+            position: [t.sin() * 0.2, 1.6 + (t * 3.0).sin() * 0.02, -0.5],
+            orientation: unit(q(t.sin())),
+        },
+        left_hand: Some(Placement {
+            position: [-0.3 + t.cos() * 0.1, 1.1, -0.8],
+            orientation: unit(q(t * 2.0)),
+        }),
+        right_hand: Some(Placement {
+            position: [0.3, 1.1 + t.sin() * 0.15, -0.8],
+            orientation: unit(q(-t)),
+        }),
+    }
+}
+
+fn pose_bench() -> PoseFigures {
+    let updates: Vec<PoseUpdate> = (0..10_000).map(sample_pose).collect();
+    let mut worst = (0.0f64, 0.0f64);
+    for u in &updates {
+        let (p, r) = pose::round_trip_error(u).unwrap_or((f64::INFINITY, f64::INFINITY));
+        worst = (worst.0.max(p), worst.1.max(r));
+    }
+    // The same three poses as JSON floats: what a naive sender puts on the wire.
+    let as_json = |u: &PoseUpdate| {
+        let poses: Vec<([f32; 3], [f32; 4])> = [Some(u.head), u.left_hand, u.right_hand]
+            .into_iter()
+            .flatten()
+            .map(|p| (p.position, p.orientation))
+            .collect();
+        serde_json::to_vec(&(u.seq, u.sent_at_ms, poses)).expect("numbers serialize")
+    };
+    type Poses = (u16, u16, Vec<([f32; 3], [f32; 4])>);
+    let time = |f: &dyn Fn(&PoseUpdate) -> usize| {
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let mut sink = 0usize;
+            for u in &updates {
+                sink = sink.wrapping_add(f(std::hint::black_box(u)));
+            }
+            std::hint::black_box(sink);
+            best = best.min(start.elapsed().as_nanos() as f64 / updates.len() as f64);
+        }
+        best
+    };
+    let ours = time(&|u| match pose::decode(&pose::encode(u)) {
+        Ok(back) => usize::from(back.seq),
+        Err(_) => 0,
+    });
+    let reference = time(&|u| {
+        let bytes = as_json(u);
+        serde_json::from_slice::<Poses>(&bytes).map_or(0, |p| usize::from(p.0))
+    });
+    let bytes = pose::encode(&updates[0]).len();
+    let json_bytes = as_json(&updates[0]).len();
+    let head_only = pose::encode(&PoseUpdate {
+        left_hand: None,
+        right_hand: None,
+        ..updates[0]
+    })
+    .len();
+    PoseFigures {
+        pose_bytes_per_update: bytes,
+        pose_bytes_head_only: head_only,
+        pose_worst_position_mm: round3(worst.0 * 1000.0),
+        pose_worst_orientation_deg: round3(worst.1 * 1000.0) / 1000.0,
+        pose_encode_decode_ns: round3(ours),
+        json_reference_bytes: json_bytes,
+        json_reference_encode_decode_ns: round3(reference),
+        bytes_ratio_vs_json: round3(bytes as f64 / json_bytes as f64),
+        speed_ratio_vs_json: round3(reference / ours),
+    }
+}
+
+#[derive(Serialize)]
+struct SignalFigures {
+    connections_held: usize,
+    server_rss_idle_mib: f64,
+    server_rss_loaded_mib: f64,
+    server_kib_per_connection: f64,
+    concurrent_joins: usize,
+    connect_ms_p50: f64,
+    connect_ms_p99: f64,
+    join_to_welcome_ms_p50: f64,
+    join_to_welcome_ms_p99: f64,
+    relay_round_trip_ms_p50: f64,
+    relay_round_trip_ms_p99: f64,
+}
+
+struct Child_ {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Child_ {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("reading the server's memory (needs Linux /proc)")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("no VmRSS figure")?
+        .parse()?;
+    Ok(kib)
+}
+
+/// Starts `haven serve` on a free loopback port; returns it with its URL and fingerprint.
+fn start_server() -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
+    let unique = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let dir = std::env::temp_dir().join(format!("haven-bench-{}-{unique}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let secret = dir.join("secret");
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
+        .arg(&secret)
+        .env("HAVEN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting haven serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let guard = Child_ { child, dir };
+    let mut url = None;
+    let mut fingerprint = None;
+    for line in BufReader::new(stdout).lines().take(10) {
+        let line = line?;
+        if let Some(fp) = line.split(": ").nth(1).filter(|_| line.contains("fingerprint")) {
+            fingerprint = Some(fp.trim().parse::<Fingerprint>()?);
+        }
+        if let Some(at) = line.find("wss://") {
+            url = Some(line[at..].trim().to_owned());
+            break;
+        }
+    }
+    let (Some(url), Some(fp)) = (url, fingerprint) else {
+        bail!("haven serve did not print its address and fingerprint");
+    };
+    Ok((guard, url, fp, secret))
+}
+
+fn signal_bench(connections: usize, concurrent: usize) -> anyhow::Result<SignalFigures> {
+    let _ = rlimit::increase_nofile_limit(65_536);
+    let (server, url, fingerprint, secret_path) = start_server()?;
+    let pid = server.child.id();
+    let secret = ServerSecret::load_or_create(&secret_path)?;
+    let (host, port) = {
+        let rest = url.trim_start_matches("wss://");
+        let (h, p) = rest.rsplit_once(':').context("url has a port")?;
+        (h.to_owned(), p.parse::<u16>()?)
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let invite = |room: String| {
+        issue(
+            &secret,
+            InviteRequest {
+                host: host.clone(),
+                port,
+                room: room.parse().expect("bench room ids are valid"),
+                role: Role::Clinician,
+                ttl_secs: 3600,
+                uses: 1,
+                pin: None,
+            },
+            now,
+        )
+        .expect("randomness")
+    };
+    let tls = ClientTls::Pinned(fingerprint);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rss_idle = rss_kib(pid)?;
+
+        // Hold `connections` joined peers, four to a room, opened 64 at a time.
+        let mut held = Vec::with_capacity(connections);
+        for batch in (0..connections).collect::<Vec<_>>().chunks(64) {
+            let joins = batch.iter().map(|&i| {
+                let token = invite(format!("held-{}", i / 4));
+                let (url, tls) = (url.clone(), tls.clone());
+                tokio::spawn(async move { SignalClient::join(&url, &tls, &token).await })
+            });
+            for join in joins {
+                held.push(join.await??.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_loaded = rss_kib(pid)?;
+
+        // Concurrent joins: all start together; connect and hello→welcome timed apart.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(concurrent));
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|i| {
+                let token = invite(format!("burst-{}", i / 4));
+                let (url, tls, start) = (url.clone(), tls.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let t0 = Instant::now();
+                    let mut client = SignalClient::connect(&url, &tls).await?;
+                    let t1 = Instant::now();
+                    client.hello(&token).await?;
+                    let t2 = Instant::now();
+                    anyhow::Ok((client, (t1 - t0).as_secs_f64() * 1e3, (t2 - t1).as_secs_f64() * 1e3))
+                })
+            })
+            .collect();
+        let mut connect = Vec::new();
+        let mut welcome = Vec::new();
+        let mut burst = Vec::new();
+        for t in tasks {
+            let (client, c, w) = t.await??;
+            connect.push(c);
+            welcome.push(w);
+            burst.push(client);
+        }
+        connect.sort_by(f64::total_cmp);
+        welcome.sort_by(f64::total_cmp);
+
+        // Relay round trips between two fresh peers while everything else is held.
+        let (mut a, wa) = SignalClient::join(&url, &tls, &invite("relay".into())).await?;
+        let (mut b, wb) = SignalClient::join(&url, &tls, &invite("relay".into())).await?;
+        a.recv_timeout(Duration::from_secs(5)).await?; // peer-joined
+        let mut rtt = Vec::new();
+        for _ in 0..200 {
+            let t0 = Instant::now();
+            a.send(&offer(wb.peer_id)).await?;
+            b.recv_timeout(Duration::from_secs(5)).await?;
+            b.send(&offer(wa.peer_id)).await?;
+            let back = a.recv_timeout(Duration::from_secs(5)).await?;
+            if !matches!(back, ServerMessage::Offer { .. }) {
+                bail!("unexpected relay reply");
+            }
+            rtt.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        rtt.sort_by(f64::total_cmp);
+        drop((held, burst));
+        Ok(SignalFigures {
+            connections_held: connections,
+            server_rss_idle_mib: round3(rss_idle / 1024.0),
+            server_rss_loaded_mib: round3(rss_loaded / 1024.0),
+            server_kib_per_connection: round3((rss_loaded - rss_idle) / connections.max(1) as f64),
+            concurrent_joins: concurrent,
+            connect_ms_p50: round3(percentile(&connect, 0.5)),
+            connect_ms_p99: round3(percentile(&connect, 0.99)),
+            join_to_welcome_ms_p50: round3(percentile(&welcome, 0.5)),
+            join_to_welcome_ms_p99: round3(percentile(&welcome, 0.99)),
+            relay_round_trip_ms_p50: round3(percentile(&rtt, 0.5)),
+            relay_round_trip_ms_p99: round3(percentile(&rtt, 0.99)),
+        })
+    })
+}
+
+fn offer(to: PeerId) -> ClientMessage {
+    ClientMessage::Offer {
+        to,
+        sdp: Redacted::new("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\n".repeat(20)),
+    }
+}
+

@@ -1,0 +1,116 @@
+//! `haven serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use haven_proto::signal::IceServer;
+use haven_signal::{Limits, ServerConfig, ServerSecret, SignalServer, TlsIdentity};
+use tracing::{info, warn};
+
+/// Flags of `haven serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// The invite-signing key; created (mode 0600) with a fresh key if missing.
+    #[arg(long, default_value = "haven.secret")]
+    secret: PathBuf,
+    /// PEM certificate chain. Without it the server uses a self-signed certificate kept beside
+    /// the secret (SECRET.tls.pem) and prints its fingerprint.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Extra names (host names or IPs) for the self-signed certificate.
+    #[arg(long = "name")]
+    names: Vec<String>,
+    /// STUN or TURN URL handed to peers (repeatable), e.g. stun:stun.example.org:3478.
+    #[arg(long = "ice-server")]
+    ice_servers: Vec<String>,
+}
+
+/// Where the self-signed identity lives for a given secret file.
+pub(crate) fn self_signed_path(secret: &std::path::Path) -> PathBuf {
+    let mut name = secret.as_os_str().to_owned();
+    name.push(".tls.pem");
+    PathBuf::from(name)
+}
+
+#[expect(clippy::print_stdout, reason = "scripts read the address line from stdout")]
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let secret = ServerSecret::load_or_create(&args.secret)?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key)?,
+        _ => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            if !args.listen.ip().is_unspecified() {
+                names.push(args.listen.ip().to_string());
+            }
+            names.extend(args.names.iter().cloned());
+            TlsIdentity::load_or_create_self_signed(&self_signed_path(&args.secret), names)?
+        }
+    };
+    let self_signed = identity.self_signed;
+    match rlimit::increase_nofile_limit(65_536) {
+        Ok(n) if n < 4096 => warn!(limit = n, "few file descriptors: few connections can be held"),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not raise the file-descriptor limit"),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let server = SignalServer::bind(ServerConfig {
+            listen: args.listen,
+            identity,
+            secret,
+            limits: Limits::default(),
+            ice_servers: args
+                .ice_servers
+                .into_iter()
+                .map(|url| IceServer {
+                    urls: vec![url],
+                    username: None,
+                    credential: None,
+                })
+                .collect(),
+        })
+        .await?;
+        let addr = server.local_addr()?;
+        let fingerprint = server.fingerprint();
+        if self_signed {
+            println!("certificate SHA-256 fingerprint (self-signed): {fingerprint}");
+        }
+        println!("haven signaling listening on wss://{addr}");
+        info!(%addr, "listening; Ctrl-C stops");
+        server.run(shutdown_signal()).await;
+        info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
