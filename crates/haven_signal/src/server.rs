@@ -297,7 +297,7 @@ impl Connection {
         let (peer, mut outbox) = match joined {
             Ok(joined) => joined,
             Err(end) => {
-                close(&mut sink, end).await;
+                close(&mut sink, &mut stream, end).await;
                 return;
             }
         };
@@ -308,7 +308,7 @@ impl Connection {
             .await;
         self.shared.hub().leave(peer.id);
         span.in_scope(|| info!("left"));
-        close(&mut sink, end).await;
+        close(&mut sink, &mut stream, end).await;
     }
 
     /// Checks a hello and joins its room; returns the peer and its outbox, the welcome queued.
@@ -480,7 +480,10 @@ async fn send(sink: &mut SplitSink<Ws, Message>, message: &ServerMessage) -> Res
     sink.send(Message::text(message.encode())).await
 }
 
-async fn close(sink: &mut SplitSink<Ws, Message>, end: End) {
+/// Says why (if there is a why), then does the WebSocket closing handshake: the peer's
+/// remaining messages are read and dropped until its close arrives (at most a second), so
+/// that the socket is not reset with the error still unread on the peer's side.
+async fn close(sink: &mut SplitSink<Ws, Message>, stream: &mut SplitStream<Ws>, end: End) {
     let frame = match end {
         End::Quiet => None,
         End::Error(code, why) => {
@@ -497,6 +500,11 @@ async fn close(sink: &mut SplitSink<Ws, Message>, end: End) {
     };
     let _ = timeout(Duration::from_secs(1), async {
         let _ = sink.send(Message::Close(frame)).await;
+        while let Some(Ok(message)) = stream.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
         let _ = sink.close().await;
     })
     .await;

@@ -1,0 +1,139 @@
+//! The `haven` command line, as scripts and operators use it.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use haven_proto::invite::parse;
+use haven_proto::signal::Role;
+use haven_signal::{ClientTls, Fingerprint, SignalClient};
+
+const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("haven-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["invite", "--help"],
+        &["bench", "--help"],
+        &["bench", "pose", "--help"],
+        &["bench", "signal", "--help"],
+    ] {
+        let out = Command::new(HAVEN).args(args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+    }
+}
+
+#[test]
+fn errors_go_to_stderr_with_a_nonzero_exit() {
+    let dir = temp_dir("errors");
+    let out = Command::new(HAVEN)
+        .args(["invite", "--server", "wss://127.0.0.1:1", "--room", "r", "--role", "patient", "--secret"])
+        .arg(dir.join("missing"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret"));
+    let bad_role = Command::new(HAVEN)
+        .args(["invite", "--server", "wss://h:1", "--room", "r", "--role", "admin"])
+        .output()
+        .expect("runs");
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("patient, clinician or therapist"));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// `haven serve` on a free port, `haven invite` against it, a join with the invite (pinning
+/// the certificate the invite names), and a clean stop on Ctrl-C.
+#[test]
+fn serve_and_invite_work_as_the_readme_says() {
+    let dir = temp_dir("serve");
+    let secret = dir.join("haven.secret");
+    let mut serve = Command::new(HAVEN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
+        .arg(&secret)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = serve.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut url = None;
+    let mut printed_fp = None;
+    for line in lines.by_ref().take(5) {
+        let line = line.expect("utf-8");
+        if line.contains("fingerprint") {
+            printed_fp = line.rsplit(' ').next().map(|s| s.parse::<Fingerprint>().expect("a fingerprint"));
+        }
+        if let Some(at) = line.find("wss://") {
+            url = Some(line[at..].trim().to_owned());
+            break;
+        }
+    }
+    let url = url.expect("serve prints its wss:// address");
+    let printed_fp = printed_fp.expect("serve prints its fingerprint");
+    assert!(!url.ends_with(":0"), "the real port is printed: {url}");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&secret).expect("secret exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret is private");
+    }
+
+    let out = Command::new(HAVEN)
+        .args(["invite", "--server", &url, "--room", "consult-7", "--role", "clinician", "--ttl", "30m", "--secret"])
+        .arg(&secret)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let token = stdout.lines().last().expect("a last line").trim().to_owned();
+    let invite = parse(&token).expect("the last line is an invite").invite;
+    assert_eq!(invite.role, Role::Clinician);
+    assert_eq!(invite.room.as_str(), "consult-7");
+    let pin: Fingerprint = invite.pin.as_deref().expect("the invite pins the self-signed cert").parse().expect("hex");
+    assert_eq!(pin, printed_fp);
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let welcome = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            SignalClient::join(&invite.server_url(), &ClientTls::Pinned(pin), &token),
+        )
+        .await
+        .expect("in time")
+        .expect("joins")
+        .1
+    });
+    assert_eq!(welcome.role, Role::Clinician);
+
+    // Ctrl-C stops it cleanly.
+    let status = Command::new("kill").args(["-INT", &serve.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let mut stopped = None;
+    for _ in 0..100 {
+        if let Some(s) = serve.try_wait().expect("wait") {
+            stopped = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped = stopped.unwrap_or_else(|| {
+        let _ = serve.kill();
+        panic!("haven serve did not stop on Ctrl-C within 10 s")
+    });
+    assert!(stopped.success(), "{stopped:?}");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
