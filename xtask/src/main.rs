@@ -1,1 +1,220 @@
-fn main() {}
+//! Project tasks, so that a fresh machine needs two commands:
+//!
+//! - `cargo xtask demo`: the main job (for now: a signaling server on loopback and two
+//!   invites, one for a clinician and one for a patient).
+//! - `cargo xtask test`: what CI runs: format check, clippy, every test, the fuzz targets
+//!   compiled.
+//!
+//! Both first make sure the Debian packages the build needs are installed (with apt-get when
+//! run as root; otherwise they say which to install).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, bail};
+
+/// Debian packages the build and tests need (the `opus` crate builds libopus with cmake;
+/// Bevy needs ALSA, udev, xkbcommon and Wayland headers; lavapipe renders without a GPU under
+/// Xvfb; the OpenXR loader lets the XR front end start or say why it cannot).
+const DEBIAN_PACKAGES: &[&str] = &[
+    "pkg-config",
+    "cmake",
+    "libasound2-dev",
+    "libudev-dev",
+    "libxkbcommon-dev",
+    "libwayland-dev",
+    "libxkbcommon-x11-0",
+    "mesa-vulkan-drivers",
+    "libvulkan1",
+    "xvfb",
+    "xauth",
+    "libopenxr-loader1",
+    "libopenxr-dev",
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("deps") => deps(),
+        _ => {
+            say("usage: cargo xtask <demo | test | deps>");
+            say("  demo  run the main job (a signaling server on loopback, with invites)");
+            say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
+            say("  deps  install the Debian packages the build needs (as root)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say(&format!("xtask: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(clippy::print_stderr, reason = "xtask talks to the developer on stderr")]
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
+    say(&format!("==> {what}"));
+    let status = cmd.status().with_context(|| format!("starting: {what}"))?;
+    if !status.success() {
+        bail!("failed: {what} ({status})");
+    }
+    Ok(())
+}
+
+/// Installs missing Debian packages when root; otherwise names them.
+fn deps() -> anyhow::Result<()> {
+    let Ok(out) = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${db:Status-Status}\n"])
+        .args(DEBIAN_PACKAGES)
+        .stderr(Stdio::null())
+        .output()
+    else {
+        say("xtask: no dpkg here; install the equivalents of these packages yourself:");
+        say(&DEBIAN_PACKAGES.join(" "));
+        return Ok(());
+    };
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !listed
+                .lines()
+                .any(|l| l.split_once(' ') == Some((p, "installed")))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        say(&format!(
+            "xtask: missing Debian packages; install them with:\n  sudo apt-get install -y {}",
+            missing.join(" ")
+        ));
+        return Ok(());
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run(update, "apt-get update")?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(install, &format!("apt-get install {}", missing.join(" ")))
+}
+
+fn test() -> anyhow::Result<()> {
+    deps()?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt, "cargo fmt --all --check")?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")?;
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    run(test, "cargo test --workspace")?;
+    // The fuzz crate lives outside the workspace (cargo-fuzz layout); make sure its targets
+    // still compile against today's decoders. Running them needs cargo-fuzz.
+    let mut fuzz = cargo();
+    fuzz.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
+    run(fuzz, "cargo check fuzz targets")
+}
+
+/// Until the room app exists, the main job is the signaling server on loopback with one
+/// invite per side, printed for the two people to use.
+fn demo(extra: &[String]) -> anyhow::Result<()> {
+    deps()?;
+    let mut build = cargo();
+    build.args(["build", "--bin", "haven"]);
+    run(build, "cargo build --bin haven")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let haven = target.join("debug").join("haven");
+    let state = target.join("demo");
+    std::fs::create_dir_all(&state)?;
+    let secret = state.join("haven.secret");
+    let listen = extra
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| extra.get(i + 1))
+        .map_or("127.0.0.1:0", String::as_str);
+    let mut serve = Command::new(&haven)
+        .args(["serve", "--listen", listen, "--secret"])
+        .arg(&secret)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting haven serve")?;
+    let stdout = serve.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut url = None;
+    for line in lines.by_ref().take(10) {
+        let line = line?;
+        say(&line);
+        if let Some(at) = line.find("wss://") {
+            url = Some(line[at..].trim().to_owned());
+            break;
+        }
+    }
+    let Some(url) = url else {
+        let _ = serve.kill();
+        bail!("haven serve did not say where it listens");
+    };
+    for role in ["clinician", "patient"] {
+        let out = Command::new(&haven)
+            .args(["invite", "--server", &url, "--room", "demo", "--role", role, "--ttl", "2h", "--secret"])
+            .arg(&secret)
+            .output()?;
+        if !out.status.success() {
+            let _ = serve.kill();
+            bail!("haven invite failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        say(String::from_utf8_lossy(&out.stdout).trim_end());
+    }
+    say("The server runs until Ctrl-C. (`haven join <invite>` arrives with the room app.)");
+    // Keep echoing the server's stdout; Ctrl-C reaches both processes.
+    for line in lines {
+        say(&line?);
+    }
+    let status = serve.wait()?;
+    if !status.success() && status.code().is_some() {
+        bail!("haven serve exited with {status}");
+    }
+    Ok(())
+}
