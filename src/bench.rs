@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
+use haven_proto::Redacted;
 use haven_proto::pose::{self, Placement, PoseUpdate};
 use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
-use haven_proto::Redacted;
 use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
 use serde::Serialize;
 
@@ -237,7 +237,11 @@ fn start_server() -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
     let mut fingerprint = None;
     for line in BufReader::new(stdout).lines().take(10) {
         let line = line?;
-        if let Some(fp) = line.split(": ").nth(1).filter(|_| line.contains("fingerprint")) {
+        if let Some(fp) = line
+            .split(": ")
+            .nth(1)
+            .filter(|_| line.contains("fingerprint"))
+        {
             fingerprint = Some(fp.trim().parse::<Fingerprint>()?);
         }
         if let Some(at) = line.find("wss://") {
@@ -312,7 +316,11 @@ fn signal_bench(connections: usize, concurrent: usize) -> anyhow::Result<SignalF
                     let t1 = Instant::now();
                     client.hello(&token).await?;
                     let t2 = Instant::now();
-                    anyhow::Ok((client, (t1 - t0).as_secs_f64() * 1e3, (t2 - t1).as_secs_f64() * 1e3))
+                    anyhow::Ok((
+                        client,
+                        (t1 - t0).as_secs_f64() * 1e3,
+                        (t2 - t1).as_secs_f64() * 1e3,
+                    ))
                 })
             })
             .collect();
@@ -369,4 +377,3 @@ fn offer(to: PeerId) -> ClientMessage {
         sdp: Redacted::new("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\n".repeat(20)),
     }
 }
-

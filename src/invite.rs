@@ -50,7 +50,10 @@ fn split_server(url: &str) -> anyhow::Result<(String, u16)> {
     if host.is_empty() {
         bail!("--server names no host");
     }
-    Ok((host.to_owned(), port.parse().context("--server port is not a number")?))
+    Ok((
+        host.to_owned(),
+        port.parse().context("--server port is not a number")?,
+    ))
 }
 
 #[expect(clippy::print_stdout, reason = "the invite is the command's output")]
@@ -113,8 +116,14 @@ mod tests {
 
     #[test]
     fn server_urls_split_into_host_and_port() {
-        assert_eq!(split_server("wss://127.0.0.1:8443").expect("ok"), ("127.0.0.1".into(), 8443));
-        assert_eq!(split_server("wss://[::1]:9/").expect("ok"), ("::1".into(), 9));
+        assert_eq!(
+            split_server("wss://127.0.0.1:8443").expect("ok"),
+            ("127.0.0.1".into(), 8443)
+        );
+        assert_eq!(
+            split_server("wss://[::1]:9/").expect("ok"),
+            ("::1".into(), 9)
+        );
         assert!(split_server("https://x:1").is_err());
         assert!(split_server("wss://x").is_err());
         assert!(split_server("wss://:1").is_err());

@@ -39,13 +39,20 @@ pub(crate) fn self_signed_path(secret: &std::path::Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-#[expect(clippy::print_stdout, reason = "scripts read the address line from stdout")]
+#[expect(
+    clippy::print_stdout,
+    reason = "scripts read the address line from stdout"
+)]
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let secret = ServerSecret::load_or_create(&args.secret)?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key)?,
         _ => {
-            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
             if !args.listen.ip().is_unspecified() {
                 names.push(args.listen.ip().to_string());
             }
@@ -55,7 +62,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     };
     let self_signed = identity.self_signed;
     match rlimit::increase_nofile_limit(65_536) {
-        Ok(n) if n < 4096 => warn!(limit = n, "few file descriptors: few connections can be held"),
+        Ok(n) if n < 4096 => warn!(
+            limit = n,
+            "few file descriptors: few connections can be held"
+        ),
         Ok(_) => {}
         Err(e) => warn!(error = %e, "could not raise the file-descriptor limit"),
     }

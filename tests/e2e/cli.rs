@@ -30,7 +30,10 @@ fn every_subcommand_has_help() {
     ] {
         let out = Command::new(HAVEN).args(args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }
 
@@ -38,7 +41,16 @@ fn every_subcommand_has_help() {
 fn errors_go_to_stderr_with_a_nonzero_exit() {
     let dir = temp_dir("errors");
     let out = Command::new(HAVEN)
-        .args(["invite", "--server", "wss://127.0.0.1:1", "--room", "r", "--role", "patient", "--secret"])
+        .args([
+            "invite",
+            "--server",
+            "wss://127.0.0.1:1",
+            "--room",
+            "r",
+            "--role",
+            "patient",
+            "--secret",
+        ])
         .arg(dir.join("missing"))
         .output()
         .expect("runs");
@@ -46,7 +58,15 @@ fn errors_go_to_stderr_with_a_nonzero_exit() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no secret"));
     let bad_role = Command::new(HAVEN)
-        .args(["invite", "--server", "wss://h:1", "--room", "r", "--role", "admin"])
+        .args([
+            "invite",
+            "--server",
+            "wss://h:1",
+            "--room",
+            "r",
+            "--role",
+            "admin",
+        ])
         .output()
         .expect("runs");
     assert!(!bad_role.status.success());
@@ -74,7 +94,10 @@ fn serve_and_invite_work_as_the_readme_says() {
     for line in lines.by_ref().take(5) {
         let line = line.expect("utf-8");
         if line.contains("fingerprint") {
-            printed_fp = line.rsplit(' ').next().map(|s| s.parse::<Fingerprint>().expect("a fingerprint"));
+            printed_fp = line
+                .rsplit(' ')
+                .next()
+                .map(|s| s.parse::<Fingerprint>().expect("a fingerprint"));
         }
         if let Some(at) = line.find("wss://") {
             url = Some(line[at..].trim().to_owned());
@@ -88,22 +111,50 @@ fn serve_and_invite_work_as_the_readme_says() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&secret).expect("secret exists").permissions().mode();
+        let mode = std::fs::metadata(&secret)
+            .expect("secret exists")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the secret is private");
     }
 
     let out = Command::new(HAVEN)
-        .args(["invite", "--server", &url, "--room", "consult-7", "--role", "clinician", "--ttl", "30m", "--secret"])
+        .args([
+            "invite",
+            "--server",
+            &url,
+            "--room",
+            "consult-7",
+            "--role",
+            "clinician",
+            "--ttl",
+            "30m",
+            "--secret",
+        ])
         .arg(&secret)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    let token = stdout.lines().last().expect("a last line").trim().to_owned();
+    let token = stdout
+        .lines()
+        .last()
+        .expect("a last line")
+        .trim()
+        .to_owned();
     let invite = parse(&token).expect("the last line is an invite").invite;
     assert_eq!(invite.role, Role::Clinician);
     assert_eq!(invite.room.as_str(), "consult-7");
-    let pin: Fingerprint = invite.pin.as_deref().expect("the invite pins the self-signed cert").parse().expect("hex");
+    let pin: Fingerprint = invite
+        .pin
+        .as_deref()
+        .expect("the invite pins the self-signed cert")
+        .parse()
+        .expect("hex");
     assert_eq!(pin, printed_fp);
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -120,7 +171,10 @@ fn serve_and_invite_work_as_the_readme_says() {
     assert_eq!(welcome.role, Role::Clinician);
 
     // Ctrl-C stops it cleanly.
-    let status = Command::new("kill").args(["-INT", &serve.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let mut stopped = None;
     for _ in 0..100 {

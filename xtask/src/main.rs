@@ -56,7 +56,10 @@ fn main() -> ExitCode {
     }
 }
 
-#[expect(clippy::print_stderr, reason = "xtask talks to the developer on stderr")]
+#[expect(
+    clippy::print_stderr,
+    reason = "xtask talks to the developer on stderr"
+)]
 fn say(line: &str) {
     eprintln!("{line}");
 }
@@ -145,7 +148,10 @@ fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]);
-    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")?;
+    run(
+        clippy,
+        "cargo clippy --workspace --all-targets -- -D warnings",
+    )?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked"]);
     run(test, "cargo test --workspace")?;
@@ -198,12 +204,18 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
     };
     for role in ["clinician", "patient"] {
         let out = Command::new(&haven)
-            .args(["invite", "--server", &url, "--room", "demo", "--role", role, "--ttl", "2h", "--secret"])
+            .args([
+                "invite", "--server", &url, "--room", "demo", "--role", role, "--ttl", "2h",
+                "--secret",
+            ])
             .arg(&secret)
             .output()?;
         if !out.status.success() {
             let _ = serve.kill();
-            bail!("haven invite failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "haven invite failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         say(String::from_utf8_lossy(&out.stdout).trim_end());
     }

@@ -43,9 +43,7 @@ fn pose_decode(b: divan::Bencher<'_, '_>) {
 fn pose_json_reference(b: divan::Bencher<'_, '_>) {
     let u = sample();
     let v = [u.head, u.left_hand.unwrap_or(Placement::IDENTITY)];
-    b.bench(|| {
-        serde_json::to_string(&divan::black_box(v).map(|p| (p.position, p.orientation)))
-    });
+    b.bench(|| serde_json::to_string(&divan::black_box(v).map(|p| (p.position, p.orientation))));
 }
 
 #[divan::bench]

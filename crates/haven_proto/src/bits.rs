@@ -77,7 +77,14 @@ mod tests {
 
     #[test]
     fn fields_round_trip_across_byte_boundaries() {
-        let fields = [(1u32, 1u32), (5, 3), (0x7fff, 15), (0, 7), (0xabc, 12), (u32::MAX, 32)];
+        let fields = [
+            (1u32, 1u32),
+            (5, 3),
+            (0x7fff, 15),
+            (0, 7),
+            (0xabc, 12),
+            (u32::MAX, 32),
+        ];
         let mut w = BitWriter::with_capacity(16);
         for (v, width) in fields {
             w.write(v, width);

@@ -112,7 +112,9 @@ pub fn decode(bytes: &[u8]) -> Result<Bulk, ControlDecodeError> {
         Bulk::Chunk { offset, data, .. }
             if offset.saturating_add(data.len() as u64) > MAX_OBJECT_SIZE =>
         {
-            Err(ControlDecodeError::Invalid("chunk beyond the largest object"))
+            Err(ControlDecodeError::Invalid(
+                "chunk beyond the largest object",
+            ))
         }
         _ => Ok(message),
     }
@@ -135,7 +137,11 @@ mod tests {
                     sha256
                 })
             ),
-            (id.clone(), 0..MAX_OBJECT_SIZE / 2, prop::collection::vec(any::<u8>(), 0..2048))
+            (
+                id.clone(),
+                0..MAX_OBJECT_SIZE / 2,
+                prop::collection::vec(any::<u8>(), 0..2048)
+            )
                 .prop_map(|(id, offset, data)| Bulk::Chunk { id, offset, data }),
             (id.clone(), any::<u64>()).prop_map(|(id, received)| Bulk::Ack { id, received }),
             id.prop_map(|id| Bulk::Cancel {
@@ -183,7 +189,10 @@ mod tests {
             offset: u64::MAX - 1,
             data: vec![1, 2, 3],
         });
-        assert!(matches!(decode(&past_end), Err(ControlDecodeError::Invalid(_))));
+        assert!(matches!(
+            decode(&past_end),
+            Err(ControlDecodeError::Invalid(_))
+        ));
         // A length prefix that promises more than arrives is malformed, not a huge allocation.
         let mut lying = encode(&Bulk::Chunk {
             id: ObjectId(1),

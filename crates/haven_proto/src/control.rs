@@ -71,12 +71,13 @@ pub enum Control {
 const KNOWN_KINDS: u32 = 4;
 
 impl Control {
-    /// Whether a peer in `role` may send this event. Every receiver checks it.
+    /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
+    /// The events so far are about the sender's own presence, which every role may announce;
+    /// scene, SUDS and consent events (later issues) are where roles differ.
     pub fn allowed_from(&self, role: Role) -> bool {
         match self {
             Self::Avatar(_) | Self::Pointer(_) | Self::Speaking { .. } | Self::Muted { .. } => {
-                let _ = role;
-                true
+                matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
         }
     }
@@ -213,22 +214,43 @@ mod tests {
 
     #[test]
     fn compact_on_the_wire() {
-        assert_eq!(encode(&Control::Speaking { speaking: true }), [DATA_VERSION, 2, 1]);
+        assert_eq!(
+            encode(&Control::Speaking { speaking: true }),
+            [DATA_VERSION, 2, 1]
+        );
     }
 
     #[test]
     fn unknown_kinds_versions_and_junk_are_typed() {
         assert_eq!(decode(&[]), Err(ControlDecodeError::Empty));
-        assert_eq!(decode(&[9, 0]), Err(ControlDecodeError::UnsupportedVersion(9)));
-        assert_eq!(decode(&[DATA_VERSION, 42, 0]), Err(ControlDecodeError::UnknownKind(42)));
-        assert_eq!(decode(&[DATA_VERSION, 2]), Err(ControlDecodeError::Malformed));
-        assert_eq!(decode(&[DATA_VERSION, 2, 1, 0]), Err(ControlDecodeError::Malformed));
+        assert_eq!(
+            decode(&[9, 0]),
+            Err(ControlDecodeError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            decode(&[DATA_VERSION, 42, 0]),
+            Err(ControlDecodeError::UnknownKind(42))
+        );
+        assert_eq!(
+            decode(&[DATA_VERSION, 2]),
+            Err(ControlDecodeError::Malformed)
+        );
+        assert_eq!(
+            decode(&[DATA_VERSION, 2, 1, 0]),
+            Err(ControlDecodeError::Malformed)
+        );
         let huge = vec![DATA_VERSION; MAX_CONTROL_MESSAGE + 1];
-        assert!(matches!(decode(&huge), Err(ControlDecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&huge),
+            Err(ControlDecodeError::TooLarge { .. })
+        ));
         let long_name = encode(&Control::Avatar(AvatarChoice::Named {
             name: Redacted::new("x".repeat(65)),
             colour: [0; 3],
         }));
-        assert!(matches!(decode(&long_name), Err(ControlDecodeError::Invalid(_))));
+        assert!(matches!(
+            decode(&long_name),
+            Err(ControlDecodeError::Invalid(_))
+        ));
     }
 }

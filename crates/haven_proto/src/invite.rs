@@ -174,12 +174,21 @@ mod tests {
     fn malformed_invites_are_refused() {
         let token = sample().to_token(&[1; TAG_LEN]);
         assert_eq!(parse("hello").unwrap_err(), InviteError::Shape);
-        assert_eq!(parse(&token.replacen("hv1", "hv2", 1)).unwrap_err(), InviteError::Shape);
-        assert_eq!(parse(&format!("{token}AA")).unwrap_err(), InviteError::Payload);
+        assert_eq!(
+            parse(&token.replacen("hv1", "hv2", 1)).unwrap_err(),
+            InviteError::Shape
+        );
+        assert_eq!(
+            parse(&format!("{token}AA")).unwrap_err(),
+            InviteError::Payload
+        );
         assert_eq!(parse(&"a".repeat(2000)).unwrap_err(), InviteError::TooLong);
         let mut bad_host = sample();
         bad_host.host = "evil.example/path".into();
-        assert_eq!(parse(&bad_host.to_token(&[0; TAG_LEN])).unwrap_err(), InviteError::Host);
+        assert_eq!(
+            parse(&bad_host.to_token(&[0; TAG_LEN])).unwrap_err(),
+            InviteError::Host
+        );
     }
 
     proptest! {

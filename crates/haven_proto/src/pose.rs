@@ -233,7 +233,10 @@ pub fn decode(bytes: &[u8]) -> Result<PoseUpdate, PoseDecodeError> {
     };
     let left_hand = hand(lt, flags & LEFT_ABSOLUTE != 0)?;
     let right_hand = hand(rt, flags & RIGHT_ABSOLUTE != 0)?;
-    debug_assert!(r.position().div_ceil(8) == expected, "layout and size agree");
+    debug_assert!(
+        r.position().div_ceil(8) == expected,
+        "layout and size agree"
+    );
     Ok(PoseUpdate {
         seq,
         sent_at_ms,
@@ -336,7 +339,11 @@ fn read_orientation(
 /// of the quaternions).
 pub fn angle_between_deg(a: [f32; 4], b: [f32; 4]) -> f64 {
     let norm = |q: [f32; 4]| q.iter().map(|c| f64::from(*c).powi(2)).sum::<f64>().sqrt();
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(y))
+        .sum();
     let cos_half = (dot.abs() / (norm(a) * norm(b))).min(1.0);
     (2.0 * cos_half.acos()).to_degrees()
 }
@@ -458,6 +465,10 @@ mod tests {
     /// A deterministic sweep that says the size and the worst error, including the
     /// orientations that are hardest for "smallest three" (all components near ±½).
     #[test]
+    #[expect(
+        clippy::print_stderr,
+        reason = "the test reports the measured size and error"
+    )]
     fn size_and_worst_error_are_within_budget() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -470,7 +481,12 @@ mod tests {
         for i in 0..200_000 {
             let head_q = if i % 4 == 0 {
                 // Near the worst case: |x| = |y| = |z| = |w| = ½, nudged.
-                unit([0.5 + next() * 1e-3, 0.5 + next() * 1e-3, -0.5, 0.5 + next() * 1e-3])
+                unit([
+                    0.5 + next() * 1e-3,
+                    0.5 + next() * 1e-3,
+                    -0.5,
+                    0.5 + next() * 1e-3,
+                ])
             } else {
                 unit([next(), next(), next(), next()])
             };
@@ -490,8 +506,14 @@ mod tests {
                 seq: i as u16,
                 sent_at_ms: (i * 11) as u16,
                 head,
-                left_hand: Some(hand([next(), next(), next()], unit([next(), next(), next(), next()]))),
-                right_hand: Some(hand([next() * 3.0, next(), next()], unit([next(), next(), next(), next()]))),
+                left_hand: Some(hand(
+                    [next(), next(), next()],
+                    unit([next(), next(), next(), next()]),
+                )),
+                right_hand: Some(hand(
+                    [next() * 3.0, next(), next()],
+                    unit([next(), next(), next(), next()]),
+                )),
             };
             let e = round_trip_error(&u).expect("tracking survives");
             worst = (worst.0.max(e.0), worst.1.max(e.1));
@@ -499,9 +521,18 @@ mod tests {
         let typical = PoseUpdate {
             seq: 1,
             sent_at_ms: 2,
-            head: Placement { position: [0.0, 1.6, 0.0], ..Placement::IDENTITY },
-            left_hand: Some(Placement { position: [-0.3, 1.1, -0.3], ..Placement::IDENTITY }),
-            right_hand: Some(Placement { position: [0.3, 1.1, -0.3], ..Placement::IDENTITY }),
+            head: Placement {
+                position: [0.0, 1.6, 0.0],
+                ..Placement::IDENTITY
+            },
+            left_hand: Some(Placement {
+                position: [-0.3, 1.1, -0.3],
+                ..Placement::IDENTITY
+            }),
+            right_hand: Some(Placement {
+                position: [0.3, 1.1, -0.3],
+                ..Placement::IDENTITY
+            }),
         };
         let size = encode(&typical).len();
         eprintln!(
@@ -520,8 +551,14 @@ mod tests {
         let u = PoseUpdate {
             seq: 0,
             sent_at_ms: 0,
-            head: Placement { position: [0.0, 1.6, 0.0], ..Placement::IDENTITY },
-            left_hand: Some(Placement { position: [5.0, 0.0, -3.0], ..Placement::IDENTITY }),
+            head: Placement {
+                position: [0.0, 1.6, 0.0],
+                ..Placement::IDENTITY
+            },
+            left_hand: Some(Placement {
+                position: [5.0, 0.0, -3.0],
+                ..Placement::IDENTITY
+            }),
             right_hand: None,
         };
         let bytes = encode(&u);
@@ -554,14 +591,20 @@ mod tests {
             left_hand: Some(Placement::IDENTITY),
             right_hand: None,
         });
-        assert!(matches!(decode(&[]), Err(PoseDecodeError::WrongLength { .. })));
+        assert!(matches!(
+            decode(&[]),
+            Err(PoseDecodeError::WrongLength { .. })
+        ));
         assert!(matches!(
             decode(&good[..good.len() - 1]),
             Err(PoseDecodeError::WrongLength { .. })
         ));
         let mut long = good.clone();
         long.push(0);
-        assert!(matches!(decode(&long), Err(PoseDecodeError::WrongLength { .. })));
+        assert!(matches!(
+            decode(&long),
+            Err(PoseDecodeError::WrongLength { .. })
+        ));
         assert_eq!(decode(&[0u8; 100]), Err(PoseDecodeError::TooLarge(100)));
         let mut v2 = good.clone();
         v2[0] = (2 << 5) | (v2[0] & 0x1f);

@@ -66,7 +66,11 @@ impl FromStr for RoomId {
             && s.len() <= Self::MAX_LEN
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(Self(s.to_owned())) } else { Err(BadRoomId) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(BadRoomId)
+        }
     }
 }
 
@@ -509,10 +513,22 @@ mod tests {
 
     #[test]
     fn bad_input_gets_typed_errors() {
-        let big = format!(r#"{{"type":"bye","pad":"{}"}}"#, "x".repeat(MAX_SIGNAL_MESSAGE));
-        assert!(matches!(ClientMessage::decode(&big), Err(SignalDecodeError::TooLarge(_))));
-        assert!(matches!(ClientMessage::decode("not json"), Err(SignalDecodeError::NotAnObject)));
-        assert!(matches!(ClientMessage::decode("[1,2]"), Err(SignalDecodeError::NotAnObject)));
+        let big = format!(
+            r#"{{"type":"bye","pad":"{}"}}"#,
+            "x".repeat(MAX_SIGNAL_MESSAGE)
+        );
+        assert!(matches!(
+            ClientMessage::decode(&big),
+            Err(SignalDecodeError::TooLarge(_))
+        ));
+        assert!(matches!(
+            ClientMessage::decode("not json"),
+            Err(SignalDecodeError::NotAnObject)
+        ));
+        assert!(matches!(
+            ClientMessage::decode("[1,2]"),
+            Err(SignalDecodeError::NotAnObject)
+        ));
         assert!(matches!(
             ClientMessage::decode(r#"{"type":"launch-missiles"}"#),
             Err(SignalDecodeError::UnknownType)
@@ -531,7 +547,9 @@ mod tests {
             Err(SignalDecodeError::Malformed(_))
         ));
         assert!(matches!(
-            ServerMessage::decode(r#"{"type":"welcome","version":1,"peer_id":1,"room":"bad room!","role":"patient","peers":[],"ice_servers":[]}"#),
+            ServerMessage::decode(
+                r#"{"type":"welcome","version":1,"peer_id":1,"room":"bad room!","role":"patient","peers":[],"ice_servers":[]}"#
+            ),
             Err(SignalDecodeError::Malformed(_))
         ));
     }
@@ -560,7 +578,12 @@ mod tests {
                 to,
                 sdp: Redacted::new(s)
             }),
-            (to, ".{0,100}", proptest::option::of(".{0,4}"), proptest::option::of(any::<u16>()))
+            (
+                to,
+                ".{0,100}",
+                proptest::option::of(".{0,4}"),
+                proptest::option::of(any::<u16>())
+            )
                 .prop_map(|(to, c, mid, idx)| ClientMessage::IceCandidate {
                     to,
                     candidate: IceCandidate {

@@ -95,19 +95,24 @@ impl SignalClient {
         let port = uri.port_u16().unwrap_or(443);
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
-        let name = ServerName::try_from(host.clone())
-            .map_err(|_| ClientError::BadUrl(url.to_owned()))?;
+        let name =
+            ServerName::try_from(host.clone()).map_err(|_| ClientError::BadUrl(url.to_owned()))?;
         let connector = TlsConnector::from(tls.client_config()?);
         let stream = connector.connect(name, tcp).await?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_SIGNAL_MESSAGE))
             .max_frame_size(Some(MAX_SIGNAL_MESSAGE));
-        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
         Ok(Self { ws })
     }
 
     /// Connects and joins with an invite; returns once welcomed (or refused).
-    pub async fn join(url: &str, tls: &ClientTls, token: &str) -> Result<(Self, Welcome), ClientError> {
+    pub async fn join(
+        url: &str,
+        tls: &ClientTls,
+        token: &str,
+    ) -> Result<(Self, Welcome), ClientError> {
         let mut client = Self::connect(url, tls).await?;
         let welcome = client.hello(token).await?;
         Ok((client, welcome))

@@ -117,7 +117,10 @@ mod tests {
         let invite = verify(&secret, &token, 1000).expect("valid");
         assert_eq!(invite.role, Role::Clinician);
         assert_eq!(invite.exp, 2800);
-        assert_eq!(verify(&secret, &token, 2799).map(|i| i.room.to_string()), Ok("r1".into()));
+        assert_eq!(
+            verify(&secret, &token, 2799).map(|i| i.room.to_string()),
+            Ok("r1".into())
+        );
         assert_eq!(verify(&secret, &token, 2800), Err(InviteRejected::Expired));
     }
 
@@ -133,7 +136,10 @@ mod tests {
         let mut forged = parsed.invite.clone();
         forged.role = Role::Therapist;
         let forged_token = forged.to_token(&parsed.tag);
-        assert_eq!(verify(&secret, &forged_token, 1000), Err(InviteRejected::Bad));
+        assert_eq!(
+            verify(&secret, &forged_token, 1000),
+            Err(InviteRejected::Bad)
+        );
         // One character of the tag changed.
         let mut chars: Vec<char> = token.chars().collect();
         let last = chars.len() - 2;
@@ -146,8 +152,16 @@ mod tests {
     #[test]
     fn every_invite_has_a_fresh_nonce() {
         let secret = ServerSecret::from_bytes([1; 32]);
-        let a = verify(&secret, &issue(&secret, request(Role::Patient), 0).expect("r"), 0);
-        let b = verify(&secret, &issue(&secret, request(Role::Patient), 0).expect("r"), 0);
+        let a = verify(
+            &secret,
+            &issue(&secret, request(Role::Patient), 0).expect("r"),
+            0,
+        );
+        let b = verify(
+            &secret,
+            &issue(&secret, request(Role::Patient), 0).expect("r"),
+            0,
+        );
         assert_ne!(a.expect("valid").nonce, b.expect("valid").nonce);
     }
 }

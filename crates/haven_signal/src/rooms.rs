@@ -162,14 +162,21 @@ mod tests {
     #[test]
     fn peers_join_with_their_invites_role_and_see_each_other() {
         let mut rooms = Rooms::new();
-        let a = rooms.join(&invite("r", Role::Clinician, "a", 1), 0).expect("joins");
+        let a = rooms
+            .join(&invite("r", Role::Clinician, "a", 1), 0)
+            .expect("joins");
         assert!(a.others.is_empty());
-        let b = rooms.join(&invite("r", Role::Patient, "b", 1), 0).expect("joins");
+        let b = rooms
+            .join(&invite("r", Role::Patient, "b", 1), 0)
+            .expect("joins");
         assert_eq!(b.peer.role, Role::Patient);
         assert_eq!(b.others, vec![a.peer]);
         assert_eq!(rooms.check_relay(a.peer.id, b.peer.id), Ok(()));
         assert_eq!(rooms.check_relay(b.peer.id, a.peer.id), Ok(()));
-        assert_eq!(rooms.check_relay(a.peer.id, a.peer.id), Err(ErrorCode::NoSuchPeer));
+        assert_eq!(
+            rooms.check_relay(a.peer.id, a.peer.id),
+            Err(ErrorCode::NoSuchPeer)
+        );
     }
 
     #[test]
@@ -179,7 +186,10 @@ mod tests {
             .map(|i| rooms.join(&invite("r", Role::Patient, &format!("n{i}"), 1), 0))
             .map(|j| j.expect("joins").peer.id)
             .collect();
-        assert_eq!(rooms.join(&invite("r", Role::Patient, "n4", 1), 0), Err(ErrorCode::RoomFull));
+        assert_eq!(
+            rooms.join(&invite("r", Role::Patient, "n4", 1), 0),
+            Err(ErrorCode::RoomFull)
+        );
         assert_eq!(rooms.peer_count(), 4);
         // The refused join did not spend the invite: it works once there is room.
         assert_eq!(rooms.leave(ids[0]).len(), 3);
@@ -199,10 +209,20 @@ mod tests {
     #[test]
     fn relays_cross_no_room_boundary() {
         let mut rooms = Rooms::new();
-        let a = rooms.join(&invite("r1", Role::Clinician, "a", 1), 0).expect("joins");
-        let b = rooms.join(&invite("r2", Role::Patient, "b", 1), 0).expect("joins");
-        assert_eq!(rooms.check_relay(a.peer.id, b.peer.id), Err(ErrorCode::NoSuchPeer));
-        assert_eq!(rooms.check_relay(a.peer.id, PeerId(999)), Err(ErrorCode::NoSuchPeer));
+        let a = rooms
+            .join(&invite("r1", Role::Clinician, "a", 1), 0)
+            .expect("joins");
+        let b = rooms
+            .join(&invite("r2", Role::Patient, "b", 1), 0)
+            .expect("joins");
+        assert_eq!(
+            rooms.check_relay(a.peer.id, b.peer.id),
+            Err(ErrorCode::NoSuchPeer)
+        );
+        assert_eq!(
+            rooms.check_relay(a.peer.id, PeerId(999)),
+            Err(ErrorCode::NoSuchPeer)
+        );
         assert_eq!(rooms.room_count(), 2);
         rooms.leave(a.peer.id);
         rooms.leave(b.peer.id);

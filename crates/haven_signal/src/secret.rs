@@ -101,12 +101,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).expect("exists").permissions().mode();
+            let mode = std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(format!("{a:?}"), "ServerSecret([redacted])");
         std::fs::write(&path, "not hex").expect("write");
-        assert!(matches!(ServerSecret::load_or_create(&path), Err(SecretError::Malformed(_))));
+        assert!(matches!(
+            ServerSecret::load_or_create(&path),
+            Err(SecretError::Malformed(_))
+        ));
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

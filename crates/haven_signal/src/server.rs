@@ -96,7 +96,9 @@ impl Hub {
 impl Shared {
     fn hub(&self) -> MutexGuard<'_, Hub> {
         // A panic while holding the lock would be our own bug; the state is still usable.
-        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.hub
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -283,7 +285,8 @@ impl Connection {
             return;
         };
         let (mut sink, mut stream) = ws.split();
-        let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.burst, Instant::now().into_std());
+        let mut bucket =
+            TokenBucket::new(limits.rate_per_sec, limits.burst, Instant::now().into_std());
 
         // The first message must be a hello, before the deadline.
         let hello = tokio::select! {
@@ -313,9 +316,13 @@ impl Connection {
 
     /// Checks a hello and joins its room; returns the peer and its outbox, the welcome queued.
     fn join(&self, text: &str) -> Result<(PeerInfo, mpsc::Receiver<ServerMessage>), End> {
-        let hello = ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
+        let hello =
+            ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
         let ClientMessage::Hello { version, token } = hello else {
-            return Err(End::Error(ErrorCode::BadMessage, "the first message must be a hello"));
+            return Err(End::Error(
+                ErrorCode::BadMessage,
+                "the first message must be a hello",
+            ));
         };
         if version != SIGNAL_VERSION {
             return Err(End::Error(
@@ -424,9 +431,13 @@ impl Connection {
             ClientMessage::Bye => return Ok(false),
             ClientMessage::Offer { to, sdp } => (to, ServerMessage::Offer { from: me, sdp }),
             ClientMessage::Answer { to, sdp } => (to, ServerMessage::Answer { from: me, sdp }),
-            ClientMessage::IceCandidate { to, candidate } => {
-                (to, ServerMessage::IceCandidate { from: me, candidate })
-            }
+            ClientMessage::IceCandidate { to, candidate } => (
+                to,
+                ServerMessage::IceCandidate {
+                    from: me,
+                    candidate,
+                },
+            ),
         };
         let mut hub = self.shared.hub();
         hub.rooms.check_relay(me, to).map_err(|code| {
@@ -468,7 +479,10 @@ async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Re
         match frame {
             Message::Text(text) => return Ok(text.as_str().to_owned()),
             Message::Binary(_) => {
-                return Err(End::Error(ErrorCode::BadMessage, "binary frames are not accepted"));
+                return Err(End::Error(
+                    ErrorCode::BadMessage,
+                    "binary frames are not accepted",
+                ));
             }
             Message::Close(_) => return Err(End::Quiet),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -476,7 +490,10 @@ async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Re
     }
 }
 
-async fn send(sink: &mut SplitSink<Ws, Message>, message: &ServerMessage) -> Result<(), tungstenite::Error> {
+async fn send(
+    sink: &mut SplitSink<Ws, Message>,
+    message: &ServerMessage,
+) -> Result<(), tungstenite::Error> {
     sink.send(Message::text(message.encode())).await
 }
 
@@ -487,7 +504,11 @@ async fn close(sink: &mut SplitSink<Ws, Message>, stream: &mut SplitStream<Ws>, 
     let frame = match end {
         End::Quiet => None,
         End::Error(code, why) => {
-            let _ = timeout(Duration::from_secs(1), send(sink, &ServerMessage::error(code, why))).await;
+            let _ = timeout(
+                Duration::from_secs(1),
+                send(sink, &ServerMessage::error(code, why)),
+            )
+            .await;
             Some(CloseFrame {
                 code: match code {
                     ErrorCode::TooLarge => CloseCode::Size,

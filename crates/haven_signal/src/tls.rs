@@ -307,7 +307,10 @@ mod tests {
         let a = TlsIdentity::load_or_create_self_signed(&path, names.clone()).expect("creates");
         let b = TlsIdentity::load_or_create_self_signed(&path, names).expect("reads");
         assert_eq!(a.fingerprint(), b.fingerprint());
-        assert!(b.server_config().is_ok(), "the saved key matches the saved certificate");
+        assert!(
+            b.server_config().is_ok(),
+            "the saved key matches the saved certificate"
+        );
         std::fs::remove_file(&path).expect("cleanup");
     }
 }
