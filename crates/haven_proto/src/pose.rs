@@ -142,7 +142,9 @@ pub fn encode(update: &PoseUpdate) -> Vec<u8> {
                 h.position[1] - head_seen[1],
                 h.position[2] - head_seen[2],
             ];
-            if rel.iter().all(|r| r.abs() <= HAND_REACH_M) {
+            // A hair over the reach (float rounding of a hand exactly at it) still goes
+            // short: quantizing clamps it by far less than a step.
+            if rel.iter().all(|r| r.abs() <= HAND_REACH_M + 1e-5) {
                 (false, quantize_position(rel, HAND_REACH_M, REL_BITS), h)
             } else {
                 let abs = quantize_position(h.position, ROOM_HALF_EXTENT_M, ABS_BITS);
@@ -220,11 +222,9 @@ pub fn decode(bytes: &[u8]) -> Result<PoseUpdate, PoseDecodeError> {
             read_position(&mut field, ROOM_HALF_EXTENT_M, ABS_BITS)?
         } else {
             let rel = read_position(&mut field, HAND_REACH_M, REL_BITS)?;
-            [
-                head_position[0] + rel[0],
-                head_position[1] + rel[1],
-                head_position[2] + rel[2],
-            ]
+            // A hand near the wall may be sent as reaching past it: keep it in the room.
+            [0, 1, 2]
+                .map(|i| (head_position[i] + rel[i]).clamp(-ROOM_HALF_EXTENT_M, ROOM_HALF_EXTENT_M))
         };
         Ok(Some(Placement {
             position,
@@ -565,6 +565,28 @@ mod tests {
         assert_eq!(bytes.len(), bytes_for(true, false, true, false));
         let (pos, _) = round_trip_error(&u).expect("tracking survives");
         assert!(pos <= 0.001);
+    }
+
+    /// Found by the `pose` fuzz target: a hand sent relative to a head at the wall decoded to
+    /// a point outside the room, and did not survive a second round trip.
+    #[test]
+    fn decoded_hands_stay_in_the_room_and_round_trip_again() {
+        let bytes = [
+            61u8, 255, 255, 255, 255, 255, 255, 34, 47, 255, 34, 55, 58, 58, 58, 58, 58, 58, 58,
+            58, 58, 58, 58, 58, 58, 58, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ];
+        let u = decode(&bytes).expect("decodes");
+        for p in [Some(u.head), u.left_hand, u.right_hand]
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                p.position.iter().all(|c| c.abs() <= ROOM_HALF_EXTENT_M),
+                "{p:?}"
+            );
+        }
+        let (pos, rot) = round_trip_error(&u).expect("tracking survives");
+        assert!(pos <= 0.001 && rot <= 0.1, "{pos} m, {rot}°");
     }
 
     #[test]
