@@ -152,14 +152,54 @@ fn test() -> anyhow::Result<()> {
         clippy,
         "cargo clippy --workspace --all-targets -- -D warnings",
     )?;
-    let mut test = cargo();
-    test.args(["test", "--workspace", "--locked"]);
-    run(test, "cargo test --workspace")?;
     // The fuzz crate lives outside the workspace (cargo-fuzz layout); make sure its targets
     // still compile against today's decoders. Running them needs cargo-fuzz.
     let mut fuzz = cargo();
     fuzz.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
-    run(fuzz, "cargo check fuzz targets")
+    run(fuzz, "cargo check fuzz targets")?;
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    run_tests(test)
+}
+
+/// Runs `cargo test`, echoing its output, and closes with one line that adds up every test
+/// binary's result: `tests: N passed, M failed`.
+fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
+    say("==> cargo test --workspace");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        say(&line);
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .filter_map(|part| {
+                        part.trim()
+                            .trim_start_matches("ok. ")
+                            .trim_start_matches("FAILED. ")
+                            .strip_suffix(word)
+                    })
+                    .filter_map(|n| n.trim().parse::<u64>().ok())
+                    .sum()
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait()?;
+    say(&format!("tests: {passed} passed, {failed} failed"));
+    if !status.success() || failed > 0 {
+        bail!("cargo test failed ({status})");
+    }
+    if passed == 0 {
+        bail!("cargo test ran no test");
+    }
+    Ok(())
 }
 
 /// Until the room app exists, the main job is the signaling server on loopback with one
