@@ -3,15 +3,17 @@
 /// Appends fixed-width unsigned fields, most significant bit first.
 pub(crate) struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits used in the last byte (0 = the last byte is full or there is none).
-    used: u32,
+    /// Bits not yet written out, in the low `pending` bits.
+    acc: u64,
+    pending: u32,
 }
 
 impl BitWriter {
     pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
             bytes: Vec::with_capacity(bytes),
-            used: 0,
+            acc: 0,
+            pending: 0,
         }
     }
 
@@ -22,18 +24,21 @@ impl BitWriter {
             width == 32 || value >> width == 0,
             "value must fit its field"
         );
-        for i in (0..width).rev() {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let bit = ((value >> i) & 1) as u8;
-            let last = self.bytes.last_mut().expect("a byte was pushed above");
-            *last |= bit << (7 - self.used);
-            self.used = (self.used + 1) % 8;
+        // At most 7 pending bits + 32 new ones: fits in the u64.
+        self.acc = (self.acc << width) | u64::from(value);
+        self.pending += width;
+        while self.pending >= 8 {
+            self.pending -= 8;
+            self.bytes.push((self.acc >> self.pending) as u8);
         }
+        self.acc &= (1 << self.pending) - 1;
     }
 
-    pub(crate) fn finish(self) -> Vec<u8> {
+    /// The bytes, the last one padded with zero bits.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        if self.pending > 0 {
+            self.bytes.push((self.acc << (8 - self.pending)) as u8);
+        }
         self.bytes
     }
 }
@@ -41,33 +46,44 @@ impl BitWriter {
 /// Reads fixed-width unsigned fields, most significant bit first.
 pub(crate) struct BitReader<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    /// Next byte to load.
+    next: usize,
+    /// Loaded bits not yet read, in the low `loaded` bits.
+    acc: u64,
+    loaded: u32,
 }
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+        Self {
+            bytes,
+            next: 0,
+            acc: 0,
+            loaded: 0,
+        }
     }
 
     /// Reads `width` bits (width ≤ 32), or `None` past the end.
     pub(crate) fn read(&mut self, width: u32) -> Option<u32> {
-        let end = self.pos.checked_add(width as usize)?;
-        if end > self.bytes.len() * 8 {
+        debug_assert!(width <= 32, "fields are at most 32 bits wide");
+        let have = (self.bytes.len() - self.next) as u64 * 8 + u64::from(self.loaded);
+        if u64::from(width) > have {
             return None;
         }
-        let mut value = 0u32;
-        for _ in 0..width {
-            let byte = self.bytes[self.pos / 8];
-            let bit = (byte >> (7 - (self.pos % 8))) & 1;
-            value = (value << 1) | u32::from(bit);
-            self.pos += 1;
+        while self.loaded < width {
+            self.acc = (self.acc << 8) | u64::from(self.bytes[self.next]);
+            self.next += 1;
+            self.loaded += 8;
         }
+        self.loaded -= width;
+        let value = (self.acc >> self.loaded) as u32 & (((1u64 << width) - 1) as u32);
+        self.acc &= (1 << self.loaded) - 1;
         Some(value)
     }
 
     /// Bits consumed so far.
     pub(crate) fn position(&self) -> usize {
-        self.pos
+        self.next * 8 - self.loaded as usize
     }
 }
 

@@ -16,7 +16,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use haven_proto::signal::{
     ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, SIGNAL_VERSION, ServerMessage,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -111,7 +111,16 @@ fn now_unix() -> u64 {
 impl SignalServer {
     /// Binds the listening socket.
     pub async fn bind(config: ServerConfig) -> Result<Self, BindError> {
-        let listener = TcpListener::bind(config.listen).await?;
+        // An explicit backlog: a burst of joins (a clinic opening its morning consults) must
+        // not overflow the accept queue and wait out a SYN retransmit.
+        let socket = if config.listen.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        let listener = socket.listen(4096)?;
         let acceptor = TlsAcceptor::from(config.identity.server_config()?);
         let limits = config.limits;
         let ws_config = WebSocketConfig::default()
