@@ -60,13 +60,8 @@ impl ServerSecret {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Self::generate()?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(io)?;
-                writeln!(file, "{}", hex::encode(secret.0)).map_err(io)?;
-                file.sync_all().map_err(io)?;
+                write_private(path, format!("{}\n", hex::encode(secret.0)).as_bytes())
+                    .map_err(io)?;
                 tracing::info!(path = %path.display(), "created a new server secret");
                 Ok(secret)
             }
@@ -77,6 +72,17 @@ impl ServerSecret {
     pub(crate) fn key(&self) -> &[u8; 32] {
         &self.0
     }
+}
+
+/// Creates `path` (it must not exist) readable by its owner only, and writes `bytes` to it.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 impl fmt::Debug for ServerSecret {

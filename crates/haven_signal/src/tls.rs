@@ -148,18 +148,7 @@ impl TlsIdentity {
         }
         let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
         let pem = format!("{}{}", cert.pem(), signing_key.serialize_pem());
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        std::io::Write::write_all(
-            &mut options.open(path).map_err(|e| TlsError::Pem {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?,
-            pem.as_bytes(),
-        )
-        .map_err(|e| TlsError::Pem {
+        crate::secret::write_private(path, pem.as_bytes()).map_err(|e| TlsError::Pem {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
