@@ -1,7 +1,10 @@
 //! Whole-system tests, in one binary (each test binary links the whole app).
 //!
 //! - [`signal`]: the signaling server over real TLS on loopback.
+//! - [`session`]: two and three Haven peers over real WebRTC on loopback.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 
 mod cli;
+mod session;
 mod signal;
+mod support;

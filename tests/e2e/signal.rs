@@ -1,108 +1,15 @@
 //! The signaling server, over real TLS 1.3 on loopback.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use haven_proto::Redacted;
 use haven_proto::invite::parse;
 use haven_proto::signal::{ClientMessage, ErrorCode, IceCandidate, PeerId, Role, ServerMessage};
 use haven_signal::client::Welcome;
-use haven_signal::server::ServerHandle;
-use haven_signal::{
-    ClientError, ClientTls, InviteRequest, Limits, ServerConfig, ServerSecret, SignalClient,
-    SignalServer, TlsIdentity, issue,
-};
+use haven_signal::{ClientError, ClientTls, Limits, SignalClient, TlsIdentity};
 use tokio_tungstenite::tungstenite::Message;
 
-const WAIT: Duration = Duration::from_secs(5);
-
-struct TestServer {
-    handle: ServerHandle,
-    secret: ServerSecret,
-    tls: ClientTls,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
-
-async fn start(limits: Limits) -> TestServer {
-    let secret = ServerSecret::generate().expect("randomness");
-    let identity = TlsIdentity::self_signed(vec!["localhost".into()]).expect("rcgen");
-    let server = SignalServer::bind(ServerConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        identity,
-        secret: secret.clone(),
-        limits,
-        ice_servers: Vec::new(),
-    })
-    .await
-    .expect("binds");
-    let handle = server.spawn().expect("spawns");
-    let tls = ClientTls::Pinned(handle.fingerprint);
-    TestServer {
-        handle,
-        secret,
-        tls,
-    }
-}
-
-impl TestServer {
-    fn invite_at(&self, room: &str, role: Role, ttl_secs: u64, uses: u32, now: u64) -> String {
-        issue(
-            &self.secret,
-            InviteRequest {
-                host: "127.0.0.1".into(),
-                port: self.handle.addr.port(),
-                room: room.parse().expect("room"),
-                role,
-                ttl_secs,
-                uses,
-                pin: Some(self.handle.fingerprint.to_hex()),
-            },
-            now,
-        )
-        .expect("randomness")
-    }
-
-    fn invite(&self, room: &str, role: Role) -> String {
-        self.invite_at(room, role, 600, 5, now())
-    }
-
-    async fn join_with(&self, token: &str) -> Result<(SignalClient, Welcome), ClientError> {
-        tokio::time::timeout(
-            WAIT,
-            SignalClient::join(&self.handle.url(), &self.tls, token),
-        )
-        .await
-        .map_err(|_| ClientError::Timeout)?
-    }
-
-    async fn join(&self, room: &str, role: Role) -> (SignalClient, Welcome) {
-        self.join_with(&self.invite(room, role))
-            .await
-            .expect("joins")
-    }
-
-    /// Two peers in a room, the first told of the second.
-    async fn pair(&self, room: &str) -> (SignalClient, Welcome, SignalClient, Welcome) {
-        let (mut a, wa) = self.join(room, Role::Clinician).await;
-        let (b, wb) = self.join(room, Role::Patient).await;
-        let joined = a.recv_timeout(WAIT).await.expect("peer-joined");
-        assert_eq!(
-            joined,
-            ServerMessage::PeerJoined {
-                peer: haven_proto::signal::PeerInfo {
-                    id: wb.peer_id,
-                    role: Role::Patient
-                }
-            }
-        );
-        (a, wa, b, wb)
-    }
-}
+use crate::support::{WAIT, now, start};
 
 fn offer(to: PeerId, body: &str) -> ClientMessage {
     ClientMessage::Offer {

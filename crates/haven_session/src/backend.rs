@@ -1,0 +1,773 @@
+//! The network side: a tokio runtime on its own thread, the signaling client, and one
+//! webrtc-rs peer connection per remote peer. Every webrtc-rs type stays in this file.
+//!
+//! Who offers: the newcomer offers to everyone already in the room (it learns them from the
+//! welcome; they learn of it from `peer-joined` and wait). The server orders joins, so two
+//! peers never offer to each other at once, and ICE restarts are made by the side that made the
+//! first offer: there is no glare to resolve.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use haven_proto::bulk::{self, Bulk};
+use haven_proto::signal::{ClientMessage, IceCandidate, PeerId, PeerInfo, Role, ServerMessage};
+use haven_proto::{Redacted, channel, control, pose};
+use haven_signal::SignalClient;
+use tokio::sync::{Notify, mpsc};
+use tracing::{Instrument as _, debug, info, info_span, warn};
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::{API, APIBuilder};
+use webrtc::data_channel::RTCDataChannel;
+use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::network_type::NetworkType;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::Sample;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::stats::StatsReportType;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+use crate::transfer::{Incoming, Received, outgoing};
+use crate::{AudioPacket, Command, NetworkPolicy, PeerStats, SessionConfig, SessionEvent};
+
+/// Negotiated SCTP stream ids: both sides create the channels, nobody announces them.
+const POSE_ID: u16 = 1;
+const CONTROL_ID: u16 = 2;
+const BULK_ID: u16 = 3;
+/// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Poses share the SCTP
+/// association with `bulk` and queue behind what is buffered, so HIGH bounds how long a pose
+/// can wait behind a transfer (256 KiB at 20 MB/s is 13 ms) while keeping the pipe full.
+const BULK_HIGH: usize = 256 * 1024;
+const BULK_LOW: usize = 64 * 1024;
+
+pub(crate) fn run(
+    config: SessionConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("haven-net")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = events.send(SessionEvent::Failed(format!("no runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        if let Err(why) = session(config, commands, events.clone()).await {
+            let _ = events.send(SessionEvent::Failed(why));
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+}
+
+/// What peer-connection callbacks tell the main loop (which owns the signaling client).
+enum Internal {
+    Candidate(PeerId, RTCIceCandidateInit),
+    State(PeerId, RTCPeerConnectionState),
+    Open(PeerId),
+}
+
+struct Peer {
+    pc: Arc<RTCPeerConnection>,
+    pose: Arc<RTCDataChannel>,
+    control: Arc<RTCDataChannel>,
+    bulk: Arc<RTCDataChannel>,
+    bulk_low: Arc<Notify>,
+    offerer: bool,
+    remote_set: bool,
+    pending: Vec<RTCIceCandidateInit>,
+    open: bool,
+    audio: Arc<Mutex<AudioCounters>>,
+}
+
+#[derive(Default)]
+struct AudioCounters {
+    received: u64,
+    highest_seq: Option<u16>,
+    expected: u64,
+    jitter_ms: f64,
+    last_transit: Option<f64>,
+}
+
+fn api(network: NetworkPolicy) -> Result<API, webrtc::Error> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs()?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let mut settings = SettingEngine::default();
+    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    if network == NetworkPolicy::LoopbackOnly {
+        settings.set_include_loopback_candidate(true);
+        settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+        settings.set_network_types(vec![NetworkType::Udp4]);
+    }
+    Ok(APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build())
+}
+
+fn to_webrtc(c: &IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: c.candidate.expose().clone(),
+        sdp_mid: c.sdp_mid.clone(),
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment.clone(),
+    }
+}
+
+fn from_webrtc(c: RTCIceCandidateInit) -> IceCandidate {
+    IceCandidate {
+        candidate: Redacted::new(c.candidate),
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+    }
+}
+
+struct Backend {
+    api: API,
+    ice_servers: Vec<RTCIceServer>,
+    audio: Arc<TrackLocalStaticSample>,
+    peers: HashMap<PeerId, Peer>,
+    /// Roles of everyone in the room, as the server told them (welcome and peer-joined).
+    roles: HashMap<PeerId, Role>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    internal: mpsc::UnboundedSender<Internal>,
+    bulk_budget: u64,
+}
+
+async fn session(
+    config: SessionConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+) -> Result<(), String> {
+    let (mut client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
+        .await
+        .map_err(|e| format!("joining: {e}"))?;
+    let me = PeerInfo {
+        id: welcome.peer_id,
+        role: welcome.role,
+    };
+    let span = info_span!("session", room = %welcome.room, me = %me.id);
+    let _ = events.send(SessionEvent::Joined {
+        me,
+        room: welcome.room.clone(),
+        peers: welcome.peers.clone(),
+    });
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let mut backend = Backend {
+        api: api(config.network).map_err(|e| format!("WebRTC setup: {e}"))?,
+        ice_servers: welcome
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s
+                    .credential
+                    .as_ref()
+                    .map(|c| c.expose().clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        audio: Arc::new(TrackLocalStaticSample::new(
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            "voice".to_owned(),
+            "haven".to_owned(),
+        )),
+        peers: HashMap::new(),
+        roles: welcome.peers.iter().map(|p| (p.id, p.role)).collect(),
+        events: events.clone(),
+        internal: internal_tx,
+        bulk_budget: config.bulk_budget,
+    };
+    async move {
+        // The newcomer offers to everyone already here.
+        for peer in &welcome.peers {
+            let _ = events.send(SessionEvent::PeerJoined(*peer));
+            match backend.add_peer(*peer, true).await {
+                Ok(Some(offer)) => {
+                    let _ = client
+                        .send(&ClientMessage::Offer {
+                            to: peer.id,
+                            sdp: Redacted::new(offer),
+                        })
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(peer = %peer.id, error = %e, "could not set up the peer connection")
+                }
+            }
+        }
+        loop {
+            tokio::select! {
+                message = client.recv() => match message {
+                    Ok(message) => {
+                        for reply in backend.on_signal(message).await {
+                            if client.send(&reply).await.is_err() {
+                                return Err("the signaling connection broke".to_owned());
+                            }
+                        }
+                    }
+                    Err(haven_signal::ClientError::Refused { code, message }) => {
+                        // Non-fatal refusals (a relay to a peer that just left) are logged.
+                        if code.closes() {
+                            return Err(format!("signaling: {code} ({message})"));
+                        }
+                        debug!(%code, "signaling refused a message");
+                    }
+                    Err(e) => return Err(format!("signaling: {e}")),
+                },
+                Some(note) = internal.recv() => {
+                    if let Some(reply) = backend.on_internal(note).await
+                        && client.send(&reply).await.is_err()
+                    {
+                        return Err("the signaling connection broke".to_owned());
+                    }
+                }
+                command = commands.recv() => match command {
+                    None | Some(Command::Leave) => break,
+                    Some(command) => backend.on_command(command).await,
+                },
+            }
+        }
+        let _ = client.bye().await;
+        for (_, peer) in backend.peers.drain() {
+            let _ = peer.pc.close().await;
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+impl Backend {
+    /// Sets up a connection to `info`; returns the offer to send when we are the offerer.
+    async fn add_peer(
+        &mut self,
+        info: PeerInfo,
+        offerer: bool,
+    ) -> Result<Option<String>, webrtc::Error> {
+        let id = info.id;
+        if let Some(old) = self.peers.remove(&id) {
+            let _ = old.pc.close().await;
+        }
+        let pc = Arc::new(
+            self.api
+                .new_peer_connection(RTCConfiguration {
+                    ice_servers: self.ice_servers.clone(),
+                    ..Default::default()
+                })
+                .await?,
+        );
+        let sender = pc
+            .add_track(Arc::clone(&self.audio) as Arc<dyn TrackLocal + Send + Sync>)
+            .await?;
+        // RTCP must be read for the interceptors (NACK, reports) to work.
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 1500];
+            while sender.read(&mut buf).await.is_ok() {}
+        });
+        let channel = |label: &str, id: u16, reliable: bool| {
+            RTCDataChannelInit {
+                ordered: Some(reliable),
+                max_retransmits: (!reliable).then_some(0),
+                protocol: Some(channel::PROTOCOL.to_owned()),
+                negotiated: Some(id),
+                ..Default::default()
+            }
+            .pipe(|init| (label.to_owned(), init))
+        };
+        let (l, init) = channel(channel::POSE, POSE_ID, false);
+        let pose_dc = pc.create_data_channel(&l, Some(init)).await?;
+        let (l, init) = channel(channel::CONTROL, CONTROL_ID, true);
+        let control_dc = pc.create_data_channel(&l, Some(init)).await?;
+        let (l, init) = channel(channel::BULK, BULK_ID, true);
+        let bulk_dc = pc.create_data_channel(&l, Some(init)).await?;
+
+        let events = self.events.clone();
+        pose_dc.on_message(Box::new(move |msg| {
+            let event = match pose::decode(&msg.data) {
+                Ok(update) => SessionEvent::Pose { from: id, update },
+                Err(e) => SessionEvent::Refused {
+                    from: id,
+                    channel: channel::POSE,
+                    why: e.to_string(),
+                },
+            };
+            let _ = events.send(event);
+            Box::pin(async {})
+        }));
+
+        let events = self.events.clone();
+        let role = info.role;
+        control_dc.on_message(Box::new(move |msg| {
+            let event = match control::decode(&msg.data) {
+                Ok(message) if message.allowed_from(role) => SessionEvent::Control {
+                    from: id,
+                    role,
+                    message,
+                },
+                Ok(message) => SessionEvent::Refused {
+                    from: id,
+                    channel: channel::CONTROL,
+                    why: format!("a {role} may not send {}", message.kind()),
+                },
+                Err(e) => SessionEvent::Refused {
+                    from: id,
+                    channel: channel::CONTROL,
+                    why: e.to_string(),
+                },
+            };
+            let _ = events.send(event);
+            Box::pin(async {})
+        }));
+        let internal = self.internal.clone();
+        control_dc.on_open(Box::new(move || {
+            let _ = internal.send(Internal::Open(id));
+            Box::pin(async {})
+        }));
+
+        let events = self.events.clone();
+        let incoming = Arc::new(Mutex::new(Incoming::new(self.bulk_budget)));
+        let reply_dc: Weak<RTCDataChannel> = Arc::downgrade(&bulk_dc);
+        bulk_dc.on_message(Box::new(move |msg| {
+            let reply = match bulk::decode(&msg.data) {
+                Err(e) => {
+                    let _ = events.send(SessionEvent::Refused {
+                        from: id,
+                        channel: channel::BULK,
+                        why: e.to_string(),
+                    });
+                    None
+                }
+                Ok(message) => {
+                    let received = incoming
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .on_message(message);
+                    match received {
+                        Received::Nothing => None,
+                        Received::Progress {
+                            id: object,
+                            received,
+                            size,
+                        } => {
+                            let _ = events.send(SessionEvent::ObjectProgress {
+                                from: id,
+                                id: object,
+                                received,
+                                size,
+                            });
+                            Some(Bulk::Ack {
+                                id: object,
+                                received,
+                            })
+                        }
+                        Received::Complete { manifest, data } => {
+                            let ack = Bulk::Ack {
+                                id: manifest.id,
+                                received: manifest.size,
+                            };
+                            let _ = events.send(SessionEvent::ObjectReceived {
+                                from: id,
+                                manifest,
+                                data,
+                            });
+                            Some(ack)
+                        }
+                        Received::Refused {
+                            id: object,
+                            reason,
+                            why,
+                        } => {
+                            let _ = events.send(SessionEvent::ObjectCancelled {
+                                peer: id,
+                                id: object,
+                                why: why.to_owned(),
+                            });
+                            Some(Bulk::Cancel { id: object, reason })
+                        }
+                        Received::Cancelled(object) => {
+                            let _ = events.send(SessionEvent::ObjectCancelled {
+                                peer: id,
+                                id: object,
+                                why: "cancelled by the sender".to_owned(),
+                            });
+                            None
+                        }
+                    }
+                }
+            };
+            let dc = reply_dc.upgrade();
+            Box::pin(async move {
+                if let (Some(reply), Some(dc)) = (reply, dc) {
+                    let _ = dc.send(&Bytes::from(bulk::encode(&reply))).await;
+                }
+            })
+        }));
+        let bulk_low = Arc::new(Notify::new());
+        bulk_dc.set_buffered_amount_low_threshold(BULK_LOW).await;
+        let notify = Arc::clone(&bulk_low);
+        bulk_dc
+            .on_buffered_amount_low(Box::new(move || {
+                notify.notify_one();
+                Box::pin(async {})
+            }))
+            .await;
+
+        let internal = self.internal.clone();
+        pc.on_ice_candidate(Box::new(move |candidate| {
+            if let Some(c) = candidate.and_then(|c| c.to_json().ok()) {
+                let _ = internal.send(Internal::Candidate(id, c));
+            }
+            Box::pin(async {})
+        }));
+        let internal = self.internal.clone();
+        pc.on_peer_connection_state_change(Box::new(move |state| {
+            let _ = internal.send(Internal::State(id, state));
+            Box::pin(async {})
+        }));
+        let events = self.events.clone();
+        let counters = Arc::new(Mutex::new(AudioCounters::default()));
+        let track_counters = Arc::clone(&counters);
+        pc.on_track(Box::new(move |track, _, _| {
+            let events = events.clone();
+            let counters = Arc::clone(&track_counters);
+            tokio::spawn(async move {
+                while let Ok((packet, _)) = track.read_rtp().await {
+                    if packet.payload.is_empty() {
+                        continue;
+                    }
+                    let arrived = Instant::now();
+                    count_audio(&counters, &packet.header, arrived);
+                    let _ = events.send(SessionEvent::Audio {
+                        from: id,
+                        packet: AudioPacket {
+                            timestamp: packet.header.timestamp,
+                            sequence: packet.header.sequence_number,
+                            payload: packet.payload.to_vec(),
+                            arrived,
+                        },
+                    });
+                }
+            });
+            Box::pin(async {})
+        }));
+
+        let offer = if offerer {
+            let offer = pc.create_offer(None).await?;
+            pc.set_local_description(offer.clone()).await?;
+            Some(offer.sdp)
+        } else {
+            None
+        };
+        self.peers.insert(
+            id,
+            Peer {
+                pc,
+                pose: pose_dc,
+                control: control_dc,
+                bulk: bulk_dc,
+                bulk_low,
+                offerer,
+                remote_set: false,
+                pending: Vec::new(),
+                open: false,
+                audio: counters,
+            },
+        );
+        Ok(offer)
+    }
+
+    /// Acts on a message from the server; returns what to send back.
+    async fn on_signal(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
+        match message {
+            ServerMessage::PeerJoined { peer } => {
+                info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
+                self.roles.insert(peer.id, peer.role);
+                let _ = self.events.send(SessionEvent::PeerJoined(peer));
+                Vec::new()
+            }
+            ServerMessage::PeerLeft { peer_id } => {
+                self.roles.remove(&peer_id);
+                if let Some(peer) = self.peers.remove(&peer_id) {
+                    let _ = peer.pc.close().await;
+                }
+                let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
+                Vec::new()
+            }
+            ServerMessage::Offer { from, sdp } => {
+                let needs_peer = self.peers.get(&from).is_none_or(|p| p.offerer);
+                if needs_peer {
+                    // A newcomer's first offer; its role came in `peer-joined`. An offer from
+                    // a peer the server never announced is ignored.
+                    let Some(&role) = self.roles.get(&from) else {
+                        warn!(peer = %from, "offer from a peer not in the room");
+                        return Vec::new();
+                    };
+                    if let Err(e) = self.add_peer(PeerInfo { id: from, role }, false).await {
+                        warn!(peer = %from, error = %e, "could not set up the peer connection");
+                        return Vec::new();
+                    }
+                }
+                match self.answer(from, sdp.into_inner()).await {
+                    Ok(answer) => vec![ClientMessage::Answer {
+                        to: from,
+                        sdp: Redacted::new(answer),
+                    }],
+                    Err(e) => {
+                        warn!(peer = %from, error = %e, "could not answer an offer");
+                        Vec::new()
+                    }
+                }
+            }
+            ServerMessage::Answer { from, sdp } => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    match RTCSessionDescription::answer(sdp.into_inner()) {
+                        Ok(desc) => match peer.pc.set_remote_description(desc).await {
+                            Ok(()) => {
+                                peer.remote_set = true;
+                                for c in std::mem::take(&mut peer.pending) {
+                                    let _ = peer.pc.add_ice_candidate(c).await;
+                                }
+                            }
+                            Err(e) => warn!(peer = %from, error = %e, "answer refused"),
+                        },
+                        Err(e) => warn!(peer = %from, error = %e, "malformed answer"),
+                    }
+                }
+                Vec::new()
+            }
+            ServerMessage::IceCandidate { from, candidate } => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    let c = to_webrtc(&candidate);
+                    if peer.remote_set {
+                        if let Err(e) = peer.pc.add_ice_candidate(c).await {
+                            debug!(peer = %from, error = %e, "candidate refused");
+                        }
+                    } else {
+                        peer.pending.push(c);
+                    }
+                }
+                Vec::new()
+            }
+            ServerMessage::Welcome { .. } => Vec::new(),
+            ServerMessage::Error { code, .. } => {
+                debug!(%code, "server error");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn answer(&mut self, from: PeerId, sdp: String) -> Result<String, webrtc::Error> {
+        let peer = self.peers.get_mut(&from).expect("created above");
+        peer.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        peer.remote_set = true;
+        for c in std::mem::take(&mut peer.pending) {
+            let _ = peer.pc.add_ice_candidate(c).await;
+        }
+        let answer = peer.pc.create_answer(None).await?;
+        peer.pc.set_local_description(answer.clone()).await?;
+        Ok(answer.sdp)
+    }
+
+    async fn on_internal(&mut self, note: Internal) -> Option<ClientMessage> {
+        match note {
+            Internal::Candidate(to, c) => Some(ClientMessage::IceCandidate {
+                to,
+                candidate: from_webrtc(c),
+            }),
+            Internal::Open(id) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.open = true;
+                    info!(peer = %id, "channels open");
+                    let _ = self.events.send(SessionEvent::PeerConnected(id));
+                }
+                None
+            }
+            Internal::State(id, state) => {
+                debug!(peer = %id, ?state, "connection state");
+                let peer = self.peers.get_mut(&id)?;
+                if state == RTCPeerConnectionState::Failed && peer.offerer {
+                    let _ = self.events.send(SessionEvent::PeerReconnecting(id));
+                    let options = RTCOfferOptions {
+                        ice_restart: true,
+                        ..Default::default()
+                    };
+                    match peer.pc.create_offer(Some(options)).await {
+                        Ok(offer) if peer.pc.set_local_description(offer.clone()).await.is_ok() => {
+                            info!(peer = %id, "ICE restart");
+                            return Some(ClientMessage::Offer {
+                                to: id,
+                                sdp: Redacted::new(offer.sdp),
+                            });
+                        }
+                        _ => warn!(peer = %id, "ICE restart failed"),
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Pose(bytes) => {
+                let bytes = Bytes::from(bytes);
+                for peer in self.peers.values().filter(|p| p.open) {
+                    let _ = peer.pose.send(&bytes).await;
+                }
+            }
+            Command::Control(bytes) => {
+                let bytes = Bytes::from(bytes);
+                for peer in self.peers.values().filter(|p| p.open) {
+                    let _ = peer.control.send(&bytes).await;
+                }
+            }
+            Command::Audio { packet, duration } => {
+                let sample = Sample {
+                    data: Bytes::from(packet),
+                    timestamp: SystemTime::now(),
+                    duration,
+                    ..Default::default()
+                };
+                let _ = self.audio.write_sample(&sample).await;
+            }
+            Command::Object { to, manifest, data } => {
+                let Some(peer) = self.peers.get(&to) else {
+                    let _ = self.events.send(SessionEvent::ObjectCancelled {
+                        peer: to,
+                        id: manifest.id,
+                        why: "no such peer".to_owned(),
+                    });
+                    return;
+                };
+                let dc = Arc::clone(&peer.bulk);
+                let low = Arc::clone(&peer.bulk_low);
+                let events = self.events.clone();
+                // Its own task: a big object never holds up poses, control or voice.
+                tokio::spawn(async move {
+                    for message in outgoing(&manifest, &data, 0) {
+                        while dc.buffered_amount().await > BULK_HIGH {
+                            let _ =
+                                tokio::time::timeout(Duration::from_millis(100), low.notified())
+                                    .await;
+                        }
+                        if dc.send(&Bytes::from(bulk::encode(&message))).await.is_err() {
+                            let _ = events.send(SessionEvent::ObjectCancelled {
+                                peer: to,
+                                id: manifest.id,
+                                why: "the channel closed".to_owned(),
+                            });
+                            return;
+                        }
+                    }
+                    let _ = events.send(SessionEvent::ObjectSent {
+                        to,
+                        id: manifest.id,
+                    });
+                });
+            }
+            Command::Stats(reply) => {
+                let mut all = Vec::new();
+                for (&id, peer) in &self.peers {
+                    all.push(stats(id, peer).await);
+                }
+                let _ = reply.send(all);
+            }
+            Command::Leave => {}
+        }
+    }
+}
+
+fn count_audio(
+    counters: &Mutex<AudioCounters>,
+    header: &webrtc::rtp::header::Header,
+    arrived: Instant,
+) {
+    let mut c = counters.lock().unwrap_or_else(|p| p.into_inner());
+    c.received += 1;
+    let seq = header.sequence_number;
+    match c.highest_seq {
+        None => c.expected = 1,
+        Some(high) => {
+            let ahead = seq.wrapping_sub(high);
+            if ahead != 0 && ahead < 0x8000 {
+                c.expected += u64::from(ahead);
+                c.highest_seq = Some(seq);
+            }
+        }
+    }
+    if c.highest_seq.is_none() {
+        c.highest_seq = Some(seq);
+    }
+    // RFC 3550 interarrival jitter, in ms (the epoch of `arrived` does not matter).
+    thread_local! { static EPOCH: Instant = Instant::now(); }
+    let now_ms = EPOCH.with(|e| arrived.saturating_duration_since(*e).as_secs_f64() * 1000.0);
+    let transit = now_ms - f64::from(header.timestamp) / 48.0;
+    if let Some(last) = c.last_transit {
+        let d = (transit - last).abs();
+        // Timestamps wrap every 24.8 h at 48 kHz; a jump that large is not jitter.
+        if d < 10_000.0 {
+            c.jitter_ms += (d - c.jitter_ms) / 16.0;
+        }
+    }
+    c.last_transit = Some(transit);
+}
+
+async fn stats(id: PeerId, peer: &Peer) -> PeerStats {
+    let report = peer.pc.get_stats().await;
+    let mut out = PeerStats {
+        peer: Some(id),
+        ..Default::default()
+    };
+    for entry in report.reports.values() {
+        if let StatsReportType::CandidatePair(pair) = entry
+            && pair.nominated
+        {
+            out.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
+            out.bytes_sent += pair.bytes_sent;
+            out.bytes_received += pair.bytes_received;
+        }
+    }
+    let c = peer.audio.lock().unwrap_or_else(|p| p.into_inner());
+    out.audio_packets_received = c.received;
+    out.audio_packets_lost = c.expected as i64 - c.received as i64;
+    out.audio_jitter_ms = (c.received > 1).then_some(c.jitter_ms);
+    out
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}

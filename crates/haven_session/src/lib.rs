@@ -1,0 +1,339 @@
+//! Haven's live session: one WebRTC peer connection per remote peer (a mesh of up to four),
+//! each with an Opus audio track and three data channels:
+//!
+//! - `pose`: unordered, no retransmits (quantized head and hands, [`haven_proto::pose`]);
+//! - `control`: reliable, ordered (room events, [`haven_proto::control`]);
+//! - `bulk`: reliable, ordered, with back-pressure (objects, [`haven_proto::bulk`]).
+//!
+//! The network runs on its own tokio runtime in its own thread ([`backend`]). The front end
+//! (Bevy, a test, the bench) talks to it through two channels: [`Session`]'s methods send
+//! commands and never block; [`Session::try_event`] drains what arrived, without waiting.
+//! webrtc-rs types never leave this crate, so moving to another WebRTC stack is this crate's
+//! change alone.
+
+mod backend;
+pub mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven_proto::bulk::{Manifest, ObjectId, ObjectKind};
+use haven_proto::control::Control;
+use haven_proto::invite;
+use haven_proto::pose::PoseUpdate;
+use haven_proto::signal::{PeerId, PeerInfo, Role, RoomId};
+use haven_signal::{ClientTls, Fingerprint};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+/// Which addresses the session may gather and use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NetworkPolicy {
+    /// Loopback only, UDP over IPv4, no mDNS: tests, the demo and benches.
+    LoopbackOnly,
+    /// Every interface (mDNS off), plus the STUN/TURN servers from the welcome.
+    #[default]
+    Any,
+}
+
+/// How to join.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// `wss://host:port` of the signaling server.
+    pub server_url: String,
+    /// The invite string.
+    pub token: String,
+    /// How to trust the server.
+    pub tls: ClientTls,
+    /// Which addresses to use.
+    pub network: NetworkPolicy,
+    /// Bytes of incoming objects held at once, per peer.
+    pub bulk_budget: u64,
+}
+
+/// Why a session could not be set up.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The invite could not be read.
+    #[error("invite: {0}")]
+    Invite(#[from] invite::InviteError),
+    /// The invite pins a malformed fingerprint.
+    #[error("the invite's certificate pin is malformed")]
+    Pin,
+    /// The invite names no pin and no certificate authorities were given.
+    #[error("the invite does not pin a certificate; pass certificate authorities")]
+    NoTrust,
+    /// The backend thread could not start.
+    #[error("starting the network thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl SessionConfig {
+    /// A configuration from an invite string: server and pin come from the invite.
+    pub fn from_invite(token: &str, network: NetworkPolicy) -> Result<Self, SessionError> {
+        let parsed = invite::parse(token)?;
+        let pin: Fingerprint = parsed
+            .invite
+            .pin
+            .as_deref()
+            .ok_or(SessionError::NoTrust)?
+            .parse()
+            .map_err(|_| SessionError::Pin)?;
+        Ok(Self {
+            server_url: parsed.invite.server_url(),
+            token: token.to_owned(),
+            tls: ClientTls::Pinned(pin),
+            network,
+            bulk_budget: 512 * 1024 * 1024,
+        })
+    }
+}
+
+/// A voice packet from a peer, as it came off the wire (the jitter buffer orders it).
+#[derive(Clone, Debug)]
+pub struct AudioPacket {
+    /// RTP timestamp, 48 kHz.
+    pub timestamp: u32,
+    /// RTP sequence number.
+    pub sequence: u16,
+    /// One Opus packet.
+    pub payload: Vec<u8>,
+    /// When it arrived.
+    pub arrived: std::time::Instant,
+}
+
+/// Figures for one peer connection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerStats {
+    /// The peer.
+    pub peer: Option<PeerId>,
+    /// ICE round-trip time of the selected candidate pair, ms.
+    pub rtt_ms: Option<f64>,
+    /// Bytes sent and received on this connection (all transports).
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Audio packets received.
+    pub audio_packets_received: u64,
+    /// Audio packets lost (from sequence gaps).
+    pub audio_packets_lost: i64,
+    /// Audio interarrival jitter, ms.
+    pub audio_jitter_ms: Option<f64>,
+}
+
+/// What the network reports to the front end.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Welcomed into the room.
+    Joined {
+        /// This peer.
+        me: PeerInfo,
+        /// The room.
+        room: RoomId,
+        /// Who was already there.
+        peers: Vec<PeerInfo>,
+    },
+    /// The server refused or lost us; the session is over.
+    Failed(String),
+    /// A peer is in the room (its connection is being set up).
+    PeerJoined(PeerInfo),
+    /// A peer's channels are open: poses, control and bulk flow.
+    PeerConnected(PeerId),
+    /// A peer's connection broke; an ICE restart is under way.
+    PeerReconnecting(PeerId),
+    /// A peer left (or its connection was closed).
+    PeerLeft(PeerId),
+    /// A pose update.
+    Pose {
+        /// From whom.
+        from: PeerId,
+        /// The update.
+        update: PoseUpdate,
+    },
+    /// A room event that the sender's role may send.
+    Control {
+        /// From whom.
+        from: PeerId,
+        /// Its role.
+        role: Role,
+        /// The event.
+        message: Control,
+    },
+    /// Part of an object arrived.
+    ObjectProgress {
+        /// From whom.
+        from: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Bytes held.
+        received: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// A whole object arrived and its SHA-256 matched.
+    ObjectReceived {
+        /// From whom.
+        from: PeerId,
+        /// Its manifest.
+        manifest: Manifest,
+        /// Its bytes (held in memory only).
+        data: Vec<u8>,
+    },
+    /// An object we sent was fully handed to the transport.
+    ObjectSent {
+        /// To whom.
+        to: PeerId,
+        /// The object.
+        id: ObjectId,
+    },
+    /// An object was cancelled or refused, by either side.
+    ObjectCancelled {
+        /// The other peer.
+        peer: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Why (no contents).
+        why: String,
+    },
+    /// Voice from a peer.
+    Audio {
+        /// From whom.
+        from: PeerId,
+        /// The packet.
+        packet: AudioPacket,
+    },
+    /// A peer sent something that was refused (malformed, or not allowed for its role). The
+    /// session goes on.
+    Refused {
+        /// From whom.
+        from: PeerId,
+        /// Which channel.
+        channel: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+pub(crate) enum Command {
+    Pose(Vec<u8>),
+    Control(Vec<u8>),
+    Object {
+        to: PeerId,
+        manifest: Manifest,
+        data: Arc<Vec<u8>>,
+    },
+    Audio {
+        packet: Vec<u8>,
+        duration: Duration,
+    },
+    Stats(tokio::sync::oneshot::Sender<Vec<PeerStats>>),
+    Leave,
+}
+
+/// A joined (or joining) session. Dropping it leaves the room.
+#[derive(Debug)]
+pub struct Session {
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedReceiver<SessionEvent>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    next_object: u32,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pose(_) => "Pose",
+            Self::Control(_) => "Control",
+            Self::Object { .. } => "Object",
+            Self::Audio { .. } => "Audio",
+            Self::Stats(_) => "Stats",
+            Self::Leave => "Leave",
+        })
+    }
+}
+
+impl Session {
+    /// Starts joining on a new network thread; returns at once. [`SessionEvent::Joined`] or
+    /// [`SessionEvent::Failed`] follows.
+    pub fn start(config: SessionConfig) -> Result<Self, SessionError> {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("haven-session".into())
+            .spawn(move || backend::run(config, command_rx, event_tx))?;
+        Ok(Self {
+            commands,
+            events,
+            thread: Some(thread),
+            next_object: 1,
+        })
+    }
+
+    /// The next event if one has arrived; never waits (for the frame loop).
+    pub fn try_event(&mut self) -> Option<SessionEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// The next event, waiting at most `limit` (for tests and tools).
+    pub async fn next_event(&mut self, limit: Duration) -> Option<SessionEvent> {
+        tokio::time::timeout(limit, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Sends a pose update to every connected peer (dropped for peers not yet connected).
+    pub fn send_pose(&self, update: &PoseUpdate) {
+        let _ = self
+            .commands
+            .send(Command::Pose(haven_proto::pose::encode(update)));
+    }
+
+    /// Sends a room event to every connected peer.
+    pub fn send_control(&self, message: &Control) {
+        let _ = self
+            .commands
+            .send(Command::Control(haven_proto::control::encode(message)));
+    }
+
+    /// Sends an object to one peer over `bulk`; returns its id.
+    pub fn send_object(&mut self, to: PeerId, kind: ObjectKind, data: Arc<Vec<u8>>) -> ObjectId {
+        let id = ObjectId(self.next_object);
+        self.next_object += 1;
+        let manifest = transfer::manifest_for(id, kind, &data);
+        let _ = self.commands.send(Command::Object { to, manifest, data });
+        id
+    }
+
+    /// Sends one Opus packet of `duration` on the audio track to every peer.
+    pub fn send_audio(&self, packet: Vec<u8>, duration: Duration) {
+        let _ = self.commands.send(Command::Audio { packet, duration });
+    }
+
+    /// Figures for every peer connection.
+    pub async fn stats(&self) -> Vec<PeerStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Stats(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Leaves the room and waits for the network thread to finish.
+    pub fn leave(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.commands.send(Command::Leave);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,47 @@
+//! Haven's voice pipeline, without a sound card when there is none.
+//!
+//! - [`codec`]: Opus at 48 kHz mono, 10 ms frames by default (20 ms option), in-band FEC and
+//!   DTX on.
+//! - [`jitter`]: an adaptive jitter buffer (sans I/O: it is given arrival times and asked for
+//!   the next frame on the playout clock) that hides loss with FEC or Opus concealment.
+//! - [`source`]: what is captured when there is no microphone: silence, a synthetic voice-like
+//!   signal, or a WAV file; [`sink`] the same for playback.
+//!
+//! Device capture and playback (cpal), echo cancellation and voice disguise are not built yet:
+//! see docs/ARCHITECTURE.md.
+
+pub mod codec;
+pub mod jitter;
+pub mod sink;
+pub mod source;
+
+/// Opus runs at 48 kHz here, always.
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// How long one frame lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FrameDuration {
+    /// 10 ms: the default, for the lowest delay.
+    #[default]
+    Ms10,
+    /// 20 ms: fewer packets, a little more delay.
+    Ms20,
+}
+
+impl FrameDuration {
+    /// Samples per frame at 48 kHz.
+    pub const fn samples(self) -> usize {
+        match self {
+            Self::Ms10 => 480,
+            Self::Ms20 => 960,
+        }
+    }
+
+    /// Milliseconds per frame.
+    pub const fn millis(self) -> u64 {
+        match self {
+            Self::Ms10 => 10,
+            Self::Ms20 => 20,
+        }
+    }
+}

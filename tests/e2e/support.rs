@@ -1,0 +1,122 @@
+//! A signaling server in the test process, and invites for it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use haven_proto::signal::{Role, ServerMessage};
+use haven_signal::client::Welcome;
+use haven_signal::server::ServerHandle;
+use haven_signal::{
+    ClientError, ClientTls, InviteRequest, Limits, ServerConfig, ServerSecret, SignalClient,
+    SignalServer, TlsIdentity, issue,
+};
+
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+
+pub(crate) struct TestServer {
+    pub(crate) handle: ServerHandle,
+    pub(crate) secret: ServerSecret,
+    pub(crate) tls: ClientTls,
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+pub(crate) async fn start(limits: Limits) -> TestServer {
+    let secret = ServerSecret::generate().expect("randomness");
+    let identity = TlsIdentity::self_signed(vec!["localhost".into()]).expect("rcgen");
+    let server = SignalServer::bind(ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        identity,
+        secret: secret.clone(),
+        limits,
+        ice_servers: Vec::new(),
+    })
+    .await
+    .expect("binds");
+    let handle = server.spawn().expect("spawns");
+    let tls = ClientTls::Pinned(handle.fingerprint);
+    TestServer {
+        handle,
+        secret,
+        tls,
+    }
+}
+
+impl TestServer {
+    pub(crate) fn invite_at(
+        &self,
+        room: &str,
+        role: Role,
+        ttl_secs: u64,
+        uses: u32,
+        now: u64,
+    ) -> String {
+        issue(
+            &self.secret,
+            InviteRequest {
+                host: "127.0.0.1".into(),
+                port: self.handle.addr.port(),
+                room: room.parse().expect("room"),
+                role,
+                ttl_secs,
+                uses,
+                pin: Some(self.handle.fingerprint.to_hex()),
+            },
+            now,
+        )
+        .expect("randomness")
+    }
+
+    pub(crate) fn invite(&self, room: &str, role: Role) -> String {
+        self.invite_at(room, role, 600, 5, now())
+    }
+
+    pub(crate) async fn join_with(
+        &self,
+        token: &str,
+    ) -> Result<(SignalClient, Welcome), ClientError> {
+        tokio::time::timeout(
+            WAIT,
+            SignalClient::join(&self.handle.url(), &self.tls, token),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    pub(crate) async fn join(&self, room: &str, role: Role) -> (SignalClient, Welcome) {
+        self.join_with(&self.invite(room, role))
+            .await
+            .expect("joins")
+    }
+
+    /// Two peers in a room, the first told of the second.
+    pub(crate) async fn pair(&self, room: &str) -> (SignalClient, Welcome, SignalClient, Welcome) {
+        let (mut a, wa) = self.join(room, Role::Clinician).await;
+        let (b, wb) = self.join(room, Role::Patient).await;
+        let joined = a.recv_timeout(WAIT).await.expect("peer-joined");
+        assert_eq!(
+            joined,
+            ServerMessage::PeerJoined {
+                peer: haven_proto::signal::PeerInfo {
+                    id: wb.peer_id,
+                    role: Role::Patient
+                }
+            }
+        );
+        (a, wa, b, wb)
+    }
+}
+
+/// Logs to stderr when `HAVEN_TEST_LOG` names a filter (e.g. `haven_session=debug`).
+pub(crate) fn logs() {
+    if let Ok(filter) = std::env::var("HAVEN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
