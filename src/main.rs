@@ -1,9 +1,11 @@
-//! `haven`: the one binary. `serve` runs the signaling server, `invite` makes invites, `bench`
-//! measures. Nothing clever lives here: each subcommand reads its flags and calls a crate.
+//! `haven`: the one binary. `serve` runs the signaling server, `invite` makes invites, `join`
+//! takes part in a consult, `bench` measures. Nothing clever lives here: each subcommand reads its flags and calls a crate.
 
 mod bench;
 mod invite;
+mod join;
 mod serve;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -23,6 +25,8 @@ enum Command {
     Serve(serve::Args),
     /// Print a signed invite to a room, for one role.
     Invite(invite::Args),
+    /// Join a consult with an invite (headless for now: voice in/out, scripted motion).
+    Join(join::Args),
     /// Measure Haven (run a `--release` build for figures worth quoting).
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -40,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
+        Command::Join(args) => join::run(args),
         Command::Bench(bench) => bench::run(bench),
     };
     match result {

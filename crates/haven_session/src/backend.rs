@@ -652,11 +652,16 @@ impl Backend {
                     let _ = peer.control.send(&bytes).await;
                 }
             }
-            Command::Audio { packet, duration } => {
+            Command::Audio {
+                packet,
+                duration,
+                skipped,
+            } => {
                 let sample = Sample {
                     data: Bytes::from(packet),
                     timestamp: SystemTime::now(),
                     duration,
+                    prev_dropped_packets: skipped,
                     ..Default::default()
                 };
                 let _ = self.audio.write_sample(&sample).await;

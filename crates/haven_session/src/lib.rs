@@ -225,6 +225,7 @@ pub(crate) enum Command {
     Audio {
         packet: Vec<u8>,
         duration: Duration,
+        skipped: u16,
     },
     Stats(tokio::sync::oneshot::Sender<Vec<PeerStats>>),
     Leave,
@@ -305,9 +306,14 @@ impl Session {
         id
     }
 
-    /// Sends one Opus packet of `duration` on the audio track to every peer.
-    pub fn send_audio(&self, packet: Vec<u8>, duration: Duration) {
-        let _ = self.commands.send(Command::Audio { packet, duration });
+    /// Sends one Opus packet of `duration` on the audio track to every peer. `skipped` counts
+    /// the frames not sent just before it (DTX silence), so its timestamp steps over them.
+    pub fn send_audio(&self, packet: Vec<u8>, duration: Duration, skipped: u16) {
+        let _ = self.commands.send(Command::Audio {
+            packet,
+            duration,
+            skipped,
+        });
     }
 
     /// Figures for every peer connection.

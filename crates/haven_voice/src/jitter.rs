@@ -96,6 +96,12 @@ impl JitterBuffer {
         self.stats
     }
 
+    /// The index (RTP timestamp / frame length) of the frame the last [`JitterBuffer::pop`]
+    /// played, once playing.
+    pub fn playing_index(&self) -> Option<u64> {
+        self.next.map(|n| n - 1)
+    }
+
     /// The jitter estimate, in milliseconds.
     pub fn jitter_ms(&self) -> f64 {
         self.jitter_ms

@@ -4,6 +4,7 @@
 //!   DTX on.
 //! - [`jitter`]: an adaptive jitter buffer (sans I/O: it is given arrival times and asked for
 //!   the next frame on the playout clock) that hides loss with FEC or Opus concealment.
+//! - [`remote`]: one remote voice (its jitter buffer and decoder) and the mix of several.
 //! - [`source`]: what is captured when there is no microphone: silence, a synthetic voice-like
 //!   signal, or a WAV file; [`sink`] the same for playback.
 //!
@@ -12,6 +13,7 @@
 
 pub mod codec;
 pub mod jitter;
+pub mod remote;
 pub mod sink;
 pub mod source;
 
