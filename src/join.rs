@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use haven_proto::Redacted;
+use haven_proto::control::{AvatarChoice, Control};
 use haven_proto::signal::PeerId;
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_voice::FrameDuration;
@@ -43,6 +45,10 @@ pub(crate) struct Args {
     /// Send no head and hand motion.
     #[arg(long)]
     still: bool,
+    /// Show this name over the avatar; without it the avatar is anonymous (no name, a look
+    /// drawn at random for this session).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -133,6 +139,13 @@ async fn participate(
     sink: &mut dyn Sink,
     args: &Args,
 ) -> anyhow::Result<JoinFigures> {
+    let avatar = match &args.name {
+        Some(name) => AvatarChoice::Named {
+            name: Redacted::new(name.clone()),
+            colour: [0x4a, 0x90, 0xc2],
+        },
+        None => AvatarChoice::Anonymous { look: rand_seed() },
+    };
     let mut session = Session::start(config)?;
     let mut encoder = VoiceEncoder::new(frame)?;
     let mut voices: HashMap<PeerId, RemoteVoice> = HashMap::new();
@@ -144,6 +157,7 @@ async fn participate(
     let mut connected = 0usize;
     let mut skipped = 0u16;
     let mut seq = 0u16;
+    let mut ticks = 0u64;
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -164,6 +178,7 @@ async fn participate(
                     connected += 1;
                     seen.insert(p);
                     info!(peer = %p, "connected");
+                    session.send_control(&Control::Avatar(avatar.clone()));
                 }
                 SessionEvent::PeerLeft(p) => {
                     connected = connected.saturating_sub(1);
@@ -194,10 +209,11 @@ async fn participate(
                 _ => {}
             }
         }
-        // Capture → encode → send; frames of DTX silence are skipped and counted.
-        let pcm = source.next_frame(frame.samples());
-        let packet = encoder.encode(&pcm)?;
+        // Capture → encode → send, once someone is there to hear it (a WAV starts playing
+        // then); frames of DTX silence are skipped and counted.
         if connected > 0 {
+            let pcm = source.next_frame(frame.samples());
+            let packet = encoder.encode(&pcm)?;
             if encoder.in_dtx() && skipped < 40 {
                 skipped += 1;
             } else {
@@ -207,7 +223,8 @@ async fn participate(
             }
         }
         // Scripted motion at half the frame rate (50 Hz at 10 ms frames).
-        if !args.still && connected > 0 && (tick_count(started, frame) % 2 == 0) {
+        ticks += 1;
+        if !args.still && connected > 0 && ticks.is_multiple_of(2) {
             let t = started.elapsed().as_secs_f32();
             session.send_pose(&crate::sim::seated_pose(
                 t,
@@ -233,8 +250,4 @@ async fn participate(
     figures.peers_seen = seen.len();
     session.leave();
     Ok(figures)
-}
-
-fn tick_count(started: Instant, frame: FrameDuration) -> u128 {
-    started.elapsed().as_millis() / u128::from(frame.millis())
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`signal`]: the signaling server over real TLS on loopback.
 //! - [`session`]: two and three Haven peers over real WebRTC on loopback.
+//! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 
 mod cli;
+mod interop;
 mod session;
 mod signal;
 mod support;

@@ -11,10 +11,10 @@ use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_signal::Limits;
 use haven_voice::FrameDuration;
 use haven_voice::codec::{VoiceDecoder, VoiceEncoder};
-use haven_voice::jitter::{JitterBuffer, Playout};
+use haven_voice::remote::RemoteVoice;
 use haven_voice::source::{Source as _, Synthetic};
 
-use crate::support::{TestServer, logs, start};
+use crate::support::{TestServer, correlation, logs, start};
 
 const CONNECT: Duration = Duration::from_secs(20);
 
@@ -232,6 +232,7 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
         patient.send_audio(
             encoder.encode(&pcm).expect("encodes"),
             Duration::from_millis(10),
+            0,
         );
         sent_pcm.extend(pcm);
         tokio::time::sleep_until((pace + Duration::from_millis(10) * (i + 1)).into()).await;
@@ -258,8 +259,7 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
     );
     // Through the jitter buffer and the decoder, on a 10 ms playout clock that runs from the
     // first arrival: each tick takes what has arrived by then and plays one frame.
-    let mut jitter = JitterBuffer::new(frame);
-    let mut decoder = VoiceDecoder::new(frame).expect("decoder");
+    let mut voice = RemoteVoice::new(frame).expect("voice");
     let t0 = packets[0].arrived;
     let ms = |p: &haven_session::AudioPacket| p.arrived.duration_since(t0).as_secs_f64() * 1000.0;
     let mut next = 0;
@@ -267,23 +267,19 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
     for tick in 0..200u32 {
         let now = f64::from(tick) * 10.0;
         while next < packets.len() && ms(&packets[next]) <= now {
-            jitter.push(
+            voice.push(
                 packets[next].timestamp,
                 packets[next].payload.clone(),
                 ms(&packets[next]),
             );
             next += 1;
         }
-        let pcm = match jitter.pop() {
-            Playout::Packet(p) => decoder.decode(&p).expect("decodes"),
-            Playout::Recover(p) => decoder.recover(&p).expect("recovers"),
-            Playout::Conceal => decoder.conceal().expect("conceals"),
-            Playout::Wait => continue,
-        };
-        played.extend(pcm);
+        if let Some((pcm, _)) = voice.next_frame() {
+            played.extend(pcm);
+        }
     }
     let c = correlation(&sent_pcm, &played, 4800);
-    let mut direct_decoder = VoiceDecoder::new(frame).expect("decoder");
+    let mut direct_decoder = VoiceDecoder::new().expect("decoder");
     let mut direct = Vec::new();
     for p in &packets {
         direct.extend(direct_decoder.decode(&p.payload).expect("decodes"));
@@ -293,7 +289,7 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
         c > 0.6,
         "decoded voice correlates {c:.2} with what was sent (direct {d:.2}); {} packets, {:?}, ts {:?}",
         packets.len(),
-        jitter.stats(),
+        voice.stats(),
         packets
             .iter()
             .take(12)
@@ -315,28 +311,6 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
     .await;
     clinician.leave();
     server.handle.shutdown().await;
-}
-
-/// Best normalised cross-correlation of `played` against `sent`, over lags up to `max_lag`.
-fn correlation(sent: &[i16], played: &[i16], max_lag: usize) -> f64 {
-    (0..max_lag)
-        .step_by(4)
-        .map(|lag| {
-            let n = sent.len().min(played.len().saturating_sub(lag));
-            let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-            for i in 0..n {
-                let (x, y) = (f64::from(sent[i]), f64::from(played[i + lag]));
-                ab += x * y;
-                aa += x * x;
-                bb += y * y;
-            }
-            if aa == 0.0 || bb == 0.0 {
-                0.0
-            } else {
-                ab / (aa * bb).sqrt()
-            }
-        })
-        .fold(0.0, f64::max)
 }
 
 /// A peer leaves and comes back; then a third joins and all three are connected.

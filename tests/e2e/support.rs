@@ -120,3 +120,38 @@ pub(crate) fn logs() {
             .try_init();
     }
 }
+
+/// The best normalised cross-correlation of `heard` against `sent`, over delays of `heard` up
+/// to `max_lag` samples: a coarse search on 8×-decimated signals, then a fine one around it.
+pub(crate) fn correlation(sent: &[i16], heard: &[i16], max_lag: usize) -> f64 {
+    fn at(a: &[f64], b: &[f64], lag: usize) -> f64 {
+        let n = a.len().min(b.len().saturating_sub(lag));
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let (x, y) = (a[i], b[i + lag]);
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        if aa == 0.0 || bb == 0.0 {
+            0.0
+        } else {
+            ab / (aa * bb).sqrt()
+        }
+    }
+    let full = |s: &[i16]| s.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    let coarse = |s: &[i16]| {
+        s.chunks(8)
+            .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / 8.0)
+            .collect::<Vec<_>>()
+    };
+    let (a8, b8) = (coarse(sent), coarse(heard));
+    let best = (0..=max_lag / 8)
+        .max_by(|&x, &y| at(&a8, &b8, x).total_cmp(&at(&a8, &b8, y)))
+        .unwrap_or(0)
+        * 8;
+    let (a, b) = (full(sent), full(heard));
+    (best.saturating_sub(16)..=best + 16)
+        .map(|lag| at(&a, &b, lag))
+        .fold(0.0, f64::max)
+}

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             say("usage: cargo xtask <demo | test | deps>");
             say("  demo  run the main job (a signaling server on loopback, with invites)");
             say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
-            say("  deps  install the Debian packages the build needs (as root)");
+            say("  deps  install the Debian and Python packages the build and tests need");
             return ExitCode::from(2);
         }
     };
@@ -86,8 +86,44 @@ fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs missing Debian packages when root; otherwise names them.
+/// Python packages for the interop test: aiortc, an independent WebRTC implementation.
+const PYTHON_PACKAGES: &[&str] = &["aiortc==1.16.0", "websockets>=13,<18"];
+
+/// Installs what the build and tests need: Debian packages (as root), then the Python
+/// packages of the interop test.
 fn deps() -> anyhow::Result<()> {
+    debian_deps()?;
+    python_deps()
+}
+
+fn python_deps() -> anyhow::Result<()> {
+    let have = Command::new("python3")
+        .args(["-c", "import aiortc, websockets"])
+        .stderr(Stdio::null())
+        .status();
+    match have {
+        Ok(status) if status.success() => Ok(()),
+        Ok(_) => {
+            let mut pip = Command::new("python3");
+            pip.args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PYTHON_PACKAGES);
+            run(pip, &format!("pip install {}", PYTHON_PACKAGES.join(" ")))
+        }
+        Err(_) => {
+            say("xtask: no python3; the aiortc interop test will skip (or fail in CI)");
+            Ok(())
+        }
+    }
+}
+
+/// Installs missing Debian packages when root; otherwise names them.
+fn debian_deps() -> anyhow::Result<()> {
     let Ok(out) = Command::new("dpkg-query")
         .args(["-W", "-f=${Package} ${db:Status-Status}\n"])
         .args(DEBIAN_PACKAGES)

@@ -136,7 +136,9 @@ fn to_webrtc(c: &IceCandidate) -> RTCIceCandidateInit {
 fn from_webrtc(c: RTCIceCandidateInit) -> IceCandidate {
     IceCandidate {
         candidate: Redacted::new(c.candidate),
-        sdp_mid: c.sdp_mid,
+        // webrtc-rs says `""` where it means "not given"; other stacks (aiortc) then match no
+        // m-line and drop the candidate, while the index alone finds the bundled one.
+        sdp_mid: c.sdp_mid.filter(|mid| !mid.is_empty()),
         sdp_mline_index: c.sdp_mline_index,
         username_fragment: c.username_fragment,
     }

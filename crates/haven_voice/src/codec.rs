@@ -90,62 +90,72 @@ impl VoiceEncoder {
     }
 }
 
-/// Decodes packets, recovers lost ones from FEC, and conceals what cannot be recovered.
+/// The most samples one Opus packet can carry (120 ms at 48 kHz).
+pub const MAX_PACKET_SAMPLES: usize = 5760;
+
+/// Decodes packets of any duration, rebuilds lost audio from FEC, and conceals what cannot be
+/// rebuilt.
 pub struct VoiceDecoder {
     inner: opus::Decoder,
-    frame: FrameDuration,
 }
 
 impl std::fmt::Debug for VoiceDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VoiceDecoder")
-            .field("frame", &self.frame)
-            .finish_non_exhaustive()
+        f.debug_struct("VoiceDecoder").finish_non_exhaustive()
     }
 }
 
 impl VoiceDecoder {
-    /// A mono 48 kHz decoder producing frames of `frame`.
-    pub fn new(frame: FrameDuration) -> Result<Self, CodecError> {
+    /// A mono 48 kHz decoder (a stereo packet is mixed down).
+    pub fn new() -> Result<Self, CodecError> {
         Ok(Self {
             inner: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
                 .map_err(ctx("creating the decoder"))?,
-            frame,
         })
     }
 
-    /// Decodes a packet into one frame. A malformed packet is an error, not a panic; the
-    /// caller conceals instead.
+    /// How many samples a packet carries, without decoding it.
+    pub fn samples_in(packet: &[u8]) -> Result<usize, CodecError> {
+        opus::packet::get_nb_samples(packet, SAMPLE_RATE).map_err(ctx("reading a packet's length"))
+    }
+
+    /// Decodes a packet (whatever its duration). A malformed packet is an error, not a panic;
+    /// the caller conceals instead.
     pub fn decode(&mut self, packet: &[u8]) -> Result<Vec<i16>, CodecError> {
         if packet.len() > MAX_PACKET {
             return Err(CodecError::PacketTooLarge(packet.len()));
         }
-        self.run(packet, false, "decoding")
+        self.run(packet, false, MAX_PACKET_SAMPLES, "decoding")
     }
 
-    /// Rebuilds a lost frame from the FEC data inside the packet that followed it.
-    pub fn recover(&mut self, next_packet: &[u8]) -> Result<Vec<i16>, CodecError> {
-        self.run(next_packet, true, "recovering from FEC")
+    /// Rebuilds `samples` lost just before `next_packet` from the FEC it carries.
+    pub fn recover(&mut self, next_packet: &[u8], samples: usize) -> Result<Vec<i16>, CodecError> {
+        self.run(
+            next_packet,
+            true,
+            samples.min(MAX_PACKET_SAMPLES),
+            "recovering from FEC",
+        )
     }
 
-    /// Makes up a frame for one that never arrived (Opus packet-loss concealment).
-    pub fn conceal(&mut self) -> Result<Vec<i16>, CodecError> {
-        self.run(&[], false, "concealing")
+    /// Makes up `samples` of audio that never arrived (Opus packet-loss concealment).
+    pub fn conceal(&mut self, samples: usize) -> Result<Vec<i16>, CodecError> {
+        self.run(&[], false, samples.min(MAX_PACKET_SAMPLES), "concealing")
     }
 
     fn run(
         &mut self,
         packet: &[u8],
         fec: bool,
+        samples: usize,
         what: &'static str,
     ) -> Result<Vec<i16>, CodecError> {
-        let mut out = vec![0i16; self.frame.samples()];
+        let mut out = vec![0i16; samples];
         let n = self
             .inner
             .decode(packet, &mut out, fec)
             .map_err(ctx(what))?;
         out.truncate(n);
-        out.resize(self.frame.samples(), 0);
         Ok(out)
     }
 }
@@ -180,7 +190,7 @@ mod tests {
     fn speech_like_signal_survives_encode_and_decode() {
         let frame = FrameDuration::Ms10;
         let mut enc = VoiceEncoder::new(frame).expect("encoder");
-        let mut dec = VoiceDecoder::new(frame).expect("decoder");
+        let mut dec = VoiceDecoder::new().expect("decoder");
         let mut src = Synthetic::voice_like(7);
         let (mut sent, mut got) = (Vec::new(), Vec::new());
         for _ in 0..100 {
@@ -203,7 +213,7 @@ mod tests {
     fn loss_is_recovered_or_concealed_and_junk_is_an_error() {
         let frame = FrameDuration::Ms20;
         let mut enc = VoiceEncoder::new(frame).expect("encoder");
-        let mut dec = VoiceDecoder::new(frame).expect("decoder");
+        let mut dec = VoiceDecoder::new().expect("decoder");
         let mut src = Synthetic::voice_like(1);
         let packets: Vec<_> = (0..10)
             .map(|_| {
@@ -211,13 +221,14 @@ mod tests {
                     .expect("encodes")
             })
             .collect();
-        dec.decode(&packets[0]).expect("decodes");
-        assert_eq!(dec.recover(&packets[2]).expect("fec").len(), 960);
-        assert_eq!(dec.conceal().expect("plc").len(), 960);
-        // Junk never panics: it is an error, or a whole frame.
+        assert_eq!(VoiceDecoder::samples_in(&packets[0]).expect("parses"), 960);
+        assert_eq!(dec.decode(&packets[0]).expect("decodes").len(), 960);
+        assert_eq!(dec.recover(&packets[2], 960).expect("fec").len(), 960);
+        assert_eq!(dec.conceal(480).expect("plc").len(), 480);
+        // Junk never panics: it is an error, or at most one packet's worth of samples.
         for junk in [&[0xffu8; 3][..], &[0x00], &[0x7c, 0x01, 0x02], &[0xfc; 40]] {
             if let Ok(pcm) = dec.decode(junk) {
-                assert_eq!(pcm.len(), 960);
+                assert!(pcm.len() <= MAX_PACKET_SAMPLES);
             }
         }
         assert!(dec.decode(&[0u8; MAX_PACKET + 1]).is_err());
