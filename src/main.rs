@@ -28,8 +28,7 @@ enum Command {
     /// Join a consult with an invite (headless for now: voice in/out, scripted motion).
     Join(join::Args),
     /// Measure Haven (run a `--release` build for figures worth quoting).
-    #[command(subcommand)]
-    Bench(bench::Bench),
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,7 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
         Command::Join(args) => join::run(args),
-        Command::Bench(bench) => bench::run(bench),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -112,6 +112,15 @@ fn api(network: NetworkPolicy) -> Result<API, webrtc::Error> {
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
     let mut settings = SettingEngine::default();
     settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // With trickle ICE the answerer's first check often arrives before its candidate does, so
+    // the offerer first knows that path as peer-reflexive; the default 1 s wait before
+    // nominating such a pair made every join take a second. On loopback there is nothing
+    // better to wait for; elsewhere a short wait still lets a host pair win.
+    settings.set_host_acceptance_min_wait(Some(Duration::ZERO));
+    settings.set_prflx_acceptance_min_wait(Some(match network {
+        NetworkPolicy::LoopbackOnly => Duration::ZERO,
+        NetworkPolicy::Any => Duration::from_millis(150),
+    }));
     if network == NetworkPolicy::LoopbackOnly {
         settings.set_include_loopback_candidate(true);
         settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));

@@ -13,15 +13,32 @@ use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
 use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
 use serde::Serialize;
 
+mod session;
+
+/// Flags of `haven bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// What to measure; without one, the live-session workload.
+    #[command(subcommand)]
+    workload: Option<Workload>,
+    /// Print one JSON object instead of lines.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
 /// What to measure.
 #[derive(Debug, clap::Subcommand)]
-pub(crate) enum Bench {
-    /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
-    Pose {
-        /// Print one JSON object instead of lines.
-        #[arg(long)]
-        json: bool,
+enum Workload {
+    /// The live session on loopback: join time, pose round trip and loss, voice pipeline
+    /// delay, Opus encode cost, 20 MB bulk throughput; aiortc's figures beside them when it
+    /// is installed (run as root: it runs in a loopback-only network namespace).
+    Session {
+        /// Pose round trips to time.
+        #[arg(long, default_value_t = 600)]
+        poses: usize,
     },
+    /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
+    Pose,
     /// Signaling: connections held, memory per connection, join→welcome latency under
     /// concurrent joins, relay round trip. Runs `haven serve` as a child on loopback.
     Signal {
@@ -31,20 +48,17 @@ pub(crate) enum Bench {
         /// Joins started at the same moment, for the latency figures.
         #[arg(long, default_value_t = 100)]
         concurrent_joins: usize,
-        /// Print one JSON object instead of lines.
-        #[arg(long)]
-        json: bool,
     },
 }
 
-pub(crate) fn run(bench: Bench) -> anyhow::Result<()> {
-    match bench {
-        Bench::Pose { json } => report(&pose_bench(), json),
-        Bench::Signal {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    match args.workload.unwrap_or(Workload::Session { poses: 600 }) {
+        Workload::Session { poses } => report(&session::run(poses)?, args.json),
+        Workload::Pose => report(&pose_bench(), args.json),
+        Workload::Signal {
             connections,
             concurrent_joins,
-            json,
-        } => report(&signal_bench(connections, concurrent_joins)?, json),
+        } => report(&signal_bench(connections, concurrent_joins)?, args.json),
     }
 }
 
@@ -61,7 +75,67 @@ fn report<T: Serialize>(figures: &T, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// aiortc's figures, from `tests/interop/aiortc_bench.py` run in a loopback-only network
+/// namespace.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct AiortcReference {
+    pub(super) join_ms: f64,
+    pub(super) bulk_mb_per_s: f64,
+}
+
+/// Runs aiortc's reference workload when it can (root for the namespace, python3 with
+/// aiortc); says why not otherwise.
+pub(super) fn aiortc_reference() -> Option<AiortcReference> {
+    const SCRIPT: &str = include_str!("../../tests/interop/aiortc_bench.py");
+    let attempt = || -> anyhow::Result<AiortcReference> {
+        let root = Command::new("id").arg("-u").output()?;
+        if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+            bail!("not root, so no loopback-only namespace for it");
+        }
+        let dir = std::env::temp_dir().join(format!("haven-bench-aiortc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let script = dir.join("aiortc_bench.py");
+        std::fs::write(&script, SCRIPT)?;
+        let ns = format!("haven-bench-{}", std::process::id());
+        let ip = |args: &[&str]| Command::new("ip").args(args).output();
+        let _ = ip(&["netns", "del", &ns]);
+        if !ip(&["netns", "add", &ns])?.status.success() {
+            bail!("ip netns add failed");
+        }
+        let _ = ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns, "timeout", "180", "python3"])
+            .arg(&script)
+            .output();
+        let _ = ip(&["netns", "del", &ns]);
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = out?;
+        if !out.status.success() {
+            bail!(
+                "aiortc_bench.py failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+        }
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_owned();
+        Ok(serde_json::from_str(&last)?)
+    };
+    match attempt() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "no aiortc reference figures");
+            None
+        }
+    }
+}
+
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -69,7 +143,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn round3(x: f64) -> f64 {
+pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
