@@ -13,11 +13,18 @@ use haven_proto::signal::PeerId;
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_voice::FrameDuration;
 use haven_voice::codec::VoiceEncoder;
+use haven_voice::device::{Microphone, Speakers};
+use haven_voice::disguise::{DEFAULT_SEMITONES, Disguise};
+use haven_voice::echo::{AEC_FRAME, EchoCanceller};
 use haven_voice::remote::{RemoteVoice, mix_into};
 use haven_voice::sink::{NullSink, Sink, WavSink};
 use haven_voice::source::{Silent, Source, Synthetic, WavSource};
 use serde::Serialize;
 use tracing::{info, warn};
+
+/// The device round trip (output buffer + input buffer) the echo canceller starts from; it
+/// refines its own estimate.
+const MIC_ROUND_TRIP_MS: i32 = 40;
 
 /// Flags of `haven join`.
 #[derive(Debug, clap::Args)]
@@ -27,10 +34,11 @@ pub(crate) struct Args {
     /// Run without a window. Required for now: the room window arrives with the room app.
     #[arg(long)]
     headless: bool,
-    /// The voice to send: a WAV file (48 kHz, 16-bit, mono), `synthetic`, or `silent`.
+    /// The voice to send: `mic` (the default microphone, with echo cancellation), a WAV file
+    /// (48 kHz, 16-bit, mono), `synthetic`, or `silent`.
     #[arg(long, default_value = "synthetic")]
     voice_in: String,
-    /// Write what is heard (all peers mixed) to this WAV file.
+    /// Where what is heard (all peers mixed) goes: `speakers`, or a WAV file to write.
     #[arg(long)]
     voice_out: Option<PathBuf>,
     /// How long to stay, e.g. 10s (default: until Ctrl-C).
@@ -47,8 +55,14 @@ pub(crate) struct Args {
     still: bool,
     /// Show this name over the avatar; without it the avatar is anonymous (no name, a look
     /// drawn at random for this session).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "anonymous")]
     name: Option<String>,
+    /// Join as an anonymous patient: no name, a random look, and a disguised voice.
+    #[arg(long)]
+    anonymous: bool,
+    /// With --anonymous: send the natural voice after all.
+    #[arg(long, requires = "anonymous")]
+    no_disguise: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -82,11 +96,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut source: Box<dyn Source> = match args.voice_in.as_str() {
         "synthetic" => Box::new(Synthetic::voice_like(rand_seed())),
         "silent" => Box::new(Silent),
+        "mic" => Box::new(Microphone::open().context("--voice-in mic")?),
         path => {
             Box::new(WavSource::open(path.as_ref()).with_context(|| format!("--voice-in {path}"))?)
         }
     };
     let mut sink: Box<dyn Sink> = match &args.voice_out {
+        Some(path) if path.as_os_str() == "speakers" => {
+            Box::new(Speakers::open().context("--voice-out speakers")?)
+        }
         Some(path) => Box::new(
             WavSink::create(path).with_context(|| format!("--voice-out {}", path.display()))?,
         ),
@@ -148,6 +166,10 @@ async fn participate(
     };
     let mut session = Session::start(config)?;
     let mut encoder = VoiceEncoder::new(frame)?;
+    // Echo only comes back through a microphone; files and synthetic voices have no echo path.
+    let mut echo = (args.voice_in == "mic").then(EchoCanceller::new);
+    let mut disguise =
+        (args.anonymous && !args.no_disguise).then(|| Disguise::new(DEFAULT_SEMITONES));
     let mut voices: HashMap<PeerId, RemoteVoice> = HashMap::new();
     let mut figures = JoinFigures::default();
     let mut seen = std::collections::HashSet::new();
@@ -212,7 +234,17 @@ async fn participate(
         // Capture → encode → send, once someone is there to hear it (a WAV starts playing
         // then); frames of DTX silence are skipped and counted.
         if connected > 0 {
-            let pcm = source.next_frame(frame.samples());
+            let mut pcm = source.next_frame(frame.samples());
+            if let Some(echo) = echo.as_mut() {
+                pcm = pcm
+                    .chunks(AEC_FRAME)
+                    .map(|chunk| echo.capture(chunk, MIC_ROUND_TRIP_MS))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat();
+            }
+            if let Some(disguise) = disguise.as_mut() {
+                pcm = disguise.process(&pcm);
+            }
             let packet = encoder.encode(&pcm)?;
             if encoder.in_dtx() && skipped < 40 {
                 skipped += 1;
@@ -242,6 +274,12 @@ async fn participate(
             }
         }
         sink.play(&mix);
+        // What the speakers play is the echo canceller's reference.
+        if let Some(echo) = echo.as_mut() {
+            for chunk in mix.chunks(AEC_FRAME) {
+                echo.render(chunk)?;
+            }
+        }
     }
     for voice in voices.values() {
         figures.count(voice);

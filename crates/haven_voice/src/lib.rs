@@ -8,10 +8,15 @@
 //! - [`source`]: what is captured when there is no microphone: silence, a synthetic voice-like
 //!   signal, or a WAV file; [`sink`] the same for playback.
 //!
-//! Device capture and playback (cpal), echo cancellation and voice disguise are not built yet:
-//! see docs/ARCHITECTURE.md.
+//! - [`device`]: the microphone and speakers (cpal), for when there is a sound card.
+//! - [`echo`]: echo cancellation (WebRTC's AEC3, via the pure-Rust `sonora`) fed with what the
+//!   speakers play.
+//! - [`disguise`]: a pitch shift for anonymous patients (and what it does not protect against).
 
 pub mod codec;
+pub mod device;
+pub mod disguise;
+pub mod echo;
 pub mod jitter;
 pub mod remote;
 pub mod sink;
