@@ -238,8 +238,9 @@ fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Until the room app exists, the main job is the signaling server on loopback with one
-/// invite per side, printed for the two people to use.
+/// Until the room app exists, the main job is the live session without a window: the
+/// signaling server on loopback, a simulated anonymous patient joined to it (synthetic,
+/// disguised voice and scripted motion), and the command that joins as the clinician.
 fn demo(extra: &[String]) -> anyhow::Result<()> {
     deps()?;
     let mut build = cargo();
@@ -278,6 +279,7 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
         let _ = serve.kill();
         bail!("haven serve did not say where it listens");
     };
+    let mut invites = Vec::new();
     for role in ["clinician", "patient"] {
         let out = Command::new(&haven)
             .args([
@@ -293,13 +295,47 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        say(String::from_utf8_lossy(&out.stdout).trim_end());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        invites.push(text.lines().last().unwrap_or_default().to_owned());
     }
-    say("The server runs until Ctrl-C. (`haven join <invite>` arrives with the room app.)");
+    // The simulated patient: anonymous, synthetic voice (disguised), scripted motion.
+    let patient = Command::new(&haven)
+        .args([
+            "join",
+            "--headless",
+            "--loopback-only",
+            "--anonymous",
+            "--voice-in",
+            "synthetic",
+        ])
+        .arg(&invites[1])
+        .env("HAVEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn();
+    let mut patient = match patient {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = serve.kill();
+            bail!("starting the simulated patient: {e}");
+        }
+    };
+    let heard = state.join("heard.wav");
+    say("");
+    say("A simulated patient is in room `demo`. Join as the clinician (records what you hear):");
+    say(&format!(
+        "  {} join --headless --loopback-only --duration 20s --voice-out {} '{}'",
+        haven.display(),
+        heard.display(),
+        invites[0]
+    ));
+    say(
+        "The server and the patient run until Ctrl-C. (The room window arrives with the room app.)",
+    );
     // Keep echoing the server's stdout; Ctrl-C reaches both processes.
     for line in lines {
         say(&line?);
     }
+    let _ = patient.wait();
     let status = serve.wait()?;
     if !status.success() && status.code().is_some() {
         bail!("haven serve exited with {status}");
