@@ -2,6 +2,7 @@
 //! takes part in a consult, `bench` measures. Nothing clever lives here: each subcommand reads its flags and calls a crate.
 
 mod bench;
+mod demo;
 mod invite;
 mod join;
 mod serve;
@@ -27,6 +28,8 @@ enum Command {
     Invite(invite::Args),
     /// Join a consult with an invite (headless for now: voice in/out, scripted motion).
     Join(join::Args),
+    /// The whole thing on one machine: signaling, a simulated patient, the clinician's room.
+    Demo(demo::Args),
     /// Measure Haven (run a `--release` build for figures worth quoting).
     Bench(bench::Args),
 }
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
         Command::Join(args) => join::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

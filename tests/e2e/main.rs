@@ -3,9 +3,11 @@
 //! - [`signal`]: the signaling server over real TLS on loopback.
 //! - [`session`]: two and three Haven peers over real WebRTC on loopback.
 //! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
+//! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 
 mod cli;
+mod demo;
 mod interop;
 mod session;
 mod signal;

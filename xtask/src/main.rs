@@ -238,9 +238,9 @@ fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Until the room app exists, the main job is the live session without a window: the
-/// signaling server on loopback, a simulated anonymous patient joined to it (synthetic,
-/// disguised voice and scripted motion), and the command that joins as the clinician.
+/// The main job: `haven demo` — an embedded signaling server on loopback, a simulated patient,
+/// and the clinician's window. With no display it runs headless under Xvfb and says where the
+/// screenshot is.
 fn demo(extra: &[String]) -> anyhow::Result<()> {
     deps()?;
     let mut build = cargo();
@@ -250,95 +250,27 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
     let haven = target.join("debug").join("haven");
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if has_display {
+        let mut demo = Command::new(&haven);
+        demo.arg("demo").args(extra);
+        return run(demo, "haven demo (close the window to stop)");
+    }
     let state = target.join("demo");
     std::fs::create_dir_all(&state)?;
-    let secret = state.join("haven.secret");
-    let listen = extra
-        .iter()
-        .position(|a| a == "--listen")
-        .and_then(|i| extra.get(i + 1))
-        .map_or("127.0.0.1:0", String::as_str);
-    let mut serve = Command::new(&haven)
-        .args(["serve", "--listen", listen, "--secret"])
-        .arg(&secret)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting haven serve")?;
-    let stdout = serve.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut url = None;
-    for line in lines.by_ref().take(10) {
-        let line = line?;
-        say(&line);
-        if let Some(at) = line.find("wss://") {
-            url = Some(line[at..].trim().to_owned());
-            break;
-        }
-    }
-    let Some(url) = url else {
-        let _ = serve.kill();
-        bail!("haven serve did not say where it listens");
-    };
-    let mut invites = Vec::new();
-    for role in ["clinician", "patient"] {
-        let out = Command::new(&haven)
-            .args([
-                "invite", "--server", &url, "--room", "demo", "--role", role, "--ttl", "2h",
-                "--secret",
-            ])
-            .arg(&secret)
-            .output()?;
-        if !out.status.success() {
-            let _ = serve.kill();
-            bail!(
-                "haven invite failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        invites.push(text.lines().last().unwrap_or_default().to_owned());
-    }
-    // The simulated patient: anonymous, synthetic voice (disguised), scripted motion.
-    let patient = Command::new(&haven)
-        .args([
-            "join",
-            "--headless",
-            "--loopback-only",
-            "--anonymous",
-            "--voice-in",
-            "synthetic",
-        ])
-        .arg(&invites[1])
-        .env("HAVEN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn();
-    let mut patient = match patient {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = serve.kill();
-            bail!("starting the simulated patient: {e}");
-        }
-    };
-    let heard = state.join("heard.wav");
-    say("");
-    say("A simulated patient is in room `demo`. Join as the clinician (records what you hear):");
+    let shot = state.join("haven-demo.png");
+    say("No display here: running the demo headless under Xvfb (software rendering, slow).");
+    let mut demo = Command::new("xvfb-run");
+    demo.args(["-a", "-s", "-screen 0 1280x720x24"])
+        .arg(&haven)
+        .args(["demo", "--headless", "--frames", "60", "--screenshot"])
+        .arg(&shot)
+        .args(extra);
+    run(demo, "xvfb-run haven demo --headless")?;
     say(&format!(
-        "  {} join --headless --loopback-only --duration 20s --voice-out {} '{}'",
-        haven.display(),
-        heard.display(),
-        invites[0]
+        "The room as the clinician saw it: {}",
+        shot.display()
     ));
-    say(
-        "The server and the patient run until Ctrl-C. (The room window arrives with the room app.)",
-    );
-    // Keep echoing the server's stdout; Ctrl-C reaches both processes.
-    for line in lines {
-        say(&line?);
-    }
-    let _ = patient.wait();
-    let status = serve.wait()?;
-    if !status.success() && status.code().is_some() {
-        bail!("haven serve exited with {status}");
-    }
     Ok(())
 }

@@ -4,18 +4,19 @@
 
 use bevy_math::Vec3;
 
-/// Calm, low-saturation tones (sRGB, 0-1): none reads as a skin tone or a uniform.
+/// Calm, cool, mid-brightness tones (sRGB, 0-1): none reads as a skin tone or a uniform, and
+/// all stand out against the room's warm, light walls.
 const PALETTE: [[f32; 3]; 10] = [
-    [0.55, 0.62, 0.70],
-    [0.60, 0.68, 0.60],
-    [0.70, 0.64, 0.55],
-    [0.62, 0.58, 0.70],
-    [0.52, 0.66, 0.66],
-    [0.68, 0.60, 0.62],
-    [0.58, 0.58, 0.58],
-    [0.66, 0.70, 0.62],
-    [0.57, 0.63, 0.74],
-    [0.72, 0.66, 0.60],
+    [0.42, 0.52, 0.62],
+    [0.40, 0.56, 0.50],
+    [0.50, 0.50, 0.56],
+    [0.48, 0.44, 0.60],
+    [0.36, 0.54, 0.58],
+    [0.52, 0.46, 0.56],
+    [0.44, 0.48, 0.50],
+    [0.46, 0.58, 0.54],
+    [0.40, 0.48, 0.66],
+    [0.54, 0.52, 0.62],
 ];
 
 /// How an anonymous avatar looks.

@@ -1,0 +1,270 @@
+//! `haven demo`: the whole thing on one machine. An embedded signaling server on loopback, a
+//! simulated patient (its own `haven join --headless --anonymous` process: synthetic,
+//! disguised voice and scripted head and hand motion), and the clinician's window joined to
+//! the same room. `--headless` runs a fixed number of frames, writes a screenshot, and prints
+//! the session's figures as one JSON object on the last line of stdout.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::{PresentMode, WindowResolution};
+use haven_app::{AvatarPlugin, FlatPlugin, LinkPlugin, RoomPlugin, SessionFigures, SessionLink};
+use haven_proto::signal::Role;
+use haven_session::{NetworkPolicy, Session, SessionConfig};
+use haven_signal::{
+    InviteRequest, Limits, ServerConfig, ServerSecret, SignalServer, TlsIdentity, issue,
+};
+use serde::Serialize;
+
+/// Flags of `haven demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Run a fixed number of frames, write a screenshot, print figures as JSON, and exit.
+    #[arg(long)]
+    headless: bool,
+    /// Frames to run with --headless.
+    #[arg(long, default_value_t = 120)]
+    frames: u32,
+    /// Where --headless writes its screenshot (PNG).
+    #[arg(long, default_value = "haven-demo.png")]
+    screenshot: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct DemoFigures {
+    frames: u32,
+    frame_ms_p50: f64,
+    frame_ms_p99: f64,
+    poses_received: u64,
+    audio_frames_received: u64,
+    peers_connected: usize,
+    xr: bool,
+    screenshot: Option<String>,
+}
+
+/// Kills the simulated patient when the demo ends.
+struct Patient(Child);
+
+impl Drop for Patient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Resource)]
+struct Headless {
+    frames: u32,
+    screenshot: PathBuf,
+    frame_ms: Vec<f64>,
+    /// Where the screenshot stands.
+    shot: Arc<Mutex<Shot>>,
+    report: Arc<Mutex<DemoFigures>>,
+}
+
+/// The renderer compiles its pipelines in the background and draws nothing until they are
+/// ready (a few seconds on lavapipe), so the demo probes with throwaway screenshots until one
+/// shows the room, then takes the one it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shot {
+    /// Nothing asked yet.
+    Idle,
+    /// A probe is in flight.
+    Probing,
+    /// The last probe showed the room: take the real one.
+    Ready,
+    /// The real one is in flight.
+    Taking,
+}
+
+/// Frames to wait for the room to appear before the demo gives up on a picture.
+const MAX_EXTRA_FRAMES: u32 = 600;
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    // The signaling server, on its own runtime for the whole demo.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let secret = ServerSecret::generate()?;
+    let server = runtime.block_on(async {
+        SignalServer::bind(ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("a valid address"),
+            identity: TlsIdentity::self_signed(vec!["localhost".into()])?,
+            secret: secret.clone(),
+            limits: Limits::default(),
+            ice_servers: Vec::new(),
+        })
+        .await?
+        .spawn()
+        .map_err(anyhow::Error::from)
+    })?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let invite = |role| {
+        issue(
+            &secret,
+            InviteRequest {
+                host: "127.0.0.1".into(),
+                port: server.addr.port(),
+                room: "demo".parse().expect("a valid room id"),
+                role,
+                ttl_secs: 3600,
+                uses: 3,
+                pin: Some(server.fingerprint.to_hex()),
+            },
+            now,
+        )
+    };
+    let patient_invite = invite(Role::Patient)?;
+    let clinician_invite = invite(Role::Clinician)?;
+    let _patient = Patient(
+        Command::new(std::env::current_exe()?)
+            .args([
+                "join",
+                "--headless",
+                "--loopback-only",
+                "--anonymous",
+                "--voice-in",
+                "synthetic",
+            ])
+            .arg(&patient_invite)
+            .env("HAVEN_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the simulated patient")?,
+    );
+    let session = Session::start(SessionConfig::from_invite(
+        &clinician_invite,
+        NetworkPolicy::LoopbackOnly,
+    )?)?;
+
+    let report = Arc::new(Mutex::new(DemoFigures::default()));
+    let mut app = App::new();
+    // `haven` set up tracing already; Bevy's log plugin would try again.
+    app.add_plugins(
+        DefaultPlugins
+            .build()
+            .disable::<bevy::log::LogPlugin>()
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "Haven — consult room".into(),
+                    resolution: WindowResolution::new(1280, 720),
+                    present_mode: PresentMode::AutoVsync,
+                    ..default()
+                }),
+                ..default()
+            }),
+    )
+    .add_plugins((AvatarPlugin, RoomPlugin, FlatPlugin, LinkPlugin))
+    .insert_resource(SessionLink(Mutex::new(session)));
+    if args.headless {
+        app.insert_resource(Headless {
+            frames: args.frames.max(3),
+            screenshot: args.screenshot.clone(),
+            frame_ms: Vec::new(),
+            shot: Arc::new(Mutex::new(Shot::Idle)),
+            report: Arc::clone(&report),
+        })
+        .add_systems(Last, headless_frames);
+    }
+    app.run();
+    if args.headless {
+        let figures = report
+            .lock()
+            .map_err(|_| anyhow::anyhow!("report lock poisoned"))?;
+        print_figures(&figures)?;
+    }
+    runtime.block_on(server.shutdown());
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the figures are the command's output")]
+fn print_figures(figures: &DemoFigures) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(figures)?);
+    Ok(())
+}
+
+/// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
+fn headless_frames(
+    mut commands: Commands<'_, '_>,
+    mut state: ResMut<'_, Headless>,
+    time: Res<'_, Time<Real>>,
+    figures: Res<'_, SessionFigures>,
+) {
+    // Real time: virtual time caps a frame's delta at 250 ms.
+    state.frame_ms.push(time.delta_secs_f64() * 1000.0);
+    let frames = state.frame_ms.len() as u32;
+    // Fill the report every frame, so it is whole whenever the app stops.
+    let mut sorted = state.frame_ms[1..].to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let pick = |p: f64| {
+        sorted
+            .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    if let Ok(mut r) = state.report.lock() {
+        *r = DemoFigures {
+            frames,
+            frame_ms_p50: (pick(0.5) * 1000.0).round() / 1000.0,
+            frame_ms_p99: (pick(0.99) * 1000.0).round() / 1000.0,
+            poses_received: figures.poses_received,
+            audio_frames_received: figures.audio_frames_received,
+            peers_connected: figures.connected.len(),
+            xr: false,
+            screenshot: r.screenshot.clone(),
+        };
+    }
+    if frames < state.frames {
+        return;
+    }
+    let mut shot = state.shot.lock().unwrap_or_else(|p| p.into_inner());
+    match *shot {
+        Shot::Idle if frames < state.frames + MAX_EXTRA_FRAMES => {
+            *shot = Shot::Probing;
+            let probe = Arc::clone(&state.shot);
+            commands.spawn(Screenshot::primary_window()).observe(
+                move |captured: On<'_, '_, ScreenshotCaptured>| {
+                    let drawn = captured
+                        .image
+                        .data
+                        .as_ref()
+                        .is_some_and(|d| d.iter().filter(|&&b| b > 16).count() > d.len() / 4);
+                    *probe.lock().unwrap_or_else(|p| p.into_inner()) =
+                        if drawn { Shot::Ready } else { Shot::Idle };
+                },
+            );
+        }
+        Shot::Idle => {
+            // The renderer never drew the room: say so rather than hang.
+            *shot = Shot::Taking;
+            tracing::error!("the room was not drawn within {MAX_EXTRA_FRAMES} extra frames");
+            commands.write_message(AppExit::error());
+        }
+        Shot::Ready => {
+            *shot = Shot::Taking;
+            let path = state.screenshot.clone();
+            let report = Arc::clone(&state.report);
+            let shown = path.display().to_string();
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(path))
+                .observe(
+                    move |_: On<'_, '_, ScreenshotCaptured>,
+                          mut exit: MessageWriter<'_, AppExit>| {
+                        if let Ok(mut r) = report.lock() {
+                            r.screenshot = Some(shown.clone());
+                        }
+                        exit.write(AppExit::Success);
+                    },
+                );
+        }
+        Shot::Probing | Shot::Taking => {}
+    }
+}
