@@ -121,75 +121,10 @@ pub(crate) fn logs() {
     }
 }
 
-/// The best normalised cross-correlation of `heard` against `sent`, over delays of `heard` up
-/// to `max_lag` samples: a coarse search on 8×-decimated signals, then a fine one around it.
-pub(crate) fn correlation(sent: &[i16], heard: &[i16], max_lag: usize) -> f64 {
-    fn at(a: &[f64], b: &[f64], lag: usize) -> f64 {
-        let n = a.len().min(b.len().saturating_sub(lag));
-        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-        for i in 0..n {
-            let (x, y) = (a[i], b[i + lag]);
-            ab += x * y;
-            aa += x * x;
-            bb += y * y;
-        }
-        if aa == 0.0 || bb == 0.0 {
-            0.0
-        } else {
-            ab / (aa * bb).sqrt()
-        }
-    }
-    let full = |s: &[i16]| s.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
-    let coarse = |s: &[i16]| {
-        s.chunks(8)
-            .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / 8.0)
-            .collect::<Vec<_>>()
-    };
-    let (a8, b8) = (coarse(sent), coarse(heard));
-    let best = (0..=max_lag / 8)
-        .max_by(|&x, &y| at(&a8, &b8, x).total_cmp(&at(&a8, &b8, y)))
-        .unwrap_or(0)
-        * 8;
-    let (a, b) = (full(sent), full(heard));
-    (best.saturating_sub(16)..=best + 16)
-        .map(|lag| at(&a, &b, lag))
-        .fold(0.0, f64::max)
-}
-
-/// How well `heard` carries `sent`, robust to what a jitter buffer legitimately does (a frame
-/// concealed or dropped shifts what follows by a few milliseconds): `sent` is cut into 250 ms
-/// windows, each voiced window is matched at its own best delay near the overall one, and the
-/// median of those correlations is returned.
-pub(crate) fn voice_match(sent: &[i16], heard: &[i16], max_lag: usize) -> f64 {
-    const WINDOW: usize = 12_000;
-    const SLACK: usize = 960; // 20 ms either way
-    let overall = best_lag(sent, heard, max_lag);
-    let energy = |s: &[i16]| s.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / s.len() as f64;
-    let loud = energy(sent);
-    let mut scores: Vec<f64> = sent
-        .chunks_exact(WINDOW)
-        .enumerate()
-        .filter(|(_, w)| energy(w) > loud * 0.25)
-        .map(|(i, w)| {
-            let at = i * WINDOW + overall;
-            (at.saturating_sub(SLACK)..=at + SLACK)
-                .step_by(2)
-                .filter(|&lag| lag + WINDOW <= heard.len())
-                .map(|lag| normalised(w, &heard[lag..lag + WINDOW]))
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    if scores.is_empty() {
-        return 0.0;
-    }
-    scores.sort_by(f64::total_cmp);
-    scores[scores.len() / 2]
-}
-
-fn normalised(a: &[i16], b: &[i16]) -> f64 {
+/// Normalised cross-correlation of two equally long runs of samples (0 when either is silent).
+fn ncc(a: &[f64], b: &[f64]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
     for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
         ab += x * y;
         aa += x * x;
         bb += y * y;
@@ -201,30 +136,69 @@ fn normalised(a: &[i16], b: &[i16]) -> f64 {
     }
 }
 
-/// The delay of `heard` against `sent` (coarse search on 8×-decimated signals).
+/// `b` delayed by `lag` against `a`, over their overlap.
+fn ncc_at(a: &[f64], b: &[f64], lag: usize) -> f64 {
+    let n = a.len().min(b.len().saturating_sub(lag));
+    ncc(&a[..n], &b[lag..lag + n])
+}
+
+fn to_f64(s: &[i16]) -> Vec<f64> {
+    s.iter().map(|&v| f64::from(v)).collect()
+}
+
+/// 8× decimated (block means), for coarse delay searches.
+fn coarse(s: &[i16]) -> Vec<f64> {
+    s.chunks(8)
+        .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / 8.0)
+        .collect()
+}
+
+/// The delay of `heard` against `sent`, to within 8 samples.
 fn best_lag(sent: &[i16], heard: &[i16], max_lag: usize) -> usize {
-    let coarse = |s: &[i16]| {
-        s.chunks(8)
-            .map(|c| c.iter().map(|&v| i32::from(v)).sum::<i32>() as f64)
-            .collect::<Vec<_>>()
-    };
     let (a, b) = (coarse(sent), coarse(heard));
-    let score = |lag: usize| {
-        let n = a.len().min(b.len().saturating_sub(lag));
-        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-        for i in 0..n {
-            ab += a[i] * b[i + lag];
-            aa += a[i] * a[i];
-            bb += b[i + lag] * b[i + lag];
-        }
-        if aa == 0.0 || bb == 0.0 {
-            0.0
-        } else {
-            ab / (aa * bb).sqrt()
-        }
-    };
     (0..=max_lag / 8)
-        .max_by(|&x, &y| score(x).total_cmp(&score(y)))
+        .max_by(|&x, &y| ncc_at(&a, &b, x).total_cmp(&ncc_at(&a, &b, y)))
         .unwrap_or(0)
         * 8
+}
+
+/// The best normalised cross-correlation of `heard` against `sent`, over delays of `heard` up
+/// to `max_lag` samples: a coarse search, then a fine one around it.
+pub(crate) fn correlation(sent: &[i16], heard: &[i16], max_lag: usize) -> f64 {
+    let best = best_lag(sent, heard, max_lag);
+    let (a, b) = (to_f64(sent), to_f64(heard));
+    (best.saturating_sub(16)..=best + 16)
+        .map(|lag| ncc_at(&a, &b, lag))
+        .fold(0.0, f64::max)
+}
+
+/// How well `heard` carries `sent`, robust to what a jitter buffer legitimately does (a frame
+/// concealed or dropped shifts what follows by a few milliseconds): `sent` is cut into 250 ms
+/// windows, each voiced window is matched at its own best delay near the overall one, and the
+/// median of those correlations is returned.
+pub(crate) fn voice_match(sent: &[i16], heard: &[i16], max_lag: usize) -> f64 {
+    const WINDOW: usize = 12_000;
+    const SLACK: usize = 960; // 20 ms either way
+    let overall = best_lag(sent, heard, max_lag);
+    let (a, b) = (to_f64(sent), to_f64(heard));
+    let energy = |s: &[f64]| s.iter().map(|v| v * v).sum::<f64>() / s.len() as f64;
+    let loud = energy(&a);
+    let mut scores: Vec<f64> = a
+        .chunks_exact(WINDOW)
+        .enumerate()
+        .filter(|(_, w)| energy(w) > loud * 0.25)
+        .map(|(i, w)| {
+            let at = i * WINDOW + overall;
+            (at.saturating_sub(SLACK)..=at + SLACK)
+                .step_by(2)
+                .filter(|&lag| lag + WINDOW <= b.len())
+                .map(|lag| ncc(w, &b[lag..lag + WINDOW]))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    if scores.is_empty() {
+        return 0.0;
+    }
+    scores.sort_by(f64::total_cmp);
+    scores[scores.len() / 2]
 }

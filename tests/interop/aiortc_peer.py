@@ -174,6 +174,7 @@ async def main():
         remote_set = asyncio.Event()
         pending = []
         done = asyncio.Event()
+        ready = asyncio.Event()
 
         @pc.on("track")
         def on_track(track):
@@ -225,12 +226,20 @@ async def main():
 
             @control.on("open")
             def on_open():
-                # speaking = true, muted = false: version 1, variant index, bool.
-                control.send(bytes([1, 2, 1]))
-                control.send(bytes([1, 3, 0]))
-                seen["controls_sent"] += 2
+                async def say_hello():
+                    # Give webrtc-rs time to open its side of the negotiated channels: data
+                    # that reaches it first lands on a stream it then cannot open.
+                    await asyncio.sleep(0.5)
+                    # speaking = true, muted = false: version 1, variant index, bool.
+                    control.send(bytes([1, 2, 1]))
+                    control.send(bytes([1, 3, 0]))
+                    seen["controls_sent"] += 2
+                    ready.set()
+
+                asyncio.ensure_future(say_hello())
 
         async def send_poses():
+            await ready.wait()
             start = time.monotonic()
             seq = 0
             while not done.is_set():

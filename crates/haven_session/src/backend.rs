@@ -82,7 +82,16 @@ enum Internal {
     Candidate(PeerId, RTCIceCandidateInit),
     State(PeerId, RTCPeerConnectionState),
     Open(PeerId),
+    Ready(PeerId),
 }
+
+/// How long after our channels open before we send on them. webrtc-rs opens pre-negotiated
+/// channels just after the SCTP association is up; data that reaches it in between lands on a
+/// stream it then cannot open (and ends its accept loop), so that channel never works. Both
+/// sides wait this long after their own open before sending, which keeps each side's first
+/// message well clear of the other side's open. (A move to in-band DCEP channels removes the
+/// race for good; see docs/ARCHITECTURE.md.)
+const SEND_GRACE: Duration = Duration::from_millis(100);
 
 struct Peer {
     pc: Arc<RTCPeerConnection>,
@@ -617,6 +626,14 @@ impl Backend {
                 candidate: from_webrtc(c),
             }),
             Internal::Open(id) => {
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(SEND_GRACE).await;
+                    let _ = internal.send(Internal::Ready(id));
+                });
+                None
+            }
+            Internal::Ready(id) => {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.open = true;
                     info!(peer = %id, "channels open");
