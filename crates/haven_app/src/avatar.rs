@@ -3,10 +3,10 @@
 //! [`PoseReceived`] messages; who leaves, as [`PeerGone`]. Rendering (meshes, materials, the
 //! name tag) hangs off these entities and does not need to know where the poses came from.
 
-use bevy_app::{App, Plugin, Update};
-use bevy_ecs::prelude::*;
-use bevy_time::Time;
-use bevy_transform::components::Transform;
+use bevy::app::{App, Plugin, Update};
+use bevy::ecs::prelude::*;
+use bevy::time::Time;
+use bevy::transform::components::Transform;
 use haven_proto::control::AvatarChoice;
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::PeerId;
@@ -225,9 +225,9 @@ fn place_parts(
 mod tests {
     use std::time::Duration;
 
-    use bevy_app::TaskPoolPlugin;
-    use bevy_math::Vec3;
-    use bevy_time::{TimePlugin, TimeUpdateStrategy};
+    use bevy::app::TaskPoolPlugin;
+    use bevy::math::Vec3;
+    use bevy::time::{TimePlugin, TimeUpdateStrategy};
     use haven_proto::Redacted;
     use haven_proto::pose::Placement;
 

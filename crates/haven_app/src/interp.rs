@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use bevy_math::{Quat, Vec3};
+use bevy::math::{Quat, Vec3};
 use haven_proto::pose::{Placement, PoseUpdate};
 
 /// How far behind the newest update the avatar is shown (seconds).

@@ -2,7 +2,7 @@
 //! drawn from a seed that is random per session, so two sessions of the same patient do not
 //! look alike. Nothing in it comes from the patient's machine or account.
 
-use bevy_math::Vec3;
+use bevy::math::Vec3;
 
 /// Calm, cool, mid-brightness tones (sRGB, 0-1): none reads as a skin tone or a uniform, and
 /// all stand out against the room's warm, light walls.

@@ -142,6 +142,17 @@ fn api(network: NetworkPolicy) -> Result<API, webrtc::Error> {
         .build())
 }
 
+/// A pre-negotiated channel: reliable and ordered, or unordered with no retransmits.
+fn channel_init(id: u16, reliable: bool) -> RTCDataChannelInit {
+    RTCDataChannelInit {
+        ordered: Some(reliable),
+        max_retransmits: (!reliable).then_some(0),
+        protocol: Some(channel::PROTOCOL.to_owned()),
+        negotiated: Some(id),
+        ..Default::default()
+    }
+}
+
 fn to_webrtc(c: &IceCandidate) -> RTCIceCandidateInit {
     RTCIceCandidateInit {
         candidate: c.candidate.expose().clone(),
@@ -313,22 +324,15 @@ impl Backend {
             let mut buf = vec![0u8; 1500];
             while sender.read(&mut buf).await.is_ok() {}
         });
-        let channel = |label: &str, id: u16, reliable: bool| {
-            RTCDataChannelInit {
-                ordered: Some(reliable),
-                max_retransmits: (!reliable).then_some(0),
-                protocol: Some(channel::PROTOCOL.to_owned()),
-                negotiated: Some(id),
-                ..Default::default()
-            }
-            .pipe(|init| (label.to_owned(), init))
-        };
-        let (l, init) = channel(channel::POSE, POSE_ID, false);
-        let pose_dc = pc.create_data_channel(&l, Some(init)).await?;
-        let (l, init) = channel(channel::CONTROL, CONTROL_ID, true);
-        let control_dc = pc.create_data_channel(&l, Some(init)).await?;
-        let (l, init) = channel(channel::BULK, BULK_ID, true);
-        let bulk_dc = pc.create_data_channel(&l, Some(init)).await?;
+        let pose_dc = pc
+            .create_data_channel(channel::POSE, Some(channel_init(POSE_ID, false)))
+            .await?;
+        let control_dc = pc
+            .create_data_channel(channel::CONTROL, Some(channel_init(CONTROL_ID, true)))
+            .await?;
+        let bulk_dc = pc
+            .create_data_channel(channel::BULK, Some(channel_init(BULK_ID, true)))
+            .await?;
 
         let events = self.events.clone();
         pose_dc.on_message(Box::new(move |msg| {
@@ -797,10 +801,3 @@ async fn stats(id: PeerId, peer: &Peer) -> PeerStats {
     out.audio_jitter_ms = (c.received > 1).then_some(c.jitter_ms);
     out
 }
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
