@@ -161,22 +161,26 @@ fn receive_poses(
 fn apply_appearance(
     mut chosen: MessageReader<'_, '_, AvatarChosen>,
     mut avatars: Query<'_, '_, (&RemoteAvatar, &mut Appearance)>,
+    // Choices for peers whose avatar does not exist yet (the choice is sent on connect and
+    // often arrives before the first pose), applied once it does.
+    mut waiting: Local<'_, Vec<(PeerId, AvatarChoice)>>,
 ) {
-    for m in chosen.read() {
-        for (avatar, mut appearance) in &mut avatars {
-            if avatar.peer == m.peer {
-                *appearance = match &m.choice {
-                    AvatarChoice::Named { name, colour } => Appearance::Named {
-                        name: name.clone(),
-                        colour: colour.map(|c| f32::from(c) / 255.0),
-                    },
-                    AvatarChoice::Anonymous { look } => {
-                        Appearance::Anonymous(AnonymousLook::from_seed(*look))
-                    }
-                };
+    waiting.extend(chosen.read().map(|m| (m.peer, m.choice.clone())));
+    waiting.retain(|(peer, choice)| {
+        let Some((_, mut appearance)) = avatars.iter_mut().find(|(a, _)| a.peer == *peer) else {
+            return true;
+        };
+        *appearance = match choice {
+            AvatarChoice::Named { name, colour } => Appearance::Named {
+                name: name.clone(),
+                colour: colour.map(|c| f32::from(c) / 255.0),
+            },
+            AvatarChoice::Anonymous { look } => {
+                Appearance::Anonymous(AnonymousLook::from_seed(*look))
             }
-        }
-    }
+        };
+        false
+    });
 }
 
 fn remove_gone(
@@ -305,6 +309,29 @@ mod tests {
             0
         );
         assert_eq!(head_of(&mut app), None, "its parts went with it");
+    }
+
+    /// The avatar choice is sent on connect and often arrives before the first pose.
+    #[test]
+    fn a_choice_that_arrives_before_the_first_pose_still_applies() {
+        let mut app = app();
+        app.world_mut().write_message(AvatarChosen {
+            peer: PeerId(3),
+            choice: AvatarChoice::Anonymous { look: 42 },
+        });
+        app.update();
+        app.world_mut().write_message(PoseReceived {
+            peer: PeerId(3),
+            update: update(1, 0.0),
+        });
+        app.update();
+        app.update();
+        let mut q = app.world_mut().query::<&Appearance>();
+        let looks: Vec<_> = q.iter(app.world()).cloned().collect();
+        assert_eq!(
+            looks,
+            vec![Appearance::Anonymous(AnonymousLook::from_seed(42))]
+        );
     }
 
     #[test]

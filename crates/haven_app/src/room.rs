@@ -238,7 +238,11 @@ fn fade_hands(
 ) {
     for (mut transform, scale, visibility, mat) in &mut parts {
         transform.scale = scale.0;
-        if let (Some(v), Some(mut m)) = (visibility, materials.get_mut(&mat.0)) {
+        // Touch the material only when the fade changed: a mutable access re-uploads it.
+        let stale = visibility
+            .zip(materials.get(&mat.0))
+            .is_some_and(|(v, m)| (m.base_color.alpha() - v.0).abs() > 1e-3);
+        if let (true, Some(v), Some(mut m)) = (stale, visibility, materials.get_mut(&mat.0)) {
             m.base_color.set_alpha(v.0);
         }
     }
