@@ -12,10 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
-use bevy::window::{PresentMode, WindowResolution};
-use haven_app::{AvatarPlugin, FlatPlugin, LinkPlugin, RoomPlugin, SessionFigures, SessionLink};
+use haven_app::voice::VoiceActivity;
+use haven_app::{FrontEnd, SessionFigures};
+use haven_proto::Redacted;
+use haven_proto::control::AvatarChoice;
 use haven_proto::signal::Role;
-use haven_session::{NetworkPolicy, Session, SessionConfig};
+use haven_session::{NetworkPolicy, SessionConfig};
+use haven_voice::engine::EngineOptions;
+
+use crate::room::{FrontEndArgs, RoomOptions};
 use haven_signal::{
     InviteRequest, Limits, ServerConfig, ServerSecret, SignalServer, TlsIdentity, issue,
 };
@@ -33,6 +38,8 @@ pub(crate) struct Args {
     /// Where --headless writes its screenshot (PNG).
     #[arg(long, default_value = "haven-demo.png")]
     screenshot: PathBuf,
+    #[command(flatten)]
+    front: FrontEndArgs,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -138,30 +145,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .spawn()
             .context("starting the simulated patient")?,
     );
-    let session = Session::start(SessionConfig::from_invite(
-        &clinician_invite,
-        NetworkPolicy::LoopbackOnly,
-    )?)?;
-
+    let mut app = crate::room::build(RoomOptions {
+        config: SessionConfig::from_invite(&clinician_invite, NetworkPolicy::LoopbackOnly)?,
+        role: Role::Clinician,
+        avatar: AvatarChoice::Named {
+            name: Redacted::new("Clinician".to_owned()),
+            colour: [0x3c, 0x8d, 0x7f],
+        },
+        front: args.front,
+        voice: EngineOptions::default(),
+        // Headless runs touch no sound devices; a window uses them when there are some.
+        source: args
+            .headless
+            .then(|| Box::new(haven_voice::source::Silent) as Box<dyn haven_voice::source::Source>),
+        sink: args
+            .headless
+            .then(|| Box::new(haven_voice::sink::NullSink) as Box<dyn haven_voice::sink::Sink>),
+        title: "Haven — consult room (demo)".to_owned(),
+    })?;
     let report = Arc::new(Mutex::new(DemoFigures::default()));
-    let mut app = App::new();
-    // `haven` set up tracing already; Bevy's log plugin would try again.
-    app.add_plugins(
-        DefaultPlugins
-            .build()
-            .disable::<bevy::log::LogPlugin>()
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: "Haven — consult room".into(),
-                    resolution: WindowResolution::new(1280, 720),
-                    present_mode: PresentMode::AutoVsync,
-                    ..default()
-                }),
-                ..default()
-            }),
-    )
-    .add_plugins((AvatarPlugin, RoomPlugin, FlatPlugin, LinkPlugin))
-    .insert_resource(SessionLink(Mutex::new(session)));
     if args.headless {
         app.insert_resource(Headless {
             frames: args.frames.max(3),
@@ -196,6 +198,8 @@ fn headless_frames(
     mut state: ResMut<'_, Headless>,
     time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
+    voice: Res<'_, VoiceActivity>,
+    front: Res<'_, FrontEnd>,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -215,9 +219,9 @@ fn headless_frames(
             frame_ms_p50: (pick(0.5) * 1000.0).round() / 1000.0,
             frame_ms_p99: (pick(0.99) * 1000.0).round() / 1000.0,
             poses_received: figures.poses_received,
-            audio_frames_received: figures.audio_frames_received,
+            audio_frames_received: voice.packets_received,
             peers_connected: figures.connected.len(),
-            xr: false,
+            xr: *front == FrontEnd::Xr,
             screenshot: r.screenshot.clone(),
         };
     }

@@ -1,43 +1,42 @@
-//! `haven join`: take part in a consult with an invite. Until the room app lands, this is the
-//! headless participant: it sends a voice (WAV, synthetic or silence) and scripted head and hand
-//! motion, plays what it hears into a WAV file, and prints its figures as JSON.
+//! `haven join`: take part in a consult with an invite, in the room window (flat, or the
+//! headset with `--xr`). `--headless` is the participant without a window: it sends a voice
+//! (WAV, synthetic or silence) and scripted head and hand motion, plays what it hears into a
+//! WAV file or the speakers, and prints its figures as JSON (tests, benches, the demo's
+//! simulated patient).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use bevy::app::AppExit;
 use haven_proto::Redacted;
 use haven_proto::control::{AvatarChoice, Control};
 use haven_proto::signal::PeerId;
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_voice::FrameDuration;
-use haven_voice::codec::VoiceEncoder;
 use haven_voice::device::{Microphone, Speakers};
-use haven_voice::disguise::{DEFAULT_SEMITONES, Disguise};
-use haven_voice::echo::{AEC_FRAME, EchoCanceller};
-use haven_voice::remote::{RemoteVoice, mix_into};
+use haven_voice::engine::{EngineOptions, VoiceEngine};
+use haven_voice::jitter::JitterStats;
 use haven_voice::sink::{NullSink, Sink, WavSink};
 use haven_voice::source::{Silent, Source, Synthetic, WavSource};
 use serde::Serialize;
 use tracing::{info, warn};
-
-/// The device round trip (output buffer + input buffer) the echo canceller starts from; it
-/// refines its own estimate.
-const MIC_ROUND_TRIP_MS: i32 = 40;
 
 /// Flags of `haven join`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The invite (from `haven invite`).
     invite: String,
-    /// Run without a window. Required for now: the room window arrives with the room app.
+    /// Run without a window: scripted motion, figures as JSON on stdout.
     #[arg(long)]
     headless: bool,
     /// The voice to send: `mic` (the default microphone, with echo cancellation), a WAV file
-    /// (48 kHz, 16-bit, mono), `synthetic`, or `silent`.
-    #[arg(long, default_value = "synthetic")]
-    voice_in: String,
+    /// (48 kHz, 16-bit, mono), `synthetic`, or `silent`. Default: `mic` in the window (silence
+    /// if there is none), `synthetic` headless.
+    #[arg(long)]
+    voice_in: Option<String>,
+    #[command(flatten)]
+    front: crate::room::FrontEndArgs,
     /// Where what is heard (all peers mixed) goes: `speakers`, or a WAV file to write.
     #[arg(long)]
     voice_out: Option<PathBuf>,
@@ -80,42 +79,59 @@ struct JoinFigures {
 }
 
 impl JoinFigures {
-    fn count(&mut self, voice: &RemoteVoice) {
-        let s = voice.stats();
+    fn count(&mut self, s: &JitterStats) {
         self.audio_frames_played += s.played + s.recovered;
         self.audio_frames_concealed += s.concealed;
     }
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    if !args.headless {
-        bail!(
-            "the room window arrives with the room app; run `haven join --headless INVITE` for now"
-        );
-    }
-    let mut source: Box<dyn Source> = match args.voice_in.as_str() {
+fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
+    Ok(match voice_in {
         "synthetic" => Box::new(Synthetic::voice_like(rand_seed())),
         "silent" => Box::new(Silent),
         "mic" => Box::new(Microphone::open().context("--voice-in mic")?),
         path => {
             Box::new(WavSource::open(path.as_ref()).with_context(|| format!("--voice-in {path}"))?)
         }
-    };
-    let mut sink: Box<dyn Sink> = match &args.voice_out {
+    })
+}
+
+fn open_sink(voice_out: Option<&std::path::Path>) -> anyhow::Result<Option<Box<dyn Sink>>> {
+    Ok(match voice_out {
         Some(path) if path.as_os_str() == "speakers" => {
-            Box::new(Speakers::open().context("--voice-out speakers")?)
+            Some(Box::new(Speakers::open().context("--voice-out speakers")?))
         }
-        Some(path) => Box::new(
-            WavSink::create(path).with_context(|| format!("--voice-out {}", path.display()))?,
-        ),
-        None => Box::new(NullSink),
-    };
+        Some(path) => {
+            Some(Box::new(WavSink::create(path).with_context(|| {
+                format!("--voice-out {}", path.display())
+            })?))
+        }
+        None => None,
+    })
+}
+
+fn avatar_of(args: &Args) -> AvatarChoice {
+    match &args.name {
+        Some(name) => AvatarChoice::Named {
+            name: Redacted::new(name.clone()),
+            colour: [0x4a, 0x90, 0xc2],
+        },
+        None => AvatarChoice::Anonymous { look: rand_seed() },
+    }
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let network = if args.loopback_only {
         NetworkPolicy::LoopbackOnly
     } else {
         NetworkPolicy::Any
     };
     let config = SessionConfig::from_invite(args.invite.trim(), network)?;
+    if !args.headless {
+        return window(args, config);
+    }
+    let mut source = open_source(args.voice_in.as_deref().unwrap_or("synthetic"))?;
+    let mut sink = open_sink(args.voice_out.as_deref())?.unwrap_or_else(|| Box::new(NullSink));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -128,6 +144,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     ))?;
     drop(sink);
     report(&figures)
+}
+
+/// The room window, joined.
+fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
+    let role = haven_proto::invite::parse(args.invite.trim())
+        .context("reading the invite")?
+        .invite
+        .role;
+    let source = args.voice_in.as_deref().map(open_source).transpose()?;
+    let sink = open_sink(args.voice_out.as_deref())?;
+    let mut app = crate::room::build(crate::room::RoomOptions {
+        config,
+        role,
+        avatar: avatar_of(&args),
+        front: args.front,
+        voice: EngineOptions {
+            frame: args.frame,
+            echo_cancel: source.is_none() || args.voice_in.as_deref() == Some("mic"),
+            disguise: args.anonymous && !args.no_disguise,
+        },
+        source,
+        sink,
+        title: "Haven — consult room".to_owned(),
+    })?;
+    match app.run() {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => bail!("the room window ended with an error ({code})"),
+    }
 }
 
 fn parse_frame(s: &str) -> Result<FrameDuration, String> {
@@ -157,29 +201,23 @@ async fn participate(
     sink: &mut dyn Sink,
     args: &Args,
 ) -> anyhow::Result<JoinFigures> {
-    let avatar = match &args.name {
-        Some(name) => AvatarChoice::Named {
-            name: Redacted::new(name.clone()),
-            colour: [0x4a, 0x90, 0xc2],
-        },
-        None => AvatarChoice::Anonymous { look: rand_seed() },
-    };
+    let avatar = avatar_of(args);
     let mut session = Session::start(config)?;
-    let mut encoder = VoiceEncoder::new(frame)?;
-    // Echo only comes back through a microphone; files and synthetic voices have no echo path.
-    let mut echo = (args.voice_in == "mic").then(EchoCanceller::new);
-    let mut disguise =
-        (args.anonymous && !args.no_disguise).then(|| Disguise::new(DEFAULT_SEMITONES));
-    let mut voices: HashMap<PeerId, RemoteVoice> = HashMap::new();
+    let mut voice = VoiceEngine::<PeerId>::new(EngineOptions {
+        frame,
+        // Echo only comes back through a microphone; files and synthetic voices have no path.
+        echo_cancel: args.voice_in.as_deref() == Some("mic"),
+        disguise: args.anonymous && !args.no_disguise,
+    })?;
     let mut figures = JoinFigures::default();
     let mut seen = std::collections::HashSet::new();
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(frame.millis()));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut connected = 0usize;
-    let mut skipped = 0u16;
     let mut seq = 0u16;
     let mut ticks = 0u64;
+    let mut speaking = false;
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -204,8 +242,8 @@ async fn participate(
                 }
                 SessionEvent::PeerLeft(p) => {
                     connected = connected.saturating_sub(1);
-                    if let Some(voice) = voices.remove(&p) {
-                        figures.count(&voice);
+                    if let Some(stats) = voice.remove(p) {
+                        figures.count(&stats);
                     }
                     info!(peer = %p, "left");
                 }
@@ -213,16 +251,12 @@ async fn participate(
                 SessionEvent::Control { .. } => figures.controls_received += 1,
                 SessionEvent::Audio { from, packet } => {
                     figures.audio_frames_received += 1;
-                    if let std::collections::hash_map::Entry::Vacant(slot) = voices.entry(from) {
-                        slot.insert(RemoteVoice::new(frame)?);
-                    }
-                    let voice = voices.get_mut(&from).expect("inserted above");
                     let arrived = packet
                         .arrived
                         .saturating_duration_since(started)
                         .as_secs_f64()
                         * 1000.0;
-                    voice.push(packet.timestamp, packet.payload, arrived);
+                    voice.push(from, packet.timestamp, packet.payload, arrived);
                 }
                 SessionEvent::Refused { from, channel, why } => {
                     figures.refused += 1;
@@ -234,24 +268,19 @@ async fn participate(
         // Capture → encode → send, once someone is there to hear it (a WAV starts playing
         // then); frames of DTX silence are skipped and counted.
         if connected > 0 {
-            let mut pcm = source.next_frame(frame.samples());
-            if let Some(echo) = echo.as_mut() {
-                pcm = pcm
-                    .chunks(AEC_FRAME)
-                    .map(|chunk| echo.capture(chunk, MIC_ROUND_TRIP_MS))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat();
-            }
-            if let Some(disguise) = disguise.as_mut() {
-                pcm = disguise.process(&pcm);
-            }
-            let packet = encoder.encode(&pcm)?;
-            if encoder.in_dtx() && skipped < 40 {
-                skipped += 1;
-            } else {
-                session.send_audio(packet, Duration::from_millis(frame.millis()), skipped);
-                skipped = 0;
+            if let Some(out) = voice.capture(source.next_frame(frame.samples()))? {
+                session.send_audio(
+                    out.packet,
+                    Duration::from_millis(frame.millis()),
+                    out.skipped,
+                );
                 figures.audio_frames_sent += 1;
+            }
+            // The speaking indicator others show for us.
+            let now = voice.local_activity().speaking;
+            if now != speaking {
+                speaking = now;
+                session.send_control(&Control::Speaking { speaking });
             }
         }
         // Scripted motion at half the frame rate (50 Hz at 10 ms frames).
@@ -267,22 +296,10 @@ async fn participate(
             figures.poses_sent += 1;
         }
         // Playout: one frame from every voice, mixed.
-        let mut mix = vec![0i16; frame.samples()];
-        for voice in voices.values_mut() {
-            if let Some((pcm, _)) = voice.next_frame() {
-                mix_into(&mut mix, &pcm);
-            }
-        }
-        sink.play(&mix);
-        // What the speakers play is the echo canceller's reference.
-        if let Some(echo) = echo.as_mut() {
-            for chunk in mix.chunks(AEC_FRAME) {
-                echo.render(chunk)?;
-            }
-        }
+        sink.play(&voice.playout()?);
     }
-    for voice in voices.values() {
-        figures.count(voice);
+    for (_, stats) in voice.stats() {
+        figures.count(&stats);
     }
     figures.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     figures.peers_seen = seen.len();

@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod invite;
 mod join;
+mod room;
 mod serve;
 mod sim;
 
@@ -26,7 +27,7 @@ enum Command {
     Serve(serve::Args),
     /// Print a signed invite to a room, for one role.
     Invite(invite::Args),
-    /// Join a consult with an invite (headless for now: voice in/out, scripted motion).
+    /// Join a consult with an invite: the room window (flat or --xr), or --headless.
     Join(join::Args),
     /// The whole thing on one machine: signaling, a simulated patient, the clinician's room.
     Demo(demo::Args),
@@ -37,9 +38,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("HAVEN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::new(log_filter(
+            std::env::var("HAVEN_LOG").ok().as_deref(),
+        )))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -59,5 +60,18 @@ fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Other crates' chatter kept out unless asked for by name: webrtc-rs logs every closed socket
+/// at `warn` when a peer leaves, and the GPU stack its adapter details.
+const QUIET: &str = "webrtc=error,webrtc_ice=error,webrtc_sctp=error,webrtc_dtls=error,\
+webrtc_srtp=error,webrtc_mdns=error,wgpu_core=error,wgpu_hal=error,naga=warn,winit=error";
+
+/// `info` and [`QUIET`], then whatever `HAVEN_LOG` says (its directives win).
+fn log_filter(user: Option<&str>) -> String {
+    match user {
+        Some(user) if !user.trim().is_empty() => format!("info,{QUIET},{user}"),
+        _ => format!("info,{QUIET}"),
     }
 }

@@ -13,6 +13,7 @@ use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
 use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
 use serde::Serialize;
 
+mod room;
 mod session;
 
 /// Flags of `haven bench`.
@@ -37,6 +38,13 @@ enum Workload {
         #[arg(long, default_value_t = 600)]
         poses: usize,
     },
+    /// CPU time per frame of the room's own systems with 4 remote avatars at 90 Hz, headless
+    /// (nothing rendered), beside the same app with an empty room.
+    Room {
+        /// Frames to time.
+        #[arg(long, default_value_t = 2000)]
+        frames: usize,
+    },
     /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
     Pose,
     /// Signaling: connections held, memory per connection, join→welcome latency under
@@ -55,6 +63,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     match args.workload.unwrap_or(Workload::Session { poses: 600 }) {
         Workload::Session { poses } => report(&session::run(poses)?, args.json),
         Workload::Pose => report(&pose_bench(), args.json),
+        Workload::Room { frames } => report(&room::run(frames)?, args.json),
         Workload::Signal {
             connections,
             concurrent_joins,

@@ -1,6 +1,8 @@
-//! `haven demo --headless` under Xvfb, rendered by lavapipe (Mesa's CPU Vulkan): the room
-//! appears, the simulated patient's avatar stands out where its seat is, and the figures line
-//! reports poses and voice received. Checked by regions, not against a whole-image golden.
+//! `haven demo --xr --headless` under Xvfb, rendered by lavapipe (Mesa's CPU Vulkan), on a
+//! machine with the OpenXR loader but no runtime: the app says once that XR could not start and
+//! runs flat (exit 0, `"xr": false`); the room appears, the simulated patient's avatar stands
+//! out where its seat is, and the figures line reports poses and voice received. Checked by
+//! regions, not against a whole-image golden.
 
 use std::path::Path;
 use std::process::Command;
@@ -28,7 +30,7 @@ fn difference(a: [i32; 3], b: [i32; 3]) -> i32 {
 }
 
 #[test]
-fn the_demo_renders_the_room_with_the_patient_in_it() {
+fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
     if Command::new("xvfb-run").arg("--help").output().is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -52,9 +54,16 @@ fn the_demo_renders_the_room_with_the_patient_in_it() {
             "-screen 0 1280x720x24",
             HAVEN,
         ])
-        .args(["demo", "--headless", "--frames", "12", "--screenshot"])
+        .args([
+            "demo",
+            "--xr",
+            "--headless",
+            "--frames",
+            "12",
+            "--screenshot",
+        ])
         .arg(&shot)
-        .env("HAVEN_LOG", "error")
+        .env("HAVEN_LOG", "warn")
         .output()
         .expect("runs the demo");
     assert!(
@@ -77,6 +86,13 @@ fn the_demo_renders_the_room_with_the_patient_in_it() {
         "{figures}"
     );
     assert_eq!(figures["xr"], false);
+    // One clear line says why it is flat.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .lines()
+        .filter(|l| l.contains("XR:") && l.contains("runs in the flat window"))
+        .count();
+    assert_eq!(said, 1, "the XR fallback line, once: {stderr}");
     assert!(figures["frame_ms_p50"].as_f64().is_some(), "{figures}");
 
     let decoder = png::Decoder::new(std::io::BufReader::new(

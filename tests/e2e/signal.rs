@@ -330,6 +330,34 @@ async fn relays_to_peers_outside_the_room_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_peer_that_answers_pings_stays_joined() {
+    // A consult can go minutes without signaling traffic: answering the server's pings must
+    // keep the peer in the room (found by the demo: peers were dropped after the idle timeout).
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(600),
+        ping_interval: Duration::from_millis(150),
+        ..Limits::default()
+    };
+    let server = start(limits).await;
+    let (mut a, wa) = server.join("quiet", Role::Patient).await;
+    let (mut b, wb) = server.join("quiet", Role::Clinician).await;
+    let joined = a.recv_timeout(WAIT).await;
+    assert!(
+        matches!(joined, Ok(ServerMessage::PeerJoined { .. })),
+        "{joined:?}"
+    );
+    // Both only read (answering pings) for four idle timeouts: nothing arrives, nobody leaves.
+    let (ra, rb) = tokio::join!(
+        a.recv_timeout(Duration::from_millis(2_400)),
+        b.recv_timeout(Duration::from_millis(2_400))
+    );
+    assert!(matches!(ra, Err(ClientError::Timeout)), "{ra:?}");
+    assert!(matches!(rb, Err(ClientError::Timeout)), "{rb:?}");
+    assert_relays(&mut a, &wa, &mut b, &wb).await;
+    server.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_time_out_and_shutdown_is_announced() {
     let limits = Limits {
         handshake_timeout: Duration::from_millis(400),

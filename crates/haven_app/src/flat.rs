@@ -1,58 +1,528 @@
-//! The flat front end: a desktop window with a seated view across the table, and a panel that
-//! says who is here.
+//! The flat front end: a desktop window with a seated view across the table.
+//!
+//! - Look: drag with the right mouse button. Move: W/A/S/D or the arrow keys (Shift: faster);
+//!   Home goes back to the seat. The view stays inside the room.
+//! - The local hands follow the mouse pointer (the right hand sits on the ray under it), so
+//!   holding the left mouse button points the shared laser at what is under the pointer.
+//! - Panels: who is here (role, name or "anonymous", speaking, muted, connection), a mute
+//!   button (M) and a leave button.
+//!
+//! It writes the local rig ([`LocalHead`], [`LocalHand`], [`LocalPointer`]) and never touches
+//! the room; the XR front end writes the same rig from the headset.
 
+use bevy::input::mouse::AccumulatedMouseMotion;
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 
-use crate::link::SessionFigures;
-use crate::room::{CLINICIAN_EYES, PATIENT_SEAT};
+use crate::link::{LeaveRequested, SessionFigures};
+use crate::local::{LocalHand, LocalHead, LocalPointer, Seat, Side};
+use crate::pointer::{PointerTarget, first_hit};
+use crate::voice::{SetMuted, VoiceActivity};
 
-/// The flat camera and the session panel.
+/// Which front end shows the room. Set by the binary (or by `haven_xr` when the headset
+/// starts); front ends read it, the room never does.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FrontEnd {
+    /// The desktop window.
+    #[default]
+    Flat,
+    /// The headset.
+    Xr,
+}
+
+/// The flat camera, controls and session panels.
 #[derive(Debug, Default)]
 pub struct FlatPlugin;
 
 impl Plugin for FlatPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, setup)
-            .add_systems(Update, update_panel);
+        app.init_resource::<FrontEnd>().add_systems(
+            Update,
+            (
+                spawn_flat.run_if(flat_without_camera),
+                (look_and_move, hands_and_pointer, buttons, shortcuts)
+                    .chain()
+                    .run_if(flat_active.and_then(resource_exists::<FlatView>)),
+                update_panel,
+            ),
+        );
     }
 }
+
+fn flat_active(front: Res<'_, FrontEnd>) -> bool {
+    *front == FrontEnd::Flat
+}
+
+fn flat_without_camera(
+    front: Res<'_, FrontEnd>,
+    cameras: Query<'_, '_, (), With<FlatCamera>>,
+) -> bool {
+    *front == FrontEnd::Flat && cameras.is_empty()
+}
+
+/// Where the flat view looks from.
+#[derive(Resource, Clone, Copy, Debug, PartialEq)]
+pub struct FlatView {
+    /// Eye position, room frame.
+    pub position: Vec3,
+    /// Turn about the vertical, radians (0 looks along −z, at the patient).
+    pub yaw: f32,
+    /// Up/down, radians.
+    pub pitch: f32,
+}
+
+impl Default for FlatView {
+    fn default() -> Self {
+        Self::seated(Seat::default())
+    }
+}
+
+impl FlatView {
+    /// Seated, looking across the table.
+    pub fn seated(seat: Seat) -> Self {
+        let d = (seat.looks_at - seat.eyes).normalize();
+        Self {
+            position: seat.eyes,
+            yaw: (-d.x).atan2(-d.z),
+            pitch: d.y.asin(),
+        }
+    }
+
+    /// The eye's transform.
+    pub fn transform(&self) -> Transform {
+        Transform::from_translation(self.position).with_rotation(Quat::from_euler(
+            EulerRot::YXZ,
+            self.yaw,
+            self.pitch,
+            0.0,
+        ))
+    }
+}
+
+/// The flat camera (it is also the local head).
+#[derive(Component, Debug)]
+pub struct FlatCamera;
 
 #[derive(Component)]
 struct SessionPanel;
 
-fn setup(mut commands: Commands<'_, '_>) {
-    commands.spawn((
-        Camera3d::default(),
-        Transform::from_translation(CLINICIAN_EYES)
-            .looking_at(PATIENT_SEAT + Vec3::Y * 1.05, Vec3::Y),
-    ));
+#[derive(Component)]
+struct StatusLine;
+
+#[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
+enum PanelButton {
+    Mute,
+    Leave,
+}
+
+const PANEL_TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
+const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.82);
+const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
+const BUTTON_HOVER: Color = Color::srgb(0.82, 0.88, 0.90);
+const LEAVE_BG: Color = Color::srgb(0.80, 0.33, 0.30);
+
+/// The room's walls keep the view in.
+const ROOM_HALF: f32 = 2.6;
+
+fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
+    let view = FlatView::seated(seat.map(|s| *s).unwrap_or_default());
+    commands.insert_resource(view);
+    commands.spawn((Camera3d::default(), FlatCamera, LocalHead, view.transform()));
+    for side in [Side::Left, Side::Right] {
+        commands.spawn((
+            LocalHand {
+                side,
+                tracked: true,
+            },
+            Transform::from_translation(view.position),
+        ));
+    }
+    // Who is here, top left.
     commands.spawn((
         SessionPanel,
-        Text::new("Waiting for the patient…"),
-        TextFont::from_font_size(18.0),
-        TextColor(Color::srgb(0.15, 0.18, 0.22)),
+        Text::new("Connecting…"),
+        TextFont::from_font_size(17.0),
+        TextColor(PANEL_TEXT),
         Node {
             position_type: PositionType::Absolute,
             top: px(12),
             left: px(12),
+            padding: UiRect::axes(px(12), px(8)),
+            border_radius: BorderRadius::all(px(8)),
             ..default()
         },
+        BackgroundColor(PANEL_BG),
     ));
+    // The bar at the bottom: status, mute, leave.
+    commands
+        .spawn((Node {
+            position_type: PositionType::Absolute,
+            bottom: px(12),
+            left: px(12),
+            right: px(12),
+            column_gap: px(10),
+            align_items: AlignItems::Center,
+            ..default()
+        },))
+        .with_children(|bar| {
+            bar.spawn((
+                StatusLine,
+                Text::new(""),
+                TextFont::from_font_size(15.0),
+                TextColor(PANEL_TEXT),
+                Node {
+                    flex_grow: 1.0,
+                    padding: UiRect::axes(px(10), px(6)),
+                    border_radius: BorderRadius::all(px(6)),
+                    ..default()
+                },
+                BackgroundColor(PANEL_BG),
+            ));
+            for (button, label, bg) in [
+                (PanelButton::Mute, "Mute (M)", BUTTON_BG),
+                (PanelButton::Leave, "Leave", LEAVE_BG),
+            ] {
+                bar.spawn((
+                    button,
+                    Button,
+                    Node {
+                        padding: UiRect::axes(px(16), px(8)),
+                        border_radius: BorderRadius::all(px(6)),
+                        ..default()
+                    },
+                    BackgroundColor(bg),
+                ))
+                .with_child((
+                    Text::new(label),
+                    TextFont::from_font_size(16.0),
+                    TextLayout::new(Justify::Left, LineBreak::NoWrap),
+                    TextColor(if button == PanelButton::Leave {
+                        Color::WHITE
+                    } else {
+                        PANEL_TEXT
+                    }),
+                ));
+            }
+        });
 }
 
+fn look_and_move(
+    mouse: Res<'_, ButtonInput<MouseButton>>,
+    motion: Res<'_, AccumulatedMouseMotion>,
+    keys: Res<'_, ButtonInput<KeyCode>>,
+    time: Res<'_, Time>,
+    seat: Option<Res<'_, Seat>>,
+    mut view: ResMut<'_, FlatView>,
+    mut camera: Query<'_, '_, &mut Transform, With<FlatCamera>>,
+) {
+    let mut next = *view;
+    if mouse.pressed(MouseButton::Right) {
+        next.yaw -= motion.delta.x * 0.004;
+        next.pitch = (next.pitch - motion.delta.y * 0.004).clamp(-1.3, 1.3);
+    }
+    let mut step = Vec2::ZERO;
+    for (keys_for, dir) in [
+        ([KeyCode::KeyW, KeyCode::ArrowUp], Vec2::new(0.0, 1.0)),
+        ([KeyCode::KeyS, KeyCode::ArrowDown], Vec2::new(0.0, -1.0)),
+        ([KeyCode::KeyA, KeyCode::ArrowLeft], Vec2::new(-1.0, 0.0)),
+        ([KeyCode::KeyD, KeyCode::ArrowRight], Vec2::new(1.0, 0.0)),
+    ] {
+        if keys.any_pressed(keys_for) {
+            step += dir;
+        }
+    }
+    if step != Vec2::ZERO {
+        let speed = if keys.pressed(KeyCode::ShiftLeft) {
+            2.0
+        } else {
+            0.9
+        };
+        let step = step.normalize() * speed * time.delta_secs();
+        let forward = Vec3::new(-next.yaw.sin(), 0.0, -next.yaw.cos());
+        let right = Vec3::new(next.yaw.cos(), 0.0, -next.yaw.sin());
+        next.position += forward * step.y + right * step.x;
+        next.position.x = next.position.x.clamp(-ROOM_HALF, ROOM_HALF);
+        next.position.z = next.position.z.clamp(-ROOM_HALF, ROOM_HALF);
+    }
+    if keys.just_pressed(KeyCode::Home) {
+        next = FlatView::seated(seat.map(|s| *s).unwrap_or_default());
+    }
+    if next != *view {
+        *view = next;
+    }
+    for mut t in &mut camera {
+        *t = view.transform();
+    }
+}
+
+fn hands_and_pointer(
+    window: Query<'_, '_, &Window, With<PrimaryWindow>>,
+    camera: Query<'_, '_, (&Camera, &GlobalTransform, &Transform), With<FlatCamera>>,
+    mut hands: Query<'_, '_, (&LocalHand, &mut Transform), Without<FlatCamera>>,
+    mouse: Res<'_, ButtonInput<MouseButton>>,
+    targets: Query<'_, '_, (&PointerTarget, &GlobalTransform)>,
+    ui: Query<'_, '_, &Interaction>,
+    mut pointer: ResMut<'_, LocalPointer>,
+) {
+    let Ok((camera, at, eye)) = camera.single() else {
+        return;
+    };
+    // The ray under the mouse (straight ahead when the mouse is outside the window).
+    let ray = window
+        .single()
+        .ok()
+        .and_then(|w| w.cursor_position())
+        .and_then(|c| camera.viewport_to_world(at, c).ok())
+        .map_or((eye.translation, eye.forward().as_vec3()), |r| {
+            (r.origin, r.direction.as_vec3())
+        });
+    let (origin, direction) = ray;
+    let right = eye.right().as_vec3();
+    let down = -Vec3::Y;
+    for (hand, mut t) in &mut hands {
+        let target = match hand.side {
+            // The right hand sits on the ray, half a metre out: it follows the mouse.
+            Side::Right => origin + direction * 0.5 + down * 0.05,
+            // The left one rests forward and low.
+            Side::Left => {
+                eye.translation + eye.forward().as_vec3() * 0.35 - right * 0.2 + down * 0.4
+            }
+        };
+        t.translation = target;
+        t.rotation = Transform::IDENTITY.looking_to(direction, Vec3::Y).rotation;
+    }
+    let over_ui = ui.iter().any(|i| *i != Interaction::None);
+    let active = mouse.pressed(MouseButton::Left) && !over_ui;
+    // The beam leaves the right hand and lands where the mouse ray hits.
+    let hand = origin + direction * 0.5 + down * 0.05;
+    let aim = first_hit(origin, direction, targets).unwrap_or(origin + direction * 6.0);
+    let next = LocalPointer {
+        active,
+        origin: hand,
+        direction: (aim - hand).normalize_or(direction),
+    };
+    if *pointer != next {
+        *pointer = next;
+    }
+}
+
+fn buttons(
+    mut buttons: Query<
+        '_,
+        '_,
+        (&PanelButton, &Interaction, &mut BackgroundColor),
+        Changed<Interaction>,
+    >,
+    activity: Res<'_, VoiceActivity>,
+    mut mute: MessageWriter<'_, SetMuted>,
+    mut leave: MessageWriter<'_, LeaveRequested>,
+) {
+    for (button, interaction, mut bg) in &mut buttons {
+        let base = match button {
+            PanelButton::Mute => BUTTON_BG,
+            PanelButton::Leave => LEAVE_BG,
+        };
+        bg.0 = match interaction {
+            Interaction::Pressed => {
+                match button {
+                    PanelButton::Mute => {
+                        mute.write(SetMuted(!activity.muted));
+                    }
+                    PanelButton::Leave => {
+                        leave.write(LeaveRequested);
+                    }
+                }
+                base
+            }
+            Interaction::Hovered if *button == PanelButton::Mute => BUTTON_HOVER,
+            _ => base,
+        };
+    }
+}
+
+fn shortcuts(
+    keys: Res<'_, ButtonInput<KeyCode>>,
+    activity: Res<'_, VoiceActivity>,
+    mut mute: MessageWriter<'_, SetMuted>,
+) {
+    if keys.just_pressed(KeyCode::KeyM) {
+        mute.write(SetMuted(!activity.muted));
+    }
+}
+
+fn role_name(role: haven_proto::signal::Role) -> &'static str {
+    match role {
+        haven_proto::signal::Role::Patient => "Patient",
+        haven_proto::signal::Role::Clinician => "Clinician",
+        haven_proto::signal::Role::Therapist => "Therapist",
+    }
+}
+
+/// A one-word reading of a connection, from its round trip and loss.
+pub fn quality(rtt_ms: Option<f64>, lost: i64, received: u64) -> &'static str {
+    let loss = if received == 0 {
+        0.0
+    } else {
+        lost.max(0) as f64 / (received as f64 + lost.max(0) as f64)
+    };
+    match rtt_ms {
+        None => "connecting",
+        Some(rtt) if rtt < 150.0 && loss < 0.02 => "good",
+        Some(rtt) if rtt < 300.0 && loss < 0.08 => "fair",
+        Some(_) => "poor",
+    }
+}
+
+#[expect(clippy::type_complexity, reason = "two text targets in one system")]
 fn update_panel(
     figures: Res<'_, SessionFigures>,
-    mut panel: Query<'_, '_, &mut Text, With<SessionPanel>>,
+    activity: Res<'_, VoiceActivity>,
+    mut texts: ParamSet<
+        '_,
+        '_,
+        (
+            Query<'_, '_, &mut Text, With<SessionPanel>>,
+            Query<'_, '_, &mut Text, With<StatusLine>>,
+            Query<'_, '_, (&PanelButton, &Children)>,
+            Query<'_, '_, &mut Text>,
+        ),
+    >,
 ) {
-    if !figures.is_changed() {
+    if !figures.is_changed() && !activity.is_changed() {
         return;
     }
-    for mut text in &mut panel {
-        text.0 = match (&figures.failed, figures.connected.len()) {
-            (Some(why), _) => format!("Disconnected: {why}"),
-            (None, 0) => "Waiting for the patient…".to_owned(),
-            (None, 1) => "1 person here - connected".to_owned(),
-            (None, n) => format!("{n} people here - connected"),
-        };
+    let mut lines = Vec::new();
+    if let Some(why) = &figures.failed {
+        lines.push(format!("Not connected: {why}"));
+    } else if figures.me.is_none() {
+        lines.push("Connecting…".to_owned());
+    } else if figures.people.is_empty() {
+        lines.push("Waiting for the others to join…".to_owned());
+    } else {
+        lines.push("Who is here".to_owned());
+        if let Some(me) = &figures.me {
+            let you = if activity.muted {
+                "muted"
+            } else if activity.local_speaking {
+                "speaking"
+            } else {
+                "listening"
+            };
+            lines.push(format!("  You ({}) - {you}", role_name(me.role)));
+        }
+        for person in &figures.people {
+            let state = if figures.reconnecting.contains(&person.id) {
+                "reconnecting…".to_owned()
+            } else if !figures.connected.contains(&person.id) {
+                "joining…".to_owned()
+            } else {
+                let mut s = Vec::new();
+                if activity.is_speaking(person.id) {
+                    s.push("speaking");
+                }
+                if activity
+                    .muted_peers
+                    .get(&person.id)
+                    .copied()
+                    .unwrap_or(false)
+                {
+                    s.push("muted");
+                }
+                let q = figures.stats.get(&person.id).map_or("connecting", |st| {
+                    quality(st.rtt_ms, st.audio_packets_lost, st.audio_packets_received)
+                });
+                s.push(q);
+                s.join(", ")
+            };
+            lines.push(format!("  {} - {state}", role_name(person.role)));
+        }
+    }
+    // Write only what changed: a changed `Text` is laid out again, which is not free.
+    let panel = lines.join("\n");
+    for mut text in &mut texts.p0() {
+        if text.0 != panel {
+            text.0.clone_from(&panel);
+        }
+    }
+    let status = match figures
+        .stats
+        .values()
+        .filter_map(|s| s.rtt_ms.map(|r| (r, s)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        Some((rtt, s)) => format!(
+            "Connection {} - round trip {:.0} ms, voice jitter {:.0} ms",
+            quality(Some(rtt), s.audio_packets_lost, s.audio_packets_received),
+            rtt,
+            s.audio_jitter_ms.unwrap_or(0.0)
+        ),
+        None if figures.failed.is_some() => "Not connected".to_owned(),
+        None => "Connecting…".to_owned(),
+    };
+    let mic = if activity.muted {
+        "Microphone muted"
+    } else {
+        "Microphone on"
+    };
+    let line = format!(
+        "{status}  |  {mic}  |  right-drag to look, WASD to move, hold the left button to point"
+    );
+    for mut text in &mut texts.p1() {
+        if text.0 != line {
+            text.0.clone_from(&line);
+        }
+    }
+    let labels: Vec<(Entity, &'static str)> = texts
+        .p2()
+        .iter()
+        .filter(|(b, _)| **b == PanelButton::Mute)
+        .flat_map(|(_, children)| children.iter().map(|c| (c, ())))
+        .map(|(c, ())| {
+            (
+                c,
+                if activity.muted {
+                    "Unmute (M)"
+                } else {
+                    "Mute (M)"
+                },
+            )
+        })
+        .collect();
+    let mut all = texts.p3();
+    for (entity, label) in labels {
+        if let Ok(mut text) = all.get_mut(entity)
+            && text.0 != label
+        {
+            label.clone_into(&mut text.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haven_proto::signal::Role;
+
+    use super::*;
+
+    #[test]
+    fn quality_reads_rtt_and_loss() {
+        assert_eq!(quality(None, 0, 0), "connecting");
+        assert_eq!(quality(Some(20.0), 0, 1000), "good");
+        assert_eq!(quality(Some(20.0), 50, 1000), "fair");
+        assert_eq!(quality(Some(400.0), 0, 1000), "poor");
+        assert_eq!(quality(Some(20.0), 200, 800), "poor");
+    }
+
+    #[test]
+    fn the_default_view_looks_at_the_patient() {
+        for role in [Role::Clinician, Role::Patient] {
+            let seat = Seat::for_role(role);
+            let t = FlatView::seated(seat).transform();
+            let across = (seat.looks_at - t.translation).normalize();
+            assert!(
+                t.forward().as_vec3().angle_between(across) < 0.01,
+                "{role:?}"
+            );
+        }
     }
 }

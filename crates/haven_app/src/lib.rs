@@ -1,17 +1,48 @@
-//! Haven's room app (Bevy). So far: remote avatars driven by the `pose` channel, with
-//! interpolation, extrapolation over gaps, snapping on teleports and fading hands
-//! ([`avatar`], [`interp`]), the anonymous avatar's look ([`look`]), the consult room and how
-//! avatars are drawn ([`room`]), the bridge from the session thread ([`link`]) and the flat
-//! front end ([`flat`]). The XR front end and the sharing panels' contents come later.
+//! Haven's room app (Bevy): the consult room and everything in it that does not depend on the
+//! front end.
+//!
+//! - [`avatar`], [`interp`], [`look`]: remote avatars driven by the `pose` channel
+//!   (interpolation, extrapolation over gaps, snapping on teleports, fading hands) and the
+//!   anonymous look.
+//! - [`room`]: the consult room and how avatars are drawn (speaking rings, name tags).
+//! - [`local`]: the local participant's rig (head, hands, pointer) that a front end moves.
+//! - [`pointer`]: the shared laser pointer.
+//! - [`link`]: the bridge to the session thread; [`voice`]: the voice thread.
+//! - [`flat`]: the desktop front end (camera, controls, session panels). The XR front end is
+//!   the `haven_xr` crate; both write the same rig.
 
 pub mod avatar;
 pub mod flat;
 pub mod interp;
 pub mod link;
+pub mod local;
 pub mod look;
+pub mod pointer;
 pub mod room;
+pub mod voice;
+
+use bevy::app::{PluginGroup, PluginGroupBuilder};
 
 pub use avatar::{AvatarPlugin, AvatarSystems};
-pub use flat::FlatPlugin;
+pub use flat::{FlatPlugin, FrontEnd};
 pub use link::{LinkPlugin, SessionFigures, SessionLink};
+pub use pointer::PointerPlugin;
 pub use room::RoomPlugin;
+pub use voice::{VoicePlugin, VoiceThread};
+
+/// Everything in the room that does not depend on the front end: avatars, the room, the
+/// pointer, voice activity and the session link. Add a front end ([`FlatPlugin`], or
+/// `haven_xr`'s) beside it.
+#[derive(Debug, Default)]
+pub struct RoomPlugins;
+
+impl PluginGroup for RoomPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(AvatarPlugin)
+            .add(RoomPlugin)
+            .add(PointerPlugin)
+            .add(VoicePlugin)
+            .add(LinkPlugin)
+    }
+}

@@ -8,6 +8,8 @@ use bevy::color::palettes::css;
 use bevy::prelude::*;
 
 use crate::avatar::{Appearance, AvatarPart, RemoteAvatar, Visibility01};
+use crate::pointer::PointerTarget;
+use crate::voice::VoiceActivity;
 
 /// Where the clinician's eyes are, seated (the flat front end's default view).
 pub const CLINICIAN_EYES: Vec3 = Vec3::new(0.0, 1.2, 0.9);
@@ -27,7 +29,16 @@ impl Plugin for RoomPlugin {
         })
         .insert_resource(ClearColor(Color::srgb(0.80, 0.86, 0.92)))
         .add_systems(Startup, build_room)
-        .add_systems(Update, (dress_avatars, fade_hands, label_panels, name_tags));
+        .add_systems(
+            Update,
+            (
+                dress_avatars,
+                fade_hands,
+                label_panels,
+                name_tags,
+                speaking_rings,
+            ),
+        );
     }
 }
 
@@ -50,6 +61,13 @@ fn material(
     })
 }
 
+/// A solid box of the room: drawn, and hit by pointers.
+fn solid(size: Vec3) -> PointerTarget {
+    PointerTarget {
+        half_extents: size / 2.0,
+    }
+}
+
 fn build_room(
     mut commands: Commands<'_, '_>,
     mut meshes: ResMut<'_, Assets<Mesh>>,
@@ -70,6 +88,7 @@ fn build_room(
     // Floor 6 × 6 m, walls 2.8 m high.
     commands.spawn((
         Mesh3d(meshes.add(Cuboid::new(6.0, 0.05, 6.0))),
+        solid(Vec3::new(6.0, 0.05, 6.0)),
         MeshMaterial3d(floor),
         Transform::from_xyz(0.0, -0.025, 0.0),
     ));
@@ -81,6 +100,7 @@ fn build_room(
     ] {
         commands.spawn((
             Mesh3d(meshes.add(Cuboid::from_size(size))),
+            solid(size),
             MeshMaterial3d(wall.clone()),
             Transform::from_translation(at),
         ));
@@ -114,6 +134,7 @@ fn build_room(
     // The table between the two chairs.
     commands.spawn((
         Mesh3d(meshes.add(Cuboid::new(1.4, 0.05, 0.9))),
+        solid(Vec3::new(1.4, 0.05, 0.9)),
         MeshMaterial3d(wood.clone()),
         Transform::from_xyz(0.0, 0.74, 0.0),
     ));
@@ -146,12 +167,14 @@ fn build_room(
     commands.spawn((
         SharePanel { title: "Images" },
         Mesh3d(meshes.add(Cuboid::new(1.6, 0.9, 0.03))),
+        solid(Vec3::new(1.6, 0.9, 0.03)),
         MeshMaterial3d(panel),
         Transform::from_xyz(0.0, 1.75, -2.93),
     ));
     commands.spawn((
         SharePanel { title: "Records" },
         Mesh3d(meshes.add(Cuboid::new(0.03, 1.0, 1.4))),
+        solid(Vec3::new(0.03, 1.0, 1.4)),
         MeshMaterial3d(board),
         Transform::from_xyz(2.93, 1.5, -0.6),
     ));
@@ -169,6 +192,10 @@ fn dress_avatars(
         let Ok(appearance) = avatars.get(parent.parent()) else {
             continue;
         };
+        // The root needs visibility for its drawn children to inherit.
+        commands
+            .entity(parent.parent())
+            .insert_if_new(Visibility::default());
         let (colour, hand_colour, head_scale) = match appearance {
             Appearance::Anonymous(look) => (look.colour, look.hand_colour, look.head_scale),
             Appearance::Named { colour, .. } => (
@@ -303,6 +330,32 @@ fn name_tags(
                     Vec2::ZERO,
                     Color::from(css::WHITE),
                 );
+            }
+        }
+    }
+}
+
+/// A soft ring over the head of whoever is speaking.
+fn speaking_rings(
+    mut gizmos: Gizmos<'_, '_>,
+    activity: Res<'_, VoiceActivity>,
+    time: Res<'_, Time>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Children)>,
+    heads: Query<'_, '_, (&AvatarPart, &GlobalTransform)>,
+) {
+    let pulse = 0.5 + 0.5 * (time.elapsed_secs() * 6.0).sin();
+    for (avatar, children) in &avatars {
+        if !activity.is_speaking(avatar.peer) {
+            continue;
+        }
+        for &child in children {
+            if let Ok((AvatarPart::Head, at)) = heads.get(child) {
+                let above = at.translation() + Vec3::Y * 0.19;
+                let ring =
+                    Isometry3d::new(above, Quat::from_rotation_x(std::f32::consts::FRAC_PI_2));
+                let colour = Color::srgba(0.35, 0.85, 0.55, 0.55 + 0.45 * pulse);
+                gizmos.circle(ring, 0.09, colour);
+                gizmos.circle(ring, 0.10 + 0.015 * pulse, colour);
             }
         }
     }

@@ -56,6 +56,7 @@ pub(crate) fn run(
     config: SessionConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<SessionEvent>,
+    audio_route: crate::AudioRoute,
 ) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -70,7 +71,7 @@ pub(crate) fn run(
         }
     };
     runtime.block_on(async move {
-        if let Err(why) = session(config, commands, events.clone()).await {
+        if let Err(why) = session(config, commands, events.clone(), audio_route).await {
             let _ = events.send(SessionEvent::Failed(why));
         }
     });
@@ -181,6 +182,8 @@ struct Backend {
     /// Roles of everyone in the room, as the server told them (welcome and peer-joined).
     roles: HashMap<PeerId, Role>,
     events: mpsc::UnboundedSender<SessionEvent>,
+    /// Voice packets go here instead of `events` when a voice thread took them.
+    audio_route: crate::AudioRoute,
     internal: mpsc::UnboundedSender<Internal>,
     bulk_budget: u64,
 }
@@ -189,6 +192,7 @@ async fn session(
     config: SessionConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<SessionEvent>,
+    audio_route: crate::AudioRoute,
 ) -> Result<(), String> {
     let (mut client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
         .await
@@ -233,6 +237,7 @@ async fn session(
         peers: HashMap::new(),
         roles: welcome.peers.iter().map(|p| (p.id, p.role)).collect(),
         events: events.clone(),
+        audio_route,
         internal: internal_tx,
         bulk_budget: config.bulk_budget,
     };
@@ -478,10 +483,12 @@ impl Backend {
             Box::pin(async {})
         }));
         let events = self.events.clone();
+        let route = self.audio_route.clone();
         let counters = Arc::new(Mutex::new(AudioCounters::default()));
         let track_counters = Arc::clone(&counters);
         pc.on_track(Box::new(move |track, _, _| {
             let events = events.clone();
+            let route = route.clone();
             let counters = Arc::clone(&track_counters);
             tokio::spawn(async move {
                 while let Ok((packet, _)) = track.read_rtp().await {
@@ -490,15 +497,23 @@ impl Backend {
                     }
                     let arrived = Instant::now();
                     count_audio(&counters, &packet.header, arrived);
-                    let _ = events.send(SessionEvent::Audio {
-                        from: id,
-                        packet: AudioPacket {
-                            timestamp: packet.header.timestamp,
-                            sequence: packet.header.sequence_number,
-                            payload: packet.payload.to_vec(),
-                            arrived,
-                        },
-                    });
+                    let audio = AudioPacket {
+                        timestamp: packet.header.timestamp,
+                        sequence: packet.header.sequence_number,
+                        payload: packet.payload.to_vec(),
+                        arrived,
+                    };
+                    match &route {
+                        Some(voice) => {
+                            let _ = voice.send((id, audio));
+                        }
+                        None => {
+                            let _ = events.send(SessionEvent::Audio {
+                                from: id,
+                                packet: audio,
+                            });
+                        }
+                    }
                 }
             });
             Box::pin(async {})

@@ -231,6 +231,54 @@ pub(crate) enum Command {
     Leave,
 }
 
+/// Where voice packets from peers go: the event queue, or a voice thread's own queue.
+pub(crate) type AudioRoute = Option<mpsc::UnboundedSender<(PeerId, AudioPacket)>>;
+
+/// The voice half of a session, for an audio thread that runs on its own clock: packets from
+/// every peer come in here (not as [`SessionEvent::Audio`]), and packets go out from here, so
+/// voice never waits for the frame loop.
+#[derive(Debug)]
+pub struct VoiceLink {
+    commands: mpsc::UnboundedSender<Command>,
+    incoming: mpsc::UnboundedReceiver<(PeerId, AudioPacket)>,
+}
+
+impl VoiceLink {
+    /// The next voice packet if one has arrived; never waits.
+    pub fn try_recv(&mut self) -> Option<(PeerId, AudioPacket)> {
+        self.incoming.try_recv().ok()
+    }
+
+    /// Sends one Opus packet; see [`Session::send_audio`].
+    pub fn send_audio(&self, packet: Vec<u8>, duration: Duration, skipped: u16) {
+        let _ = self.commands.send(Command::Audio {
+            packet,
+            duration,
+            skipped,
+        });
+    }
+
+    /// Whether the session is over (its network thread has stopped).
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// Figures asked for with [`Session::request_stats`]; collect them later without waiting.
+#[derive(Debug)]
+pub struct StatsRequest(tokio::sync::oneshot::Receiver<Vec<PeerStats>>);
+
+impl StatsRequest {
+    /// The figures if they have arrived (`Some(empty)` if the session is gone).
+    pub fn try_take(&mut self) -> Option<Vec<PeerStats>> {
+        match self.0.try_recv() {
+            Ok(all) => Some(all),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(Vec::new()),
+        }
+    }
+}
+
 /// A joined (or joining) session. Dropping it leaves the room.
 #[derive(Debug)]
 pub struct Session {
@@ -257,11 +305,26 @@ impl Session {
     /// Starts joining on a new network thread; returns at once. [`SessionEvent::Joined`] or
     /// [`SessionEvent::Failed`] follows.
     pub fn start(config: SessionConfig) -> Result<Self, SessionError> {
+        Self::spawn(config, None)
+    }
+
+    /// Like [`Session::start`], with voice split off into a [`VoiceLink`] for an audio thread.
+    pub fn start_with_voice(config: SessionConfig) -> Result<(Self, VoiceLink), SessionError> {
+        let (audio_tx, incoming) = mpsc::unbounded_channel();
+        let session = Self::spawn(config, Some(audio_tx))?;
+        let voice = VoiceLink {
+            commands: session.commands.clone(),
+            incoming,
+        };
+        Ok((session, voice))
+    }
+
+    fn spawn(config: SessionConfig, audio: AudioRoute) -> Result<Self, SessionError> {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("haven-session".into())
-            .spawn(move || backend::run(config, command_rx, event_tx))?;
+            .spawn(move || backend::run(config, command_rx, event_tx, audio))?;
         Ok(Self {
             commands,
             events,
@@ -323,6 +386,13 @@ impl Session {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// Asks for every peer connection's figures without waiting (for the frame loop).
+    pub fn request_stats(&self) -> StatsRequest {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self.commands.send(Command::Stats(tx));
+        StatsRequest(rx)
     }
 
     /// Leaves the room and waits for the network thread to finish.

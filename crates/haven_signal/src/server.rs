@@ -381,10 +381,12 @@ impl Connection {
         let mut ping_at = Instant::now() + limits.ping_interval;
         loop {
             tokio::select! {
-                read = next_text(stream, bucket) => {
+                read = next_frame(stream, bucket) => {
                     idle_deadline = Instant::now() + limits.idle_timeout;
                     let text = match read {
-                        Ok(text) => text,
+                        Ok(Some(text)) => text,
+                        // Alive (it answered our ping): nothing to handle.
+                        Ok(None) => continue,
                         // Non-fatal refusals are answered and the session goes on.
                         Err(End::Error(code, why)) if !code.closes() => {
                             if send(sink, &ServerMessage::error(code, why)).await.is_err() {
@@ -471,6 +473,19 @@ fn message_kind(m: &ServerMessage) -> &'static str {
 /// The next text message, with the rate limit applied to every frame.
 async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Result<String, End> {
     loop {
+        if let Some(text) = next_frame(stream, bucket).await? {
+            return Ok(text);
+        }
+    }
+}
+
+/// The next frame that matters: a text message (`Some`), or a sign of life (`None`: a pong to
+/// our ping, or a ping), which keeps a joined connection from timing out while nobody speaks.
+async fn next_frame(
+    stream: &mut SplitStream<Ws>,
+    bucket: &mut TokenBucket,
+) -> Result<Option<String>, End> {
+    loop {
         let frame = match stream.next().await {
             None => return Err(End::Quiet),
             Some(Ok(frame)) => frame,
@@ -486,7 +501,7 @@ async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Re
             return Err(End::Error(ErrorCode::RateLimited, "too many messages"));
         }
         match frame {
-            Message::Text(text) => return Ok(text.as_str().to_owned()),
+            Message::Text(text) => return Ok(Some(text.as_str().to_owned())),
             Message::Binary(_) => {
                 return Err(End::Error(
                     ErrorCode::BadMessage,
@@ -494,7 +509,8 @@ async fn next_text(stream: &mut SplitStream<Ws>, bucket: &mut TokenBucket) -> Re
                 ));
             }
             Message::Close(_) => return Err(End::Quiet),
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            Message::Ping(_) | Message::Pong(_) => return Ok(None),
+            Message::Frame(_) => {}
         }
     }
 }

@@ -12,11 +12,14 @@
 //! - [`echo`]: echo cancellation (WebRTC's AEC3, via the pure-Rust `sonora`) fed with what the
 //!   speakers play.
 //! - [`disguise`]: a pitch shift for anonymous patients (and what it does not protect against).
+//! - [`engine`]: one participant's whole voice path (capture → packets, packets → mix, voice
+//!   activity, mute), driven by the caller's clock.
 
 pub mod codec;
 pub mod device;
 pub mod disguise;
 pub mod echo;
+pub mod engine;
 pub mod jitter;
 pub mod remote;
 pub mod sink;

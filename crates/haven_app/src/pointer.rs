@@ -1,0 +1,235 @@
+//! The shared laser pointer. The local one comes from the front end ([`LocalPointer`]); it is
+//! cast against the room's surfaces, drawn, and sent to the peers (at most 30 times a second,
+//! and once more when it turns off). Remote ones arrive as [`PointerMoved`] and are drawn in
+//! their owner's colour, so everyone sees who points at what.
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use haven_proto::control::{Control, Pointer};
+use haven_proto::signal::PeerId;
+
+use crate::avatar::{Appearance, PeerGone, RemoteAvatar};
+use crate::link::{PointerMoved, SendControl};
+use crate::local::LocalPointer;
+
+/// How far a pointer reaches when it hits nothing, metres.
+pub const POINTER_REACH: f32 = 8.0;
+/// The most pointer updates sent per second.
+const SEND_HZ: f64 = 30.0;
+
+/// A box in the room that pointers hit (axis-aligned, centred on the entity's translation).
+#[derive(Component, Clone, Copy, Debug)]
+pub struct PointerTarget {
+    /// Half its size along each axis, metres.
+    pub half_extents: Vec3,
+}
+
+/// Where each remote peer points now.
+#[derive(Resource, Debug, Default)]
+pub struct RemotePointers(pub HashMap<PeerId, Pointer>);
+
+/// Where the local pointer hits, this frame.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct LocalPointerHit(pub Option<Vec3>);
+
+/// The shared pointer.
+#[derive(Debug, Default)]
+pub struct PointerPlugin;
+
+impl Plugin for PointerPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LocalPointer>()
+            .init_resource::<LocalPointerHit>()
+            .init_resource::<RemotePointers>()
+            .add_systems(
+                Update,
+                (
+                    (cast_local, send_local).chain(),
+                    receive_remote,
+                    draw_pointers,
+                )
+                    .chain(),
+            );
+    }
+}
+
+/// Where a ray first enters an axis-aligned box, as a distance along the ray (slab method).
+pub fn ray_box(origin: Vec3, direction: Vec3, centre: Vec3, half: Vec3) -> Option<f32> {
+    let inv = direction.recip();
+    let t1 = (centre - half - origin) * inv;
+    let t2 = (centre + half - origin) * inv;
+    let near = t1.min(t2).max_element();
+    let far = t1.max(t2).min_element();
+    (far >= near.max(0.0) && near.is_finite()).then_some(near.max(0.0))
+}
+
+/// The nearest hit of a ray on the room's pointer targets.
+pub fn first_hit<'a>(
+    origin: Vec3,
+    direction: Vec3,
+    targets: impl IntoIterator<Item = (&'a PointerTarget, &'a GlobalTransform)>,
+) -> Option<Vec3> {
+    targets
+        .into_iter()
+        .filter_map(|(t, at)| ray_box(origin, direction, at.translation(), t.half_extents))
+        .filter(|&d| d <= POINTER_REACH)
+        .min_by(f32::total_cmp)
+        .map(|d| origin + direction * d)
+}
+
+fn cast_local(
+    pointer: Res<'_, LocalPointer>,
+    targets: Query<'_, '_, (&PointerTarget, &GlobalTransform)>,
+    mut hit: ResMut<'_, LocalPointerHit>,
+) {
+    let new = if pointer.active && pointer.direction.is_normalized() {
+        first_hit(pointer.origin, pointer.direction, targets)
+    } else {
+        None
+    };
+    hit.set_if_neq(LocalPointerHit(new));
+}
+
+fn send_local(
+    pointer: Res<'_, LocalPointer>,
+    hit: Res<'_, LocalPointerHit>,
+    time: Res<'_, Time<Real>>,
+    mut out: MessageWriter<'_, SendControl>,
+    mut last_sent: Local<'_, Option<Pointer>>,
+    mut last_at: Local<'_, f64>,
+) {
+    let now = time.elapsed_secs_f64();
+    let current = (pointer.active && pointer.direction.is_normalized()).then(|| Pointer {
+        origin: pointer.origin.to_array(),
+        direction: pointer.direction.to_array(),
+        hit: hit.0.map(|h| h.to_array()),
+    });
+    let moved = match (&*last_sent, &current) {
+        (None, None) => false,
+        (Some(a), Some(b)) => {
+            Vec3::from(a.origin).distance(Vec3::from(b.origin)) > 0.001
+                || Vec3::from(a.direction).angle_between(Vec3::from(b.direction)) > 0.002
+        }
+        _ => true,
+    };
+    // Turning off always goes out; moves are paced.
+    if moved && (current.is_none() || now - *last_at >= 1.0 / SEND_HZ) {
+        *last_at = now;
+        *last_sent = current;
+        out.write(SendControl(Control::Pointer(current)));
+    }
+}
+
+fn receive_remote(
+    mut moved: MessageReader<'_, '_, PointerMoved>,
+    mut gone: MessageReader<'_, '_, PeerGone>,
+    mut pointers: ResMut<'_, RemotePointers>,
+) {
+    for m in moved.read() {
+        match m.pointer {
+            // Only finite rays inside reason are drawn: a peer's bytes are not trusted.
+            Some(p)
+                if Vec3::from(p.origin).is_finite()
+                    && Vec3::from(p.origin).length() < 20.0
+                    && Vec3::from(p.direction).is_normalized()
+                    && p.hit.is_none_or(|h| Vec3::from(h).is_finite()) =>
+            {
+                pointers.0.insert(m.peer, p);
+            }
+            _ => {
+                pointers.0.remove(&m.peer);
+            }
+        }
+    }
+    for PeerGone(peer) in gone.read() {
+        pointers.0.remove(peer);
+    }
+}
+
+fn draw_pointers(
+    mut gizmos: Gizmos<'_, '_>,
+    pointer: Res<'_, LocalPointer>,
+    hit: Res<'_, LocalPointerHit>,
+    remote: Res<'_, RemotePointers>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
+) {
+    let mut beam = |origin: Vec3, direction: Vec3, hit: Option<Vec3>, colour: Color| {
+        let end = hit.unwrap_or(origin + direction * POINTER_REACH);
+        gizmos.line(origin, end, colour);
+        if let Some(h) = hit {
+            gizmos.sphere(Isometry3d::from_translation(h), 0.025, colour);
+            gizmos.sphere(Isometry3d::from_translation(h), 0.012, colour);
+        }
+    };
+    if pointer.active {
+        beam(
+            pointer.origin,
+            pointer.direction,
+            hit.0,
+            Color::srgb(0.1, 0.75, 0.7),
+        );
+    }
+    for (peer, p) in &remote.0 {
+        let colour = avatars
+            .iter()
+            .find(|(a, _)| a.peer == *peer)
+            .map(|(_, look)| match look {
+                Appearance::Named {
+                    colour: [r, g, b], ..
+                } => Color::srgb(*r, *g, *b),
+                Appearance::Anonymous(l) => {
+                    let [r, g, b] = l.colour;
+                    Color::srgb(r, g, b)
+                }
+            })
+            .unwrap_or(Color::srgb(0.95, 0.55, 0.2));
+        beam(
+            Vec3::from(p.origin),
+            Vec3::from(p.direction),
+            p.hit.map(Vec3::from),
+            colour,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rays_hit_the_nearest_face() {
+        let d = ray_box(
+            Vec3::ZERO,
+            Vec3::NEG_Z,
+            Vec3::new(0.0, 0.0, -3.0),
+            Vec3::splat(0.5),
+        );
+        assert!((d.expect("hits") - 2.5).abs() < 1e-5);
+        assert_eq!(
+            ray_box(
+                Vec3::ZERO,
+                Vec3::Z,
+                Vec3::new(0.0, 0.0, -3.0),
+                Vec3::splat(0.5)
+            ),
+            None,
+            "behind the ray"
+        );
+        assert_eq!(
+            ray_box(
+                Vec3::ZERO,
+                Vec3::X,
+                Vec3::new(0.0, 0.0, -3.0),
+                Vec3::splat(0.5)
+            ),
+            None,
+            "beside the ray"
+        );
+        // From inside a box the hit is where the ray starts.
+        assert_eq!(
+            ray_box(Vec3::ZERO, Vec3::X, Vec3::ZERO, Vec3::splat(1.0)),
+            Some(0.0)
+        );
+    }
+}

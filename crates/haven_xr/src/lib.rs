@@ -1,0 +1,328 @@
+//! Haven's XR front end, on bevy_mod_openxr.
+//!
+//! [`with_xr`] wraps Bevy's default plugins in bevy_mod_openxr's when the user asked for XR.
+//! If OpenXR cannot start (no runtime installed, no headset), bevy_mod_openxr logs its error and
+//! installs the normal renderer; [`XrFrontEndPlugin`] then logs one line saying the app runs
+//! flat, and the flat front end takes over. When it can, the headset drives the local head
+//! (the mean of the two eye views), the controllers' grip poses the hands, and the right
+//! controller's aim pose with its trigger the shared pointer, all through the same local rig
+//! the flat front end writes: the room does not know which one runs. If the XR session does
+//! not start within [`START_TIMEOUT_S`], or ends, the app falls back to flat the same way.
+
+use std::ops::Deref as _;
+
+use bevy::app::PluginGroupBuilder;
+use bevy::prelude::*;
+use bevy_mod_openxr::action_binding::{OxrSendActionBindings, OxrSuggestActionBinding};
+use bevy_mod_openxr::action_set_attaching::OxrAttachActionSet;
+use bevy_mod_openxr::action_set_syncing::{OxrActionSetSyncSet, OxrSyncActionSet};
+use bevy_mod_openxr::resources::OxrInstance;
+use bevy_mod_openxr::session::OxrSession;
+use bevy_mod_openxr::{add_xr_plugins, openxr_session_running};
+use bevy_mod_xr::camera::XrCamera;
+use bevy_mod_xr::session::{XrSessionCreated, XrState, XrTracker, XrTrackingRoot};
+use bevy_mod_xr::spaces::XrSpaceLocationFlags;
+use haven_app::FrontEnd;
+use haven_app::local::{LocalHand, LocalHead, LocalPointer, Seat, Side};
+
+/// How long the XR session may take to start before the app runs flat instead, seconds.
+pub const START_TIMEOUT_S: f64 = 20.0;
+
+/// Bevy's default plugins, wrapped in bevy_mod_openxr's when `xr` is asked for.
+pub fn with_xr(defaults: PluginGroupBuilder, xr: bool) -> PluginGroupBuilder {
+    if xr {
+        add_xr_plugins(defaults)
+    } else {
+        defaults
+    }
+}
+
+/// Picks the front end from whether OpenXR started; drives the local rig from the headset.
+/// Add it after the plugins from [`with_xr`].
+#[derive(Debug, Default)]
+pub struct XrFrontEndPlugin;
+
+impl Plugin for XrFrontEndPlugin {
+    fn build(&self, app: &mut App) {
+        let front = match app.world().get_resource::<XrState>() {
+            // XR was not asked for.
+            None => FrontEnd::Flat,
+            Some(XrState::Unavailable) => {
+                warn!(
+                    "XR: OpenXR could not start (no runtime or no headset; the reason is logged \
+                     above), so Haven runs in the flat window"
+                );
+                FrontEnd::Flat
+            }
+            Some(_) => FrontEnd::Xr,
+        };
+        app.insert_resource(front);
+        if front == FrontEnd::Flat {
+            return;
+        }
+        app.add_systems(Startup, (create_actions, place_tracking_root))
+            .add_systems(OxrSendActionBindings, suggest_bindings)
+            .add_systems(XrSessionCreated, (attach_actions, spawn_rig))
+            .add_systems(
+                PreUpdate,
+                sync_actions
+                    .before(OxrActionSetSyncSet)
+                    .run_if(openxr_session_running.and_then(resource_exists::<Controllers>)),
+            )
+            .add_systems(
+                Update,
+                (
+                    drive_rig
+                        .run_if(openxr_session_running.and_then(resource_exists::<Controllers>)),
+                    fall_back_to_flat,
+                ),
+            );
+    }
+}
+
+/// The controllers' actions.
+#[derive(Resource)]
+struct Controllers {
+    set: openxr::ActionSet,
+    left_grip: openxr::Action<openxr::Posef>,
+    right_grip: openxr::Action<openxr::Posef>,
+    right_aim: openxr::Action<openxr::Posef>,
+    select: openxr::Action<bool>,
+}
+
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+enum Tracked {
+    Grip(Side),
+    Aim,
+}
+
+fn create_actions(
+    mut commands: Commands<'_, '_>,
+    instance: Option<Res<'_, OxrInstance>>,
+    mut front: ResMut<'_, FrontEnd>,
+) {
+    let Some(instance) = instance else {
+        return;
+    };
+    let made = (|| -> openxr::Result<Controllers> {
+        let set = instance.create_action_set("haven", "Haven", 0)?;
+        Ok(Controllers {
+            left_grip: set.create_action("left_grip", "Left hand", &[])?,
+            right_grip: set.create_action("right_grip", "Right hand", &[])?,
+            right_aim: set.create_action("right_aim", "Pointer", &[])?,
+            select: set.create_action("select", "Point", &[])?,
+            set,
+        })
+    })();
+    match made {
+        Ok(c) => commands.insert_resource(c),
+        Err(e) => {
+            warn!(
+                "XR: the controllers could not be set up ({e}), so Haven runs in the flat window"
+            );
+            *front = FrontEnd::Flat;
+        }
+    }
+}
+
+fn suggest_bindings(
+    controllers: Option<Res<'_, Controllers>>,
+    mut bindings: MessageWriter<'_, OxrSuggestActionBinding>,
+) {
+    let Some(c) = controllers else {
+        return;
+    };
+    // Each profile the common headsets' controllers speak; the runtime picks the one in hand.
+    for (profile, select) in [
+        (
+            "/interaction_profiles/khr/simple_controller",
+            "select/click",
+        ),
+        (
+            "/interaction_profiles/oculus/touch_controller",
+            "trigger/value",
+        ),
+        (
+            "/interaction_profiles/valve/index_controller",
+            "trigger/click",
+        ),
+        ("/interaction_profiles/htc/vive_controller", "trigger/click"),
+    ] {
+        for (action, path) in [
+            (
+                c.left_grip.as_raw(),
+                "/user/hand/left/input/grip/pose".to_owned(),
+            ),
+            (
+                c.right_grip.as_raw(),
+                "/user/hand/right/input/grip/pose".to_owned(),
+            ),
+            (
+                c.right_aim.as_raw(),
+                "/user/hand/right/input/aim/pose".to_owned(),
+            ),
+            (
+                c.select.as_raw(),
+                format!("/user/hand/right/input/{select}"),
+            ),
+        ] {
+            bindings.write(OxrSuggestActionBinding {
+                action,
+                interaction_profile: profile.into(),
+                bindings: vec![path.into()],
+            });
+        }
+    }
+}
+
+/// The tracking space's floor sits under the local seat, facing across the table.
+fn place_tracking_root(
+    seat: Option<Res<'_, Seat>>,
+    mut root: Query<'_, '_, &mut Transform, With<XrTrackingRoot>>,
+) {
+    let seat = seat.map(|s| *s).unwrap_or_default();
+    let floor = Vec3::new(seat.eyes.x, 0.0, seat.eyes.z);
+    let ahead = Vec3::new(seat.looks_at.x, 0.0, seat.looks_at.z);
+    for mut t in &mut root {
+        *t = Transform::from_translation(floor).looking_at(ahead, Vec3::Y);
+    }
+}
+
+fn attach_actions(
+    controllers: Option<Res<'_, Controllers>>,
+    mut attach: MessageWriter<'_, OxrAttachActionSet>,
+) {
+    if let Some(c) = controllers {
+        attach.write(OxrAttachActionSet(c.set.clone()));
+    }
+}
+
+fn spawn_rig(
+    mut commands: Commands<'_, '_>,
+    controllers: Option<Res<'_, Controllers>>,
+    session: Res<'_, OxrSession>,
+    heads: Query<'_, '_, (), With<LocalHead>>,
+) {
+    let Some(c) = controllers else {
+        return;
+    };
+    if heads.is_empty() {
+        commands.spawn((LocalHead, Transform::default()));
+        for side in [Side::Left, Side::Right] {
+            commands.spawn((
+                LocalHand {
+                    side,
+                    tracked: false,
+                },
+                Transform::default(),
+            ));
+        }
+    }
+    for (action, which) in [
+        (&c.left_grip, Tracked::Grip(Side::Left)),
+        (&c.right_grip, Tracked::Grip(Side::Right)),
+        (&c.right_aim, Tracked::Aim),
+    ] {
+        match session.create_action_space(action, openxr::Path::NULL, Isometry3d::IDENTITY) {
+            Ok(space) => {
+                commands.spawn((space, which, XrTracker, Transform::default()));
+            }
+            Err(e) => warn!("XR: a controller space could not be made ({e})"),
+        }
+    }
+}
+
+fn sync_actions(controllers: Res<'_, Controllers>, mut sync: MessageWriter<'_, OxrSyncActionSet>) {
+    sync.write(OxrSyncActionSet(controllers.set.clone()));
+}
+
+#[expect(clippy::type_complexity, reason = "one query per tracked thing")]
+fn drive_rig(
+    controllers: Res<'_, Controllers>,
+    session: Res<'_, OxrSession>,
+    eyes: Query<'_, '_, &GlobalTransform, With<XrCamera>>,
+    tracked: Query<'_, '_, (&Tracked, &GlobalTransform, &XrSpaceLocationFlags)>,
+    mut head: Query<'_, '_, &mut Transform, (With<LocalHead>, Without<LocalHand>)>,
+    mut hands: Query<'_, '_, (&mut LocalHand, &mut Transform), Without<LocalHead>>,
+    mut pointer: ResMut<'_, LocalPointer>,
+) {
+    // The head between the eyes.
+    let views: Vec<Transform> = eyes.iter().map(|g| g.compute_transform()).collect();
+    if let (Some(first), Ok(mut h)) = (views.first(), head.single_mut()) {
+        let n = views.len() as f32;
+        h.translation = views.iter().map(|v| v.translation).sum::<Vec3>() / n;
+        h.rotation = views
+            .iter()
+            .skip(1)
+            .fold(first.rotation, |acc, v| acc.slerp(v.rotation, 1.0 / n));
+    }
+    let mut aim = None;
+    for (which, at, flags) in &tracked {
+        let known = flags.position_tracked && flags.rotation_tracked;
+        match which {
+            Tracked::Grip(side) => {
+                for (mut hand, mut t) in &mut hands {
+                    if hand.side == *side {
+                        hand.tracked = known;
+                        if known {
+                            *t = at.compute_transform();
+                        }
+                    }
+                }
+            }
+            Tracked::Aim if known => aim = Some(at.compute_transform()),
+            Tracked::Aim => {}
+        }
+    }
+    let pressed = controllers
+        .select
+        .state(session.deref(), openxr::Path::NULL)
+        .is_ok_and(|s| s.is_active && s.current_state);
+    let next = match aim {
+        Some(t) => LocalPointer {
+            active: pressed,
+            origin: t.translation,
+            direction: t.forward().as_vec3(),
+        },
+        None => LocalPointer::default(),
+    };
+    if *pointer != next {
+        *pointer = next;
+    }
+}
+
+/// Runs flat when the XR session never starts or ends: the flat front end then spawns its
+/// camera in the window.
+fn fall_back_to_flat(
+    mut commands: Commands<'_, '_>,
+    rig: Query<'_, '_, Entity, Or<(With<LocalHead>, With<LocalHand>)>>,
+    state: Option<Res<'_, XrState>>,
+    time: Res<'_, Time<Real>>,
+    mut front: ResMut<'_, FrontEnd>,
+    mut was_running: Local<'_, bool>,
+) {
+    if *front != FrontEnd::Xr {
+        return;
+    }
+    let state = state.map(|s| *s);
+    let running = state == Some(XrState::Running);
+    *was_running |= running;
+    let why = match state {
+        None | Some(XrState::Unavailable) => Some("OpenXR is not available"),
+        Some(XrState::Exiting { .. } | XrState::Stopping) if *was_running => {
+            Some("the headset session ended")
+        }
+        _ if !*was_running && time.elapsed_secs_f64() > START_TIMEOUT_S => {
+            Some("the headset session did not start")
+        }
+        _ => None,
+    };
+    if let Some(why) = why {
+        warn!("XR: {why}, so Haven runs in the flat window");
+        // The flat front end brings its own rig.
+        for entity in &rig {
+            commands.entity(entity).despawn();
+        }
+        *front = FrontEnd::Flat;
+    }
+}

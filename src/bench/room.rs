@@ -1,0 +1,125 @@
+//! `haven bench room`: CPU time per frame of the room's own systems (avatars, interpolation,
+//! dressing and fading, name tags and speaking rings, pointers, voice activity, the link) with
+//! four remote avatars updating at 90 Hz and two pointers moving, headless, nothing rendered.
+//! The reference is the same app with nobody in the room, measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use bevy::asset::AssetPlugin;
+use bevy::mesh::Mesh;
+use bevy::pbr::StandardMaterial;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use haven_app::avatar::PoseReceived;
+use haven_app::link::PointerMoved;
+use haven_app::{AvatarPlugin, LinkPlugin, PointerPlugin, RoomPlugin, VoicePlugin};
+use haven_proto::control::Pointer;
+use haven_proto::signal::PeerId;
+use serde::Serialize;
+
+/// The frame rate of the workload (a headset's).
+const HZ: f64 = 90.0;
+const AVATARS: u32 = 4;
+
+#[derive(Debug, Serialize)]
+pub(super) struct RoomFigures {
+    frames: usize,
+    avatars: u32,
+    updates_per_avatar_hz: f64,
+    /// Median update of the whole app with four avatars, µs: the room's systems and Bevy's own
+    /// schedule overhead together (an upper bound on the room's share).
+    frame_us_p50: f64,
+    frame_us_p99: f64,
+    /// The same app with nobody in the room, µs.
+    empty_frame_us_p50: f64,
+    /// What four avatars add over an empty room: the difference of the medians, ms.
+    room_systems_ms_per_frame: f64,
+}
+
+fn app() -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        bevy::gizmos::GizmoPlugin,
+    ))
+    .init_asset::<Mesh>()
+    .init_asset::<StandardMaterial>()
+    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
+        1.0 / HZ,
+    )))
+    .add_plugins((
+        AvatarPlugin,
+        RoomPlugin,
+        PointerPlugin,
+        VoicePlugin,
+        LinkPlugin,
+    ));
+    app
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn measure(frames: usize, avatars: u32) -> Vec<f64> {
+    let mut app = app();
+    let mut times = Vec::with_capacity(frames);
+    let warmup = 90;
+    for frame in 0..frames + warmup {
+        let t = frame as f32 / HZ as f32;
+        {
+            let world = app.world_mut();
+            for a in 0..avatars {
+                let peer = PeerId(u64::from(a) + 1);
+                let mut update = crate::sim::seated_pose(
+                    t + a as f32,
+                    frame as u16,
+                    (frame * 11 % 65_536) as u16,
+                );
+                // Spread the four around the table.
+                update.head.position[0] += a as f32 * 0.4 - 0.6;
+                world.write_message(PoseReceived { peer, update });
+            }
+            // Two of them point, moving.
+            for a in 0..avatars.min(2) {
+                let dir = Vec3::new((t + a as f32).sin() * 0.3, -0.2, 1.0).normalize();
+                world.write_message(PointerMoved {
+                    peer: PeerId(u64::from(a) + 1),
+                    pointer: Some(Pointer {
+                        origin: [0.0, 1.0, -0.5],
+                        direction: dir.to_array(),
+                        hit: Some([0.0, 0.76, 0.2]),
+                    }),
+                });
+            }
+        }
+        let start = Instant::now();
+        app.update();
+        if frame >= warmup {
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+pub(super) fn run(frames: usize) -> anyhow::Result<RoomFigures> {
+    let frames = frames.max(100);
+    let empty = measure(frames, 0);
+    let full = measure(frames, AVATARS);
+    let p50 = percentile(&full, 0.5);
+    let empty_p50 = percentile(&empty, 0.5);
+    Ok(RoomFigures {
+        frames,
+        avatars: AVATARS,
+        updates_per_avatar_hz: HZ,
+        frame_us_p50: (p50 * 10.0).round() / 10.0,
+        frame_us_p99: (percentile(&full, 0.99) * 10.0).round() / 10.0,
+        empty_frame_us_p50: (empty_p50 * 10.0).round() / 10.0,
+        room_systems_ms_per_frame: ((p50 - empty_p50).max(0.0) / 1000.0 * 1e4).round() / 1e4,
+    })
+}

@@ -1,0 +1,87 @@
+//! The room window, as `haven join` and `haven demo` open it: Bevy's default plugins (wrapped
+//! in OpenXR's when `--xr` asks), the room, the front end, the session and the voice thread.
+
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use bevy::prelude::*;
+use bevy::window::{PresentMode, WindowResolution};
+use haven_app::local::{LocalAvatar, Seat};
+use haven_app::{FlatPlugin, RoomPlugins, SessionLink, VoiceThread};
+use haven_proto::control::AvatarChoice;
+use haven_proto::signal::Role;
+use haven_session::{Session, SessionConfig};
+use haven_voice::device::{Microphone, Speakers};
+use haven_voice::engine::EngineOptions;
+use haven_voice::sink::{NullSink, Sink};
+use haven_voice::source::{Silent, Source};
+use haven_xr::{XrFrontEndPlugin, with_xr};
+
+/// The front-end flags both commands take.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct FrontEndArgs {
+    /// Use the VR headset (OpenXR). Without a runtime or headset the app says so and runs flat.
+    #[arg(long, conflicts_with = "flat")]
+    pub(crate) xr: bool,
+    /// Use the desktop window even if a headset is there (the default).
+    #[arg(long)]
+    pub(crate) flat: bool,
+}
+
+/// How the window's participant takes part.
+pub(crate) struct RoomOptions {
+    pub(crate) config: SessionConfig,
+    pub(crate) role: Role,
+    pub(crate) avatar: AvatarChoice,
+    pub(crate) front: FrontEndArgs,
+    pub(crate) voice: EngineOptions,
+    /// `None`: the microphone if there is one, else silence.
+    pub(crate) source: Option<Box<dyn Source>>,
+    /// `None`: the speakers if there are some, else nothing.
+    pub(crate) sink: Option<Box<dyn Sink>>,
+    pub(crate) title: String,
+}
+
+/// Builds the room app, joined to the session. Run it with `App::run`.
+pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
+    let (session, voice_link) =
+        Session::start_with_voice(options.config).context("starting the session")?;
+    let source = options.source.unwrap_or_else(|| match Microphone::open() {
+        Ok(mic) => Box::new(mic),
+        Err(e) => {
+            tracing::warn!("no microphone ({e}): the others will not hear you");
+            Box::new(Silent)
+        }
+    });
+    let sink = options.sink.unwrap_or_else(|| match Speakers::open() {
+        Ok(speakers) => Box::new(speakers),
+        Err(e) => {
+            tracing::warn!("no speakers ({e}): you will not hear the others");
+            Box::new(NullSink)
+        }
+    });
+    let voice = VoiceThread::start(voice_link, options.voice, source, sink)
+        .context("starting the voice thread")?;
+
+    let mut app = App::new();
+    // `haven` set up tracing already; Bevy's log plugin would try again.
+    let defaults = DefaultPlugins
+        .build()
+        .disable::<bevy::log::LogPlugin>()
+        .set(WindowPlugin {
+            primary_window: Some(Window {
+                title: options.title,
+                resolution: WindowResolution::new(1280, 720),
+                present_mode: PresentMode::AutoVsync,
+                ..default()
+            }),
+            ..default()
+        });
+    app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
+        .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
+        .insert_resource(Seat::for_role(options.role))
+        .insert_resource(LocalAvatar(options.avatar))
+        .insert_resource(SessionLink(Mutex::new(session)))
+        .insert_resource(voice);
+    Ok(app)
+}
