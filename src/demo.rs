@@ -40,6 +40,9 @@ pub(crate) struct Args {
     screenshot: PathBuf,
     #[command(flatten)]
     front: FrontEndArgs,
+    /// Start looking at the records board instead of the patient (for screenshots of it).
+    #[arg(long)]
+    look_at_records: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -128,8 +131,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
     };
     let patient_invite = invite(Role::Patient)?;
+    // What the simulated patient shares: a CT image and a patient summary, shipped in the
+    // binary, written where the patient process can read them (it strips, de-identifies and
+    // anonymises them itself, as a real patient's machine would).
+    let samples = std::env::temp_dir().join(format!("haven-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&samples)?;
+    let ct = samples.join("ct-sample.dcm");
+    let summary = samples.join("patient-summary.json");
+    std::fs::write(&ct, include_bytes!("../assets/demo/ct-sample.dcm"))?;
+    std::fs::write(&summary, include_bytes!("../assets/demo/patient-summary.json"))?;
     let clinician_invite = invite(Role::Clinician)?;
-    let _patient = Patient(
+    let patient = Patient(
         Command::new(std::env::current_exe()?)
             .args([
                 "join",
@@ -139,6 +151,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 "--voice-in",
                 "synthetic",
             ])
+            .arg("--share")
+            .arg(&ct)
+            .arg("--share")
+            .arg(&summary)
             .arg(&patient_invite)
             .env("HAVEN_LOG", "warn")
             .stdout(Stdio::null())
@@ -162,7 +178,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .headless
             .then(|| Box::new(haven_voice::sink::NullSink) as Box<dyn haven_voice::sink::Sink>),
         title: "Haven — consult room (demo)".to_owned(),
+        offers: Vec::new(),
+        audit: None,
+        keep_dir: None,
     })?;
+    if args.look_at_records {
+        app.insert_resource(haven_app::local::Seat {
+            eyes: haven_app::room::CLINICIAN_EYES,
+            looks_at: haven_app::room::RECORDS_BOARD,
+        });
+    }
     let report = Arc::new(Mutex::new(DemoFigures::default()));
     if args.headless {
         app.insert_resource(Headless {
@@ -181,6 +206,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("report lock poisoned"))?;
         print_figures(&figures)?;
     }
+    // The patient leaves before the server stops, so it ends quietly rather than being told
+    // the server is going.
+    drop(patient);
+    let _ = std::fs::remove_dir_all(&samples);
     runtime.block_on(server.shutdown());
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())

@@ -4,6 +4,7 @@
 //! WAV file or the speakers, and prints its figures as JSON (tests, benches, the demo's
 //! simulated patient).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,18 @@ pub(crate) struct Args {
     voice_in: Option<String>,
     #[command(flatten)]
     front: crate::room::FrontEndArgs,
+    #[command(flatten)]
+    share: crate::share::ShareArgs,
+    /// Append this side's audit log (shares, views, revokes, purges; no contents) to a file.
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    revoke_after: Option<Duration>,
+    /// Where the clinic keeps shares the patient allowed it to keep (with Consent and
+    /// Provenance). Without it nothing shared is ever written to disk.
+    #[arg(long)]
+    keep_dir: Option<PathBuf>,
     /// Where what is heard (all peers mixed) goes: `speakers`, or a WAV file to write.
     #[arg(long)]
     voice_out: Option<PathBuf>,
@@ -76,6 +89,11 @@ struct JoinFigures {
     audio_frames_concealed: u64,
     controls_received: u64,
     refused: u64,
+    shares_sent: u64,
+    objects_delivered: u64,
+    shares_viewed: u64,
+    shares_purged: u64,
+    shares_revoked: u64,
 }
 
 impl JoinFigures {
@@ -154,6 +172,7 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         .role;
     let source = args.voice_in.as_deref().map(open_source).transpose()?;
     let sink = open_sink(args.voice_out.as_deref())?;
+    let offers = crate::share::offers(&args.share, args.anonymous)?;
     let mut app = crate::room::build(crate::room::RoomOptions {
         config,
         role,
@@ -167,6 +186,9 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         source,
         sink,
         title: "Haven — consult room".to_owned(),
+        offers,
+        audit: args.audit.clone(),
+        keep_dir: args.keep_dir.clone(),
     })?;
     match app.run() {
         AppExit::Success => Ok(()),
@@ -202,6 +224,10 @@ async fn participate(
     args: &Args,
 ) -> anyhow::Result<JoinFigures> {
     let avatar = avatar_of(args);
+    let offers = crate::share::offers(&args.share, args.anonymous)?;
+    let mut roles: HashMap<PeerId, haven_proto::signal::Role> = HashMap::new();
+    let mut sent: Vec<haven_proto::bulk::ObjectId> = Vec::new();
+    let mut revoked = false;
     let mut session = Session::start(config)?;
     let mut voice = VoiceEngine::<PeerId>::new(EngineOptions {
         frame,
@@ -232,13 +258,41 @@ async fn participate(
             match event {
                 SessionEvent::Joined { me, room, peers } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
+                    roles.extend(peers.iter().map(|p| (p.id, p.role)));
                 }
+                SessionEvent::PeerJoined(info) => {
+                    roles.insert(info.id, info.role);
+                }
+                SessionEvent::ObjectSent { .. } => figures.objects_delivered += 1,
                 SessionEvent::Failed(why) => bail!("the session ended: {why}"),
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
                     seen.insert(p);
                     info!(peer = %p, "connected");
                     session.send_control(&Control::Avatar(avatar.clone()));
+                    // What the patient shares goes to each clinician as it arrives.
+                    let clinician = matches!(
+                        roles.get(&p),
+                        Some(haven_proto::signal::Role::Clinician | haven_proto::signal::Role::Therapist)
+                    );
+                    if clinician && !revoked {
+                        for offer in &offers {
+                            let object = session.send_object(
+                                p,
+                                offer.kind,
+                                std::sync::Arc::clone(offer.data.expose()),
+                            );
+                            session.send_control(&Control::Shared(haven_proto::control::Share {
+                                object,
+                                label: offer.label.clone(),
+                                consent: offer.consent.clone(),
+                                may_keep: offer.may_keep,
+                                until: offer.until,
+                            }));
+                            sent.push(object);
+                            figures.shares_sent += 1;
+                        }
+                    }
                 }
                 SessionEvent::PeerLeft(p) => {
                     connected = connected.saturating_sub(1);
@@ -248,7 +302,14 @@ async fn participate(
                     info!(peer = %p, "left");
                 }
                 SessionEvent::Pose { .. } => figures.poses_received += 1,
-                SessionEvent::Control { .. } => figures.controls_received += 1,
+                SessionEvent::Control { message, .. } => {
+                    figures.controls_received += 1;
+                    match message {
+                        Control::Viewed { .. } => figures.shares_viewed += 1,
+                        Control::Purged { .. } => figures.shares_purged += 1,
+                        _ => {}
+                    }
+                }
                 SessionEvent::Audio { from, packet } => {
                     figures.audio_frames_received += 1;
                     let arrived = packet
@@ -263,6 +324,13 @@ async fn participate(
                     warn!(peer = %from, channel, why, "refused a message");
                 }
                 _ => {}
+            }
+        }
+        if !revoked && args.revoke_after.is_some_and(|d| started.elapsed() >= d) {
+            revoked = true;
+            for &object in &sent {
+                session.send_control(&Control::Revoked { object });
+                figures.shares_revoked += 1;
             }
         }
         // Capture → encode → send, once someone is there to hear it (a WAV starts playing

@@ -7,6 +7,7 @@ mod invite;
 mod join;
 mod room;
 mod serve;
+mod share;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,12 @@ enum Command {
     Demo(demo::Args),
     /// Measure Haven (run a `--release` build for figures worth quoting).
     Bench(bench::Args),
+    /// FHIR records: a readable summary, or what a share would send.
+    Records(share::RecordsArgs),
+    /// Images: strip metadata, de-identify DICOM, describe DICOM.
+    Image(share::ImageArgs),
+    /// Audit logs: verify the hash chain, export as FHIR AuditEvent.
+    Audit(share::AuditArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +57,9 @@ fn main() -> std::process::ExitCode {
         Command::Join(args) => join::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Records(args) => share::records(args),
+        Command::Image(args) => share::image(args),
+        Command::Audit(args) => share::audit(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -40,6 +40,12 @@ pub(crate) struct RoomOptions {
     /// `None`: the speakers if there are some, else nothing.
     pub(crate) sink: Option<Box<dyn Sink>>,
     pub(crate) title: String,
+    /// What the local patient shares (prepared already).
+    pub(crate) offers: Vec<haven_app::share::OfferShare>,
+    /// Where this side's audit log is appended (none: kept in memory only).
+    pub(crate) audit: Option<std::path::PathBuf>,
+    /// Where shares the clinic may keep are saved (none: nothing is ever saved).
+    pub(crate) keep_dir: Option<std::path::PathBuf>,
 }
 
 /// Builds the room app, joined to the session. Run it with `App::run`.
@@ -77,11 +83,16 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
             }),
             ..default()
         });
+    // The audit log first: the share plugin keeps one that is already there.
+    app.insert_resource(haven_app::share::Audit::new(options.audit, options.keep_dir));
     app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
         .insert_resource(LocalAvatar(options.avatar))
         .insert_resource(SessionLink(Mutex::new(session)))
         .insert_resource(voice);
+    for offer in options.offers {
+        app.world_mut().write_message(offer);
+    }
     Ok(app)
 }

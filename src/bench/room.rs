@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bevy::asset::AssetPlugin;
+use bevy::gizmos::{AppGizmoBuilder as _, GizmoAsset};
 use bevy::mesh::Mesh;
 use bevy::pbr::StandardMaterial;
 use bevy::prelude::*;
@@ -38,11 +39,12 @@ pub(super) struct RoomFigures {
 
 fn app() -> App {
     let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        AssetPlugin::default(),
-        bevy::gizmos::GizmoPlugin,
-    ))
+    // What the room's systems need and no more: assets for meshes and materials, and the
+    // default gizmo group (not the whole gizmo plugin, whose skinned-mesh and frustum parts
+    // want the renderer's assets).
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+    .init_asset::<GizmoAsset>()
+    .init_gizmo_group::<DefaultGizmoConfigGroup>()
     .init_asset::<Mesh>()
     .init_asset::<StandardMaterial>()
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(

@@ -451,7 +451,7 @@ fn update_panel(
         .max_by(|a, b| a.0.total_cmp(&b.0))
     {
         Some((rtt, s)) => format!(
-            "Connection {} - round trip {:.0} ms, voice jitter {:.0} ms",
+            "Connection {}: {:.0} ms round trip, {:.0} ms voice jitter",
             quality(Some(rtt), s.audio_packets_lost, s.audio_packets_received),
             rtt,
             s.audio_jitter_ms.unwrap_or(0.0)
@@ -465,7 +465,7 @@ fn update_panel(
         "Microphone on"
     };
     let line = format!(
-        "{status}  |  {mic}  |  right-drag to look, WASD to move, hold the left button to point"
+        "{status}  |  {mic}  |  look: right-drag, move: WASD, point: hold left button"
     );
     for mut text in &mut texts.p1() {
         if text.0 != line {

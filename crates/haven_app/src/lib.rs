@@ -6,7 +6,9 @@
 //!   anonymous look.
 //! - [`room`]: the consult room and how avatars are drawn (speaking rings, name tags).
 //! - [`local`]: the local participant's rig (head, hands, pointer) that a front end moves.
-//! - [`pointer`]: the shared laser pointer.
+//! - [`pointer`]: the shared laser pointer; [`panel`]: the session buttons in the room (XR's
+//!   session UI, used with the controller's ray).
+//! - [`share`]: what the patient shows (wall display, records board, consent, audit).
 //! - [`link`]: the bridge to the session thread; [`voice`]: the voice thread.
 //! - [`flat`]: the desktop front end (camera, controls, session panels). The XR front end is
 //!   the `haven_xr` crate; both write the same rig.
@@ -17,8 +19,10 @@ pub mod interp;
 pub mod link;
 pub mod local;
 pub mod look;
+pub mod panel;
 pub mod pointer;
 pub mod room;
+pub mod share;
 pub mod voice;
 
 use bevy::app::{PluginGroup, PluginGroupBuilder};
@@ -42,6 +46,8 @@ impl PluginGroup for RoomPlugins {
             .add(AvatarPlugin)
             .add(RoomPlugin)
             .add(PointerPlugin)
+            .add(panel::WorldPanelPlugin)
+            .add(share::SharePlugin)
             .add(VoicePlugin)
             .add(LinkPlugin)
     }

@@ -13,6 +13,7 @@ use haven_session::{PeerStats, Session, SessionEvent, StatsRequest};
 
 use crate::avatar::{AvatarChosen, PeerGone, PoseReceived};
 use crate::local::{LocalAvatar, LocalHand, LocalHead, rig_pose};
+use crate::share::{MyShares, ShareNews};
 
 /// The most events taken in one frame, so a flood cannot stall a frame.
 const EVENTS_PER_FRAME: usize = 2_000;
@@ -113,7 +114,7 @@ impl Plugin for LinkPlugin {
             .add_systems(
                 PostUpdate,
                 (
-                    (send_pose, send_controls).run_if(resource_exists::<SessionLink>),
+                    (send_pose, send_controls, send_shares).run_if(resource_exists::<SessionLink>),
                     leave,
                 )
                     .chain()
@@ -136,6 +137,7 @@ fn poll_session(
     mut gone: MessageWriter<'_, PeerGone>,
     mut pointers: MessageWriter<'_, PointerMoved>,
     mut voice: MessageWriter<'_, VoiceStateChanged>,
+    mut shares: MessageWriter<'_, ShareNews>,
 ) {
     let Ok(mut session) = link.0.try_lock() else {
         return;
@@ -181,9 +183,59 @@ fn poll_session(
                         muted: Some(muted),
                     });
                 }
-                // Kinds this build has no part for yet (sharing, scenes).
+                Control::Shared(share) => {
+                    shares.write(ShareNews::Announced { from, share });
+                }
+                Control::Revoked { object } => {
+                    shares.write(ShareNews::Revoked { from, object });
+                }
+                Control::Viewed { object } => {
+                    shares.write(ShareNews::Acknowledged {
+                        from,
+                        object,
+                        viewed: true,
+                    });
+                }
+                Control::Purged { object } => {
+                    shares.write(ShareNews::Acknowledged {
+                        from,
+                        object,
+                        viewed: false,
+                    });
+                }
+                // Kinds this build has no part for yet (scenes).
                 _ => {}
             },
+            // Objects are the patient's to give: from anyone else they are dropped.
+            SessionEvent::ObjectReceived {
+                from,
+                manifest,
+                data,
+            } => {
+                if figures.role_of(from) == Some(Role::Patient) {
+                    shares.write(ShareNews::Arrived {
+                        from,
+                        object: manifest.id,
+                        kind: manifest.kind,
+                        data: haven_proto::Redacted::new(std::sync::Arc::new(data)),
+                    });
+                } else {
+                    warn!(peer = %from, "an object from a peer that is not the patient was dropped");
+                }
+            }
+            SessionEvent::ObjectProgress {
+                from,
+                id,
+                received,
+                size,
+            } => {
+                shares.write(ShareNews::Progress {
+                    from,
+                    object: id,
+                    received,
+                    size,
+                });
+            }
             SessionEvent::Audio { .. } => figures.audio_frames_received += 1,
             SessionEvent::PeerConnected(p) => {
                 figures.reconnecting.retain(|&c| c != p);
@@ -275,6 +327,52 @@ fn send_controls(link: Res<'_, SessionLink>, mut requests: MessageReader<'_, '_,
     };
     for SendControl(message) in requests.read() {
         session.send_control(message);
+    }
+}
+
+/// Sends each share the local patient offers to every clinician that has not got it yet
+/// (clinicians who connect later get it when they do).
+fn send_shares(
+    link: Res<'_, SessionLink>,
+    figures: Res<'_, SessionFigures>,
+    mut mine: ResMut<'_, MyShares>,
+) {
+    let clinicians: Vec<PeerId> = figures
+        .connected
+        .iter()
+        .copied()
+        .filter(|&p| matches!(figures.role_of(p), Some(Role::Clinician | Role::Therapist)))
+        .collect();
+    if clinicians.is_empty()
+        || !mine
+            .0
+            .iter()
+            .any(|s| !s.revoked && clinicians.iter().any(|c| !s.sent_to.iter().any(|(p, _)| p == c)))
+    {
+        return;
+    }
+    let Ok(mut session) = link.0.try_lock() else {
+        return;
+    };
+    for share in mine.0.iter_mut().filter(|s| !s.revoked) {
+        for &peer in &clinicians {
+            if share.sent_to.iter().any(|(p, _)| *p == peer) {
+                continue;
+            }
+            let object = session.send_object(
+                peer,
+                share.offer.kind,
+                std::sync::Arc::clone(share.offer.data.expose()),
+            );
+            session.send_control(&Control::Shared(haven_proto::control::Share {
+                object,
+                label: share.offer.label.clone(),
+                consent: share.offer.consent.clone(),
+                may_keep: share.offer.may_keep,
+                until: share.offer.until,
+            }));
+            share.sent_to.push((peer, object));
+        }
     }
 }
 

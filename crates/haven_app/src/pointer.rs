@@ -195,7 +195,102 @@ fn draw_pointers(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use bevy::gizmos::{AppGizmoBuilder as _, GizmoAsset};
+    use bevy::time::TimeUpdateStrategy;
+
     use super::*;
+    use crate::avatar::AvatarPlugin;
+    use crate::link::LinkPlugin;
+
+    fn app() -> App {
+        let mut app = App::new();
+        app.add_plugins((
+            TaskPoolPlugin::default(),
+            bevy::time::TimePlugin,
+            TransformPlugin,
+            AssetPlugin::default(),
+        ))
+        .init_asset::<GizmoAsset>()
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
+        app.init_gizmo_group::<DefaultGizmoConfigGroup>();
+        app.add_plugins((AvatarPlugin, PointerPlugin, LinkPlugin));
+        // A wall 3 m ahead.
+        app.world_mut().spawn((
+            PointerTarget {
+                half_extents: Vec3::new(3.0, 1.5, 0.05),
+            },
+            Transform::from_xyz(0.0, 1.4, -3.0),
+        ));
+        app
+    }
+
+    fn sent(app: &mut App) -> Vec<Option<Pointer>> {
+        app.world_mut()
+            .resource_mut::<Messages<SendControl>>()
+            .drain()
+            .filter_map(|SendControl(c)| match c {
+                Control::Pointer(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_local_pointer_hits_the_wall_is_paced_and_says_when_it_stops() {
+        let mut app = app();
+        app.update();
+        assert!(sent(&mut app).is_empty(), "nothing while off");
+        // On and sweeping for 1 s at 100 frames/s.
+        let mut all = Vec::new();
+        for i in 0..100 {
+            let x = i as f32 * 0.01;
+            *app.world_mut().resource_mut::<LocalPointer>() = LocalPointer {
+                active: true,
+                origin: Vec3::new(0.0, 1.2, 0.0),
+                direction: Vec3::new(x, 0.0, -1.0).normalize(),
+            };
+            app.update();
+            all.extend(sent(&mut app));
+        }
+        let hit = app.world().resource::<LocalPointerHit>().0.expect("hits the wall");
+        assert!((hit.z + 2.95).abs() < 1e-3, "on the wall's face: {hit}");
+        // Paced at 30/s: about 30 updates for a second of motion (frames are 10 ms).
+        assert!((25..=40).contains(&all.len()), "{} updates", all.len());
+        assert!(all.iter().all(|p| p.is_some_and(|p| p.hit.is_some())));
+        // Off: one `None`, at once.
+        app.world_mut().resource_mut::<LocalPointer>().active = false;
+        app.update();
+        assert_eq!(sent(&mut app), vec![None]);
+        app.update();
+        assert!(sent(&mut app).is_empty());
+    }
+
+    #[test]
+    fn remote_pointers_are_kept_until_turned_off_and_bad_rays_are_ignored() {
+        use haven_proto::signal::PeerId;
+        let mut app = app();
+        let ray = |direction: [f32; 3]| PointerMoved {
+            peer: PeerId(7),
+            pointer: Some(Pointer {
+                origin: [0.0, 1.0, 0.0],
+                direction,
+                hit: None,
+            }),
+        };
+        app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
+        app.update();
+        assert!(app.world().resource::<RemotePointers>().0.contains_key(&PeerId(7)));
+        app.world_mut().write_message(ray([f32::NAN, 0.0, -1.0]));
+        app.update();
+        assert!(app.world().resource::<RemotePointers>().0.is_empty(), "a NaN ray is dropped");
+        app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
+        app.update();
+        app.world_mut().write_message(PeerGone(PeerId(7)));
+        app.update();
+        assert!(app.world().resource::<RemotePointers>().0.is_empty(), "gone with its peer");
+    }
 
     #[test]
     fn rays_hit_the_nearest_face() {

@@ -1,6 +1,6 @@
 //! The consult room, built in code: a floor, four walls, a window with daylight, a table and
 //! two chairs, soft lights, a wall display for shared images and a board for shared records
-//! (both say "Nothing shared yet" until the sharing work fills them), and how avatars are
+//! (both say "Nothing shared yet" until something is shared: see [`crate::share`]), and how avatars are
 //! drawn. Dimensions in metres; the patient's chair faces the clinician's across the table
 //! along z.
 
@@ -9,12 +9,15 @@ use bevy::prelude::*;
 
 use crate::avatar::{Appearance, AvatarPart, RemoteAvatar, Visibility01};
 use crate::pointer::PointerTarget;
+use crate::share::PanelTexts;
 use crate::voice::VoiceActivity;
 
 /// Where the clinician's eyes are, seated (the flat front end's default view).
 pub const CLINICIAN_EYES: Vec3 = Vec3::new(0.0, 1.2, 0.9);
 /// Where the patient sits, across the table.
 pub const PATIENT_SEAT: Vec3 = Vec3::new(0.0, 0.0, -0.9);
+/// The centre of the records board (on the right wall, seen from the clinician's chair).
+pub const RECORDS_BOARD: Vec3 = Vec3::new(2.93, 1.5, -0.6);
 
 /// The room and the look of avatars.
 #[derive(Debug, Default)]
@@ -105,6 +108,14 @@ fn build_room(
             Transform::from_translation(at),
         ));
     }
+    // The ceiling: it lets the daylight through (it casts no shadow), as if lit by the window.
+    commands.spawn((
+        Mesh3d(meshes.add(Cuboid::new(6.0, 0.05, 6.0))),
+        solid(Vec3::new(6.0, 0.05, 6.0)),
+        MeshMaterial3d(wall.clone()),
+        Transform::from_xyz(0.0, 2.825, 0.0),
+        bevy::light::NotShadowCaster,
+    ));
     // A window with daylight on the left wall.
     commands.spawn((
         Mesh3d(meshes.add(Cuboid::new(0.02, 1.3, 1.8))),
@@ -176,7 +187,7 @@ fn build_room(
         Mesh3d(meshes.add(Cuboid::new(0.03, 1.0, 1.4))),
         solid(Vec3::new(0.03, 1.0, 1.4)),
         MeshMaterial3d(board),
-        Transform::from_xyz(2.93, 1.5, -0.6),
+        Transform::from_translation(RECORDS_BOARD),
     ));
 }
 
@@ -277,6 +288,7 @@ fn fade_hands(
 
 fn label_panels(
     mut gizmos: Gizmos<'_, '_>,
+    texts: Res<'_, PanelTexts>,
     panels: Query<'_, '_, (&SharePanel, &GlobalTransform)>,
 ) {
     for (panel, at) in &panels {
@@ -288,26 +300,84 @@ fn label_panels(
             Quat::IDENTITY
         };
         let front = translation + facing * Vec3::Z * 0.03;
-        let colour = if panel.title == "Images" {
-            Color::from(css::WHITE_SMOKE)
-        } else {
+        let on_board = panel.title == "Records";
+        let colour = if on_board {
             Color::from(css::DIM_GRAY)
+        } else {
+            Color::from(css::WHITE_SMOKE)
         };
-        gizmos.text(
-            Isometry3d::new(front + Vec3::Y * 0.25, facing * rotation),
-            panel.title,
-            0.09,
-            Vec2::ZERO,
-            colour,
-        );
-        gizmos.text(
-            Isometry3d::new(front, facing * rotation),
-            "Nothing shared yet",
-            0.07,
-            Vec2::ZERO,
-            colour,
-        );
+        let iso = |at: Vec3| Isometry3d::new(at, facing * rotation);
+        match (on_board, &texts.display, &texts.board) {
+            // The display's caption goes above the picture, on the wall.
+            (false, Some(label), _) => {
+                gizmos.text(
+                    iso(front + Vec3::Y * 0.52),
+                    &ascii(label.expose()),
+                    0.06,
+                    Vec2::ZERO,
+                    Color::from(css::DIM_GRAY),
+                );
+            }
+            // The records' summary fills the board, top down, left aligned.
+            (true, _, Some(lines)) => {
+                let line_h = 0.029;
+                let shown = lines.expose().iter().take(32);
+                for (i, line) in shown.enumerate() {
+                    let y = 0.46 - i as f32 * line_h;
+                    gizmos.text(
+                        iso(front + Vec3::Y * y + facing * Vec3::X * -0.66),
+                        &ascii(&clip(line, 80)),
+                        0.019,
+                        Vec2::new(-0.5, 0.0),
+                        Color::srgb(0.12, 0.14, 0.18),
+                    );
+                }
+            }
+            _ => {
+                gizmos.text(
+                    iso(front + Vec3::Y * 0.25),
+                    panel.title,
+                    0.09,
+                    Vec2::ZERO,
+                    colour,
+                );
+                gizmos.text(iso(front), "Nothing shared yet", 0.07, Vec2::ZERO, colour);
+            }
+        }
     }
+}
+
+/// At most `max` characters, with "..." when cut.
+fn clip(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let mut cut: String = line.chars().take(max.saturating_sub(3)).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+/// Stroke-font gizmo text draws ASCII only: the common clinical symbols are spelled out, the
+/// rest become `?`.
+fn ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ' '..='~' => out.push(c),
+            'µ' | 'μ' => out.push('u'),
+            '°' => out.push_str("deg"),
+            '–' | '—' | '−' => out.push('-'),
+            '’' | '‘' => out.push('\''),
+            '“' | '”' => out.push('"'),
+            '≥' => out.push_str(">="),
+            '≤' => out.push_str("<="),
+            '·' | '•' => out.push('*'),
+            '\t' => out.push(' '),
+            _ => out.push('?'),
+        }
+    }
+    out
 }
 
 fn name_tags(
@@ -325,7 +395,7 @@ fn name_tags(
                 let above = at.translation() + Vec3::Y * 0.25;
                 gizmos.text(
                     Isometry3d::new(above, Quat::from_rotation_y(std::f32::consts::PI)),
-                    name.expose(),
+                    &ascii(name.expose()),
                     0.06,
                     Vec2::ZERO,
                     Color::from(css::WHITE),

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::bulk::ObjectId;
 use crate::signal::Role;
 use crate::{DATA_VERSION, Redacted};
 
@@ -65,10 +66,50 @@ pub enum Control {
         /// Whether the microphone is muted.
         muted: bool,
     },
+    /// The patient shares an object (sent on `bulk` with this id) under a consent. Patient only.
+    Shared(Share),
+    /// The patient takes a share back: the receiver drops it at once. Patient only.
+    Revoked {
+        /// The object.
+        object: ObjectId,
+    },
+    /// The clinician opened a shared object (for both sides' audit logs). Clinicians only.
+    Viewed {
+        /// The object.
+        object: ObjectId,
+    },
+    /// The clinician's side dropped a shared object (revoked, left, or the consult ended).
+    /// Clinicians only.
+    Purged {
+        /// The object.
+        object: ObjectId,
+    },
 }
 
+/// A share's terms, as the patient set them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The object on `bulk`.
+    pub object: ObjectId,
+    /// What it is, in the patient's words ("Knee X-ray"): patient data.
+    pub label: Redacted<String>,
+    /// The FHIR Consent resource (JSON) that describes this share: who may see what, for
+    /// what purpose, until when. Patient data.
+    pub consent: Redacted<String>,
+    /// The clinic may keep it after the consult (with its Consent and a Provenance).
+    pub may_keep: bool,
+    /// Until when the share holds, Unix seconds.
+    pub until: u64,
+}
+
+/// The longest share label, in bytes of UTF-8.
+pub const MAX_SHARE_LABEL: usize = 200;
+/// The longest Consent carried by a share, in bytes (the message itself is at most
+/// [`MAX_CONTROL_MESSAGE`]).
+pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
+
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 4;
+const KNOWN_KINDS: u32 = 8;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -78,6 +119,11 @@ impl Control {
         match self {
             Self::Avatar(_) | Self::Pointer(_) | Self::Speaking { .. } | Self::Muted { .. } => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
+            }
+            // What is shared is the patient's to give and to take back.
+            Self::Shared(_) | Self::Revoked { .. } => role == Role::Patient,
+            Self::Viewed { .. } | Self::Purged { .. } => {
+                matches!(role, Role::Clinician | Role::Therapist)
             }
         }
     }
@@ -89,6 +135,10 @@ impl Control {
             Self::Pointer(_) => "pointer",
             Self::Speaking { .. } => "speaking",
             Self::Muted { .. } => "muted",
+            Self::Shared(_) => "shared",
+            Self::Revoked { .. } => "revoked",
+            Self::Viewed { .. } => "viewed",
+            Self::Purged { .. } => "purged",
         }
     }
 }
@@ -169,6 +219,12 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
     {
         return Err(ControlDecodeError::Invalid("display name too long"));
     }
+    if let Control::Shared(share) = &message
+        && (share.label.expose().len() > MAX_SHARE_LABEL
+            || share.consent.expose().len() > MAX_SHARE_CONSENT)
+    {
+        return Err(ControlDecodeError::Invalid("share label or consent id too long"));
+    }
     Ok(message)
 }
 
@@ -197,6 +253,17 @@ mod tests {
             }),
             any::<bool>().prop_map(|speaking| Control::Speaking { speaking }),
             any::<bool>().prop_map(|muted| Control::Muted { muted }),
+            ("[a-zA-Z ]{0,64}", "[a-z0-9-]{0,64}", any::<u32>(), any::<bool>(), any::<u64>())
+                .prop_map(|(label, consent, id, may_keep, until)| Control::Shared(Share {
+                    object: ObjectId(id),
+                    label: Redacted::new(label),
+                    consent: Redacted::new(consent),
+                    may_keep,
+                    until,
+                })),
+            any::<u32>().prop_map(|id| Control::Revoked { object: ObjectId(id) }),
+            any::<u32>().prop_map(|id| Control::Viewed { object: ObjectId(id) }),
+            any::<u32>().prop_map(|id| Control::Purged { object: ObjectId(id) }),
         ]
     }
 
@@ -210,6 +277,30 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(&bytes);
         }
+    }
+
+    #[test]
+    fn only_the_patient_shares_and_revokes() {
+        let share = Control::Shared(Share {
+            object: ObjectId(1),
+            label: Redacted::new("x".into()),
+            consent: Redacted::new("{}".into()),
+            may_keep: false,
+            until: 0,
+        });
+        assert!(share.allowed_from(Role::Patient));
+        assert!(!share.allowed_from(Role::Clinician));
+        assert!(!Control::Revoked { object: ObjectId(1) }.allowed_from(Role::Therapist));
+        assert!(!Control::Viewed { object: ObjectId(1) }.allowed_from(Role::Patient));
+        assert!(Control::Purged { object: ObjectId(1) }.allowed_from(Role::Clinician));
+        let long = Control::Shared(Share {
+            object: ObjectId(1),
+            label: Redacted::new("x".repeat(MAX_SHARE_LABEL + 1)),
+            consent: Redacted::new("{}".into()),
+            may_keep: false,
+            until: 0,
+        });
+        assert!(matches!(decode(&encode(&long)), Err(ControlDecodeError::Invalid(_))));
     }
 
     #[test]

@@ -1,0 +1,766 @@
+//! What the patient shows, in the room.
+//!
+//! - The patient's side offers prepared objects ([`OfferShare`]: stripped images, de-identified
+//!   DICOM, selected FHIR records, each with its Consent); the link sends each to every
+//!   clinician as it connects, announcing it with `Control::Shared`. [`RevokeShare`] takes one
+//!   back (`Control::Revoked`).
+//! - The clinician's side keeps what arrives in memory only ([`Shared`]), shows the newest image
+//!   or DICOM on the wall display (window/level in `shaders/dicom_window.wgsl`; keys adjust it)
+//!   and the newest records' summary on the board, tells the patient it viewed it
+//!   (`Control::Viewed`), and drops it on revoke, when the patient leaves or disconnects, or
+//!   when the consult ends (`Control::Purged`) — unless the patient allowed the clinic to keep
+//!   it, in which case it is written to the keep folder with its Consent and a Provenance.
+//! - Both sides write every share, view, revoke, purge and keep to a hash-chained, signed audit
+//!   log (`haven_share::audit`); it carries object ids and hashes, never contents.
+//!
+//! Both sides see what is shared: the patient's own offers are shown the same way.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::pbr::{Material, MaterialPlugin};
+use bevy::prelude::*;
+use bevy::render::render_resource::{AsBindGroup, Extent3d, TextureDimension, TextureFormat};
+use bevy::shader::{Shader, ShaderRef};
+use haven_proto::Redacted;
+use haven_proto::bulk::{ObjectId, ObjectKind};
+use haven_proto::control::Share;
+use haven_proto::signal::{PeerId, Role};
+use haven_share::audit::{self, Action, AuditLog};
+use haven_share::dicom::{DicomLimits, FramePixels};
+use haven_share::records;
+
+use crate::avatar::PeerGone;
+use crate::link::{SendControl, SessionFigures};
+
+/// The wall display's shader (window/level, zoom and pan).
+const DISPLAY_SHADER: Handle<Shader> = uuid_handle!("6b2f6f0e-3c1d-4b8e-9a51-5d0c7a2e9f13");
+
+/// Where the wall display's picture goes (in front of its panel), and how big it may be.
+const DISPLAY_CENTRE: Vec3 = Vec3::new(0.0, 1.75, -2.912);
+const DISPLAY_SIZE: Vec2 = Vec2::new(1.5, 0.8);
+
+/// A prepared object the local patient shares with every clinician.
+#[derive(Message, Clone, Debug)]
+pub struct OfferShare {
+    /// What it is.
+    pub kind: ObjectKind,
+    /// Its bytes, ready to send (already stripped, de-identified or anonymised).
+    pub data: Redacted<Arc<Vec<u8>>>,
+    /// What the patient calls it.
+    pub label: Redacted<String>,
+    /// The Consent resource (JSON) that goes with it.
+    pub consent: Redacted<String>,
+    /// Whether the clinic may keep it.
+    pub may_keep: bool,
+    /// Until when the share holds, Unix seconds.
+    pub until: u64,
+}
+
+/// The patient takes back the share it offered with this label's position in [`MyShares`].
+#[derive(Message, Clone, Copy, Debug)]
+pub struct RevokeShare(pub usize);
+
+/// Something about a share arrived from a peer (the link writes these).
+#[derive(Message, Clone, Debug)]
+pub enum ShareNews {
+    /// The patient announced a share.
+    Announced {
+        /// From whom.
+        from: PeerId,
+        /// Its terms.
+        share: Share,
+    },
+    /// An object's bytes arrived whole, their SHA-256 checked.
+    Arrived {
+        /// From whom.
+        from: PeerId,
+        /// The object.
+        object: ObjectId,
+        /// What it is.
+        kind: ObjectKind,
+        /// Its bytes (memory only).
+        data: Redacted<Arc<Vec<u8>>>,
+    },
+    /// Part of an object arrived.
+    Progress {
+        /// From whom.
+        from: PeerId,
+        /// The object.
+        object: ObjectId,
+        /// Bytes so far.
+        received: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// The patient took a share back.
+    Revoked {
+        /// From whom.
+        from: PeerId,
+        /// The object.
+        object: ObjectId,
+    },
+    /// The clinician viewed (`viewed`) or dropped one of ours.
+    Acknowledged {
+        /// Who.
+        from: PeerId,
+        /// The object.
+        object: ObjectId,
+        /// Viewed (`true`) or purged.
+        viewed: bool,
+    },
+}
+
+/// One of the local patient's shares.
+#[derive(Debug)]
+pub struct MyShare {
+    /// The offer.
+    pub offer: OfferShare,
+    /// Where it went: the clinician and the object id it got there.
+    pub sent_to: Vec<(PeerId, ObjectId)>,
+    /// Taken back.
+    pub revoked: bool,
+}
+
+/// The local patient's shares.
+#[derive(Resource, Debug, Default)]
+pub struct MyShares(pub Vec<MyShare>);
+
+/// A share held on the clinician's side (memory only).
+#[derive(Debug)]
+pub struct Received {
+    /// Its terms, once announced.
+    pub share: Option<Share>,
+    /// What it is and its bytes, once arrived.
+    pub object: Option<(ObjectKind, Redacted<Arc<Vec<u8>>>)>,
+    /// Bytes so far, and the size.
+    pub progress: (u64, u64),
+    /// Shown (and the view sent).
+    pub shown: bool,
+}
+
+/// Shares the local clinician holds, by patient and object.
+#[derive(Resource, Debug, Default)]
+pub struct Shared(pub HashMap<(PeerId, ObjectId), Received>);
+
+/// The side's audit log, written line by line to a file when one is given.
+#[derive(Resource)]
+pub struct Audit {
+    log: Option<AuditLog>,
+    owner: audit::Role,
+    lines: Vec<String>,
+    file: Option<std::fs::File>,
+    keep_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("entries", &self.lines.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Audit {
+    /// A log for this session, kept in memory and appended to `path` if given; kept shares go
+    /// to `keep_dir` if given (without one, nothing is ever written, kept or not).
+    pub fn new(path: Option<PathBuf>, keep_dir: Option<PathBuf>) -> Self {
+        let file = path.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .inspect_err(|e| warn!("the audit log cannot be written ({e}); kept in memory"))
+                .ok()
+        });
+        Self {
+            log: None,
+            owner: audit::Role::Clinician,
+            lines: Vec::new(),
+            file,
+            keep_dir,
+        }
+    }
+
+    /// The log's lines so far.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    fn push(&mut self, line: String) {
+        if let Some(file) = self.file.as_mut() {
+            let _ = writeln!(file, "{line}");
+        }
+        self.lines.push(line);
+    }
+
+    fn record(&mut self, me: Option<Role>, action: Action, object: &str, data: &[u8]) {
+        let actor = match me {
+            Some(Role::Patient) => audit::Role::Patient,
+            _ => audit::Role::Clinician,
+        };
+        let now = unix_now();
+        if self.log.is_none() {
+            let session = format!("session-{:016x}", rand_u64());
+            match audit::ObjectId::new(session).and_then(|s| AuditLog::start(s, actor, now)) {
+                Ok((log, header)) => {
+                    self.log = Some(log);
+                    self.owner = actor;
+                    self.push(header);
+                }
+                Err(e) => {
+                    warn!("the audit log could not start: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let appended = audit::ObjectId::new(object).and_then(|id| {
+            log.append(now, action, actor, &id, &audit::object_digest(data))
+        });
+        match appended {
+            Ok(line) => self.push(line),
+            Err(e) => warn!("an audit entry could not be written: {e}"),
+        }
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        if let Some(log) = self.log.as_mut()
+            && let Ok(line) = log.close(unix_now(), self.owner)
+        {
+            self.push(line);
+        }
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+fn object_name(peer: PeerId, object: ObjectId) -> String {
+    format!("peer{}-object{}", peer.0, object.0)
+}
+
+/// The wall display's material: a texture of values (grey, windowed here) or colours.
+#[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
+pub struct DisplayMaterial {
+    /// x centre, y width, z invert, w colour.
+    #[uniform(0)]
+    pub window: Vec4,
+    /// xy the image point at the centre, z zoom.
+    #[uniform(0)]
+    pub view: Vec4,
+    /// The values.
+    #[texture(1, sample_type = "float", filterable = false)]
+    pub values: Handle<Image>,
+}
+
+impl Material for DisplayMaterial {
+    fn fragment_shader() -> ShaderRef {
+        ShaderRef::Handle(DISPLAY_SHADER)
+    }
+}
+
+/// What the wall display shows now.
+#[derive(Component, Debug)]
+struct DisplayQuad {
+    /// The file's window (to go back to).
+    default_window: Vec4,
+    key: (PeerId, ObjectId),
+}
+
+/// What the boards say: the display's and the board's captions, and the records' summary.
+#[derive(Resource, Debug, Default)]
+pub struct PanelTexts {
+    /// The wall display's caption (the share's label), if it shows something.
+    pub display: Option<Redacted<String>>,
+    /// The records board's summary lines, if it shows something.
+    pub board: Option<Redacted<Vec<String>>>,
+}
+
+/// Sharing in the room.
+#[derive(Debug, Default)]
+pub struct SharePlugin;
+
+impl Plugin for SharePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<MyShares>()
+            .init_resource::<Shared>()
+            .init_resource::<PanelTexts>()
+            .add_message::<OfferShare>()
+            .add_message::<RevokeShare>()
+            .add_message::<ShareNews>()
+            .add_systems(Update, (take_offers, revoke, receive, purge_gone, show).chain());
+        if !app.world().contains_resource::<Audit>() {
+            app.insert_resource(Audit::new(None, None));
+        }
+        // The display needs the renderer; headless tests and benches run without one.
+        if let Some(mut shaders) = app.world_mut().get_resource_mut::<Assets<Shader>>() {
+            let _ = shaders.insert(
+                DISPLAY_SHADER.id(),
+                Shader::from_wgsl(
+                    include_str!("../../../shaders/dicom_window.wgsl"),
+                    "shaders/dicom_window.wgsl",
+                ),
+            );
+            app.add_plugins(MaterialPlugin::<DisplayMaterial>::default())
+                .add_systems(Update, adjust_display.run_if(resource_exists::<ButtonInput<KeyCode>>));
+        }
+    }
+}
+
+fn take_offers(
+    mut offers: MessageReader<'_, '_, OfferShare>,
+    mut mine: ResMut<'_, MyShares>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+) {
+    for offer in offers.read() {
+        audit.record(
+            figures.me.map(|m| m.role),
+            Action::Share,
+            &format!("share{}", mine.0.len()),
+            offer.data.expose(),
+        );
+        mine.0.push(MyShare {
+            offer: offer.clone(),
+            sent_to: Vec::new(),
+            revoked: false,
+        });
+    }
+}
+
+fn revoke(
+    mut requests: MessageReader<'_, '_, RevokeShare>,
+    mut mine: ResMut<'_, MyShares>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+    mut out: MessageWriter<'_, SendControl>,
+) {
+    for &RevokeShare(i) in requests.read() {
+        let Some(share) = mine.0.get_mut(i).filter(|s| !s.revoked) else {
+            continue;
+        };
+        share.revoked = true;
+        for &(_, object) in &share.sent_to {
+            out.write(SendControl(haven_proto::control::Control::Revoked { object }));
+        }
+        let data = Arc::clone(share.offer.data.expose());
+        audit.record(
+            figures.me.map(|m| m.role),
+            Action::Revoke,
+            &format!("share{i}"),
+            &data,
+        );
+    }
+}
+
+fn receive(
+    mut news: MessageReader<'_, '_, ShareNews>,
+    mut shared: ResMut<'_, Shared>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+    mut out: MessageWriter<'_, SendControl>,
+) {
+    let me = figures.me.map(|m| m.role);
+    for n in news.read() {
+        match n {
+            ShareNews::Announced { from, share } => {
+                let entry = shared.0.entry((*from, share.object)).or_insert(Received {
+                    share: None,
+                    object: None,
+                    progress: (0, 0),
+                    shown: false,
+                });
+                entry.share = Some(share.clone());
+            }
+            ShareNews::Arrived {
+                from,
+                object,
+                kind,
+                data,
+            } => {
+                // Only a patient's objects are taken (the link checked the role).
+                let entry = shared.0.entry((*from, *object)).or_insert(Received {
+                    share: None,
+                    object: None,
+                    progress: (0, 0),
+                    shown: false,
+                });
+                entry.object = Some((*kind, data.clone()));
+                entry.progress = (data.expose().len() as u64, data.expose().len() as u64);
+            }
+            ShareNews::Progress {
+                from,
+                object,
+                received,
+                size,
+            } => {
+                if let Some(entry) = shared.0.get_mut(&(*from, *object)) {
+                    entry.progress = (*received, *size);
+                }
+            }
+            ShareNews::Revoked { from, object } => {
+                if let Some(entry) = shared.0.remove(&(*from, *object)) {
+                    let data = entry
+                        .object
+                        .map(|(_, d)| Arc::clone(d.expose()))
+                        .unwrap_or_default();
+                    let name = object_name(*from, *object);
+                    audit.record(me, Action::Revoke, &name, &data);
+                    audit.record(me, Action::Purge, &name, &data);
+                    out.write(SendControl(haven_proto::control::Control::Purged {
+                        object: *object,
+                    }));
+                }
+            }
+            ShareNews::Acknowledged {
+                from,
+                object,
+                viewed,
+            } => {
+                let action = if *viewed { Action::View } else { Action::Purge };
+                audit.record(me, action, &object_name(*from, *object), &[]);
+            }
+        }
+    }
+}
+
+/// A patient who leaves takes what they shared with them, except what the clinic may keep.
+fn purge_gone(
+    mut gone: MessageReader<'_, '_, PeerGone>,
+    mut shared: ResMut<'_, Shared>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+) {
+    let me = figures.me.map(|m| m.role);
+    for PeerGone(peer) in gone.read() {
+        let keys: Vec<_> = shared.0.keys().filter(|(p, _)| p == peer).copied().collect();
+        for key in keys {
+            if let Some(entry) = shared.0.remove(&key) {
+                settle(&mut audit, me, key, entry);
+            }
+        }
+    }
+}
+
+/// Keeps (if allowed and a keep folder is set) or purges one share, with its audit entry.
+fn settle(audit: &mut Audit, me: Option<Role>, key: (PeerId, ObjectId), entry: Received) {
+    let name = object_name(key.0, key.1);
+    let data = entry
+        .object
+        .as_ref()
+        .map(|(_, d)| Arc::clone(d.expose()))
+        .unwrap_or_default();
+    let keep = entry.share.as_ref().is_some_and(|s| s.may_keep) && !data.is_empty();
+    if keep
+        && let Some(dir) = audit.keep_dir.clone()
+        && let Some((kind, _)) = &entry.object
+        && let Some(share) = &entry.share
+    {
+        match keep_object(&dir, *kind, &data, share) {
+            Ok(()) => {
+                audit.record(me, Action::Keep, &name, &data);
+                return;
+            }
+            Err(e) => warn!("a share the clinic may keep could not be saved ({e}); purged"),
+        }
+    }
+    audit.record(me, Action::Purge, &name, &data);
+}
+
+/// Writes a kept object with its Consent and a Provenance; file names are the object's hash.
+fn keep_object(
+    dir: &std::path::Path,
+    kind: ObjectKind,
+    data: &[u8],
+    share: &Share,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let digest = hex_prefix(&audit::object_digest(data));
+    let ext = match kind {
+        ObjectKind::Image => "img",
+        ObjectKind::Dicom => "dcm",
+        _ => "json",
+    };
+    std::fs::write(dir.join(format!("{digest}.{ext}")), data)?;
+    std::fs::write(dir.join(format!("{digest}.consent.json")), share.consent.expose())?;
+    let now = unix_now();
+    let provenance = serde_json::json!({
+        "resourceType": "Provenance",
+        "target": [{ "identifier": { "system": "urn:haven:object-sha256", "value": digest } }],
+        "recorded": records::format_instant(now),
+        "activity": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+            "code": "CREATE", "display": "create" }] },
+        "agent": [{ "type": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "custodian", "display": "Custodian" }] },
+            "who": { "display": "the clinic" } }],
+        "entity": [{ "role": "source",
+            "what": { "identifier": { "system": "urn:haven:consent", "value": "consent" } } }]
+    });
+    std::fs::write(
+        dir.join(format!("{digest}.provenance.json")),
+        serde_json::to_vec_pretty(&provenance).unwrap_or_default(),
+    )
+}
+
+fn hex_prefix(bytes: &[u8; 32]) -> String {
+    bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Something to show: whose, what kind, its bytes, its label.
+type Showable = ((PeerId, ObjectId), ObjectKind, Arc<Vec<u8>>, Redacted<String>);
+
+/// Shows the newest image on the wall and the newest records on the board; says it viewed them.
+#[expect(clippy::too_many_arguments, reason = "a system drawing into several places")]
+fn show(
+    mut commands: Commands<'_, '_>,
+    mut shared: ResMut<'_, Shared>,
+    mine: Res<'_, MyShares>,
+    mut texts: ResMut<'_, PanelTexts>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+    mut out: MessageWriter<'_, SendControl>,
+    quads: Query<'_, '_, (Entity, &DisplayQuad)>,
+    mut images: Option<ResMut<'_, Assets<Image>>>,
+    mut meshes: Option<ResMut<'_, Assets<Mesh>>>,
+    mut materials: Option<ResMut<'_, Assets<DisplayMaterial>>>,
+) {
+    let me = figures.me.map(|m| m.role);
+    // What is on show: for the clinician what arrived, for the patient what it offers.
+    let mut ready: Vec<Showable> = Vec::new();
+    for (key, entry) in &mut shared.0 {
+        if let (Some(share), Some((kind, data)), false) = (&entry.share, &entry.object, entry.shown)
+        {
+            entry.shown = true;
+            ready.push((*key, *kind, Arc::clone(data.expose()), share.label.clone()));
+            out.write(SendControl(haven_proto::control::Control::Viewed {
+                object: key.1,
+            }));
+            audit.record(me, Action::View, &object_name(key.0, key.1), data.expose());
+        }
+    }
+    if mine.is_changed() {
+        for (i, s) in mine.0.iter().enumerate().filter(|(_, s)| !s.revoked) {
+            ready.push((
+                (PeerId(0), ObjectId(i as u32)),
+                s.offer.kind,
+                Arc::clone(s.offer.data.expose()),
+                s.offer.label.clone(),
+            ));
+        }
+    }
+    // Whatever the display or board shows that is no longer held goes.
+    let held = |key: &(PeerId, ObjectId)| {
+        shared.0.contains_key(key)
+            || (key.0 == PeerId(0)
+                && mine
+                    .0
+                    .get(key.1.0 as usize)
+                    .is_some_and(|s| !s.revoked))
+    };
+    for (entity, quad) in &quads {
+        if !held(&quad.key) {
+            commands.entity(entity).despawn();
+            texts.display = None;
+        }
+    }
+    if texts.board.is_some()
+        && !shared.0.values().any(|e| e.shown && matches!(&e.object, Some((ObjectKind::Fhir, _))))
+        && !mine.0.iter().any(|s| !s.revoked && s.offer.kind == ObjectKind::Fhir)
+    {
+        texts.board = None;
+    }
+    for (key, kind, data, label) in ready {
+        match kind {
+            ObjectKind::Fhir => match records::parse(&data, &records::Limits::default()) {
+                Ok(parsed) => {
+                    let text = records::render_text(&records::summarise(&parsed));
+                    texts.board = Some(Redacted::new(
+                        text.expose().lines().map(str::to_owned).collect(),
+                    ));
+                }
+                Err(e) => warn!("shared records could not be read: {e}"),
+            },
+            ObjectKind::Image | ObjectKind::Dicom => {
+                let (Some(images), Some(meshes), Some(materials)) =
+                    (images.as_mut(), meshes.as_mut(), materials.as_mut())
+                else {
+                    continue;
+                };
+                let Some((image, window)) = picture(kind, &data) else {
+                    continue;
+                };
+                let aspect = image.width() as f32 / image.height().max(1) as f32;
+                let size = if aspect > DISPLAY_SIZE.x / DISPLAY_SIZE.y {
+                    Vec2::new(DISPLAY_SIZE.x, DISPLAY_SIZE.x / aspect)
+                } else {
+                    Vec2::new(DISPLAY_SIZE.y * aspect, DISPLAY_SIZE.y)
+                };
+                for (entity, _) in &quads {
+                    commands.entity(entity).despawn();
+                }
+                let material = materials.add(DisplayMaterial {
+                    window,
+                    view: Vec4::new(0.5, 0.5, 1.0, 0.0),
+                    values: images.add(image),
+                });
+                commands.spawn((
+                    DisplayQuad {
+                        default_window: window,
+                        key,
+                    },
+                    Mesh3d(meshes.add(Rectangle::from_size(size))),
+                    MeshMaterial3d(material),
+                    Transform::from_translation(DISPLAY_CENTRE),
+                ));
+                texts.display = Some(label);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A texture for the display and its window (x centre, y width, z invert, w colour).
+fn picture(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
+    let usage = RenderAssetUsages::RENDER_WORLD;
+    match kind {
+        ObjectKind::Image => {
+            let decoded = decode_rgba(data)
+                .inspect_err(|e| warn!("a shared image could not be shown: {e}"))
+                .ok()?;
+            let (w, h) = decoded.dimensions();
+            let image = Image::new(
+                Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+                TextureDimension::D2,
+                decoded.into_raw(),
+                TextureFormat::Rgba8UnormSrgb,
+                usage,
+            );
+            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0)))
+        }
+        ObjectKind::Dicom => {
+            let frame = haven_share::dicom::render_frame(data, 0, &DicomLimits::default())
+                .inspect_err(|e| warn!("a shared DICOM could not be shown: {e}"))
+                .ok()?;
+            let size = Extent3d {
+                width: frame.width,
+                height: frame.height,
+                depth_or_array_layers: 1,
+            };
+            let window = frame.default_window();
+            match frame.pixels {
+                FramePixels::Gray(values) => {
+                    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    let w = window.map_or(Vec4::new(0.0, 1.0, 0.0, 0.0), |w| {
+                        Vec4::new(w.center as f32, w.width as f32, 0.0, 0.0)
+                    });
+                    let w = Vec4::new(w.x, w.y, if frame.invert { 1.0 } else { 0.0 }, 0.0);
+                    Some((
+                        Image::new(size, TextureDimension::D2, bytes, TextureFormat::R32Float, usage),
+                        w,
+                    ))
+                }
+                FramePixels::Rgb8(rgb) => {
+                    let rgba = rgb
+                        .chunks_exact(3)
+                        .flat_map(|p| [p[0], p[1], p[2], 255])
+                        .collect();
+                    Some((
+                        Image::new(
+                            size,
+                            TextureDimension::D2,
+                            rgba,
+                            TextureFormat::Rgba8UnormSrgb,
+                            usage,
+                        ),
+                        Vec4::new(0.0, 0.0, 0.0, 1.0),
+                    ))
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Decodes a shared picture (PNG or JPEG, stripped on the patient's side) under limits.
+fn decode_rgba(data: &[u8]) -> Result<image::RgbaImage, image::ImageError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(data)).with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    Ok(reader.decode()?.to_rgba8())
+}
+
+/// The clinician's controls for the display: `[` `]` window width, `;` `'` level, `=` `-`
+/// zoom, I/J/K/L pan, Backspace back to the file's window and the whole picture.
+fn adjust_display(
+    keys: Res<'_, ButtonInput<KeyCode>>,
+    time: Res<'_, Time>,
+    quads: Query<'_, '_, (&DisplayQuad, &MeshMaterial3d<DisplayMaterial>)>,
+    mut materials: ResMut<'_, Assets<DisplayMaterial>>,
+) {
+    let Ok((quad, handle)) = quads.single() else {
+        return;
+    };
+    let pressed = |k| keys.pressed(k);
+    let any = [
+        KeyCode::BracketLeft,
+        KeyCode::BracketRight,
+        KeyCode::Semicolon,
+        KeyCode::Quote,
+        KeyCode::Equal,
+        KeyCode::Minus,
+        KeyCode::KeyI,
+        KeyCode::KeyJ,
+        KeyCode::KeyK,
+        KeyCode::KeyL,
+    ]
+    .into_iter()
+    .any(pressed);
+    if !any && !keys.just_pressed(KeyCode::Backspace) {
+        return;
+    }
+    let Some(mut m) = materials.get_mut(&handle.0) else {
+        return;
+    };
+    if keys.just_pressed(KeyCode::Backspace) {
+        m.window = quad.default_window;
+        m.view = Vec4::new(0.5, 0.5, 1.0, 0.0);
+        return;
+    }
+    let dt = time.delta_secs();
+    let step = |minus, plus| f32::from(u8::from(pressed(plus))) - f32::from(u8::from(pressed(minus)));
+    // Window and level move in proportion to the width, so they feel the same on CT (HU) and
+    // on 8-bit data.
+    let width = m.window.y.max(1.0);
+    m.window.y = (width * (1.0 + step(KeyCode::BracketLeft, KeyCode::BracketRight) * dt)).max(1.0);
+    m.window.x += step(KeyCode::Semicolon, KeyCode::Quote) * width * 0.5 * dt;
+    m.view.z = (m.view.z * (1.0 + step(KeyCode::Minus, KeyCode::Equal) * dt)).clamp(1.0, 16.0);
+    let pan = 0.5 / m.view.z * dt;
+    m.view.x = (m.view.x + step(KeyCode::KeyJ, KeyCode::KeyL) * pan).clamp(0.0, 1.0);
+    m.view.y = (m.view.y + step(KeyCode::KeyI, KeyCode::KeyK) * pan).clamp(0.0, 1.0);
+}

@@ -1,0 +1,439 @@
+//! `haven records`, `haven image`, `haven audit`, and what `haven join --share FILE` sends:
+//! thin commands over `haven_share`. Nothing here prints patient data to a log; `records show`
+//! prints the summary (or the FHIR that would be sent) to stdout because that is what it was
+//! asked for.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use haven_app::share::OfferShare;
+use haven_proto::Redacted;
+use haven_proto::bulk::ObjectKind;
+use haven_share::audit;
+use haven_share::dicom::{self, DeidKey, DicomLimits};
+use haven_share::images::{self, ImageKind, ImageLimits};
+use haven_share::records::{self, ConsentRequest, Limits, Selector, ShareMode};
+
+/// `haven records`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecordsArgs {
+    #[command(subcommand)]
+    command: RecordsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RecordsCommand {
+    /// Print a clinician-readable summary of a FHIR R4 file (Bundle, IPS document or a single
+    /// resource), or with --json the FHIR that a share would send.
+    Show {
+        /// The FHIR JSON file.
+        file: PathBuf,
+        /// What to share: a section (problems, medications, allergies, immunizations, results,
+        /// procedures, patient, other) or a resource id (`Type/id`, `id`). Repeatable; all
+        /// when absent.
+        #[arg(long = "select")]
+        select: Vec<String>,
+        /// Remove the HIPAA Safe Harbor identifiers, as an anonymous patient's share does.
+        #[arg(long)]
+        anonymous: bool,
+        /// Print the FHIR Bundle that would be sent instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// With --json: print the share's Consent resource instead.
+        #[arg(long, requires = "json")]
+        consent: bool,
+    },
+}
+
+/// `haven image`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImageArgs {
+    #[command(subcommand)]
+    command: ImageCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ImageCommand {
+    /// Decode an image under limits, apply its orientation and re-encode the pixels only:
+    /// prints what metadata was removed.
+    Strip {
+        /// PNG, JPEG, WebP, TIFF or BMP.
+        input: PathBuf,
+        /// Where the stripped image goes (JPEG stays JPEG, the rest become PNG).
+        output: PathBuf,
+    },
+    /// Apply the DICOM PS3.15 Basic Application Level Confidentiality Profile.
+    Deid {
+        /// The DICOM file.
+        input: PathBuf,
+        /// Where the de-identified file goes.
+        output: PathBuf,
+    },
+    /// Describe a DICOM file (no patient data is printed).
+    Info {
+        /// The DICOM file.
+        file: PathBuf,
+    },
+}
+
+/// `haven audit`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Check an audit log's hash chain and signatures; says where it breaks (exit 1 if it does).
+    Verify {
+        /// The log (JSON lines).
+        log: PathBuf,
+    },
+    /// Print the log as a FHIR Bundle of AuditEvent resources.
+    Export {
+        /// The log (JSON lines).
+        log: PathBuf,
+    },
+}
+
+fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("{}", path.display()))?
+        .len();
+    if size > limit {
+        bail!("{}: {size} bytes, over the {limit}-byte limit", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("{}", path.display()))
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn selectors(select: &[String]) -> anyhow::Result<Vec<Selector>> {
+    select
+        .iter()
+        .map(|s| s.parse().map_err(|_| anyhow::anyhow!("--select: an empty selector")))
+        .collect()
+}
+
+fn consent_request(may_keep: bool, duration: Duration) -> ConsentRequest {
+    ConsentRequest {
+        share_id: format!("share-{:x}", now_unix()),
+        now_unix: now_unix(),
+        duration_secs: duration.as_secs() as i64,
+        purpose: records::Purpose::Treatment,
+        clinic_may_keep: may_keep,
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the summary, JSON or report is the command's output")]
+pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
+    let RecordsCommand::Show {
+        file,
+        select,
+        anonymous,
+        json,
+        consent,
+    } = args.command;
+    let limits = Limits::default();
+    let bytes = read(&file, limits.max_bytes as u64)?;
+    let parsed = records::parse(&bytes, &limits).context("reading the records")?;
+    let chosen = selectors(&select)?;
+    if !json && !anonymous {
+        let shown = if chosen.is_empty() {
+            parsed
+        } else {
+            parsed.select(&chosen)?
+        };
+        println!("{}", records::render_text(&records::summarise(&shown)).expose());
+        return Ok(());
+    }
+    let all = [
+        "patient",
+        "problems",
+        "medications",
+        "allergies",
+        "immunizations",
+        "results",
+        "procedures",
+        "other",
+    ];
+    let chosen = if chosen.is_empty() {
+        all.iter().filter_map(|s| s.parse().ok()).collect()
+    } else {
+        chosen
+    };
+    let mode = if anonymous {
+        ShareMode::Anonymous
+    } else {
+        ShareMode::Named
+    };
+    let prepared = records::prepare_share(
+        &parsed,
+        &chosen,
+        mode,
+        &consent_request(false, Duration::from_secs(3600)),
+    )?;
+    if consent {
+        println!("{}", serde_json::to_string_pretty(prepared.consent.expose())?);
+    } else if json {
+        println!("{}", String::from_utf8_lossy(prepared.bundle_json.expose()));
+    } else {
+        println!(
+            "{}",
+            records::render_text(&records::summarise(&prepared.records)).expose()
+        );
+    }
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the command's output")]
+pub(crate) fn image(args: ImageArgs) -> anyhow::Result<()> {
+    match args.command {
+        ImageCommand::Strip { input, output } => {
+            let limits = ImageLimits::default();
+            let bytes = read(&input, limits.max_input_bytes as u64)?;
+            let stripped = images::strip(&bytes, ImageKind::from_path(&input), &limits)?;
+            std::fs::write(&output, &stripped.bytes)
+                .with_context(|| format!("{}", output.display()))?;
+            println!(
+                "{}: {:?} {}x{} -> {:?}, {} bytes",
+                output.display(),
+                stripped.input_format,
+                stripped.width,
+                stripped.height,
+                stripped.format,
+                stripped.bytes.len()
+            );
+            if stripped.removed.is_empty() {
+                println!("removed: nothing (no metadata found)");
+            }
+            for removed in &stripped.removed {
+                println!("removed: {removed}");
+            }
+        }
+        ImageCommand::Deid { input, output } => {
+            let limits = DicomLimits::default();
+            let bytes = read(&input, limits.max_bytes as u64)?;
+            let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &limits)?;
+            std::fs::write(&output, &done.bytes)
+                .with_context(|| format!("{}", output.display()))?;
+            let report = &done.report;
+            println!("{}: {} bytes", output.display(), done.bytes.len());
+            for action in &report.actions {
+                println!("{action}");
+            }
+            println!(
+                "private elements removed: {}, overlay: {}, curve: {}",
+                report.private_removed, report.overlay_removed, report.curve_removed
+            );
+            if report.pixels_may_carry_text() {
+                println!(
+                    "warning: the file says its pixels may carry burned-in text; \
+                     check the image before sharing it"
+                );
+            }
+        }
+        ImageCommand::Info { file } => {
+            let limits = DicomLimits::default();
+            let bytes = read(&file, limits.max_bytes as u64)?;
+            let info = dicom::info(&bytes, &limits)?;
+            println!("modality: {}", info.modality.as_deref().unwrap_or("?"));
+            println!(
+                "size: {} x {}, {} frame(s), {} sample(s)/pixel, {}/{} bits{}",
+                info.cols,
+                info.rows,
+                info.frames,
+                info.samples_per_pixel,
+                info.bits_stored,
+                info.bits_allocated,
+                if info.signed { " signed" } else { "" }
+            );
+            println!("photometric: {}", info.photometric);
+            println!(
+                "transfer syntax: {} ({}){}",
+                info.transfer_syntax_name,
+                info.transfer_syntax_uid,
+                if info.can_render { "" } else { " - cannot be shown here" }
+            );
+            for w in &info.windows {
+                println!("window: centre {} width {}", w.center, w.width);
+            }
+            println!("patient identity removed: {}", info.patient_identity_removed);
+            println!(
+                "identifying attributes present: {}",
+                if info.identifying_attributes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    info.identifying_attributes.join(", ")
+                }
+            );
+            println!(
+                "private elements: {}, overlay/curve elements: {}",
+                info.private_elements, info.overlay_or_curve_elements
+            );
+        }
+    }
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the verdict is the command's output")]
+pub(crate) fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    match args.command {
+        AuditCommand::Verify { log } => {
+            let bytes = read(&log, 256 << 20)?;
+            let report = audit::verify(&bytes)?;
+            if let Some(b) = &report.broken {
+                println!(
+                    "BROKEN at line {} (seq {}): {:?}; {} entries before it are intact",
+                    b.line, b.seq, b.reason, report.entries
+                );
+                bail!("the audit log does not verify");
+            }
+            println!(
+                "intact: {} entries, session {}, {}",
+                report.entries,
+                report.session.as_deref().unwrap_or("?"),
+                if report.closed {
+                    "closed"
+                } else {
+                    "not closed (still open, or cut short)"
+                }
+            );
+        }
+        AuditCommand::Export { log } => {
+            let bytes = read(&log, 256 << 20)?;
+            println!("{}", serde_json::to_string_pretty(&audit::export_fhir(&bytes)?)?);
+        }
+    }
+    Ok(())
+}
+
+/// How `--share` files are prepared.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ShareArgs {
+    /// Share a file with the clinician: an image (stripped of metadata), a DICOM file
+    /// (de-identified) or FHIR records (anonymised with --anonymous). Repeatable.
+    #[arg(long = "share")]
+    pub(crate) share: Vec<PathBuf>,
+    /// For FHIR files: what to share (section or resource id; repeatable; all when absent).
+    #[arg(long = "select")]
+    pub(crate) select: Vec<String>,
+    /// The clinic may keep what is shared (with its Consent and a Provenance).
+    #[arg(long)]
+    pub(crate) may_keep: bool,
+    /// How long shares hold, e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub(crate) share_for: Duration,
+}
+
+/// Prepares every `--share` file on the patient's machine, before anything is sent.
+pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<OfferShare>> {
+    args.share
+        .iter()
+        .enumerate()
+        .map(|(i, path)| offer(path, i, args, anonymous))
+        .collect()
+}
+
+fn offer(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<OfferShare> {
+    let until = (now_unix() as u64).saturating_add(args.share_for.as_secs());
+    let label = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
+        .unwrap_or_else(|| format!("item {}", index + 1));
+    let bytes = read(path, 64 << 20)?;
+    let is_dicom = bytes.get(128..132) == Some(b"DICM")
+        || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let request = consent_request(args.may_keep, args.share_for);
+    let (kind, data, consent) = if is_dicom {
+        let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())
+            .with_context(|| format!("--share {}", path.display()))?;
+        let consent = object_consent(&request, "DICOM image", &done.bytes);
+        (ObjectKind::Dicom, done.bytes, consent)
+    } else if is_json {
+        let parsed = records::parse(&bytes, &Limits::default())
+            .with_context(|| format!("--share {}", path.display()))?;
+        let mut chosen = selectors(&args.select)?;
+        if chosen.is_empty() {
+            chosen = ["patient", "problems", "medications", "allergies", "immunizations", "results", "procedures", "other"]
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect();
+        }
+        let mode = if anonymous {
+            ShareMode::Anonymous
+        } else {
+            ShareMode::Named
+        };
+        let prepared = records::prepare_share(&parsed, &chosen, mode, &request)?;
+        let consent = serde_json::to_string(prepared.consent.expose())?;
+        (ObjectKind::Fhir, prepared.bundle_json.into_inner(), consent)
+    } else {
+        let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())
+            .with_context(|| format!("--share {}", path.display()))?;
+        let consent = object_consent(&request, "image", &stripped.bytes);
+        (ObjectKind::Image, stripped.bytes, consent)
+    };
+    // An anonymous patient's label is not sent as typed (a file name can carry a name).
+    let label = if anonymous {
+        match kind {
+            ObjectKind::Fhir => "Shared records".to_owned(),
+            ObjectKind::Dicom => "Shared scan".to_owned(),
+            _ => "Shared picture".to_owned(),
+        }
+    } else {
+        label
+    };
+    Ok(OfferShare {
+        kind,
+        data: Redacted::new(Arc::new(data)),
+        label: Redacted::new(label),
+        consent: Redacted::new(consent),
+        may_keep: args.may_keep,
+        until,
+    })
+}
+
+/// A FHIR Consent for an image or DICOM share: the object is named by its SHA-256.
+fn object_consent(request: &ConsentRequest, what: &str, data: &[u8]) -> String {
+    let digest: String = audit::object_digest(data).iter().map(|b| format!("{b:02x}")).collect();
+    let start = records::format_instant(request.now_unix);
+    let end = records::format_instant(request.now_unix + request.duration_secs);
+    serde_json::json!({
+        "resourceType": "Consent",
+        "id": request.share_id,
+        "status": "active",
+        "scope": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy", "display": "Privacy Consent" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0",
+            "display": "Patient Consent" }] }],
+        "dateTime": start,
+        "policyRule": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
+        "extension": [{ "url": records::CLINIC_MAY_KEEP_EXTENSION,
+            "valueBoolean": request.clinic_may_keep }],
+        "provision": {
+            "type": "permit",
+            "period": { "start": start, "end": end },
+            "actor": [{ "role": { "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "IRCP", "display": "information recipient" }] },
+                "reference": { "display": "the clinician in this consult" } }],
+            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                "code": "TREAT", "display": "treatment" }],
+            "data": [{ "meaning": "instance", "reference": {
+                "identifier": { "system": "urn:haven:object-sha256", "value": digest },
+                "display": what } }]
+        }
+    })
+    .to_string()
+}
