@@ -139,7 +139,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let ct = samples.join("ct-sample.dcm");
     let summary = samples.join("patient-summary.json");
     std::fs::write(&ct, include_bytes!("../assets/demo/ct-sample.dcm"))?;
-    std::fs::write(&summary, include_bytes!("../assets/demo/patient-summary.json"))?;
+    std::fs::write(
+        &summary,
+        include_bytes!("../assets/demo/patient-summary.json"),
+    )?;
     let clinician_invite = invite(Role::Clinician)?;
     let patient = Patient(
         Command::new(std::env::current_exe()?)

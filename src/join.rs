@@ -69,6 +69,9 @@ pub(crate) struct Args {
     /// drawn at random for this session).
     #[arg(long, conflicts_with = "anonymous")]
     name: Option<String>,
+    /// With --name: the avatar's colour, as #RRGGBB.
+    #[arg(long, requires = "name", value_parser = parse_colour)]
+    colour: Option<[u8; 3]>,
     /// Join as an anonymous patient: no name, a random look, and a disguised voice.
     #[arg(long)]
     anonymous: bool,
@@ -132,10 +135,19 @@ fn avatar_of(args: &Args) -> AvatarChoice {
     match &args.name {
         Some(name) => AvatarChoice::Named {
             name: Redacted::new(name.clone()),
-            colour: [0x4a, 0x90, 0xc2],
+            colour: args.colour.unwrap_or([0x4a, 0x90, 0xc2]),
         },
         None => AvatarChoice::Anonymous { look: rand_seed() },
     }
+}
+
+fn parse_colour(s: &str) -> Result<[u8; 3], String> {
+    let hex = s.trim().trim_start_matches('#');
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("a colour is #RRGGBB, e.g. #3c8d7f".to_owned());
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string());
+    Ok([byte(0)?, byte(2)?, byte(4)?])
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -273,7 +285,10 @@ async fn participate(
                     // What the patient shares goes to each clinician as it arrives.
                     let clinician = matches!(
                         roles.get(&p),
-                        Some(haven_proto::signal::Role::Clinician | haven_proto::signal::Role::Therapist)
+                        Some(
+                            haven_proto::signal::Role::Clinician
+                                | haven_proto::signal::Role::Therapist
+                        )
                     );
                     if clinician && !revoked {
                         for offer in &offers {

@@ -84,7 +84,10 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
             ..default()
         });
     // The audit log first: the share plugin keeps one that is already there.
-    app.insert_resource(haven_app::share::Audit::new(options.audit, options.keep_dir));
+    app.insert_resource(haven_app::share::Audit::new(
+        options.audit,
+        options.keep_dir,
+    ));
     app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))

@@ -104,7 +104,10 @@ fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("{}", path.display()))?
         .len();
     if size > limit {
-        bail!("{}: {size} bytes, over the {limit}-byte limit", path.display());
+        bail!(
+            "{}: {size} bytes, over the {limit}-byte limit",
+            path.display()
+        );
     }
     std::fs::read(path).with_context(|| format!("{}", path.display()))
 }
@@ -118,7 +121,10 @@ fn now_unix() -> i64 {
 fn selectors(select: &[String]) -> anyhow::Result<Vec<Selector>> {
     select
         .iter()
-        .map(|s| s.parse().map_err(|_| anyhow::anyhow!("--select: an empty selector")))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| anyhow::anyhow!("--select: an empty selector"))
+        })
         .collect()
 }
 
@@ -132,7 +138,10 @@ fn consent_request(may_keep: bool, duration: Duration) -> ConsentRequest {
     }
 }
 
-#[expect(clippy::print_stdout, reason = "the summary, JSON or report is the command's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the summary, JSON or report is the command's output"
+)]
 pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
     let RecordsCommand::Show {
         file,
@@ -151,7 +160,10 @@ pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
         } else {
             parsed.select(&chosen)?
         };
-        println!("{}", records::render_text(&records::summarise(&shown)).expose());
+        println!(
+            "{}",
+            records::render_text(&records::summarise(&shown)).expose()
+        );
         return Ok(());
     }
     let all = [
@@ -181,7 +193,10 @@ pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
         &consent_request(false, Duration::from_secs(3600)),
     )?;
     if consent {
-        println!("{}", serde_json::to_string_pretty(prepared.consent.expose())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(prepared.consent.expose())?
+        );
     } else if json {
         println!("{}", String::from_utf8_lossy(prepared.bundle_json.expose()));
     } else {
@@ -260,12 +275,19 @@ pub(crate) fn image(args: ImageArgs) -> anyhow::Result<()> {
                 "transfer syntax: {} ({}){}",
                 info.transfer_syntax_name,
                 info.transfer_syntax_uid,
-                if info.can_render { "" } else { " - cannot be shown here" }
+                if info.can_render {
+                    ""
+                } else {
+                    " - cannot be shown here"
+                }
             );
             for w in &info.windows {
                 println!("window: centre {} width {}", w.center, w.width);
             }
-            println!("patient identity removed: {}", info.patient_identity_removed);
+            println!(
+                "patient identity removed: {}",
+                info.patient_identity_removed
+            );
             println!(
                 "identifying attributes present: {}",
                 if info.identifying_attributes.is_empty() {
@@ -309,7 +331,10 @@ pub(crate) fn audit(args: AuditArgs) -> anyhow::Result<()> {
         }
         AuditCommand::Export { log } => {
             let bytes = read(&log, 256 << 20)?;
-            println!("{}", serde_json::to_string_pretty(&audit::export_fhir(&bytes)?)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&audit::export_fhir(&bytes)?)?
+            );
         }
     }
     Ok(())
@@ -342,7 +367,12 @@ pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<Of
         .collect()
 }
 
-fn offer(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<OfferShare> {
+fn offer(
+    path: &Path,
+    index: usize,
+    args: &ShareArgs,
+    anonymous: bool,
+) -> anyhow::Result<OfferShare> {
     let until = (now_unix() as u64).saturating_add(args.share_for.as_secs());
     let label = path
         .file_stem()
@@ -350,8 +380,12 @@ fn offer(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow
         .unwrap_or_else(|| format!("item {}", index + 1));
     let bytes = read(path, 64 << 20)?;
     let is_dicom = bytes.get(128..132) == Some(b"DICM")
-        || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
-    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let request = consent_request(args.may_keep, args.share_for);
     let (kind, data, consent) = if is_dicom {
         let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())
@@ -363,10 +397,19 @@ fn offer(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow
             .with_context(|| format!("--share {}", path.display()))?;
         let mut chosen = selectors(&args.select)?;
         if chosen.is_empty() {
-            chosen = ["patient", "problems", "medications", "allergies", "immunizations", "results", "procedures", "other"]
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
+            chosen = [
+                "patient",
+                "problems",
+                "medications",
+                "allergies",
+                "immunizations",
+                "results",
+                "procedures",
+                "other",
+            ]
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         }
         let mode = if anonymous {
             ShareMode::Anonymous
@@ -404,7 +447,10 @@ fn offer(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow
 
 /// A FHIR Consent for an image or DICOM share: the object is named by its SHA-256.
 fn object_consent(request: &ConsentRequest, what: &str, data: &[u8]) -> String {
-    let digest: String = audit::object_digest(data).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = audit::object_digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let start = records::format_instant(request.now_unix);
     let end = records::format_instant(request.now_unix + request.duration_secs);
     serde_json::json!({

@@ -43,20 +43,20 @@ fn app() -> App {
     // default gizmo group (not the whole gizmo plugin, whose skinned-mesh and frustum parts
     // want the renderer's assets).
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
-    .init_asset::<GizmoAsset>()
-    .init_gizmo_group::<DefaultGizmoConfigGroup>()
-    .init_asset::<Mesh>()
-    .init_asset::<StandardMaterial>()
-    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
-        1.0 / HZ,
-    )))
-    .add_plugins((
-        AvatarPlugin,
-        RoomPlugin,
-        PointerPlugin,
-        VoicePlugin,
-        LinkPlugin,
-    ));
+        .init_asset::<GizmoAsset>()
+        .init_gizmo_group::<DefaultGizmoConfigGroup>()
+        .init_asset::<Mesh>()
+        .init_asset::<StandardMaterial>()
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
+            1.0 / HZ,
+        )))
+        .add_plugins((
+            AvatarPlugin,
+            RoomPlugin,
+            PointerPlugin,
+            VoicePlugin,
+            LinkPlugin,
+        ));
     app
 }
 

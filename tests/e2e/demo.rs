@@ -1,8 +1,8 @@
 //! `haven demo --xr --headless` under Xvfb, rendered by lavapipe (Mesa's CPU Vulkan), on a
 //! machine with the OpenXR loader but no runtime: the app says once that XR could not start and
 //! runs flat (exit 0, `"xr": false`); the room appears, the simulated patient's avatar stands
-//! out where its seat is, and the figures line reports poses and voice received. Checked by
-//! regions, not against a whole-image golden.
+//! out where its seat is, the CT it shared is on the wall display, and the figures line reports
+//! poses and voice received. Checked by regions, not against a whole-image golden.
 
 use std::path::Path;
 use std::process::Command;
@@ -125,6 +125,22 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
     assert!(
         stands_out >= 35,
         "the patient's head stands out in only {stands_out} of 50 rows"
+    );
+    // The patient's shared scan is on the wall display: the display's middle is an image
+    // (varied greys), not the empty panel's even dark (this band lies between the empty
+    // panel's two lines of text).
+    let lum: Vec<f64> = (118..146)
+        .flat_map(|y| (560..720).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let [r, g, b] = rgb_at(&picture, x, y);
+            f64::from(r + g + b) / 3.0
+        })
+        .collect();
+    let mean = lum.iter().sum::<f64>() / lum.len() as f64;
+    let sd = (lum.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / lum.len() as f64).sqrt();
+    assert!(
+        sd > 20.0,
+        "the wall display looks empty (luminance sd {sd:.1})"
     );
     // The room is lit: the wall is neither black nor blown out.
     let wall = rgb_at(&picture, 200, 300);

@@ -464,9 +464,8 @@ fn update_panel(
     } else {
         "Microphone on"
     };
-    let line = format!(
-        "{status}  |  {mic}  |  look: right-drag, move: WASD, point: hold left button"
-    );
+    let line =
+        format!("{status}  |  {mic}  |  look: right-drag, move: WASD, point: hold left button");
     for mut text in &mut texts.p1() {
         if text.0 != line {
             text.0.clone_from(&line);

@@ -344,10 +344,12 @@ fn send_shares(
         .filter(|&p| matches!(figures.role_of(p), Some(Role::Clinician | Role::Therapist)))
         .collect();
     if clinicians.is_empty()
-        || !mine
-            .0
-            .iter()
-            .any(|s| !s.revoked && clinicians.iter().any(|c| !s.sent_to.iter().any(|(p, _)| p == c)))
+        || !mine.0.iter().any(|s| {
+            !s.revoked
+                && clinicians
+                    .iter()
+                    .any(|c| !s.sent_to.iter().any(|(p, _)| p == c))
+        })
     {
         return;
     }

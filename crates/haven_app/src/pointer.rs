@@ -213,7 +213,9 @@ mod tests {
             AssetPlugin::default(),
         ))
         .init_asset::<GizmoAsset>()
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            10,
+        )));
         app.init_gizmo_group::<DefaultGizmoConfigGroup>();
         app.add_plugins((AvatarPlugin, PointerPlugin, LinkPlugin));
         // A wall 3 m ahead.
@@ -254,7 +256,11 @@ mod tests {
             app.update();
             all.extend(sent(&mut app));
         }
-        let hit = app.world().resource::<LocalPointerHit>().0.expect("hits the wall");
+        let hit = app
+            .world()
+            .resource::<LocalPointerHit>()
+            .0
+            .expect("hits the wall");
         assert!((hit.z + 2.95).abs() < 1e-3, "on the wall's face: {hit}");
         // Paced at 30/s: about 30 updates for a second of motion (frames are 10 ms).
         assert!((25..=40).contains(&all.len()), "{} updates", all.len());
@@ -281,15 +287,26 @@ mod tests {
         };
         app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
         app.update();
-        assert!(app.world().resource::<RemotePointers>().0.contains_key(&PeerId(7)));
+        assert!(
+            app.world()
+                .resource::<RemotePointers>()
+                .0
+                .contains_key(&PeerId(7))
+        );
         app.world_mut().write_message(ray([f32::NAN, 0.0, -1.0]));
         app.update();
-        assert!(app.world().resource::<RemotePointers>().0.is_empty(), "a NaN ray is dropped");
+        assert!(
+            app.world().resource::<RemotePointers>().0.is_empty(),
+            "a NaN ray is dropped"
+        );
         app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
         app.update();
         app.world_mut().write_message(PeerGone(PeerId(7)));
         app.update();
-        assert!(app.world().resource::<RemotePointers>().0.is_empty(), "gone with its peer");
+        assert!(
+            app.world().resource::<RemotePointers>().0.is_empty(),
+            "gone with its peer"
+        );
     }
 
     #[test]

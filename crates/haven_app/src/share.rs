@@ -197,6 +197,7 @@ impl Audit {
     }
 
     fn push(&mut self, line: String) {
+        let line = line.trim_end().to_owned();
         if let Some(file) = self.file.as_mut() {
             let _ = writeln!(file, "{line}");
         }
@@ -226,9 +227,8 @@ impl Audit {
         let Some(log) = self.log.as_mut() else {
             return;
         };
-        let appended = audit::ObjectId::new(object).and_then(|id| {
-            log.append(now, action, actor, &id, &audit::object_digest(data))
-        });
+        let appended = audit::ObjectId::new(object)
+            .and_then(|id| log.append(now, action, actor, &id, &audit::object_digest(data)));
         match appended {
             Ok(line) => self.push(line),
             Err(e) => warn!("an audit entry could not be written: {e}"),
@@ -305,7 +305,10 @@ impl Plugin for SharePlugin {
             .add_message::<OfferShare>()
             .add_message::<RevokeShare>()
             .add_message::<ShareNews>()
-            .add_systems(Update, (take_offers, revoke, receive, purge_gone, show).chain());
+            .add_systems(
+                Update,
+                (take_offers, revoke, receive, purge_gone, show).chain(),
+            );
         if !app.world().contains_resource::<Audit>() {
             app.insert_resource(Audit::new(None, None));
         }
@@ -319,7 +322,10 @@ impl Plugin for SharePlugin {
                 ),
             );
             app.add_plugins(MaterialPlugin::<DisplayMaterial>::default())
-                .add_systems(Update, adjust_display.run_if(resource_exists::<ButtonInput<KeyCode>>));
+                .add_systems(
+                    Update,
+                    adjust_display.run_if(resource_exists::<ButtonInput<KeyCode>>),
+                );
         }
     }
 }
@@ -358,7 +364,9 @@ fn revoke(
         };
         share.revoked = true;
         for &(_, object) in &share.sent_to {
-            out.write(SendControl(haven_proto::control::Control::Revoked { object }));
+            out.write(SendControl(haven_proto::control::Control::Revoked {
+                object,
+            }));
         }
         let data = Arc::clone(share.offer.data.expose());
         audit.record(
@@ -450,7 +458,12 @@ fn purge_gone(
 ) {
     let me = figures.me.map(|m| m.role);
     for PeerGone(peer) in gone.read() {
-        let keys: Vec<_> = shared.0.keys().filter(|(p, _)| p == peer).copied().collect();
+        let keys: Vec<_> = shared
+            .0
+            .keys()
+            .filter(|(p, _)| p == peer)
+            .copied()
+            .collect();
         for key in keys {
             if let Some(entry) = shared.0.remove(&key) {
                 settle(&mut audit, me, key, entry);
@@ -499,7 +512,10 @@ fn keep_object(
         _ => "json",
     };
     std::fs::write(dir.join(format!("{digest}.{ext}")), data)?;
-    std::fs::write(dir.join(format!("{digest}.consent.json")), share.consent.expose())?;
+    std::fs::write(
+        dir.join(format!("{digest}.consent.json")),
+        share.consent.expose(),
+    )?;
     let now = unix_now();
     let provenance = serde_json::json!({
         "resourceType": "Provenance",
@@ -526,10 +542,18 @@ fn hex_prefix(bytes: &[u8; 32]) -> String {
 }
 
 /// Something to show: whose, what kind, its bytes, its label.
-type Showable = ((PeerId, ObjectId), ObjectKind, Arc<Vec<u8>>, Redacted<String>);
+type Showable = (
+    (PeerId, ObjectId),
+    ObjectKind,
+    Arc<Vec<u8>>,
+    Redacted<String>,
+);
 
 /// Shows the newest image on the wall and the newest records on the board; says it viewed them.
-#[expect(clippy::too_many_arguments, reason = "a system drawing into several places")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system drawing into several places"
+)]
 fn show(
     mut commands: Commands<'_, '_>,
     mut shared: ResMut<'_, Shared>,
@@ -570,11 +594,7 @@ fn show(
     // Whatever the display or board shows that is no longer held goes.
     let held = |key: &(PeerId, ObjectId)| {
         shared.0.contains_key(key)
-            || (key.0 == PeerId(0)
-                && mine
-                    .0
-                    .get(key.1.0 as usize)
-                    .is_some_and(|s| !s.revoked))
+            || (key.0 == PeerId(0) && mine.0.get(key.1.0 as usize).is_some_and(|s| !s.revoked))
     };
     for (entity, quad) in &quads {
         if !held(&quad.key) {
@@ -583,8 +603,14 @@ fn show(
         }
     }
     if texts.board.is_some()
-        && !shared.0.values().any(|e| e.shown && matches!(&e.object, Some((ObjectKind::Fhir, _))))
-        && !mine.0.iter().any(|s| !s.revoked && s.offer.kind == ObjectKind::Fhir)
+        && !shared
+            .0
+            .values()
+            .any(|e| e.shown && matches!(&e.object, Some((ObjectKind::Fhir, _))))
+        && !mine
+            .0
+            .iter()
+            .any(|s| !s.revoked && s.offer.kind == ObjectKind::Fhir)
     {
         texts.board = None;
     }
@@ -678,7 +704,13 @@ fn picture(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
                     });
                     let w = Vec4::new(w.x, w.y, if frame.invert { 1.0 } else { 0.0 }, 0.0);
                     Some((
-                        Image::new(size, TextureDimension::D2, bytes, TextureFormat::R32Float, usage),
+                        Image::new(
+                            size,
+                            TextureDimension::D2,
+                            bytes,
+                            TextureFormat::R32Float,
+                            usage,
+                        ),
                         w,
                     ))
                 }
@@ -753,7 +785,8 @@ fn adjust_display(
         return;
     }
     let dt = time.delta_secs();
-    let step = |minus, plus| f32::from(u8::from(pressed(plus))) - f32::from(u8::from(pressed(minus)));
+    let step =
+        |minus, plus| f32::from(u8::from(pressed(plus))) - f32::from(u8::from(pressed(minus)));
     // Window and level move in proportion to the width, so they feel the same on CT (HU) and
     // on 8-bit data.
     let width = m.window.y.max(1.0);
@@ -763,4 +796,170 @@ fn adjust_display(
     let pan = 0.5 / m.view.z * dt;
     m.view.x = (m.view.x + step(KeyCode::KeyJ, KeyCode::KeyL) * pan).clamp(0.0, 1.0);
     m.view.y = (m.view.y + step(KeyCode::KeyI, KeyCode::KeyK) * pan).clamp(0.0, 1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bevy::time::TimeUpdateStrategy;
+    use haven_proto::control::Control;
+    use haven_proto::signal::PeerInfo;
+
+    use super::*;
+
+    const PATIENT: PeerId = PeerId(5);
+
+    fn app(audit_path: Option<PathBuf>, keep: Option<PathBuf>) -> App {
+        let mut app = App::new();
+        app.add_plugins((TaskPoolPlugin::default(), bevy::time::TimePlugin))
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+                10,
+            )))
+            .insert_resource(Audit::new(audit_path, keep))
+            .init_resource::<SessionFigures>()
+            .add_message::<SendControl>()
+            .add_message::<PeerGone>()
+            .add_plugins(SharePlugin);
+        app.world_mut().resource_mut::<SessionFigures>().me = Some(PeerInfo {
+            id: PeerId(1),
+            role: Role::Clinician,
+        });
+        app
+    }
+
+    fn records() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../assets/demo/patient-summary.json"
+        ))
+        .expect("the demo's records")
+    }
+
+    fn share(object: u32, may_keep: bool) -> Share {
+        Share {
+            object: ObjectId(object),
+            label: Redacted::new("Summary".into()),
+            consent: Redacted::new(r#"{"resourceType":"Consent","status":"active"}"#.into()),
+            may_keep,
+            until: 0,
+        }
+    }
+
+    fn arrive(app: &mut App, object: u32, may_keep: bool) {
+        app.world_mut().write_message(ShareNews::Announced {
+            from: PATIENT,
+            share: share(object, may_keep),
+        });
+        app.world_mut().write_message(ShareNews::Arrived {
+            from: PATIENT,
+            object: ObjectId(object),
+            kind: ObjectKind::Fhir,
+            data: Redacted::new(Arc::new(records())),
+        });
+        app.update();
+    }
+
+    fn sent(app: &mut App) -> Vec<Control> {
+        app.world_mut()
+            .resource_mut::<Messages<SendControl>>()
+            .drain()
+            .map(|SendControl(c)| c)
+            .collect()
+    }
+
+    #[test]
+    fn a_share_is_shown_viewed_then_revoked_purged_and_audited() {
+        let dir = std::env::temp_dir().join(format!("haven-share-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = dir.join("audit.jsonl");
+        let mut app = app(Some(log.clone()), None);
+        arrive(&mut app, 3, false);
+        let board = app
+            .world()
+            .resource::<PanelTexts>()
+            .board
+            .clone()
+            .expect("on the board");
+        assert!(
+            board.expose().iter().any(|l| l.starts_with("Problems")),
+            "a summary"
+        );
+        assert_eq!(
+            sent(&mut app),
+            vec![Control::Viewed {
+                object: ObjectId(3)
+            }]
+        );
+        // The patient takes it back: gone from memory and from the board, and said so.
+        app.world_mut().write_message(ShareNews::Revoked {
+            from: PATIENT,
+            object: ObjectId(3),
+        });
+        app.update();
+        app.update();
+        assert!(app.world().resource::<Shared>().0.is_empty());
+        assert!(app.world().resource::<PanelTexts>().board.is_none());
+        assert_eq!(
+            sent(&mut app),
+            vec![Control::Purged {
+                object: ObjectId(3)
+            }]
+        );
+        drop(app);
+        // The log: start, view, revoke, purge, close — intact, and no contents in it.
+        let bytes = std::fs::read(&log).expect("the log was written");
+        let report = audit::verify(&bytes).expect("reads");
+        assert!(report.intact() && report.closed, "{report:?}");
+        assert_eq!(report.entries, 5);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("Problems") && !text.contains("Summary"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_patient_who_leaves_takes_everything_except_what_the_clinic_may_keep() {
+        let dir = std::env::temp_dir().join(format!("haven-keep-test-{}", std::process::id()));
+        let keep = dir.join("kept");
+        let mut app = app(None, Some(keep.clone()));
+        arrive(&mut app, 1, false);
+        arrive(&mut app, 2, true);
+        assert_eq!(app.world().resource::<Shared>().0.len(), 2);
+        app.world_mut().write_message(PeerGone(PATIENT));
+        app.update();
+        assert!(
+            app.world().resource::<Shared>().0.is_empty(),
+            "purged from memory"
+        );
+        // Only the one the patient allowed was written: the object, its Consent and a
+        // Provenance, named by the object's hash (nothing from the patient in a file name).
+        let mut names: Vec<String> = std::fs::read_dir(&keep)
+            .expect("the keep folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        let digest = hex_prefix(&audit::object_digest(&records()));
+        assert!(names.iter().all(|n| n.starts_with(&digest)), "{names:?}");
+        assert_eq!(
+            std::fs::read(keep.join(format!("{digest}.json"))).ok(),
+            Some(records())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn nothing_is_written_without_a_keep_folder() {
+        let mut app = app(None, None);
+        arrive(&mut app, 1, true);
+        app.world_mut().write_message(PeerGone(PATIENT));
+        app.update();
+        assert!(app.world().resource::<Shared>().0.is_empty());
+        let audit = app.world().resource::<Audit>();
+        assert!(
+            audit.lines().iter().any(|l| l.contains("\"purge\"")),
+            "{:?}",
+            audit.lines()
+        );
+    }
 }

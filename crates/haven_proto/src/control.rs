@@ -223,7 +223,9 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
         && (share.label.expose().len() > MAX_SHARE_LABEL
             || share.consent.expose().len() > MAX_SHARE_CONSENT)
     {
-        return Err(ControlDecodeError::Invalid("share label or consent id too long"));
+        return Err(ControlDecodeError::Invalid(
+            "share label or consent id too long",
+        ));
     }
     Ok(message)
 }
@@ -253,17 +255,31 @@ mod tests {
             }),
             any::<bool>().prop_map(|speaking| Control::Speaking { speaking }),
             any::<bool>().prop_map(|muted| Control::Muted { muted }),
-            ("[a-zA-Z ]{0,64}", "[a-z0-9-]{0,64}", any::<u32>(), any::<bool>(), any::<u64>())
-                .prop_map(|(label, consent, id, may_keep, until)| Control::Shared(Share {
-                    object: ObjectId(id),
-                    label: Redacted::new(label),
-                    consent: Redacted::new(consent),
-                    may_keep,
-                    until,
-                })),
-            any::<u32>().prop_map(|id| Control::Revoked { object: ObjectId(id) }),
-            any::<u32>().prop_map(|id| Control::Viewed { object: ObjectId(id) }),
-            any::<u32>().prop_map(|id| Control::Purged { object: ObjectId(id) }),
+            (
+                "[a-zA-Z ]{0,64}",
+                "[a-z0-9-]{0,64}",
+                any::<u32>(),
+                any::<bool>(),
+                any::<u64>()
+            )
+                .prop_map(|(label, consent, id, may_keep, until)| Control::Shared(
+                    Share {
+                        object: ObjectId(id),
+                        label: Redacted::new(label),
+                        consent: Redacted::new(consent),
+                        may_keep,
+                        until,
+                    }
+                )),
+            any::<u32>().prop_map(|id| Control::Revoked {
+                object: ObjectId(id)
+            }),
+            any::<u32>().prop_map(|id| Control::Viewed {
+                object: ObjectId(id)
+            }),
+            any::<u32>().prop_map(|id| Control::Purged {
+                object: ObjectId(id)
+            }),
         ]
     }
 
@@ -290,9 +306,24 @@ mod tests {
         });
         assert!(share.allowed_from(Role::Patient));
         assert!(!share.allowed_from(Role::Clinician));
-        assert!(!Control::Revoked { object: ObjectId(1) }.allowed_from(Role::Therapist));
-        assert!(!Control::Viewed { object: ObjectId(1) }.allowed_from(Role::Patient));
-        assert!(Control::Purged { object: ObjectId(1) }.allowed_from(Role::Clinician));
+        assert!(
+            !Control::Revoked {
+                object: ObjectId(1)
+            }
+            .allowed_from(Role::Therapist)
+        );
+        assert!(
+            !Control::Viewed {
+                object: ObjectId(1)
+            }
+            .allowed_from(Role::Patient)
+        );
+        assert!(
+            Control::Purged {
+                object: ObjectId(1)
+            }
+            .allowed_from(Role::Clinician)
+        );
         let long = Control::Shared(Share {
             object: ObjectId(1),
             label: Redacted::new("x".repeat(MAX_SHARE_LABEL + 1)),
@@ -300,7 +331,10 @@ mod tests {
             may_keep: false,
             until: 0,
         });
-        assert!(matches!(decode(&encode(&long)), Err(ControlDecodeError::Invalid(_))));
+        assert!(matches!(
+            decode(&encode(&long)),
+            Err(ControlDecodeError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -236,7 +236,6 @@ fn sync_actions(controllers: Res<'_, Controllers>, mut sync: MessageWriter<'_, O
     sync.write(OxrSyncActionSet(controllers.set.clone()));
 }
 
-#[expect(clippy::type_complexity, reason = "one query per tracked thing")]
 fn drive_rig(
     controllers: Res<'_, Controllers>,
     session: Res<'_, OxrSession>,
@@ -291,11 +290,14 @@ fn drive_rig(
     }
 }
 
+/// The local rig's entities (head and hands).
+type RigFilter = Or<(With<LocalHead>, With<LocalHand>)>;
+
 /// Runs flat when the XR session never starts or ends: the flat front end then spawns its
 /// camera in the window.
 fn fall_back_to_flat(
     mut commands: Commands<'_, '_>,
-    rig: Query<'_, '_, Entity, Or<(With<LocalHead>, With<LocalHand>)>>,
+    rig: Query<'_, '_, Entity, RigFilter>,
     state: Option<Res<'_, XrState>>,
     time: Res<'_, Time<Real>>,
     mut front: ResMut<'_, FrontEnd>,

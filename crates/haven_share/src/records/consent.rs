@@ -1,0 +1,348 @@
+//! FHIR R4 Consent for each share, its revocation, and the Provenance written when the
+//! clinic keeps what was shared.
+//!
+//! The Consent names the shared resources by the references they have in the shared Bundle,
+//! so in anonymous mode it holds pseudonymous ids only. Its `patient` is the shared Patient
+//! (pseudonymous in anonymous mode), or absent when no Patient was shared.
+
+use haven_proto::Redacted;
+use serde_json::{Value, json};
+
+use super::Records;
+use super::dates::format_instant;
+
+/// Extension URL on the Consent saying whether the patient ticked "the clinic may keep this".
+pub const CLINIC_MAY_KEEP_EXTENSION: &str = "urn:haven:fhir:StructureDefinition:clinic-may-keep";
+
+/// Why the records are shared (v3 ActReason, the codes FHIR's Consent uses for `purpose`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Purpose {
+    /// `TREAT`: treatment (the consult).
+    #[default]
+    Treatment,
+    /// `ETREAT`: emergency treatment.
+    EmergencyTreatment,
+    /// `CAREMGT`: care management.
+    CareManagement,
+    /// `PATRQT`: the patient asked for it.
+    PatientRequested,
+}
+
+impl Purpose {
+    fn coding(self) -> Value {
+        let (code, display) = match self {
+            Self::Treatment => ("TREAT", "treatment"),
+            Self::EmergencyTreatment => ("ETREAT", "Emergency Treatment"),
+            Self::CareManagement => ("CAREMGT", "care management"),
+            Self::PatientRequested => ("PATRQT", "patient requested"),
+        };
+        json!({
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+            "code": code,
+            "display": display,
+        })
+    }
+}
+
+/// What a share's Consent says beyond the shared records themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRequest {
+    /// The share's opaque id (never patient data); becomes `Consent.id` (characters outside
+    /// `A-Z a-z 0-9 - .` are dropped, at most 64 are kept).
+    pub share_id: String,
+    /// When the patient shared, unix seconds (`dateTime`, and the period's start).
+    pub now_unix: i64,
+    /// How long the share lasts, in seconds (the period's end).
+    pub duration_secs: i64,
+    /// Why.
+    pub purpose: Purpose,
+    /// Whether the patient ticked "the clinic may keep this".
+    pub clinic_may_keep: bool,
+}
+
+fn fhir_id(raw: &str) -> String {
+    let id: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "share".to_owned()
+    } else {
+        id
+    }
+}
+
+impl Records {
+    /// How each resource is referenced inside these records: its `fullUrl`, else `Type/id`.
+    pub fn references(&self) -> Vec<Redacted<String>> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                Redacted::new(match (&slot.full_url, &slot.id) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(id)) => format!("{}/{id}", slot.resource_type),
+                    (None, None) => slot.resource_type.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The reference of the (first) Patient in these records.
+    pub fn patient_reference(&self) -> Option<Redacted<String>> {
+        let at = self
+            .slots
+            .iter()
+            .position(|s| s.resource_type == "Patient")?;
+        self.references().into_iter().nth(at)
+    }
+}
+
+/// The Consent for sharing `shared` (the Bundle actually sent: anonymised or not).
+///
+/// `status` active, `scope` patient-privacy, `category` LOINC 59284-0 (patient consent),
+/// `policyRule` OPTIN, `provision` permit for the consult's clinician (role PRCP, primary
+/// information recipient) to `access` (and `collect`, when the clinic may keep it) the listed
+/// `data`, for `purpose`, during `period`.
+pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Value> {
+    let start = format_instant(request.now_unix);
+    let end = format_instant(
+        request
+            .now_unix
+            .saturating_add(request.duration_secs.max(0)),
+    );
+    let mut actions = vec![json!({"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+        "code": "access",
+        "display": "Access",
+    }]})];
+    if request.clinic_may_keep {
+        actions.push(json!({"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+            "code": "collect",
+            "display": "Collect",
+        }]}));
+    }
+    let data: Vec<Value> = shared
+        .references()
+        .into_iter()
+        .map(|r| json!({"meaning": "instance", "reference": {"reference": r.into_inner()}}))
+        .collect();
+    let mut consent = json!({
+        "resourceType": "Consent",
+        "id": fhir_id(&request.share_id),
+        "extension": [{"url": CLINIC_MAY_KEEP_EXTENSION, "valueBoolean": request.clinic_may_keep}],
+        "status": "active",
+        "scope": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy",
+            "display": "Privacy Consent",
+        }]},
+        "category": [{"coding": [{
+            "system": "http://loinc.org",
+            "code": "59284-0",
+            "display": "Patient Consent",
+        }]}],
+        "dateTime": start,
+        "policyRule": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "OPTIN",
+            "display": "opt-in",
+        }]},
+        "provision": {
+            "type": "permit",
+            "period": {"start": start, "end": end},
+            "actor": [{
+                "role": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                    "code": "PRCP",
+                    "display": "primary information recipient",
+                }]},
+                "reference": {"display": "consulting clinician"},
+            }],
+            "action": actions,
+            "purpose": [request.purpose.coding()],
+            "data": data,
+        },
+    });
+    if let (Some(patient), Some(map)) = (shared.patient_reference(), consent.as_object_mut()) {
+        let patient = json!({"reference": patient.into_inner()});
+        // `patient` sits after `category` in FHIR's element order; JSON order is free, but
+        // keep the usual reading order.
+        let mut ordered = serde_json::Map::new();
+        for (k, v) in core::mem::take(map) {
+            let after_category = k == "category";
+            ordered.insert(k, v);
+            if after_category {
+                ordered.insert("patient".into(), patient.clone());
+                ordered.insert("performer".into(), json!([patient.clone()]));
+            }
+        }
+        *map = ordered;
+    }
+    Redacted::new(consent)
+}
+
+/// The Consent revoked at `now_unix`: `status` becomes `inactive` and the provision's period
+/// ends now (if it ended later). The clinician's side then drops the share.
+pub fn revoke_consent(consent: &Value, now_unix: i64) -> Redacted<Value> {
+    let mut revoked = consent.clone();
+    let now = format_instant(now_unix);
+    if let Some(map) = revoked.as_object_mut() {
+        map.insert("status".into(), Value::from("inactive"));
+        if let Some(Value::Object(provision)) = map.get_mut("provision") {
+            let period = provision.entry("period").or_insert_with(|| json!({}));
+            if let Some(period) = period.as_object_mut() {
+                let ends_later = period
+                    .get("end")
+                    .and_then(Value::as_str)
+                    .is_none_or(|end| end > now.as_str());
+                if ends_later {
+                    period.insert("end".into(), Value::from(now));
+                }
+            }
+        }
+    }
+    Redacted::new(revoked)
+}
+
+/// The Provenance the clinic writes when it keeps what was shared (only allowed when the
+/// Consent says `clinic-may-keep`): `target` the kept resources, `recorded` now, activity
+/// CREATE, the clinic as custodian, the patient's Consent as the source entity.
+pub fn provenance(kept: &Records, consent: &Value, now_unix: i64) -> Redacted<Value> {
+    let targets: Vec<Value> = kept
+        .references()
+        .into_iter()
+        .map(|r| json!({"reference": r.into_inner()}))
+        .collect();
+    let consent_ref = format!(
+        "Consent/{}",
+        consent.get("id").and_then(Value::as_str).unwrap_or("share")
+    );
+    Redacted::new(json!({
+        "resourceType": "Provenance",
+        "target": targets,
+        "recorded": format_instant(now_unix),
+        "reason": [{"coding": [Purpose::Treatment.coding()]}],
+        "activity": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+            "code": "CREATE",
+            "display": "create",
+        }]},
+        "agent": [{
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                "code": "custodian",
+                "display": "Custodian",
+            }]},
+            "who": {"display": "the clinic"},
+        }],
+        "entity": [{
+            "role": "source",
+            "what": {"reference": consent_ref},
+        }],
+    }))
+}
+
+impl Records {
+    /// Whether a Consent lets the clinic keep what was shared: active, with the
+    /// `clinic-may-keep` extension true.
+    pub fn consent_allows_keeping(consent: &Value) -> bool {
+        consent.get("status").and_then(Value::as_str) == Some("active")
+            && consent
+                .get("extension")
+                .and_then(Value::as_array)
+                .is_some_and(|ext| {
+                    ext.iter().any(|e| {
+                        e.get("url").and_then(Value::as_str) == Some(CLINIC_MAY_KEEP_EXTENSION)
+                            && e.get("valueBoolean").and_then(Value::as_bool) == Some(true)
+                    })
+                })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::anonymise::{AnonKey, AnonymiseOptions, anonymise};
+    use super::super::tests::load;
+    use super::super::{SectionKind, Selector};
+    use super::*;
+
+    fn request(keep: bool) -> ConsentRequest {
+        ConsentRequest {
+            share_id: "share-01 9/x".to_owned(),
+            now_unix: 1_767_225_600,
+            duration_secs: 3600,
+            purpose: Purpose::Treatment,
+            clinic_may_keep: keep,
+        }
+    }
+
+    #[test]
+    fn consent_lists_the_shared_data_pseudonymously() {
+        let records = load("ips-nz-pj.json");
+        let shared = records
+            .select(&[Selector::Section(SectionKind::Allergies)])
+            .expect("selects");
+        let anon = anonymise(
+            shared,
+            &AnonKey::from_bytes([5; 32]),
+            &AnonymiseOptions::at(1_767_225_600),
+        );
+        let consent = build_consent(&anon, &request(false)).into_inner();
+        assert_eq!(consent["resourceType"], "Consent");
+        assert_eq!(consent["id"], "share-019x");
+        assert_eq!(consent["status"], "active");
+        assert_eq!(consent["scope"]["coding"][0]["code"], "patient-privacy");
+        assert_eq!(consent["provision"]["type"], "permit");
+        assert_eq!(consent["provision"]["purpose"][0]["code"], "TREAT");
+        assert_eq!(
+            consent["provision"]["period"]["start"],
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            consent["provision"]["period"]["end"],
+            "2026-01-01T01:00:00Z"
+        );
+        let patient = consent["patient"]["reference"].as_str().expect("a patient");
+        assert!(patient.starts_with("urn:uuid:"));
+        assert!(anon.resolve(patient).is_some());
+        let data = consent["provision"]["data"].as_array().expect("data");
+        assert_eq!(data.len(), anon.len());
+        for d in data {
+            let r = d["reference"]["reference"].as_str().expect("a reference");
+            assert!(anon.resolve(r).is_some());
+        }
+        assert!(!Records::consent_allows_keeping(&consent));
+        let actions = consent["provision"]["action"].as_array().map(Vec::len);
+        assert_eq!(actions, Some(1));
+    }
+
+    #[test]
+    fn keep_revoke_and_provenance() {
+        let records = load("ips-minimal.json");
+        let consent = build_consent(&records, &request(true)).into_inner();
+        assert!(Records::consent_allows_keeping(&consent));
+        assert_eq!(
+            consent["provision"]["action"].as_array().map(Vec::len),
+            Some(2)
+        );
+
+        let revoked = revoke_consent(&consent, 1_767_227_000).into_inner();
+        assert_eq!(revoked["status"], "inactive");
+        assert_eq!(
+            revoked["provision"]["period"]["end"],
+            "2026-01-01T00:23:20Z"
+        );
+        assert!(!Records::consent_allows_keeping(&revoked));
+        // Revoking after the end leaves the end as it was.
+        let late = revoke_consent(&consent, 1_767_300_000).into_inner();
+        assert_eq!(late["provision"]["period"]["end"], "2026-01-01T01:00:00Z");
+
+        let prov = provenance(&records, &consent, 1_767_226_000).into_inner();
+        assert_eq!(prov["resourceType"], "Provenance");
+        assert_eq!(prov["target"].as_array().map(Vec::len), Some(records.len()));
+        assert_eq!(prov["entity"][0]["what"]["reference"], "Consent/share-019x");
+        assert_eq!(prov["recorded"], "2026-01-01T00:06:40Z");
+    }
+}
