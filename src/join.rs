@@ -41,14 +41,14 @@ pub(crate) struct Args {
     #[command(flatten)]
     share: crate::share::ShareArgs,
     /// Append this side's audit log (shares, views, revokes, purges; no contents) to a file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "headless")]
     audit: Option<PathBuf>,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, requires = "headless", value_parser = humantime::parse_duration)]
     revoke_after: Option<Duration>,
     /// Where the clinic keeps shares the patient allowed it to keep (with Consent and
     /// Provenance). Without it nothing shared is ever written to disk.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "headless")]
     keep_dir: Option<PathBuf>,
     /// Where what is heard (all peers mixed) goes: `speakers`, or a WAV file to write.
     #[arg(long)]
@@ -238,7 +238,7 @@ async fn participate(
     let avatar = avatar_of(args);
     let offers = crate::share::offers(&args.share, args.anonymous)?;
     let mut roles: HashMap<PeerId, haven_proto::signal::Role> = HashMap::new();
-    let mut sent: Vec<haven_proto::bulk::ObjectId> = Vec::new();
+    let mut sent: Vec<(PeerId, haven_proto::bulk::ObjectId)> = Vec::new();
     let mut revoked = false;
     let mut session = Session::start(config)?;
     let mut voice = VoiceEngine::<PeerId>::new(EngineOptions {
@@ -297,14 +297,17 @@ async fn participate(
                                 offer.kind,
                                 std::sync::Arc::clone(offer.data.expose()),
                             );
-                            session.send_control(&Control::Shared(haven_proto::control::Share {
-                                object,
-                                label: offer.label.clone(),
-                                consent: offer.consent.clone(),
-                                may_keep: offer.may_keep,
-                                until: offer.until,
-                            }));
-                            sent.push(object);
+                            session.send_control_to(
+                                p,
+                                &Control::Shared(haven_proto::control::Share {
+                                    object,
+                                    label: offer.label.clone(),
+                                    consent: offer.consent.clone(),
+                                    may_keep: offer.may_keep,
+                                    until: offer.until,
+                                }),
+                            );
+                            sent.push((p, object));
                             figures.shares_sent += 1;
                         }
                     }
@@ -343,8 +346,8 @@ async fn participate(
         }
         if !revoked && args.revoke_after.is_some_and(|d| started.elapsed() >= d) {
             revoked = true;
-            for &object in &sent {
-                session.send_control(&Control::Revoked { object });
+            for &(to, object) in &sent {
+                session.send_control_to(to, &Control::Revoked { object });
                 figures.shares_revoked += 1;
             }
         }

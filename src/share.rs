@@ -425,6 +425,14 @@ fn offer(
         let consent = object_consent(&request, "image", &stripped.bytes);
         (ObjectKind::Image, stripped.bytes, consent)
     };
+    if consent.len() > haven_proto::control::MAX_SHARE_CONSENT {
+        bail!(
+            "--share {}: its Consent lists too much for one share ({} bytes); select fewer \
+             records with --select",
+            path.display(),
+            consent.len()
+        );
+    }
     // An anonymous patient's label is not sent as typed (a file name can carry a name).
     let label = if anonymous {
         match kind {
@@ -435,6 +443,11 @@ fn offer(
     } else {
         label
     };
+    // The wire takes labels of at most MAX_SHARE_LABEL bytes: cut on a character boundary.
+    let mut label = label;
+    while label.len() > haven_proto::control::MAX_SHARE_LABEL {
+        label.pop();
+    }
     Ok(OfferShare {
         kind,
         data: Redacted::new(Arc::new(data)),

@@ -81,6 +81,15 @@ pub struct VoiceStateChanged {
 #[derive(Message, Clone, Debug)]
 pub struct SendControl(pub Control);
 
+/// Asks to send a room event to one peer only (share terms, views, purges).
+#[derive(Message, Clone, Debug)]
+pub struct SendControlTo {
+    /// To whom.
+    pub to: PeerId,
+    /// What.
+    pub message: Control,
+}
+
 /// Asks to leave the consult: the session is closed and the app ends.
 #[derive(Message, Clone, Copy, Debug, Default)]
 pub struct LeaveRequested;
@@ -104,6 +113,7 @@ impl Plugin for LinkPlugin {
             .add_message::<PointerMoved>()
             .add_message::<VoiceStateChanged>()
             .add_message::<SendControl>()
+            .add_message::<SendControlTo>()
             .add_message::<LeaveRequested>()
             .add_systems(
                 PreUpdate,
@@ -223,6 +233,12 @@ fn poll_session(
                     warn!(peer = %from, "an object from a peer that is not the patient was dropped");
                 }
             }
+            SessionEvent::ObjectSent { to, id } => {
+                shares.write(ShareNews::Delivered { to, object: id });
+            }
+            SessionEvent::ObjectCancelled { peer, id, .. } => {
+                shares.write(ShareNews::Cancelled { peer, object: id });
+            }
             SessionEvent::ObjectProgress {
                 from,
                 id,
@@ -321,12 +337,19 @@ fn send_pose(
     }
 }
 
-fn send_controls(link: Res<'_, SessionLink>, mut requests: MessageReader<'_, '_, SendControl>) {
+fn send_controls(
+    link: Res<'_, SessionLink>,
+    mut requests: MessageReader<'_, '_, SendControl>,
+    mut targeted: MessageReader<'_, '_, SendControlTo>,
+) {
     let Ok(session) = link.0.try_lock() else {
         return;
     };
     for SendControl(message) in requests.read() {
         session.send_control(message);
+    }
+    for SendControlTo { to, message } in targeted.read() {
+        session.send_control_to(*to, message);
     }
 }
 
@@ -366,13 +389,16 @@ fn send_shares(
                 share.offer.kind,
                 std::sync::Arc::clone(share.offer.data.expose()),
             );
-            session.send_control(&Control::Shared(haven_proto::control::Share {
-                object,
-                label: share.offer.label.clone(),
-                consent: share.offer.consent.clone(),
-                may_keep: share.offer.may_keep,
-                until: share.offer.until,
-            }));
+            session.send_control_to(
+                peer,
+                &Control::Shared(haven_proto::control::Share {
+                    object,
+                    label: share.offer.label.clone(),
+                    consent: share.offer.consent.clone(),
+                    may_keep: share.offer.may_keep,
+                    until: share.offer.until,
+                }),
+            );
             share.sent_to.push((peer, object));
         }
     }

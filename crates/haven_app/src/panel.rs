@@ -8,7 +8,7 @@ use bevy::prelude::*;
 
 use crate::link::LeaveRequested;
 use crate::local::{LocalPointer, Seat};
-use crate::pointer::{LocalPointerHit, PointerTarget};
+use crate::pointer::{PointerTarget, first_hit};
 use crate::voice::{SetMuted, VoiceActivity};
 
 /// What a button in the room does.
@@ -73,7 +73,7 @@ fn spawn_panel(
 
 fn press(
     pointer: Res<'_, LocalPointer>,
-    hit: Res<'_, LocalPointerHit>,
+    targets: Query<'_, '_, (&PointerTarget, &GlobalTransform)>,
     buttons: Query<'_, '_, (&WorldButton, &PointerTarget, &GlobalTransform)>,
     activity: Res<'_, VoiceActivity>,
     mut was_active: Local<'_, bool>,
@@ -82,7 +82,11 @@ fn press(
 ) {
     let pressed = pointer.active && !*was_active;
     *was_active = pointer.active;
-    let Some(at) = hit.0.filter(|_| pressed) else {
+    if !pressed || !pointer.direction.is_normalized() {
+        return;
+    }
+    // Cast here rather than read last frame's hit: the press and its ray are the same frame's.
+    let Some(at) = first_hit(pointer.origin, pointer.direction, targets) else {
         return;
     };
     for (button, target, transform) in &buttons {

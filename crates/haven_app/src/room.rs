@@ -307,6 +307,15 @@ fn label_panels(
             Color::from(css::WHITE_SMOKE)
         };
         let iso = |at: Vec3| Isometry3d::new(at, facing * rotation);
+        if !on_board && let Some(progress) = &texts.progress {
+            gizmos.text(
+                iso(front - Vec3::Y * 0.52),
+                progress,
+                0.045,
+                Vec2::ZERO,
+                Color::from(css::DIM_GRAY),
+            );
+        }
         match (on_board, &texts.display, &texts.board) {
             // The display's caption goes above the picture, on the wall.
             (false, Some(label), _) => {

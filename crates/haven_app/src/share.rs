@@ -34,7 +34,7 @@ use haven_share::dicom::{DicomLimits, FramePixels};
 use haven_share::records;
 
 use crate::avatar::PeerGone;
-use crate::link::{SendControl, SessionFigures};
+use crate::link::{LeaveRequested, SendControlTo, SessionFigures};
 
 /// The wall display's shader (window/level, zoom and pan).
 const DISPLAY_SHADER: Handle<Shader> = uuid_handle!("6b2f6f0e-3c1d-4b8e-9a51-5d0c7a2e9f13");
@@ -103,6 +103,20 @@ pub enum ShareNews {
         /// The object.
         object: ObjectId,
     },
+    /// A transfer was cancelled or refused (by either side).
+    Cancelled {
+        /// The other peer.
+        peer: PeerId,
+        /// The object.
+        object: ObjectId,
+    },
+    /// One of ours was fully handed to the transport.
+    Delivered {
+        /// To whom.
+        to: PeerId,
+        /// The object.
+        object: ObjectId,
+    },
     /// The clinician viewed (`viewed`) or dropped one of ours.
     Acknowledged {
         /// Who.
@@ -123,6 +137,8 @@ pub struct MyShare {
     pub sent_to: Vec<(PeerId, ObjectId)>,
     /// Taken back.
     pub revoked: bool,
+    /// Objects the transport finished handing over.
+    pub delivered: Vec<ObjectId>,
 }
 
 /// The local patient's shares.
@@ -146,11 +162,18 @@ pub struct Received {
 #[derive(Resource, Debug, Default)]
 pub struct Shared(pub HashMap<(PeerId, ObjectId), Received>);
 
+/// Shares taken back while their bytes may still be on the way: what arrives for them later is
+/// dropped at once.
+#[derive(Resource, Debug, Default)]
+struct Revoked(std::collections::HashSet<(PeerId, ObjectId)>);
+
 /// The side's audit log, written line by line to a file when one is given.
 #[derive(Resource)]
 pub struct Audit {
     log: Option<AuditLog>,
     owner: audit::Role,
+    /// The local role when known before the session says it (the invite's).
+    role: Option<Role>,
     lines: Vec<String>,
     file: Option<std::fs::File>,
     keep_dir: Option<PathBuf>,
@@ -185,10 +208,17 @@ impl Audit {
         Self {
             log: None,
             owner: audit::Role::Clinician,
+            role: None,
             lines: Vec::new(),
             file,
             keep_dir,
         }
+    }
+
+    /// Records entries as `role` (the invite's), even before the session has said it.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
     }
 
     /// The log's lines so far.
@@ -205,7 +235,7 @@ impl Audit {
     }
 
     fn record(&mut self, me: Option<Role>, action: Action, object: &str, data: &[u8]) {
-        let actor = match me {
+        let actor = match self.role.or(me) {
             Some(Role::Patient) => audit::Role::Patient,
             _ => audit::Role::Clinician,
         };
@@ -291,6 +321,10 @@ pub struct PanelTexts {
     pub display: Option<Redacted<String>>,
     /// The records board's summary lines, if it shows something.
     pub board: Option<Redacted<Vec<String>>>,
+    /// Shares on their way, as "Receiving a share: 45 %" (both sides see transfers).
+    pub progress: Option<String>,
+    /// Whose share the board shows.
+    pub board_from: Option<(PeerId, ObjectId)>,
 }
 
 /// Sharing in the room.
@@ -302,12 +336,13 @@ impl Plugin for SharePlugin {
         app.init_resource::<MyShares>()
             .init_resource::<Shared>()
             .init_resource::<PanelTexts>()
+            .init_resource::<Revoked>()
             .add_message::<OfferShare>()
             .add_message::<RevokeShare>()
             .add_message::<ShareNews>()
             .add_systems(
                 Update,
-                (take_offers, revoke, receive, purge_gone, show).chain(),
+                (take_offers, revoke, receive, purge_gone, show, end_of_consult).chain(),
             );
         if !app.world().contains_resource::<Audit>() {
             app.insert_resource(Audit::new(None, None));
@@ -347,6 +382,7 @@ fn take_offers(
             offer: offer.clone(),
             sent_to: Vec::new(),
             revoked: false,
+            delivered: Vec::new(),
         });
     }
 }
@@ -356,17 +392,18 @@ fn revoke(
     mut mine: ResMut<'_, MyShares>,
     mut audit: ResMut<'_, Audit>,
     figures: Res<'_, SessionFigures>,
-    mut out: MessageWriter<'_, SendControl>,
+    mut out: MessageWriter<'_, SendControlTo>,
 ) {
     for &RevokeShare(i) in requests.read() {
         let Some(share) = mine.0.get_mut(i).filter(|s| !s.revoked) else {
             continue;
         };
         share.revoked = true;
-        for &(_, object) in &share.sent_to {
-            out.write(SendControl(haven_proto::control::Control::Revoked {
-                object,
-            }));
+        for &(to, object) in &share.sent_to {
+            out.write(SendControlTo {
+                to,
+                message: haven_proto::control::Control::Revoked { object },
+            });
         }
         let data = Arc::clone(share.offer.data.expose());
         audit.record(
@@ -381,21 +418,29 @@ fn revoke(
 fn receive(
     mut news: MessageReader<'_, '_, ShareNews>,
     mut shared: ResMut<'_, Shared>,
+    mut revoked: ResMut<'_, Revoked>,
+    mut mine: ResMut<'_, MyShares>,
     mut audit: ResMut<'_, Audit>,
     figures: Res<'_, SessionFigures>,
-    mut out: MessageWriter<'_, SendControl>,
+    mut out: MessageWriter<'_, SendControlTo>,
 ) {
     let me = figures.me.map(|m| m.role);
+    let fresh = || Received {
+        share: None,
+        object: None,
+        progress: (0, 0),
+        shown: false,
+    };
     for n in news.read() {
         match n {
             ShareNews::Announced { from, share } => {
-                let entry = shared.0.entry((*from, share.object)).or_insert(Received {
-                    share: None,
-                    object: None,
-                    progress: (0, 0),
-                    shown: false,
-                });
-                entry.share = Some(share.clone());
+                if !revoked.0.contains(&(*from, share.object)) {
+                    shared
+                        .0
+                        .entry((*from, share.object))
+                        .or_insert_with(fresh)
+                        .share = Some(share.clone());
+                }
             }
             ShareNews::Arrived {
                 from,
@@ -403,13 +448,18 @@ fn receive(
                 kind,
                 data,
             } => {
+                // Taken back while on its way: dropped as it lands.
+                if revoked.0.contains(&(*from, *object)) {
+                    audit.record(
+                        me,
+                        Action::Purge,
+                        &object_name(*from, *object),
+                        data.expose(),
+                    );
+                    continue;
+                }
                 // Only a patient's objects are taken (the link checked the role).
-                let entry = shared.0.entry((*from, *object)).or_insert(Received {
-                    share: None,
-                    object: None,
-                    progress: (0, 0),
-                    shown: false,
-                });
+                let entry = shared.0.entry((*from, *object)).or_insert_with(fresh);
                 entry.object = Some((*kind, data.clone()));
                 entry.progress = (data.expose().len() as u64, data.expose().len() as u64);
             }
@@ -424,17 +474,40 @@ fn receive(
                 }
             }
             ShareNews::Revoked { from, object } => {
-                if let Some(entry) = shared.0.remove(&(*from, *object)) {
+                revoked.0.insert((*from, *object));
+                let data = shared
+                    .0
+                    .remove(&(*from, *object))
+                    .and_then(|e| e.object)
+                    .map(|(_, d)| Arc::clone(d.expose()))
+                    .unwrap_or_default();
+                let name = object_name(*from, *object);
+                audit.record(me, Action::Revoke, &name, &data);
+                audit.record(me, Action::Purge, &name, &data);
+                out.write(SendControlTo {
+                    to: *from,
+                    message: haven_proto::control::Control::Purged { object: *object },
+                });
+            }
+            ShareNews::Cancelled { peer, object } => {
+                // A refused or broken transfer: nothing of it is kept, on either side.
+                if let Some(entry) = shared.0.remove(&(*peer, *object)) {
                     let data = entry
                         .object
                         .map(|(_, d)| Arc::clone(d.expose()))
                         .unwrap_or_default();
-                    let name = object_name(*from, *object);
-                    audit.record(me, Action::Revoke, &name, &data);
-                    audit.record(me, Action::Purge, &name, &data);
-                    out.write(SendControl(haven_proto::control::Control::Purged {
-                        object: *object,
-                    }));
+                    audit.record(me, Action::Purge, &object_name(*peer, *object), &data);
+                }
+                for share in &mut mine.0 {
+                    share.sent_to.retain(|&(p, o)| (p, o) != (*peer, *object));
+                }
+            }
+            ShareNews::Delivered { to, object } => {
+                // Not a change worth showing again: only the progress line reads it.
+                for share in &mut mine.bypass_change_detection().0 {
+                    if share.sent_to.contains(&(*to, *object)) {
+                        share.delivered.push(*object);
+                    }
                 }
             }
             ShareNews::Acknowledged {
@@ -446,6 +519,30 @@ fn receive(
                 audit.record(me, action, &object_name(*from, *object), &[]);
             }
         }
+    }
+}
+
+/// The consult ends for this side (it leaves, or the app closes): every share held is kept or
+/// purged now, with its audit entry, and the patient is told.
+fn end_of_consult(
+    mut leaving: MessageReader<'_, '_, LeaveRequested>,
+    mut exits: MessageReader<'_, '_, AppExit>,
+    mut shared: ResMut<'_, Shared>,
+    mut audit: ResMut<'_, Audit>,
+    figures: Res<'_, SessionFigures>,
+    mut out: MessageWriter<'_, SendControlTo>,
+) {
+    let ending = leaving.read().count() + exits.read().count() > 0;
+    if !ending || shared.0.is_empty() {
+        return;
+    }
+    let me = figures.me.map(|m| m.role);
+    for (key, entry) in std::mem::take(&mut shared.0) {
+        settle(&mut audit, me, key, entry);
+        out.write(SendControlTo {
+            to: key.0,
+            message: haven_proto::control::Control::Purged { object: key.1 },
+        });
     }
 }
 
@@ -561,13 +658,36 @@ fn show(
     mut texts: ResMut<'_, PanelTexts>,
     mut audit: ResMut<'_, Audit>,
     figures: Res<'_, SessionFigures>,
-    mut out: MessageWriter<'_, SendControl>,
+    mut out: MessageWriter<'_, SendControlTo>,
     quads: Query<'_, '_, (Entity, &DisplayQuad)>,
     mut images: Option<ResMut<'_, Assets<Image>>>,
     mut meshes: Option<ResMut<'_, Assets<Mesh>>>,
     mut materials: Option<ResMut<'_, Assets<DisplayMaterial>>>,
 ) {
     let me = figures.me.map(|m| m.role);
+    // Transfers under way, in one line (no labels: it may show before the terms arrive).
+    let (got, total) = shared
+        .0
+        .values()
+        .filter(|e| e.object.is_none() && e.progress.1 > 0)
+        .fold((0u64, 0u64), |(g, t), e| {
+            (g + e.progress.0, t + e.progress.1)
+        });
+    let sending = mine
+        .0
+        .iter()
+        .filter(|s| !s.revoked && s.sent_to.iter().any(|(_, id)| !s.delivered.contains(id)))
+        .count();
+    let progress = if let Some(pct) = (got * 100).checked_div(total) {
+        Some(format!("Receiving a share: {pct} %"))
+    } else if sending > 0 {
+        Some(format!("Sending {sending} share(s)..."))
+    } else {
+        None
+    };
+    if texts.progress != progress {
+        texts.progress = progress;
+    }
     // What is on show: for the clinician what arrived, for the patient what it offers.
     let mut ready: Vec<Showable> = Vec::new();
     for (key, entry) in &mut shared.0 {
@@ -575,9 +695,10 @@ fn show(
         {
             entry.shown = true;
             ready.push((*key, *kind, Arc::clone(data.expose()), share.label.clone()));
-            out.write(SendControl(haven_proto::control::Control::Viewed {
-                object: key.1,
-            }));
+            out.write(SendControlTo {
+                to: key.0,
+                message: haven_proto::control::Control::Viewed { object: key.1 },
+            });
             audit.record(me, Action::View, &object_name(key.0, key.1), data.expose());
         }
     }
@@ -622,6 +743,7 @@ fn show(
                     texts.board = Some(Redacted::new(
                         text.expose().lines().map(str::to_owned).collect(),
                     ));
+                    texts.board_from = Some(key);
                 }
                 Err(e) => warn!("shared records could not be read: {e}"),
             },
@@ -664,8 +786,25 @@ fn show(
     }
 }
 
+/// The largest texture side every GPU takes (wgpu's default limit); a bigger picture from a
+/// peer is refused rather than handed to the renderer.
+const MAX_TEXTURE_SIDE: u32 = 8_192;
+
 /// A texture for the display and its window (x centre, y width, z invert, w colour).
 fn picture(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
+    let (image, window) = picture_any_size(kind, data)?;
+    if image.width() > MAX_TEXTURE_SIDE || image.height() > MAX_TEXTURE_SIDE {
+        warn!(
+            "a shared picture of {}x{} is too large to show (at most {MAX_TEXTURE_SIDE} a side)",
+            image.width(),
+            image.height()
+        );
+        return None;
+    }
+    Some((image, window))
+}
+
+fn picture_any_size(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
     let usage = RenderAssetUsages::RENDER_WORLD;
     match kind {
         ObjectKind::Image => {
@@ -818,7 +957,8 @@ mod tests {
             )))
             .insert_resource(Audit::new(audit_path, keep))
             .init_resource::<SessionFigures>()
-            .add_message::<SendControl>()
+            .add_message::<SendControlTo>()
+            .add_message::<LeaveRequested>()
             .add_message::<PeerGone>()
             .add_plugins(SharePlugin);
         app.world_mut().resource_mut::<SessionFigures>().me = Some(PeerInfo {
@@ -862,9 +1002,12 @@ mod tests {
 
     fn sent(app: &mut App) -> Vec<Control> {
         app.world_mut()
-            .resource_mut::<Messages<SendControl>>()
+            .resource_mut::<Messages<SendControlTo>>()
             .drain()
-            .map(|SendControl(c)| c)
+            .map(|m| {
+                assert_eq!(m.to, PATIENT, "said to the patient only");
+                m.message
+            })
             .collect()
     }
 
@@ -946,6 +1089,75 @@ mod tests {
             Some(records())
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_transfer_under_way_shows_its_progress_until_it_arrives() {
+        let mut app = app(None, None);
+        app.world_mut().write_message(ShareNews::Announced {
+            from: PATIENT,
+            share: share(4, false),
+        });
+        app.world_mut().write_message(ShareNews::Progress {
+            from: PATIENT,
+            object: ObjectId(4),
+            received: 512,
+            size: 1024,
+        });
+        app.update();
+        assert_eq!(
+            app.world().resource::<PanelTexts>().progress.as_deref(),
+            Some("Receiving a share: 50 %")
+        );
+        arrive(&mut app, 4, false);
+        assert_eq!(app.world().resource::<PanelTexts>().progress, None);
+        assert!(app.world().resource::<PanelTexts>().board.is_some());
+    }
+
+    #[test]
+    fn a_share_revoked_while_on_its_way_is_dropped_when_it_lands() {
+        let mut app = app(None, None);
+        app.world_mut().write_message(ShareNews::Announced {
+            from: PATIENT,
+            share: share(6, false),
+        });
+        app.world_mut().write_message(ShareNews::Revoked {
+            from: PATIENT,
+            object: ObjectId(6),
+        });
+        app.update();
+        assert_eq!(
+            sent(&mut app),
+            vec![Control::Purged {
+                object: ObjectId(6)
+            }]
+        );
+        // The bytes land after the revoke: not kept, not shown.
+        app.world_mut().write_message(ShareNews::Arrived {
+            from: PATIENT,
+            object: ObjectId(6),
+            kind: ObjectKind::Fhir,
+            data: Redacted::new(Arc::new(records())),
+        });
+        app.update();
+        assert!(app.world().resource::<Shared>().0.is_empty());
+        assert!(app.world().resource::<PanelTexts>().board.is_none());
+    }
+
+    #[test]
+    fn leaving_the_consult_purges_what_is_held_and_tells_the_patient() {
+        let mut app = app(None, None);
+        arrive(&mut app, 8, false);
+        let _ = sent(&mut app);
+        app.world_mut().write_message(LeaveRequested);
+        app.update();
+        assert!(app.world().resource::<Shared>().0.is_empty());
+        assert_eq!(
+            sent(&mut app),
+            vec![Control::Purged {
+                object: ObjectId(8)
+            }]
+        );
     }
 
     #[test]

@@ -699,6 +699,11 @@ impl Backend {
                     let _ = peer.control.send(&bytes).await;
                 }
             }
+            Command::ControlTo(to, bytes) => {
+                if let Some(peer) = self.peers.get(&to).filter(|p| p.open) {
+                    let _ = peer.control.send(&Bytes::from(bytes)).await;
+                }
+            }
             Command::Audio {
                 packet,
                 duration,

@@ -217,6 +217,7 @@ pub enum SessionEvent {
 pub(crate) enum Command {
     Pose(Vec<u8>),
     Control(Vec<u8>),
+    ControlTo(PeerId, Vec<u8>),
     Object {
         to: PeerId,
         manifest: Manifest,
@@ -292,7 +293,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Pose(_) => "Pose",
-            Self::Control(_) => "Control",
+            Self::Control(_) | Self::ControlTo(..) => "Control",
             Self::Object { .. } => "Object",
             Self::Audio { .. } => "Audio",
             Self::Stats(_) => "Stats",
@@ -358,6 +359,14 @@ impl Session {
         let _ = self
             .commands
             .send(Command::Control(haven_proto::control::encode(message)));
+    }
+
+    /// Sends a room event to one peer only (what is shared goes to whom it is shared with).
+    pub fn send_control_to(&self, to: PeerId, message: &Control) {
+        let _ = self.commands.send(Command::ControlTo(
+            to,
+            haven_proto::control::encode(message),
+        ));
     }
 
     /// Sends an object to one peer over `bulk`; returns its id.
