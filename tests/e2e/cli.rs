@@ -27,6 +27,15 @@ fn every_subcommand_has_help() {
         &["bench", "--help"],
         &["bench", "pose", "--help"],
         &["bench", "signal", "--help"],
+        &["bench", "room", "--help"],
+        &["join", "--help"],
+        &["demo", "--help"],
+        &["records", "show", "--help"],
+        &["image", "strip", "--help"],
+        &["image", "deid", "--help"],
+        &["image", "info", "--help"],
+        &["audit", "verify", "--help"],
+        &["audit", "export", "--help"],
     ] {
         let out = Command::new(HAVEN).args(args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
@@ -190,4 +199,89 @@ fn serve_and_invite_work_as_the_readme_says() {
     });
     assert!(stopped.success(), "{stopped:?}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// The sharing commands on real sample files: the summary, the anonymous FHIR (no identifier
+/// of the input left), a stripped image, a de-identified DICOM, and an audit log that verifies
+/// until it is edited.
+#[test]
+fn the_sharing_commands_work_on_real_files() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = temp_dir("share-cli");
+    let run = |args: &[&str]| {
+        let out = Command::new(HAVEN).args(args).output().expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ips = format!("{data}/fhir/ips-minimal.json");
+    let (ok, summary, _) = run(&["records", "show", &ips]);
+    assert!(
+        ok && summary.contains("Problems") && summary.contains("DeLarosa"),
+        "{summary}"
+    );
+    let (ok, anonymous, _) = run(&["records", "show", &ips, "--anonymous", "--json"]);
+    assert!(ok, "{anonymous}");
+    for identifier in ["DeLarosa", "Martha", "1972-05-01", "574687583"] {
+        assert!(
+            !anonymous.contains(identifier),
+            "{identifier} left in the anonymous FHIR"
+        );
+    }
+    let clean = dir.join("clean.jpg");
+    let (ok, said, err) = run(&[
+        "image",
+        "strip",
+        &format!("{data}/images/camera_gps_serial.jpg"),
+        clean.to_str().expect("utf-8"),
+    ]);
+    assert!(ok && said.contains("GPS"), "{said}{err}");
+    let deid = dir.join("deid.dcm");
+    let (ok, said, err) = run(&[
+        "image",
+        "deid",
+        &format!("{data}/dicom/CT_small.dcm"),
+        deid.to_str().expect("utf-8"),
+    ]);
+    assert!(ok && said.contains("PatientName"), "{said}{err}");
+    let (ok, info, _) = run(&["image", "info", deid.to_str().expect("utf-8")]);
+    assert!(
+        ok && info.contains("patient identity removed: true"),
+        "{info}"
+    );
+    assert!(
+        info.contains("identifying attributes present: none"),
+        "{info}"
+    );
+    // A wrong type claimed by the extension is refused with a message, not a panic.
+    let fake = dir.join("fake.png");
+    std::fs::copy(format!("{data}/images/camera_gps_serial.jpg"), &fake).expect("copy");
+    let (ok, _, err) = run(&["image", "strip", fake.to_str().expect("utf-8"), "/dev/null"]);
+    assert!(
+        !ok && err.starts_with("haven:") && !err.contains("panicked"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `haven bench room` runs the room's systems headless and reports its figures.
+#[test]
+fn the_room_bench_runs() {
+    let out = Command::new(HAVEN)
+        .args(["bench", "room", "--frames", "100", "--json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(figures["avatars"], 4);
+    assert!(
+        figures["room_systems_ms_per_frame"].as_f64().is_some(),
+        "{figures}"
+    );
 }

@@ -31,6 +31,7 @@ impl Plugin for RoomPlugin {
             affects_lightmapped_meshes: true,
         })
         .insert_resource(ClearColor(Color::srgb(0.80, 0.86, 0.92)))
+        .init_resource::<PanelTexts>()
         .add_systems(Startup, build_room)
         .add_systems(
             Update,

@@ -342,7 +342,15 @@ impl Plugin for SharePlugin {
             .add_message::<ShareNews>()
             .add_systems(
                 Update,
-                (take_offers, revoke, receive, purge_gone, show, end_of_consult).chain(),
+                (
+                    take_offers,
+                    revoke,
+                    receive,
+                    purge_gone,
+                    show,
+                    end_of_consult,
+                )
+                    .chain(),
             );
         if !app.world().contains_resource::<Audit>() {
             app.insert_resource(Audit::new(None, None));
