@@ -291,9 +291,25 @@ fn label_panels(
     mut gizmos: Gizmos<'_, '_>,
     texts: Res<'_, PanelTexts>,
     panels: Query<'_, '_, (&SharePanel, &GlobalTransform)>,
+    cameras: Query<'_, '_, (&Camera, &GlobalTransform)>,
 ) {
+    // Stroke text is thousands of line segments a frame: a panel that no camera faces is not
+    // written at all (the records board sits to the side of the seated view).
+    let seen = |at: Vec3| {
+        cameras.iter().any(|(camera, eye)| {
+            camera.is_active
+                && eye
+                    .forward()
+                    .as_vec3()
+                    .dot((at - eye.translation()).normalize_or_zero())
+                    > 0.55
+        })
+    };
     for (panel, at) in &panels {
         let (_, rotation, translation) = at.to_scale_rotation_translation();
+        if !cameras.is_empty() && !seen(translation) {
+            continue;
+        }
         // Face into the room: the display faces +z, the board faces −x.
         let facing = if translation.x > 2.0 {
             Quat::from_rotation_y(-std::f32::consts::FRAC_PI_2)
