@@ -330,11 +330,7 @@ async fn participate(
                 }
                 SessionEvent::Audio { from, packet } => {
                     figures.audio_frames_received += 1;
-                    let arrived = packet
-                        .arrived
-                        .saturating_duration_since(started)
-                        .as_secs_f64()
-                        * 1000.0;
+                    let arrived = packet.arrived_ms_since(started);
                     voice.push(from, packet.timestamp, packet.payload, arrived);
                 }
                 SessionEvent::Refused { from, channel, why } => {

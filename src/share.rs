@@ -128,6 +128,11 @@ fn selectors(select: &[String]) -> anyhow::Result<Vec<Selector>> {
         .collect()
 }
 
+/// Every section: what a share holds when the patient selected nothing.
+fn every_section() -> Vec<Selector> {
+    records::SectionKind::ALL.map(Selector::Section).to_vec()
+}
+
 fn consent_request(may_keep: bool, duration: Duration) -> ConsentRequest {
     ConsentRequest {
         share_id: format!("share-{:x}", now_unix()),
@@ -166,18 +171,8 @@ pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let all = [
-        "patient",
-        "problems",
-        "medications",
-        "allergies",
-        "immunizations",
-        "results",
-        "procedures",
-        "other",
-    ];
     let chosen = if chosen.is_empty() {
-        all.iter().filter_map(|s| s.parse().ok()).collect()
+        every_section()
     } else {
         chosen
     };
@@ -397,19 +392,7 @@ fn offer(
             .with_context(|| format!("--share {}", path.display()))?;
         let mut chosen = selectors(&args.select)?;
         if chosen.is_empty() {
-            chosen = [
-                "patient",
-                "problems",
-                "medications",
-                "allergies",
-                "immunizations",
-                "results",
-                "procedures",
-                "other",
-            ]
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+            chosen = every_section();
         }
         let mode = if anonymous {
             ShareMode::Anonymous

@@ -379,7 +379,13 @@ fn send_shares(
     let Ok(mut session) = link.0.try_lock() else {
         return;
     };
-    for share in mine.0.iter_mut().filter(|s| !s.revoked) {
+    // Recording where a share went is not a change of what is shared: nothing re-shows it.
+    for share in mine
+        .bypass_change_detection()
+        .0
+        .iter_mut()
+        .filter(|s| !s.revoked)
+    {
         for &peer in &clinicians {
             if share.sent_to.iter().any(|(p, _)| *p == peer) {
                 continue;

@@ -324,7 +324,7 @@ fn label_panels(
             Color::from(css::WHITE_SMOKE)
         };
         let iso = |at: Vec3| Isometry3d::new(at, facing * rotation);
-        if !on_board && let Some(progress) = &texts.progress {
+        if !on_board && let Some(progress) = texts.progress.as_ref().or(texts.notice.as_ref()) {
             gizmos.text(
                 iso(front - Vec3::Y * 0.52),
                 progress,

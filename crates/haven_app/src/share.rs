@@ -25,6 +25,8 @@ use bevy::pbr::{Material, MaterialPlugin};
 use bevy::prelude::*;
 use bevy::render::render_resource::{AsBindGroup, Extent3d, TextureDimension, TextureFormat};
 use bevy::shader::{Shader, ShaderRef};
+use bevy::tasks::futures::check_ready;
+use bevy::tasks::{AsyncComputeTaskPool, Task};
 use haven_proto::Redacted;
 use haven_proto::bulk::{ObjectId, ObjectKind};
 use haven_proto::control::Share;
@@ -325,6 +327,8 @@ pub struct PanelTexts {
     pub progress: Option<String>,
     /// Whose share the board shows.
     pub board_from: Option<(PeerId, ObjectId)>,
+    /// Something the viewer should know about the last share ("could not be shown").
+    pub notice: Option<String>,
 }
 
 /// Sharing in the room.
@@ -365,6 +369,7 @@ impl Plugin for SharePlugin {
                 ),
             );
             app.add_plugins(MaterialPlugin::<DisplayMaterial>::default())
+                .add_systems(Update, place_picture.after(show))
                 .add_systems(
                     Update,
                     adjust_display.run_if(resource_exists::<ButtonInput<KeyCode>>),
@@ -668,9 +673,6 @@ fn show(
     figures: Res<'_, SessionFigures>,
     mut out: MessageWriter<'_, SendControlTo>,
     quads: Query<'_, '_, (Entity, &DisplayQuad)>,
-    mut images: Option<ResMut<'_, Assets<Image>>>,
-    mut meshes: Option<ResMut<'_, Assets<Mesh>>>,
-    mut materials: Option<ResMut<'_, Assets<DisplayMaterial>>>,
 ) {
     let me = figures.me.map(|m| m.role);
     // Transfers under way, in one line (no labels: it may show before the terms arrive).
@@ -721,29 +723,24 @@ fn show(
         }
     }
     // Whatever the display or board shows that is no longer held goes.
-    let held = |key: &(PeerId, ObjectId)| {
-        shared.0.contains_key(key)
-            || (key.0 == PeerId(0) && mine.0.get(key.1.0 as usize).is_some_and(|s| !s.revoked))
-    };
     for (entity, quad) in &quads {
-        if !held(&quad.key) {
+        if !is_held(&shared, &mine, quad.key) {
             commands.entity(entity).despawn();
             texts.display = None;
         }
     }
-    if texts.board.is_some()
-        && !shared
-            .0
-            .values()
-            .any(|e| e.shown && matches!(&e.object, Some((ObjectKind::Fhir, _))))
-        && !mine
-            .0
-            .iter()
-            .any(|s| !s.revoked && s.offer.kind == ObjectKind::Fhir)
+    if texts
+        .board_from
+        .is_some_and(|key| !is_held(&shared, &mine, key))
     {
         texts.board = None;
+        texts.board_from = None;
     }
-    for (key, kind, data, label) in ready {
+    // The newest picture wins the display (one quad, so window/level has one target).
+    let last_picture = ready
+        .iter()
+        .rposition(|(_, kind, ..)| matches!(kind, ObjectKind::Image | ObjectKind::Dicom));
+    for (i, (key, kind, data, label)) in ready.into_iter().enumerate() {
         match kind {
             ObjectKind::Fhir => match records::parse(&data, &records::Limits::default()) {
                 Ok(parsed) => {
@@ -753,45 +750,93 @@ fn show(
                     ));
                     texts.board_from = Some(key);
                 }
-                Err(e) => warn!("shared records could not be read: {e}"),
-            },
-            ObjectKind::Image | ObjectKind::Dicom => {
-                let (Some(images), Some(meshes), Some(materials)) =
-                    (images.as_mut(), meshes.as_mut(), materials.as_mut())
-                else {
-                    continue;
-                };
-                let Some((image, window)) = picture(kind, &data) else {
-                    continue;
-                };
-                let aspect = image.width() as f32 / image.height().max(1) as f32;
-                let size = if aspect > DISPLAY_SIZE.x / DISPLAY_SIZE.y {
-                    Vec2::new(DISPLAY_SIZE.x, DISPLAY_SIZE.x / aspect)
-                } else {
-                    Vec2::new(DISPLAY_SIZE.y * aspect, DISPLAY_SIZE.y)
-                };
-                for (entity, _) in &quads {
-                    commands.entity(entity).despawn();
+                Err(e) => {
+                    warn!("shared records could not be read: {e}");
+                    texts.notice = Some("Shared records could not be read".to_owned());
                 }
-                let material = materials.add(DisplayMaterial {
-                    window,
-                    view: Vec4::new(0.5, 0.5, 1.0, 0.0),
-                    values: images.add(image),
-                });
-                commands.spawn((
-                    DisplayQuad {
-                        default_window: window,
-                        key,
-                    },
-                    Mesh3d(meshes.add(Rectangle::from_size(size))),
-                    MeshMaterial3d(material),
-                    Transform::from_translation(DISPLAY_CENTRE),
-                ));
-                texts.display = Some(label);
+            },
+            // Decoding a big picture takes longer than a frame: it goes to the compute pool and
+            // the quad appears when it is done.
+            ObjectKind::Image | ObjectKind::Dicom if Some(i) == last_picture => {
+                let task = AsyncComputeTaskPool::get().spawn(async move { picture(kind, &data) });
+                commands.spawn(Decoding { task, key, label });
             }
             _ => {}
         }
     }
+}
+
+/// A shared picture being decoded off the frame loop.
+#[derive(Component)]
+struct Decoding {
+    task: Task<Option<(Image, Vec4)>>,
+    key: (PeerId, ObjectId),
+    label: Redacted<String>,
+}
+
+/// Puts a decoded picture on the wall display (if its share is still held).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system drawing into several places"
+)]
+fn place_picture(
+    mut commands: Commands<'_, '_>,
+    mut decoding: Query<'_, '_, (Entity, &mut Decoding)>,
+    quads: Query<'_, '_, Entity, With<DisplayQuad>>,
+    shared: Res<'_, Shared>,
+    mine: Res<'_, MyShares>,
+    mut texts: ResMut<'_, PanelTexts>,
+    mut images: ResMut<'_, Assets<Image>>,
+    mut meshes: ResMut<'_, Assets<Mesh>>,
+    mut materials: ResMut<'_, Assets<DisplayMaterial>>,
+) {
+    for (entity, mut pending) in &mut decoding {
+        let Some(decoded) = check_ready(&mut pending.task) else {
+            continue;
+        };
+        commands.entity(entity).despawn();
+        let key = pending.key;
+        if !is_held(&shared, &mine, key) {
+            continue;
+        }
+        let Some((image, window)) = decoded else {
+            // Said on the wall, not only in the log: the clinician is waiting for it.
+            texts.notice = Some("A shared picture could not be shown".to_owned());
+            continue;
+        };
+        let aspect = image.width() as f32 / image.height().max(1) as f32;
+        let size = if aspect > DISPLAY_SIZE.x / DISPLAY_SIZE.y {
+            Vec2::new(DISPLAY_SIZE.x, DISPLAY_SIZE.x / aspect)
+        } else {
+            Vec2::new(DISPLAY_SIZE.y * aspect, DISPLAY_SIZE.y)
+        };
+        for quad in &quads {
+            commands.entity(quad).despawn();
+        }
+        let material = materials.add(DisplayMaterial {
+            window,
+            view: Vec4::new(0.5, 0.5, 1.0, 0.0),
+            values: images.add(image),
+        });
+        commands.spawn((
+            DisplayQuad {
+                default_window: window,
+                key,
+            },
+            Mesh3d(meshes.add(Rectangle::from_size(size))),
+            MeshMaterial3d(material),
+            Transform::from_translation(DISPLAY_CENTRE),
+        ));
+        texts.display = Some(pending.label.clone());
+        texts.notice = None;
+    }
+}
+
+/// Whether a share is still held: the clinician's from a patient, or one of the local
+/// patient's own offers (keyed by `PeerId(0)` and its position in [`MyShares`]).
+fn is_held(shared: &Shared, mine: &MyShares, key: (PeerId, ObjectId)) -> bool {
+    shared.0.contains_key(&key)
+        || (key.0 == PeerId(0) && mine.0.get(key.1.0 as usize).is_some_and(|s| !s.revoked))
 }
 
 /// The largest texture side every GPU takes (wgpu's default limit); a bigger picture from a

@@ -95,11 +95,7 @@ fn run(
     while !shared.stop.load(Ordering::Relaxed) && !link.is_closed() {
         while let Some((from, packet)) = link.try_recv() {
             snapshot.packets_received += 1;
-            let arrived = packet
-                .arrived
-                .saturating_duration_since(started)
-                .as_secs_f64()
-                * 1000.0;
+            let arrived = packet.arrived_ms_since(started);
             engine.push(from, packet.timestamp, packet.payload, arrived);
         }
         if let Ok(mut gone) = shared.gone.try_lock() {

@@ -102,6 +102,13 @@ pub struct AudioPacket {
     pub arrived: std::time::Instant,
 }
 
+impl AudioPacket {
+    /// When it arrived, in milliseconds after `start` (a jitter buffer's clock).
+    pub fn arrived_ms_since(&self, start: std::time::Instant) -> f64 {
+        self.arrived.saturating_duration_since(start).as_secs_f64() * 1000.0
+    }
+}
+
 /// Figures for one peer connection.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PeerStats {
