@@ -319,6 +319,8 @@ async fn participate(
                     }
                     info!(peer = %p, "left");
                 }
+                SessionEvent::PeerReconnecting(p) => info!(peer = %p, "reconnecting"),
+                SessionEvent::PeerReconnected(p) => info!(peer = %p, "reconnected"),
                 SessionEvent::Pose { .. } => figures.poses_received += 1,
                 SessionEvent::Control { message, .. } => {
                     figures.controls_received += 1;
@@ -343,6 +345,9 @@ async fn participate(
         if !revoked && args.revoke_after.is_some_and(|d| started.elapsed() >= d) {
             revoked = true;
             for &(to, object) in &sent {
+                // Whatever of it is still on its way stops; what arrived is purged on the
+                // clinician's side when the revoke arrives.
+                session.cancel_object(to, object);
                 session.send_control_to(to, &Control::Revoked { object });
                 figures.shares_revoked += 1;
             }

@@ -376,3 +376,156 @@ async fn peers_rejoin_and_three_form_a_mesh() {
     }
     server.handle.shutdown().await;
 }
+
+/// Bytes that differ along the object, so a misplaced chunk cannot go unnoticed.
+fn pattern(n: u32) -> Arc<Vec<u8>> {
+    Arc::new(
+        (0..n)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect(),
+    )
+}
+
+/// The connection is rebuilt in the middle of a transfer: the object goes on from what the
+/// receiver held, not from the start, and arrives intact over the new connection, with poses
+/// flowing on it. Then a revoked object stops mid-way: the receiver drops what it held, never
+/// sees it whole, and the next object still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
+    logs();
+    let server = start(Limits::default()).await;
+    let mut clinician = join(&server, "resume", Role::Clinician);
+    let a = me(&mut clinician).await;
+    // The newcomer made the first offer, so it is the side that rebuilds.
+    let mut patient = join(&server, "resume", Role::Patient);
+    let b = me(&mut patient).await;
+    connected_to(&mut clinician, &[b]).await;
+    connected_to(&mut patient, &[a]).await;
+
+    const MIB: u64 = 1024 * 1024;
+    let object = pattern(12_000_000);
+    let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
+    let (progress, _) = wait_for(&mut clinician, Duration::from_secs(60), |e| {
+        matches!(e, SessionEvent::ObjectProgress { received, .. } if *received >= 2 * MIB)
+    })
+    .await;
+    let SessionEvent::ObjectProgress {
+        received: held_before,
+        ..
+    } = progress
+    else {
+        unreachable!("matched above")
+    };
+    patient.reconnect(a);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut resumed_from, mut delivered, mut arrived) = (None, false, None);
+    let (mut patient_back, mut clinician_back) = (false, false);
+    let mut highest = held_before;
+    while !(delivered && arrived.is_some() && patient_back && clinician_back) {
+        assert!(
+            Instant::now() < deadline,
+            "not resumed in 120 s: resumed {resumed_from:?}, delivered {delivered}, \
+             arrived {}, back {patient_back}/{clinician_back}",
+            arrived.is_some()
+        );
+        while let Some(e) = patient.try_event() {
+            match e {
+                SessionEvent::PeerReconnected(p) if p == a => patient_back = true,
+                SessionEvent::ObjectResumed { to, id: o, from } if (to, o) == (a, id) => {
+                    resumed_from = Some(from);
+                }
+                SessionEvent::ObjectSent { to, id: o } if (to, o) == (a, id) => delivered = true,
+                SessionEvent::ObjectCancelled { why, .. } => panic!("cancelled: {why}"),
+                SessionEvent::PeerConnected(_) | SessionEvent::PeerLeft(_) => {
+                    panic!("a reconnect is not a new peer: {e:?}")
+                }
+                SessionEvent::Failed(why) => panic!("patient failed: {why}"),
+                _ => {}
+            }
+        }
+        if let Some(e) = clinician.next_event(Duration::from_millis(20)).await {
+            match e {
+                SessionEvent::PeerReconnected(p) if p == b => clinician_back = true,
+                SessionEvent::ObjectProgress { received, .. } => {
+                    assert!(received >= highest, "progress went back: {received} < {highest}");
+                    highest = received;
+                }
+                SessionEvent::ObjectReceived { manifest, data, .. } => {
+                    assert_eq!(manifest.id, id);
+                    arrived = Some(data);
+                }
+                SessionEvent::ObjectCancelled { why, .. } => panic!("cancelled: {why}"),
+                SessionEvent::PeerConnected(_) | SessionEvent::PeerLeft(_) => {
+                    panic!("a reconnect is not a new peer: {e:?}")
+                }
+                SessionEvent::Failed(why) => panic!("clinician failed: {why}"),
+                _ => {}
+            }
+        }
+    }
+    let from = resumed_from.expect("the sender was told where to go on");
+    assert!(
+        from >= held_before && from < object.len() as u64,
+        "resumed from byte {from}; the receiver held {held_before} of {}",
+        object.len()
+    );
+    assert!(arrived.expect("arrived") == *object, "arrived intact");
+    // The new connection carries poses too.
+    let mut seen = false;
+    for seq in 0..60u16 {
+        patient.send_pose(&pose(seq));
+        if let Some(SessionEvent::Pose { from, .. }) =
+            clinician.next_event(Duration::from_millis(50)).await
+        {
+            assert_eq!(from, b);
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "poses flow over the new connection");
+
+    // Revoked mid-way.
+    let revoked = patient.send_object(a, ObjectKind::Image, pattern(12_000_000));
+    wait_for(&mut clinician, Duration::from_secs(60), |e| {
+        matches!(e, SessionEvent::ObjectProgress { id, received, .. }
+            if *id == revoked && *received >= MIB)
+    })
+    .await;
+    patient.cancel_object(a, revoked);
+    let (_, before) = wait_for(&mut clinician, Duration::from_secs(30), |e| {
+        matches!(e, SessionEvent::ObjectCancelled { id, .. } if *id == revoked)
+    })
+    .await;
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, SessionEvent::ObjectReceived { .. })),
+        "the revoked object never arrives whole"
+    );
+    let small = pattern(100_000);
+    let next = patient.send_object(a, ObjectKind::Fhir, Arc::clone(&small));
+    let (got, before) = wait_for(&mut clinician, Duration::from_secs(30), |e| {
+        matches!(e, SessionEvent::ObjectReceived { .. })
+    })
+    .await;
+    let SessionEvent::ObjectReceived { manifest, data, .. } = got else {
+        unreachable!("matched above")
+    };
+    assert_eq!(manifest.id, next, "only the next object arrives; before it: {before:?}");
+    assert!(data == *small);
+    let (_, before) = wait_for(&mut patient, Duration::from_secs(10), |e| {
+        matches!(e, SessionEvent::ObjectSent { id, .. } if *id == next)
+    })
+    .await;
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, SessionEvent::ObjectSent { id, .. } if *id == revoked)),
+        "the revoked object is never reported delivered"
+    );
+
+    patient.leave();
+    clinician.leave();
+    server.handle.shutdown().await;
+}

@@ -267,6 +267,9 @@ fn poll_session(
             SessionEvent::PeerReconnecting(p) if !figures.reconnecting.contains(&p) => {
                 figures.reconnecting.push(p);
             }
+            SessionEvent::PeerReconnected(p) => {
+                figures.reconnecting.retain(|&c| c != p);
+            }
             SessionEvent::PeerLeft(p) => {
                 figures.connected.retain(|&c| c != p);
                 figures.reconnecting.retain(|&c| c != p);
@@ -349,6 +352,10 @@ fn send_controls(
         session.send_control(message);
     }
     for SendControlTo { to, message } in targeted.read() {
+        // A revoke also stops what of the object is still on its way.
+        if let Control::Revoked { object } = message {
+            session.cancel_object(*to, *object);
+        }
         session.send_control_to(*to, message);
     }
 }

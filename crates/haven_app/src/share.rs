@@ -112,7 +112,7 @@ pub enum ShareNews {
         /// The object.
         object: ObjectId,
     },
-    /// One of ours was fully handed to the transport.
+    /// One of ours arrived whole (the clinician acknowledged every byte).
     Delivered {
         /// To whom.
         to: PeerId,
@@ -139,7 +139,7 @@ pub struct MyShare {
     pub sent_to: Vec<(PeerId, ObjectId)>,
     /// Taken back.
     pub revoked: bool,
-    /// Objects the transport finished handing over.
+    /// Objects that arrived whole at the clinician.
     pub delivered: Vec<ObjectId>,
 }
 

@@ -2,10 +2,11 @@
 //!
 //! The sender announces an object with a [`Manifest`] (id, kind, size, SHA-256), then sends it
 //! as [`Bulk::Chunk`]s of at most [`MAX_CHUNK`] bytes. The receiver acknowledges with
-//! [`Bulk::Ack`] (how many bytes from the start it holds), which is also how a transfer resumes
-//! after a reconnect: the sender continues from the acknowledged offset. Either side may
-//! [`Bulk::Cancel`] (the patient revokes, the clinician closes). The receiver checks the hash
-//! before anything is shown.
+//! [`Bulk::Ack`] (how many bytes from the start it holds). After a reconnect the sender asks
+//! with [`Bulk::Resume`] (the same manifest again); the receiver answers with an `Ack` for what
+//! it still holds and the sender goes on from there. Either side may [`Bulk::Cancel`] (the
+//! patient revokes, the clinician declines). The receiver checks the hash before anything is
+//! shown, and its final `Ack` (every byte) says the object arrived whole.
 //!
 //! Wire form: one byte of [`DATA_VERSION`](crate::DATA_VERSION), then postcard.
 
@@ -90,9 +91,12 @@ pub enum Bulk {
         /// Why.
         reason: CancelReason,
     },
+    /// After a reconnect: the sender would go on with this object. The receiver answers with an
+    /// [`Bulk::Ack`] of what it holds (0 when it holds nothing and takes it from the start).
+    Resume(Manifest),
 }
 
-const KNOWN_KINDS: u32 = 4;
+const KNOWN_KINDS: u32 = 5;
 
 /// Encodes a message.
 pub fn encode(message: &Bulk) -> Vec<u8> {
@@ -103,7 +107,7 @@ pub fn encode(message: &Bulk) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<Bulk, ControlDecodeError> {
     let message: Bulk = decode_versioned(bytes, MAX_BULK_MESSAGE, KNOWN_KINDS)?;
     match &message {
-        Bulk::Manifest(m) if m.size > MAX_OBJECT_SIZE => {
+        Bulk::Manifest(m) | Bulk::Resume(m) if m.size > MAX_OBJECT_SIZE => {
             Err(ControlDecodeError::Invalid("object larger than the limit"))
         }
         Bulk::Chunk { data, .. } if data.len() > MAX_CHUNK => {
@@ -144,9 +148,17 @@ mod tests {
             )
                 .prop_map(|(id, offset, data)| Bulk::Chunk { id, offset, data }),
             (id.clone(), any::<u64>()).prop_map(|(id, received)| Bulk::Ack { id, received }),
-            id.prop_map(|id| Bulk::Cancel {
+            id.clone().prop_map(|id| Bulk::Cancel {
                 id,
                 reason: CancelReason::Revoked
+            }),
+            (id, 0..=MAX_OBJECT_SIZE, any::<[u8; 32]>()).prop_map(|(id, size, sha256)| {
+                Bulk::Resume(Manifest {
+                    id,
+                    kind: ObjectKind::Dicom,
+                    size,
+                    sha256,
+                })
             }),
         ]
     }
@@ -184,6 +196,16 @@ mod tests {
             sha256: [0; 32],
         }));
         assert!(matches!(decode(&big), Err(ControlDecodeError::Invalid(_))));
+        let big_resume = encode(&Bulk::Resume(Manifest {
+            id: ObjectId(1),
+            kind: ObjectKind::Image,
+            size: MAX_OBJECT_SIZE + 1,
+            sha256: [0; 32],
+        }));
+        assert!(matches!(
+            decode(&big_resume),
+            Err(ControlDecodeError::Invalid(_))
+        ));
         let past_end = encode(&Bulk::Chunk {
             id: ObjectId(1),
             offset: u64::MAX - 1,

@@ -7,11 +7,12 @@
 //! first offer: there is no glare to resolve.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use haven_proto::bulk::{self, Bulk};
+use haven_proto::bulk::{self, Bulk, CancelReason, Manifest, ObjectId};
 use haven_proto::signal::{ClientMessage, IceCandidate, PeerId, PeerInfo, Role, ServerMessage};
 use haven_proto::{Redacted, channel, control, pose};
 use haven_signal::SignalClient;
@@ -39,7 +40,7 @@ use webrtc::stats::StatsReportType;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
-use crate::transfer::{Incoming, Received, outgoing};
+use crate::transfer::{Incoming, Received, chunks_from, outgoing};
 use crate::{AudioPacket, Command, NetworkPolicy, PeerStats, SessionConfig, SessionEvent};
 
 /// Negotiated SCTP stream ids: both sides create the channels, nobody announces them.
@@ -51,6 +52,9 @@ const BULK_ID: u16 = 3;
 /// can wait behind a transfer (256 KiB at 20 MB/s is 13 ms) while keeping the pipe full.
 const BULK_HIGH: usize = 256 * 1024;
 const BULK_LOW: usize = 64 * 1024;
+/// How long an ICE restart may take before the side that offered builds a new connection
+/// (new DTLS and SCTP; transfers resume from what the receiver holds).
+const REBUILD_AFTER: Duration = Duration::from_secs(10);
 
 pub(crate) fn run(
     config: SessionConfig,
@@ -78,12 +82,22 @@ pub(crate) fn run(
     runtime.shutdown_timeout(Duration::from_secs(2));
 }
 
-/// What peer-connection callbacks tell the main loop (which owns the signaling client).
+/// What peer-connection callbacks and send tasks tell the main loop (which owns the signaling
+/// client). The `u32` is the connection's generation: notes from a connection that has since
+/// been replaced are ignored.
 enum Internal {
-    Candidate(PeerId, RTCIceCandidateInit),
-    State(PeerId, RTCPeerConnectionState),
-    Open(PeerId),
-    Ready(PeerId),
+    Candidate(PeerId, u32, RTCIceCandidateInit),
+    State(PeerId, u32, RTCPeerConnectionState),
+    Open(PeerId, u32),
+    Ready(PeerId, u32),
+    /// Still not connected, some time after an ICE restart?
+    Recheck(PeerId, u32),
+    /// The receiver holds this many bytes of an object we send it.
+    Acked(PeerId, ObjectId, u64),
+    /// The receiver cancelled an object we send it.
+    Declined(PeerId, ObjectId),
+    /// A send task (its number) found its channel closed.
+    Stalled(PeerId, ObjectId, u64),
 }
 
 /// How long after our channels open before we send on them. webrtc-rs opens pre-negotiated
@@ -95,6 +109,11 @@ enum Internal {
 const SEND_GRACE: Duration = Duration::from_millis(100);
 
 struct Peer {
+    info: PeerInfo,
+    /// Which connection to this peer this is (a reconnect builds a new one).
+    generation: u32,
+    /// Reconnecting was reported: say `PeerReconnected` once it works again.
+    announce_reconnect: bool,
     pc: Arc<RTCPeerConnection>,
     pose: Arc<RTCDataChannel>,
     control: Arc<RTCDataChannel>,
@@ -105,6 +124,33 @@ struct Peer {
     pending: Vec<RTCIceCandidateInit>,
     open: bool,
     audio: Arc<Mutex<AudioCounters>>,
+}
+
+/// An object on its way to a peer. It stays here until the receiver acknowledges every byte,
+/// so a transfer broken by a reconnect can go on from what the receiver holds.
+struct Sending {
+    manifest: Manifest,
+    data: Arc<Vec<u8>>,
+    /// Bytes the receiver said it holds.
+    acked: u64,
+    /// The task sending chunks, while one runs.
+    task: Option<SendTask>,
+    /// A `Resume` went out; the receiver's ack says where to go on.
+    resuming: bool,
+}
+
+/// A task sending an object's chunks. It is stopped by a flag it reads between messages, never
+/// aborted: webrtc-rs numbers a message for ordered delivery before it queues it, so a send
+/// cut off in between would leave a hole that holds back everything after it on `bulk`.
+struct SendTask {
+    number: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl SendTask {
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -186,6 +232,12 @@ struct Backend {
     audio_route: crate::AudioRoute,
     internal: mpsc::UnboundedSender<Internal>,
     bulk_budget: u64,
+    next_generation: u32,
+    next_task: u64,
+    /// Objects on their way, by receiver.
+    sending: HashMap<(PeerId, ObjectId), Sending>,
+    /// Objects arriving, by sender; kept across a reconnect, dropped when the peer leaves.
+    incoming: HashMap<PeerId, Arc<Mutex<Incoming>>>,
 }
 
 async fn session(
@@ -240,6 +292,10 @@ async fn session(
         audio_route,
         internal: internal_tx,
         bulk_budget: config.bulk_budget,
+        next_generation: 0,
+        next_task: 0,
+        sending: HashMap::new(),
+        incoming: HashMap::new(),
     };
     async move {
         // The newcomer offers to everyone already here.
@@ -288,11 +344,22 @@ async fn session(
                 }
                 command = commands.recv() => match command {
                     None | Some(Command::Leave) => break,
-                    Some(command) => backend.on_command(command).await,
+                    Some(command) => {
+                        if let Some(reply) = backend.on_command(command).await
+                            && client.send(&reply).await.is_err()
+                        {
+                            return Err("the signaling connection broke".to_owned());
+                        }
+                    }
                 },
             }
         }
         let _ = client.bye().await;
+        for (_, mut send) in backend.sending.drain() {
+            if let Some(task) = send.task.take() {
+                task.stop();
+            }
+        }
         for (_, peer) in backend.peers.drain() {
             let _ = peer.pc.close().await;
         }
@@ -310,7 +377,13 @@ impl Backend {
         offerer: bool,
     ) -> Result<Option<String>, webrtc::Error> {
         let id = info.id;
-        if let Some(old) = self.peers.remove(&id) {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let replaced = self.peers.remove(&id);
+        let rebuilt = replaced.is_some();
+        if let Some(old) = replaced {
+            // What was on its way goes on over the new connection, from what arrived.
+            self.pause_sends(id);
             let _ = old.pc.close().await;
         }
         let pc = Arc::new(
@@ -378,12 +451,18 @@ impl Backend {
         }));
         let internal = self.internal.clone();
         control_dc.on_open(Box::new(move || {
-            let _ = internal.send(Internal::Open(id));
+            let _ = internal.send(Internal::Open(id, generation));
             Box::pin(async {})
         }));
 
         let events = self.events.clone();
-        let incoming = Arc::new(Mutex::new(Incoming::new(self.bulk_budget)));
+        let budget = self.bulk_budget;
+        let incoming = Arc::clone(
+            self.incoming
+                .entry(id)
+                .or_insert_with(|| Arc::new(Mutex::new(Incoming::new(budget)))),
+        );
+        let internal = self.internal.clone();
         let reply_dc: Weak<RTCDataChannel> = Arc::downgrade(&bulk_dc);
         bulk_dc.on_message(Box::new(move |msg| {
             let reply = match bulk::decode(&msg.data) {
@@ -395,7 +474,20 @@ impl Backend {
                     });
                     None
                 }
+                // About an object we send: for the main loop.
+                Ok(Bulk::Ack {
+                    id: object,
+                    received,
+                }) => {
+                    let _ = internal.send(Internal::Acked(id, object, received));
+                    None
+                }
                 Ok(message) => {
+                    if let Bulk::Cancel { id: object, .. } = message {
+                        // Ids are chosen by each sender, so a cancel may be about one we send
+                        // (the receiver declined it) or one we receive (the sender stopped).
+                        let _ = internal.send(Internal::Declined(id, object));
+                    }
                     let received = incoming
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -450,6 +542,10 @@ impl Backend {
                             });
                             None
                         }
+                        Received::Resume { id: object, held } => Some(Bulk::Ack {
+                            id: object,
+                            received: held,
+                        }),
                     }
                 }
             };
@@ -473,13 +569,13 @@ impl Backend {
         let internal = self.internal.clone();
         pc.on_ice_candidate(Box::new(move |candidate| {
             if let Some(c) = candidate.and_then(|c| c.to_json().ok()) {
-                let _ = internal.send(Internal::Candidate(id, c));
+                let _ = internal.send(Internal::Candidate(id, generation, c));
             }
             Box::pin(async {})
         }));
         let internal = self.internal.clone();
         pc.on_peer_connection_state_change(Box::new(move |state| {
-            let _ = internal.send(Internal::State(id, state));
+            let _ = internal.send(Internal::State(id, generation, state));
             Box::pin(async {})
         }));
         let events = self.events.clone();
@@ -529,6 +625,9 @@ impl Backend {
         self.peers.insert(
             id,
             Peer {
+                info,
+                generation,
+                announce_reconnect: rebuilt,
                 pc,
                 pose: pose_dc,
                 control: control_dc,
@@ -558,11 +657,22 @@ impl Backend {
                 if let Some(peer) = self.peers.remove(&peer_id) {
                     let _ = peer.pc.close().await;
                 }
+                self.drop_sends(peer_id, "the peer left");
+                // What had arrived in part is gone with it.
+                self.incoming.remove(&peer_id);
                 let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
                 Vec::new()
             }
             ServerMessage::Offer { from, sdp } => {
-                let needs_peer = self.peers.get(&from).is_none_or(|p| p.offerer);
+                let needs_peer = match self.peers.get(&from) {
+                    None => true,
+                    Some(p) if p.offerer => true,
+                    // An offer from a new connection (the other side rebuilt it after a
+                    // failed ICE restart) has a new DTLS certificate; an ICE restart does not.
+                    Some(p) => p.pc.remote_description().await.is_some_and(|current| {
+                        dtls_fingerprint(&current.sdp) != dtls_fingerprint(sdp.expose())
+                    }),
+                };
                 if needs_peer {
                     // A newcomer's first offer; its role came in `peer-joined`. An offer from
                     // a peer the server never announced is ignored.
@@ -639,53 +749,272 @@ impl Backend {
     }
 
     async fn on_internal(&mut self, note: Internal) -> Option<ClientMessage> {
+        // Notes from a connection that was replaced since are stale.
+        let current = |peers: &HashMap<PeerId, Peer>, id: &PeerId, generation: u32| {
+            peers.get(id).is_some_and(|p| p.generation == generation)
+        };
         match note {
-            Internal::Candidate(to, c) => Some(ClientMessage::IceCandidate {
-                to,
-                candidate: from_webrtc(c),
-            }),
-            Internal::Open(id) => {
-                let internal = self.internal.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(SEND_GRACE).await;
-                    let _ = internal.send(Internal::Ready(id));
-                });
-                None
+            Internal::Candidate(to, generation, c) => {
+                current(&self.peers, &to, generation).then(|| ClientMessage::IceCandidate {
+                    to,
+                    candidate: from_webrtc(c),
+                })
             }
-            Internal::Ready(id) => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.open = true;
-                    info!(peer = %id, "channels open");
-                    let _ = self.events.send(SessionEvent::PeerConnected(id));
+            Internal::Open(id, generation) => {
+                if current(&self.peers, &id, generation) {
+                    let internal = self.internal.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(SEND_GRACE).await;
+                        let _ = internal.send(Internal::Ready(id, generation));
+                    });
                 }
                 None
             }
-            Internal::State(id, state) => {
-                debug!(peer = %id, ?state, "connection state");
+            Internal::Ready(id, generation) => {
+                if !current(&self.peers, &id, generation) {
+                    return None;
+                }
                 let peer = self.peers.get_mut(&id)?;
-                if state == RTCPeerConnectionState::Failed && peer.offerer {
-                    let _ = self.events.send(SessionEvent::PeerReconnecting(id));
-                    let options = RTCOfferOptions {
-                        ice_restart: true,
-                        ..Default::default()
-                    };
-                    match peer.pc.create_offer(Some(options)).await {
-                        Ok(offer) if peer.pc.set_local_description(offer.clone()).await.is_ok() => {
-                            info!(peer = %id, "ICE restart");
-                            return Some(ClientMessage::Offer {
-                                to: id,
-                                sdp: Redacted::new(offer.sdp),
-                            });
-                        }
-                        _ => warn!(peer = %id, "ICE restart failed"),
+                peer.open = true;
+                info!(peer = %id, generation, "channels open");
+                if std::mem::take(&mut peer.announce_reconnect) {
+                    let _ = self.events.send(SessionEvent::PeerReconnected(id));
+                } else {
+                    let _ = self.events.send(SessionEvent::PeerConnected(id));
+                }
+                self.resume_sends(id).await;
+                None
+            }
+            Internal::State(id, generation, state) => {
+                debug!(peer = %id, ?state, "connection state");
+                if !current(&self.peers, &id, generation) {
+                    return None;
+                }
+                let peer = self.peers.get_mut(&id)?;
+                match state {
+                    RTCPeerConnectionState::Connected if peer.open && peer.announce_reconnect => {
+                        // An ICE restart worked: the same connection goes on.
+                        peer.announce_reconnect = false;
+                        let _ = self.events.send(SessionEvent::PeerReconnected(id));
                     }
+                    RTCPeerConnectionState::Failed => {
+                        if !peer.announce_reconnect {
+                            peer.announce_reconnect = true;
+                            let _ = self.events.send(SessionEvent::PeerReconnecting(id));
+                        }
+                        if peer.offerer {
+                            return self.restart_ice(id, generation).await;
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            }
+            Internal::Recheck(id, generation) => {
+                let peer = self.peers.get(&id)?;
+                if peer.generation != generation
+                    || peer.pc.connection_state() == RTCPeerConnectionState::Connected
+                {
+                    return None;
+                }
+                info!(peer = %id, "the ICE restart did not recover; building a new connection");
+                self.rebuild(id).await
+            }
+            Internal::Acked(id, object, received) => {
+                let send = self.sending.get_mut(&(id, object))?;
+                send.acked = send.acked.max(received.min(send.manifest.size));
+                if send.acked == send.manifest.size {
+                    // Every byte arrived and its hash was checked.
+                    let send = self.sending.remove(&(id, object))?;
+                    if let Some(task) = send.task {
+                        task.stop();
+                    }
+                    let _ = self
+                        .events
+                        .send(SessionEvent::ObjectSent { to: id, id: object });
+                } else if std::mem::take(&mut send.resuming) {
+                    let from = send.acked;
+                    let _ = self.events.send(SessionEvent::ObjectResumed {
+                        to: id,
+                        id: object,
+                        from,
+                    });
+                    self.start_send(id, object, Some(from));
+                }
+                None
+            }
+            Internal::Declined(id, object) => {
+                let send = self.sending.remove(&(id, object))?;
+                if let Some(task) = send.task {
+                    task.stop();
+                }
+                let _ = self.events.send(SessionEvent::ObjectCancelled {
+                    peer: id,
+                    id: object,
+                    why: "declined by the receiver".to_owned(),
+                });
+                None
+            }
+            Internal::Stalled(id, object, number) => {
+                if self.peers.contains_key(&id) {
+                    // It goes on when the connection is back (see `resume_sends`); a task
+                    // stopped for a new connection says nothing about the one sending now.
+                    if let Some(send) = self.sending.get_mut(&(id, object))
+                        && send.task.as_ref().is_some_and(|t| t.number == number)
+                    {
+                        send.task = None;
+                    }
+                } else if self.sending.remove(&(id, object)).is_some() {
+                    let _ = self.events.send(SessionEvent::ObjectCancelled {
+                        peer: id,
+                        id: object,
+                        why: "the channel closed".to_owned(),
+                    });
                 }
                 None
             }
         }
     }
 
-    async fn on_command(&mut self, command: Command) {
+    /// Starts an ICE restart on the connection we offered, and a check that it worked.
+    async fn restart_ice(&mut self, id: PeerId, generation: u32) -> Option<ClientMessage> {
+        let peer = self.peers.get(&id)?;
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REBUILD_AFTER).await;
+            let _ = internal.send(Internal::Recheck(id, generation));
+        });
+        let options = RTCOfferOptions {
+            ice_restart: true,
+            ..Default::default()
+        };
+        match peer.pc.create_offer(Some(options)).await {
+            Ok(offer) if peer.pc.set_local_description(offer.clone()).await.is_ok() => {
+                info!(peer = %id, "ICE restart");
+                Some(ClientMessage::Offer {
+                    to: id,
+                    sdp: Redacted::new(offer.sdp),
+                })
+            }
+            _ => {
+                warn!(peer = %id, "ICE restart failed");
+                None
+            }
+        }
+    }
+
+    /// Replaces the connection to `id` with a new one that we offer. Only the side that made
+    /// the first offer does this, so the two sides never both rebuild at once.
+    async fn rebuild(&mut self, id: PeerId) -> Option<ClientMessage> {
+        let peer = self.peers.get_mut(&id)?;
+        if !peer.offerer {
+            debug!(peer = %id, "a reconnect is made by the side that offered first");
+            return None;
+        }
+        let info = peer.info;
+        let _ = self.events.send(SessionEvent::PeerReconnecting(id));
+        match self.add_peer(info, true).await {
+            Ok(Some(offer)) => Some(ClientMessage::Offer {
+                to: id,
+                sdp: Redacted::new(offer),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(peer = %id, error = %e, "could not build a new connection");
+                None
+            }
+        }
+    }
+
+    /// Stops the send tasks to `id` (its connection is being replaced); what they were
+    /// sending stays, to resume.
+    fn pause_sends(&mut self, id: PeerId) {
+        for ((to, _), send) in &mut self.sending {
+            if *to == id {
+                if let Some(task) = send.task.take() {
+                    task.stop();
+                }
+                send.resuming = false;
+            }
+        }
+    }
+
+    /// Asks `id` where to go on with every object that was on its way when its connection
+    /// broke (and every object queued while it was down).
+    async fn resume_sends(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        for ((to, _), send) in &mut self.sending {
+            if *to == id && send.task.is_none() && !send.resuming {
+                let resume = Bytes::from(bulk::encode(&Bulk::Resume(send.manifest.clone())));
+                if peer.bulk.send(&resume).await.is_ok() {
+                    send.resuming = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets every object on its way to `id`, saying why.
+    fn drop_sends(&mut self, id: PeerId, why: &str) {
+        let gone: Vec<_> = self.sending.keys().filter(|(to, _)| *to == id).copied().collect();
+        for key in gone {
+            if let Some(mut send) = self.sending.remove(&key)
+                && let Some(task) = send.task.take()
+            {
+                task.stop();
+            }
+            let _ = self.events.send(SessionEvent::ObjectCancelled {
+                peer: id,
+                id: key.1,
+                why: why.to_owned(),
+            });
+        }
+    }
+
+    /// Starts the task that sends an object's chunks to `to` (with its manifest first when
+    /// `from` is `None`, a new object), behind the channel's back-pressure.
+    fn start_send(&mut self, to: PeerId, object: ObjectId, from: Option<u64>) {
+        let (Some(peer), Some(send)) = (self.peers.get(&to), self.sending.get_mut(&(to, object)))
+        else {
+            return;
+        };
+        let dc = Arc::clone(&peer.bulk);
+        let low = Arc::clone(&peer.bulk_low);
+        let internal = self.internal.clone();
+        let manifest = send.manifest.clone();
+        let data = Arc::clone(&send.data);
+        let number = self.next_task;
+        self.next_task += 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Some(old) = send.task.replace(SendTask {
+            number,
+            stop: Arc::clone(&stop),
+        }) {
+            old.stop();
+        }
+        // Its own task: a big object never holds up poses, control or voice.
+        tokio::spawn(async move {
+            let messages: Box<dyn Iterator<Item = Bulk> + Send> = match from {
+                None => Box::new(outgoing(&manifest, &data)),
+                Some(from) => Box::new(chunks_from(&manifest, &data, from)),
+            };
+            for message in messages {
+                while dc.buffered_amount().await > BULK_HIGH && !stop.load(Ordering::Relaxed) {
+                    let _ = tokio::time::timeout(Duration::from_millis(100), low.notified()).await;
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if dc.send(&Bytes::from(bulk::encode(&message))).await.is_err() {
+                    let _ = internal.send(Internal::Stalled(to, object, number));
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn on_command(&mut self, command: Command) -> Option<ClientMessage> {
         match command {
             Command::Pose(bytes) => {
                 let bytes = Bytes::from(bytes);
@@ -725,34 +1054,41 @@ impl Backend {
                         id: manifest.id,
                         why: "no such peer".to_owned(),
                     });
-                    return;
+                    return None;
                 };
-                let dc = Arc::clone(&peer.bulk);
-                let low = Arc::clone(&peer.bulk_low);
-                let events = self.events.clone();
-                // Its own task: a big object never holds up poses, control or voice.
-                tokio::spawn(async move {
-                    for message in outgoing(&manifest, &data, 0) {
-                        while dc.buffered_amount().await > BULK_HIGH {
-                            let _ =
-                                tokio::time::timeout(Duration::from_millis(100), low.notified())
-                                    .await;
-                        }
-                        if dc.send(&Bytes::from(bulk::encode(&message))).await.is_err() {
-                            let _ = events.send(SessionEvent::ObjectCancelled {
-                                peer: to,
-                                id: manifest.id,
-                                why: "the channel closed".to_owned(),
-                            });
-                            return;
-                        }
-                    }
-                    let _ = events.send(SessionEvent::ObjectSent {
-                        to,
-                        id: manifest.id,
-                    });
-                });
+                let open = peer.open;
+                let id = manifest.id;
+                self.sending.insert(
+                    (to, id),
+                    Sending {
+                        manifest,
+                        data,
+                        acked: 0,
+                        task: None,
+                        resuming: false,
+                    },
+                );
+                if open {
+                    self.start_send(to, id, None);
+                }
+                // Otherwise it goes with a `Resume` once the connection is open.
             }
+            Command::Cancel { to, id } => {
+                if let Some(mut send) = self.sending.remove(&(to, id)) {
+                    if let Some(task) = send.task.take() {
+                        task.stop();
+                    }
+                    // After the chunks already queued: the receiver drops what it holds.
+                    if let Some(peer) = self.peers.get(&to).filter(|p| p.open) {
+                        let cancel = Bulk::Cancel {
+                            id,
+                            reason: CancelReason::Revoked,
+                        };
+                        let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
+                    }
+                }
+            }
+            Command::Reconnect(to) => return self.rebuild(to).await,
             Command::Stats(reply) => {
                 let mut all = Vec::new();
                 for (&id, peer) in &self.peers {
@@ -762,7 +1098,15 @@ impl Backend {
             }
             Command::Leave => {}
         }
+        None
     }
+}
+
+/// The DTLS certificate fingerprint an SDP announces (`a=fingerprint:`), which tells a new
+/// connection from an ICE restart of the current one.
+fn dtls_fingerprint(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
 }
 
 fn count_audio(

@@ -146,8 +146,13 @@ pub enum SessionEvent {
     PeerJoined(PeerInfo),
     /// A peer's channels are open: poses, control and bulk flow.
     PeerConnected(PeerId),
-    /// A peer's connection broke; an ICE restart is under way.
+    /// A peer's connection broke; an ICE restart (and after 10 s a new connection) is under
+    /// way. The peer is still in the room.
     PeerReconnecting(PeerId),
+    /// A peer's connection works again after [`SessionEvent::PeerReconnecting`] (or after
+    /// [`Session::reconnect`]): the same peer, nothing to set up again. Objects on their way
+    /// go on from what the receiver holds.
+    PeerReconnected(PeerId),
     /// A peer left (or its connection was closed).
     PeerLeft(PeerId),
     /// A pose update.
@@ -186,12 +191,22 @@ pub enum SessionEvent {
         /// Its bytes (held in memory only).
         data: Vec<u8>,
     },
-    /// An object we sent was fully handed to the transport.
+    /// An object we sent arrived whole: the receiver acknowledged every byte after checking
+    /// its SHA-256.
     ObjectSent {
         /// To whom.
         to: PeerId,
         /// The object.
         id: ObjectId,
+    },
+    /// An object we send goes on after a reconnect, from byte `from` (what the receiver held).
+    ObjectResumed {
+        /// To whom.
+        to: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Where it goes on.
+        from: u64,
     },
     /// An object was cancelled or refused, by either side.
     ObjectCancelled {
@@ -230,6 +245,11 @@ pub(crate) enum Command {
         manifest: Manifest,
         data: Arc<Vec<u8>>,
     },
+    Cancel {
+        to: PeerId,
+        id: ObjectId,
+    },
+    Reconnect(PeerId),
     Audio {
         packet: Vec<u8>,
         duration: Duration,
@@ -302,6 +322,8 @@ impl std::fmt::Debug for Command {
             Self::Pose(_) => "Pose",
             Self::Control(_) | Self::ControlTo(..) => "Control",
             Self::Object { .. } => "Object",
+            Self::Cancel { .. } => "Cancel",
+            Self::Reconnect(_) => "Reconnect",
             Self::Audio { .. } => "Audio",
             Self::Stats(_) => "Stats",
             Self::Leave => "Leave",
@@ -393,6 +415,21 @@ impl Session {
             duration,
             skipped,
         });
+    }
+
+    /// Stops sending object `id` to `to` (the patient revoked it): no more of it goes out, and
+    /// the receiver drops what it holds of it. An object that already arrived is not affected
+    /// (the revoke itself goes on `control`).
+    pub fn cancel_object(&self, to: PeerId, id: ObjectId) {
+        let _ = self.commands.send(Command::Cancel { to, id });
+    }
+
+    /// Replaces the connection to `peer` with a new one, as after a network change; objects on
+    /// their way go on from what the receiver holds. The side that made the first offer
+    /// rebuilds (it also does so by itself when an ICE restart has not recovered in 10 s); on
+    /// the other side this does nothing.
+    pub fn reconnect(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::Reconnect(peer));
     }
 
     /// Figures for every peer connection.

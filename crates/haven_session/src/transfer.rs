@@ -2,7 +2,7 @@
 //! and the sending side's chunking. The backend feeds these with bytes and sends what they
 //! return; they never touch a socket or a clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use haven_proto::bulk::{Bulk, CancelReason, MAX_CHUNK, Manifest, ObjectId};
 use sha2::{Digest as _, Sha256};
@@ -42,7 +42,18 @@ pub enum Received {
     },
     /// The sender cancelled; whatever was held of it is gone.
     Cancelled(ObjectId),
+    /// The sender asked to resume after a reconnect: send an ack for `held` bytes back.
+    Resume {
+        /// The object.
+        id: ObjectId,
+        /// Bytes held from the start (the whole size for an object that already arrived).
+        held: u64,
+    },
 }
+
+/// How many arrived (and how many dropped) objects each peer's [`Incoming`] remembers, so a
+/// resume of one is answered "all here" and the tail of a dropped one is ignored quietly.
+const REMEMBER_ARRIVED: usize = 256;
 
 struct Partial {
     manifest: Manifest,
@@ -51,9 +62,14 @@ struct Partial {
     acked: u64,
 }
 
-/// Assembles incoming objects from one peer, within a memory budget.
+/// Assembles incoming objects from one peer, within a memory budget. It outlives a peer
+/// connection (a reconnect builds a new one), so a transfer can resume where it stopped.
 pub struct Incoming {
     partial: HashMap<ObjectId, Partial>,
+    /// Ids and hashes of the last objects that arrived whole.
+    arrived: VecDeque<(ObjectId, [u8; 32])>,
+    /// Ids of the last objects refused or cancelled: what was already on the way is ignored.
+    dropped: VecDeque<ObjectId>,
     budget: u64,
 }
 
@@ -71,6 +87,8 @@ impl Incoming {
     pub fn new(budget: u64) -> Self {
         Self {
             partial: HashMap::new(),
+            arrived: VecDeque::new(),
+            dropped: VecDeque::new(),
             budget,
         }
     }
@@ -79,49 +97,97 @@ impl Incoming {
         self.partial.values().map(|p| p.manifest.size).sum()
     }
 
+    /// Starts holding a newly announced object; `Err` when it is refused or already whole.
+    fn start(&mut self, manifest: Manifest) -> Result<(), Received> {
+        let id = manifest.id;
+        if self.in_flight() + manifest.size > self.budget {
+            return Err(refused(id, CancelReason::Declined, "over the memory budget"));
+        }
+        let p = Partial {
+            // Grows with the data: a manifest alone reserves nothing.
+            data: Vec::new(),
+            hasher: Sha256::new(),
+            acked: 0,
+            manifest,
+        };
+        if p.manifest.size == 0 {
+            return Err(self.finish(p));
+        }
+        self.partial.insert(id, p);
+        Ok(())
+    }
+
     /// Takes one decoded message.
     pub fn on_message(&mut self, message: Bulk) -> Received {
+        let received = self.take(message);
+        if let Received::Refused { id, .. } | Received::Cancelled(id) = received {
+            if self.dropped.len() == REMEMBER_ARRIVED {
+                self.dropped.pop_front();
+            }
+            self.dropped.push_back(id);
+        }
+        received
+    }
+
+    fn take(&mut self, message: Bulk) -> Received {
         match message {
             Bulk::Manifest(manifest) => {
                 let id = manifest.id;
-                if self.partial.contains_key(&id) {
-                    self.partial.remove(&id);
+                if self.partial.remove(&id).is_some() {
                     return refused(id, CancelReason::Corrupt, "object id announced twice");
                 }
-                if self.in_flight() + manifest.size > self.budget {
-                    return refused(id, CancelReason::Declined, "over the memory budget");
+                match self.start(manifest) {
+                    Ok(()) => Received::Nothing,
+                    Err(done_or_refused) => done_or_refused,
                 }
-                if manifest.size == 0 {
-                    return self.finish(Partial {
-                        manifest,
-                        data: Vec::new(),
-                        hasher: Sha256::new(),
-                        acked: 0,
-                    });
+            }
+            Bulk::Resume(manifest) => {
+                let id = manifest.id;
+                if let Some(p) = self.partial.get(&id) {
+                    if p.manifest != manifest {
+                        self.partial.remove(&id);
+                        return refused(id, CancelReason::Corrupt, "resumed as another object");
+                    }
+                    return Received::Resume {
+                        id,
+                        held: p.data.len() as u64,
+                    };
                 }
-                self.partial.insert(
-                    id,
-                    Partial {
-                        // Grows with the data: a manifest alone reserves nothing.
-                        data: Vec::new(),
-                        hasher: Sha256::new(),
-                        acked: 0,
-                        manifest,
-                    },
-                );
-                Received::Nothing
+                if self.arrived.contains(&(id, manifest.sha256)) {
+                    return Received::Resume {
+                        id,
+                        held: manifest.size,
+                    };
+                }
+                // Nothing held (it was announced while the connection broke): from the start.
+                match self.start(manifest) {
+                    Ok(()) => Received::Resume { id, held: 0 },
+                    // An empty object is whole at once (its final ack answers), or refused.
+                    Err(done_or_refused) => done_or_refused,
+                }
             }
             Bulk::Chunk { id, offset, data } => {
                 let Some(p) = self.partial.get_mut(&id) else {
+                    if self.dropped.contains(&id) {
+                        // The rest of an object already refused or cancelled.
+                        return Received::Nothing;
+                    }
                     return refused(id, CancelReason::Corrupt, "chunk for an unknown object");
                 };
                 let end = offset + data.len() as u64;
-                if offset != p.data.len() as u64 || end > p.manifest.size {
+                let held = p.data.len() as u64;
+                if offset > held || end > p.manifest.size {
                     self.partial.remove(&id);
                     return refused(id, CancelReason::Corrupt, "chunk out of place");
                 }
-                p.hasher.update(&data);
-                p.data.extend_from_slice(&data);
+                if end <= held {
+                    // Sent again after a reconnect: already held.
+                    return Received::Nothing;
+                }
+                // Only the part not yet held (offset ≤ held < end, so this is in range).
+                let new = &data[usize::try_from(held - offset).unwrap_or(0)..];
+                p.hasher.update(new);
+                p.data.extend_from_slice(new);
                 if end == p.manifest.size {
                     let p = self.partial.remove(&id).expect("present above");
                     return self.finish(p);
@@ -137,8 +203,12 @@ impl Incoming {
                 Received::Nothing
             }
             Bulk::Cancel { id, .. } => {
-                self.partial.remove(&id);
-                Received::Cancelled(id)
+                if self.partial.remove(&id).is_some() {
+                    Received::Cancelled(id)
+                } else {
+                    // Not one of ours (a cancel of something this side sends), or already gone.
+                    Received::Nothing
+                }
             }
             // Acks are for the sending side.
             Bulk::Ack { .. } => Received::Nothing,
@@ -150,6 +220,10 @@ impl Incoming {
         if digest != p.manifest.sha256 {
             return refused(p.manifest.id, CancelReason::Corrupt, "SHA-256 mismatch");
         }
+        if self.arrived.len() == REMEMBER_ARRIVED {
+            self.arrived.pop_front();
+        }
+        self.arrived.push_back((p.manifest.id, digest));
         Received::Complete {
             manifest: p.manifest,
             data: p.data,
@@ -160,31 +234,37 @@ impl Incoming {
     pub fn purge(&mut self) {
         self.partial.clear();
     }
+
+    /// Whether part of object `id` is held.
+    pub fn holds(&self, id: ObjectId) -> bool {
+        self.partial.contains_key(&id)
+    }
 }
 
 fn refused(id: ObjectId, reason: CancelReason, why: &'static str) -> Received {
     Received::Refused { id, reason, why }
 }
 
-/// The messages that send `data` as object `id`, from byte `from` on (0, or an acked offset
-/// when resuming).
-pub fn outgoing<'a>(
+/// The messages that send `data` as a new object: its manifest, then every chunk.
+pub fn outgoing<'a>(manifest: &'a Manifest, data: &'a [u8]) -> impl Iterator<Item = Bulk> + 'a {
+    std::iter::once(Bulk::Manifest(manifest.clone())).chain(chunks_from(manifest, data, 0))
+}
+
+/// The chunks of `data` from byte `from` on (an acknowledged offset, when resuming).
+pub fn chunks_from<'a>(
     manifest: &'a Manifest,
     data: &'a [u8],
     from: u64,
 ) -> impl Iterator<Item = Bulk> + 'a {
     let start = usize::try_from(from).unwrap_or(usize::MAX).min(data.len());
-    let head = (from == 0).then(|| Bulk::Manifest(manifest.clone()));
-    head.into_iter().chain(
-        data[start..]
-            .chunks(MAX_CHUNK)
-            .enumerate()
-            .map(move |(i, chunk)| Bulk::Chunk {
-                id: manifest.id,
-                offset: (start + i * MAX_CHUNK) as u64,
-                data: chunk.to_vec(),
-            }),
-    )
+    data[start..]
+        .chunks(MAX_CHUNK)
+        .enumerate()
+        .map(move |(i, chunk)| Bulk::Chunk {
+            id: manifest.id,
+            offset: (start + i * MAX_CHUNK) as u64,
+            data: chunk.to_vec(),
+        })
 }
 
 /// A manifest for `data`.
@@ -214,7 +294,7 @@ mod tests {
         let mut inc = Incoming::new(64 * 1024 * 1024);
         let mut acks = 0;
         let mut done = None;
-        for msg in outgoing(&m, &data, 0) {
+        for msg in outgoing(&m, &data) {
             match inc.on_message(msg) {
                 Received::Progress { .. } => acks += 1,
                 Received::Complete { manifest, data } => done = Some((manifest, data)),
@@ -235,7 +315,7 @@ mod tests {
         // A forged hash.
         m.sha256[0] ^= 1;
         let mut inc = Incoming::new(1 << 20);
-        let last = outgoing(&m, &data, 0).map(|msg| inc.on_message(msg)).last();
+        let last = outgoing(&m, &data).map(|msg| inc.on_message(msg)).last();
         assert!(matches!(
             last,
             Some(Received::Refused {
@@ -246,7 +326,7 @@ mod tests {
 
         // A gap: the second chunk skipped.
         let m = manifest_for(ObjectId(3), ObjectKind::Image, &data);
-        let mut msgs = outgoing(&m, &data, 0);
+        let mut msgs = outgoing(&m, &data);
         assert_eq!(
             inc.on_message(msgs.next().expect("manifest")),
             Received::Nothing
@@ -271,11 +351,113 @@ mod tests {
     }
 
     #[test]
-    fn resuming_sends_only_the_rest() {
-        let data = object(50_000);
-        let m = manifest_for(ObjectId(5), ObjectKind::Fhir, &data);
-        let rest: Vec<_> = outgoing(&m, &data, 32_768).collect();
-        assert!(matches!(rest[0], Bulk::Chunk { offset: 32_768, .. }));
-        assert_eq!(rest.len(), 2);
+    fn a_broken_transfer_resumes_where_it_stopped() {
+        let data = object(ACK_EVERY as usize * 2 + 50_000);
+        let m = manifest_for(ObjectId(5), ObjectKind::Dicom, &data);
+        let mut inc = Incoming::new(64 << 20);
+        // The connection breaks after 70 chunks (about 1.1 MiB); the sender saw one ack.
+        let mut acked = 0;
+        for msg in outgoing(&m, &data).take(71) {
+            if let Received::Progress { received, .. } = inc.on_message(msg) {
+                acked = received;
+            }
+        }
+        assert_eq!(acked, ACK_EVERY);
+        let held = 70 * MAX_CHUNK as u64;
+        assert_eq!(
+            inc.on_message(Bulk::Resume(m.clone())),
+            Received::Resume { id: m.id, held }
+        );
+        // The sender goes on from its last ack (behind what is held): the overlap is skipped.
+        let mut done = None;
+        for msg in chunks_from(&m, &data, acked) {
+            if let Received::Complete { data, .. } = inc.on_message(msg) {
+                done = Some(data);
+            }
+        }
+        assert_eq!(done.expect("complete after the resume"), data);
+        // Asked again (its final ack was lost), the object is all here.
+        assert_eq!(
+            inc.on_message(Bulk::Resume(m.clone())),
+            Received::Resume {
+                id: m.id,
+                held: m.size
+            }
+        );
+    }
+
+    #[test]
+    fn a_resume_of_an_unknown_object_starts_it_and_a_changed_one_is_refused() {
+        let data = object(40_000);
+        let m = manifest_for(ObjectId(6), ObjectKind::Image, &data);
+        let mut inc = Incoming::new(1 << 20);
+        assert_eq!(
+            inc.on_message(Bulk::Resume(m.clone())),
+            Received::Resume { id: m.id, held: 0 }
+        );
+        let mut last = Received::Nothing;
+        for msg in chunks_from(&m, &data, 0) {
+            last = inc.on_message(msg);
+        }
+        assert!(matches!(last, Received::Complete { .. }), "{last:?}");
+
+        let m = manifest_for(ObjectId(7), ObjectKind::Image, &data);
+        let mut chunks = outgoing(&m, &data);
+        inc.on_message(chunks.next().expect("manifest"));
+        inc.on_message(chunks.next().expect("chunk 0"));
+        let mut changed = m.clone();
+        changed.sha256[3] ^= 0xff;
+        assert!(matches!(
+            inc.on_message(Bulk::Resume(changed)),
+            Received::Refused {
+                reason: CancelReason::Corrupt,
+                ..
+            }
+        ));
+        assert!(!inc.holds(m.id));
+        // A chunk that skips ahead of what is held is still a gap.
+        let m = manifest_for(ObjectId(8), ObjectKind::Image, &data);
+        inc.on_message(Bulk::Manifest(m.clone()));
+        let ahead = chunks_from(&m, &data, MAX_CHUNK as u64)
+            .next()
+            .expect("chunk 1");
+        assert!(matches!(inc.on_message(ahead), Received::Refused { .. }));
+    }
+
+    #[test]
+    fn a_cancel_drops_what_is_held_and_only_that() {
+        let data = object(40_000);
+        let m = manifest_for(ObjectId(9), ObjectKind::Fhir, &data);
+        let mut inc = Incoming::new(1 << 20);
+        let mut msgs = outgoing(&m, &data);
+        inc.on_message(msgs.next().expect("manifest"));
+        inc.on_message(msgs.next().expect("chunk 0"));
+        let cancel = |id| Bulk::Cancel {
+            id,
+            reason: CancelReason::Revoked,
+        };
+        assert_eq!(inc.on_message(cancel(m.id)), Received::Cancelled(m.id));
+        assert!(!inc.holds(m.id));
+        // The rest of it, already on the way, is ignored, not assembled or refused again.
+        assert_eq!(
+            inc.on_message(msgs.next().expect("chunk 1")),
+            Received::Nothing
+        );
+        assert!(!inc.holds(m.id));
+        // A chunk for an object never announced is still an error.
+        let stray = chunks_from(&m, &data, 0).next().expect("chunk 0");
+        let Bulk::Chunk { offset, data, .. } = stray else {
+            unreachable!("chunks_from yields chunks")
+        };
+        assert!(matches!(
+            inc.on_message(Bulk::Chunk {
+                id: ObjectId(77),
+                offset,
+                data
+            }),
+            Received::Refused { .. }
+        ));
+        // A cancel for nothing held (an object this side sends) is not news here.
+        assert_eq!(inc.on_message(cancel(ObjectId(99))), Received::Nothing);
     }
 }
