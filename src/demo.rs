@@ -43,6 +43,11 @@ pub(crate) struct Args {
     /// Start looking at the records board instead of the patient (for screenshots of it).
     #[arg(long)]
     look_at_records: bool,
+    /// The window is the patient's (anonymous, with the sample scan and records in the
+    /// "What you share" picker) and the simulated participant is the clinician. With
+    /// --headless the ticked items are shared as soon as the clinician is connected.
+    #[arg(long)]
+    as_patient: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -54,13 +59,15 @@ struct DemoFigures {
     audio_frames_received: u64,
     peers_connected: usize,
     xr: bool,
+    /// The window patient's shares that reached the clinician (`--as-patient`).
+    shares_delivered: usize,
     screenshot: Option<String>,
 }
 
-/// Kills the simulated patient when the demo ends.
-struct Patient(Child);
+/// Kills the simulated participant when the demo ends.
+struct Simulated(Child);
 
-impl Drop for Patient {
+impl Drop for Simulated {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -144,33 +151,67 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         include_bytes!("../assets/demo/patient-summary.json"),
     )?;
     let clinician_invite = invite(Role::Clinician)?;
-    let patient = Patient(
-        Command::new(std::env::current_exe()?)
-            .args([
-                "join",
-                "--headless",
-                "--loopback-only",
-                "--anonymous",
-                "--voice-in",
-                "synthetic",
-            ])
+    let mut simulated = Command::new(std::env::current_exe()?);
+    simulated.args([
+        "join",
+        "--headless",
+        "--loopback-only",
+        "--voice-in",
+        "synthetic",
+    ]);
+    if args.as_patient {
+        // The simulated clinician; the window's patient shares from its picker.
+        simulated.args(["--name", "Clinician", "--colour", "#3c8d7f"]);
+        simulated.arg(&clinician_invite);
+    } else {
+        simulated.arg("--anonymous");
+        simulated
             .arg("--share")
             .arg(&ct)
             .arg("--share")
-            .arg(&summary)
-            .arg(&patient_invite)
+            .arg(&summary);
+        simulated.arg(&patient_invite);
+    }
+    let simulated = Simulated(
+        simulated
             .env("HAVEN_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
-            .context("starting the simulated patient")?,
+            .context("starting the simulated participant")?,
     );
+    let (role, window_invite, avatar, picker) = if args.as_patient {
+        // Problems, medications and allergies start ticked; results and the rest do not.
+        let share = crate::share::ShareArgs {
+            share: vec![ct.clone(), summary.clone()],
+            select: ["problems", "medications", "allergies"]
+                .map(String::from)
+                .to_vec(),
+            may_keep: false,
+            share_for: Duration::from_secs(3600),
+        };
+        (
+            Role::Patient,
+            patient_invite.clone(),
+            AvatarChoice::Anonymous {
+                look: std::process::id(),
+            },
+            Some(crate::share::picker(&share, true)?),
+        )
+    } else {
+        (
+            Role::Clinician,
+            clinician_invite.clone(),
+            AvatarChoice::Named {
+                name: Redacted::new("Clinician".to_owned()),
+                colour: [0x3c, 0x8d, 0x7f],
+            },
+            None,
+        )
+    };
     let mut app = crate::room::build(RoomOptions {
-        config: SessionConfig::from_invite(&clinician_invite, NetworkPolicy::LoopbackOnly)?,
-        role: Role::Clinician,
-        avatar: AvatarChoice::Named {
-            name: Redacted::new("Clinician".to_owned()),
-            colour: [0x3c, 0x8d, 0x7f],
-        },
+        config: SessionConfig::from_invite(&window_invite, NetworkPolicy::LoopbackOnly)?,
+        role,
+        avatar,
         front: args.front,
         voice: EngineOptions::default(),
         // Headless runs touch no sound devices; a window uses them when there are some.
@@ -181,7 +222,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .headless
             .then(|| Box::new(haven_voice::sink::NullSink) as Box<dyn haven_voice::sink::Sink>),
         title: "Haven — consult room (demo)".to_owned(),
-        offers: Vec::new(),
+        picker,
         audit: None,
         keep_dir: None,
     })?;
@@ -209,9 +250,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("report lock poisoned"))?;
         print_figures(&figures)?;
     }
-    // The patient leaves before the server stops, so it ends quietly rather than being told
-    // the server is going.
-    drop(patient);
+    // The simulated participant leaves before the server stops, so it ends quietly rather than
+    // being told the server is going.
+    drop(simulated);
     let _ = std::fs::remove_dir_all(&samples);
     runtime.block_on(server.shutdown());
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -232,6 +273,10 @@ fn headless_frames(
     figures: Res<'_, SessionFigures>,
     voice: Res<'_, VoiceActivity>,
     front: Res<'_, FrontEnd>,
+    mine: Res<'_, haven_app::share::MyShares>,
+    picker: Option<Res<'_, haven_app::picker::SharePicker>>,
+    mut picks: MessageWriter<'_, haven_app::picker::PickerAction>,
+    mut pressed: Local<'_, bool>,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -254,8 +299,14 @@ fn headless_frames(
             audio_frames_received: voice.packets_received,
             peers_connected: figures.connected.len(),
             xr: *front == FrontEnd::Xr,
+            shares_delivered: mine.0.iter().filter(|s| !s.delivered.is_empty()).count(),
             screenshot: r.screenshot.clone(),
         };
+    }
+    // The patient presses "Share ticked" once the clinician is there.
+    if !*pressed && picker.is_some() && !figures.connected.is_empty() {
+        *pressed = true;
+        picks.write(haven_app::picker::PickerAction::ShareTicked);
     }
     if frames < state.frames {
         return;

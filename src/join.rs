@@ -184,7 +184,9 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         .role;
     let source = args.voice_in.as_deref().map(open_source).transpose()?;
     let sink = open_sink(args.voice_out.as_deref())?;
-    let offers = crate::share::offers(&args.share, args.anonymous)?;
+    let picker = (!args.share.share.is_empty())
+        .then(|| crate::share::picker(&args.share, args.anonymous))
+        .transpose()?;
     let mut app = crate::room::build(crate::room::RoomOptions {
         config,
         role,
@@ -198,7 +200,7 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         source,
         sink,
         title: "Haven — consult room".to_owned(),
-        offers,
+        picker,
         audit: args.audit.clone(),
         keep_dir: args.keep_dir.clone(),
     })?;
@@ -240,6 +242,7 @@ async fn participate(
     let mut roles: HashMap<PeerId, haven_proto::signal::Role> = HashMap::new();
     let mut sent: Vec<(PeerId, haven_proto::bulk::ObjectId)> = Vec::new();
     let mut revoked = false;
+    let mut own_role: Option<haven_proto::signal::Role> = None;
     let mut session = Session::start(config)?;
     let mut voice = VoiceEngine::<PeerId>::new(EngineOptions {
         frame,
@@ -270,6 +273,7 @@ async fn participate(
             match event {
                 SessionEvent::Joined { me, room, peers } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
+                    own_role = Some(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));
                 }
                 SessionEvent::PeerJoined(info) => {
@@ -374,11 +378,16 @@ async fn participate(
         ticks += 1;
         if !args.still && connected > 0 && ticks.is_multiple_of(2) {
             let t = started.elapsed().as_secs_f32();
-            session.send_pose(&crate::sim::seated_pose(
-                t,
-                seq,
-                (started.elapsed().as_millis() % 65_536) as u16,
-            ));
+            let pose =
+                crate::sim::seated_pose(t, seq, (started.elapsed().as_millis() % 65_536) as u16);
+            // A scripted clinician or therapist sits across the table from the patient.
+            session.send_pose(
+                &if own_role.is_some_and(|r| r != haven_proto::signal::Role::Patient) {
+                    crate::sim::across_the_table(pose)
+                } else {
+                    pose
+                },
+            );
             seq = seq.wrapping_add(1);
             figures.poses_sent += 1;
         }

@@ -40,8 +40,8 @@ pub(crate) struct RoomOptions {
     /// `None`: the speakers if there are some, else nothing.
     pub(crate) sink: Option<Box<dyn Sink>>,
     pub(crate) title: String,
-    /// What the local patient shares (prepared already).
-    pub(crate) offers: Vec<haven_app::share::OfferShare>,
+    /// What the local patient may share, to tick in the window (none: no picker).
+    pub(crate) picker: Option<haven_app::picker::SharePicker>,
     /// Where this side's audit log is appended (none: kept in memory only).
     pub(crate) audit: Option<std::path::PathBuf>,
     /// Where shares the clinic may keep are saved (none: nothing is ever saved).
@@ -94,8 +94,8 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
         .insert_resource(LocalAvatar(options.avatar))
         .insert_resource(SessionLink(Mutex::new(session)))
         .insert_resource(voice);
-    for offer in options.offers {
-        app.world_mut().write_message(offer);
+    if let Some(picker) = options.picker {
+        app.insert_resource(picker);
     }
     Ok(app)
 }

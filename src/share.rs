@@ -4,12 +4,11 @@
 //! asked for.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use haven_app::picker::{Candidate, SharePicker, ShareTerms, make_offer, records_offer};
 use haven_app::share::OfferShare;
-use haven_proto::Redacted;
 use haven_proto::bulk::ObjectKind;
 use haven_share::audit;
 use haven_share::dicom::{self, DeidKey, DicomLimits};
@@ -112,12 +111,6 @@ fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}", path.display()))
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn selectors(select: &[String]) -> anyhow::Result<Vec<Selector>> {
     select
         .iter()
@@ -131,16 +124,6 @@ fn selectors(select: &[String]) -> anyhow::Result<Vec<Selector>> {
 /// Every section: what a share holds when the patient selected nothing.
 fn every_section() -> Vec<Selector> {
     records::SectionKind::ALL.map(Selector::Section).to_vec()
-}
-
-fn consent_request(may_keep: bool, duration: Duration) -> ConsentRequest {
-    ConsentRequest {
-        share_id: format!("share-{:x}", now_unix()),
-        now_unix: now_unix(),
-        duration_secs: duration.as_secs() as i64,
-        purpose: records::Purpose::Treatment,
-        clinic_may_keep: may_keep,
-    }
 }
 
 #[expect(
@@ -185,7 +168,12 @@ pub(crate) fn records(args: RecordsArgs) -> anyhow::Result<()> {
         &parsed,
         &chosen,
         mode,
-        &consent_request(false, Duration::from_secs(3600)),
+        &ShareTerms {
+            anonymous: false,
+            may_keep: false,
+            share_for: Duration::from_secs(3600),
+        }
+        .consent_request(),
     )?;
     if consent {
         println!(
@@ -353,22 +341,54 @@ pub(crate) struct ShareArgs {
     pub(crate) share_for: Duration,
 }
 
-/// Prepares every `--share` file on the patient's machine, before anything is sent.
+impl ShareArgs {
+    fn terms(&self, anonymous: bool) -> ShareTerms {
+        ShareTerms {
+            anonymous,
+            may_keep: self.may_keep,
+            share_for: self.share_for,
+        }
+    }
+}
+
+/// Prepares every `--share` file on the patient's machine, before anything is sent: the
+/// scripted (headless) patient shares all of them at once.
 pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<OfferShare>> {
     args.share
         .iter()
         .enumerate()
-        .map(|(i, path)| offer(path, i, args, anonymous))
+        .map(|(i, path)| match load(path, i, args, anonymous)? {
+            Candidate::Prepared { offer, .. } => Ok(offer),
+            Candidate::Records { label, source, .. } => {
+                let mut chosen = selectors(&args.select)?;
+                if chosen.is_empty() {
+                    chosen = every_section();
+                }
+                records_offer(&source, &chosen, label.expose(), &args.terms(anonymous))
+                    .with_context(|| format!("--share {}", path.display()))
+            }
+        })
         .collect()
 }
 
-fn offer(
-    path: &Path,
-    index: usize,
-    args: &ShareArgs,
-    anonymous: bool,
-) -> anyhow::Result<OfferShare> {
-    let until = (now_unix() as u64).saturating_add(args.share_for.as_secs());
+/// Prepares every `--share` file for the window's picker: pictures and scans stripped or
+/// de-identified now, records kept whole on this machine until the patient ticks what to
+/// share (`--select` ticks those; without it everything starts ticked). Nothing is sent until
+/// the patient presses "Share ticked".
+pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<SharePicker> {
+    let candidates = args
+        .share
+        .iter()
+        .enumerate()
+        .map(|(i, path)| load(path, i, args, anonymous))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(SharePicker::new(candidates, args.terms(anonymous)))
+}
+
+/// Reads one `--share` file: records parsed (and ticked as `--select` says), anything else
+/// prepared into an offer.
+fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<Candidate> {
+    let terms = args.terms(anonymous);
     let label = path
         .file_stem()
         .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
@@ -381,7 +401,7 @@ fn offer(
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let request = consent_request(args.may_keep, args.share_for);
+    let request = terms.consent_request();
     let (kind, data, consent) = if is_dicom {
         let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())
             .with_context(|| format!("--share {}", path.display()))?;
@@ -390,54 +410,23 @@ fn offer(
     } else if is_json {
         let parsed = records::parse(&bytes, &Limits::default())
             .with_context(|| format!("--share {}", path.display()))?;
-        let mut chosen = selectors(&args.select)?;
-        if chosen.is_empty() {
-            chosen = every_section();
-        }
-        let mode = if anonymous {
-            ShareMode::Anonymous
-        } else {
-            ShareMode::Named
-        };
-        let prepared = records::prepare_share(&parsed, &chosen, mode, &request)?;
-        let consent = serde_json::to_string(prepared.consent.expose())?;
-        (ObjectKind::Fhir, prepared.bundle_json.into_inner(), consent)
+        return Ok(Candidate::records(
+            &label,
+            parsed,
+            &selectors(&args.select)?,
+        ));
     } else {
         let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())
             .with_context(|| format!("--share {}", path.display()))?;
         let consent = object_consent(&request, "image", &stripped.bytes);
         (ObjectKind::Image, stripped.bytes, consent)
     };
-    if consent.len() > haven_proto::control::MAX_SHARE_CONSENT {
-        bail!(
-            "--share {}: its Consent lists too much for one share ({} bytes); select fewer \
-             records with --select",
-            path.display(),
-            consent.len()
-        );
-    }
-    // An anonymous patient's label is not sent as typed (a file name can carry a name).
-    let label = if anonymous {
-        match kind {
-            ObjectKind::Fhir => "Shared records".to_owned(),
-            ObjectKind::Dicom => "Shared scan".to_owned(),
-            _ => "Shared picture".to_owned(),
-        }
-    } else {
-        label
-    };
-    // The wire takes labels of at most MAX_SHARE_LABEL bytes: cut on a character boundary.
-    let mut label = label;
-    while label.len() > haven_proto::control::MAX_SHARE_LABEL {
-        label.pop();
-    }
-    Ok(OfferShare {
-        kind,
-        data: Redacted::new(Arc::new(data)),
-        label: Redacted::new(label),
-        consent: Redacted::new(consent),
-        may_keep: args.may_keep,
-        until,
+    let offer = make_offer(kind, data, consent, &label, &terms)
+        .with_context(|| format!("--share {}", path.display()))?;
+    Ok(Candidate::Prepared {
+        offer,
+        ticked: true,
+        shared_in: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! A scripted participant: head and hand motion that looks like a person seated in the
 //! patient's chair, facing the clinician across the table (+z), in conversation (slow sway,
-//! nods, gestures), for headless joins, the demo and benches.
+//! nods, gestures), for headless joins, the demo and benches. [`across_the_table`] seats the
+//! same motion in the clinician's chair.
 
 use haven_proto::pose::{Placement, PoseUpdate};
 
@@ -45,5 +46,59 @@ pub(crate) fn seated_pose(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
             ],
             orientation: quat_yaw_pitch(facing + 0.3 - 0.5 * gesture, -0.6 + 0.8 * gesture),
         }),
+    }
+}
+
+/// `update` turned half a turn about the room's vertical axis: the same motion from the chair
+/// across the table (the clinician's, for a scripted clinician).
+pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
+    let turn = |p: &mut Placement| {
+        let [x, y, z] = p.position;
+        p.position = [-x, y, -z];
+        // q' = yaw(π) · q, with yaw(π) = (0, 1, 0, 0) in (x, y, z, w).
+        let [qx, qy, qz, qw] = p.orientation;
+        p.orientation = [qz, qw, -qx, -qy];
+    };
+    turn(&mut update.head);
+    if let Some(hand) = update.left_hand.as_mut() {
+        turn(hand);
+    }
+    if let Some(hand) = update.right_hand.as_mut() {
+        turn(hand);
+    }
+    update
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn across_the_table_faces_the_patient_chair() {
+        let here = seated_pose(0.0, 0, 0);
+        let there = across_the_table(here.clone());
+        // Seated on the other side of the table, at the same height.
+        assert!((there.head.position[2] + here.head.position[2]).abs() < 1e-6);
+        assert!(there.head.position[2] > 0.5);
+        assert_eq!(there.head.position[1], here.head.position[1]);
+        // Looking along -z (towards the patient's chair): the head's forward (-z local) turned.
+        let forward = |q: [f32; 4]| {
+            let [x, y, z, w] = q;
+            // The image of (0, 0, -1) under q.
+            [
+                -(2.0 * (x * z + w * y)),
+                -(2.0 * (y * z - w * x)),
+                -(1.0 - 2.0 * (x * x + y * y)),
+            ]
+        };
+        let f_here = forward(here.head.orientation);
+        let f_there = forward(there.head.orientation);
+        assert!(f_here[2] > 0.5, "the patient looks towards +z: {f_here:?}");
+        assert!(
+            f_there[2] < -0.5,
+            "the clinician looks towards -z: {f_there:?}"
+        );
+        let norm: f32 = there.head.orientation.iter().map(|c| c * c).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
     }
 }

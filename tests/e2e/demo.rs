@@ -29,8 +29,9 @@ fn difference(a: [i32; 3], b: [i32; 3]) -> i32 {
     (a[0] - b[0]).abs() + (a[1] - b[1]).abs() + (a[2] - b[2]).abs()
 }
 
-#[test]
-fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
+/// Runs `haven demo --headless` with `args` under Xvfb; returns its figures, its stderr and
+/// the screenshot, or `None` where there is no Xvfb (never in CI).
+fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
     if Command::new("xvfb-run").arg("--help").output().is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -40,9 +41,13 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
         {
             eprintln!("skipping the render test: no xvfb-run (cargo xtask deps installs it)");
         }
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("haven-demo-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "haven-demo-{}-{}",
+        std::process::id(),
+        args.join("").len()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let shot = dir.join("demo.png");
     let out = Command::new("timeout")
@@ -54,14 +59,9 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
             "-screen 0 1280x720x24",
             HAVEN,
         ])
-        .args([
-            "demo",
-            "--xr",
-            "--headless",
-            "--frames",
-            "12",
-            "--screenshot",
-        ])
+        .args(["demo", "--headless"])
+        .args(args)
+        .arg("--screenshot")
         .arg(&shot)
         .env("HAVEN_LOG", "warn")
         .output()
@@ -79,22 +79,6 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let figures: serde_json::Value =
         serde_json::from_str(stdout.lines().last().expect("a figures line")).expect("JSON");
-    assert!(figures["frames"].as_u64() >= Some(12), "{figures}");
-    assert!(figures["poses_received"].as_u64() > Some(0), "{figures}");
-    assert!(
-        figures["audio_frames_received"].as_u64() > Some(0),
-        "{figures}"
-    );
-    assert_eq!(figures["xr"], false);
-    // One clear line says why it is flat.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let said = stderr
-        .lines()
-        .filter(|l| l.contains("XR:") && l.contains("runs in the flat window"))
-        .count();
-    assert_eq!(said, 1, "the XR fallback line, once: {stderr}");
-    assert!(figures["frame_ms_p50"].as_f64().is_some(), "{figures}");
-
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(&shot).expect("the screenshot exists"),
     ));
@@ -107,24 +91,62 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
         png::ColorType::Rgb => 3,
         other => panic!("unexpected PNG colour type {other:?}"),
     };
-    let picture = Picture {
-        pixels,
-        width: info.width as usize,
-        channels,
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    Some((
+        figures,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        Picture {
+            pixels,
+            width: info.width as usize,
+            channels,
+        },
+    ))
+}
+
+/// Rows of the band `ys` where column `x` differs from the wall at `left` and `right` (which
+/// agree with each other): something stands in front of the wall there.
+fn stands_out(
+    picture: &Picture,
+    ys: std::ops::Range<usize>,
+    x: usize,
+    left: usize,
+    right: usize,
+) -> usize {
+    ys.filter(|&y| {
+        let wall = rgb_at(picture, left, y);
+        let other = rgb_at(picture, right, y);
+        let avatar = rgb_at(picture, x, y);
+        difference(wall, other) < 40 && difference(avatar, wall) > 40
+    })
+    .count()
+}
+
+#[test]
+fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
+    let Some((figures, stderr, picture)) = run_demo(&["--xr", "--frames", "12"]) else {
+        return;
     };
+    assert!(figures["frames"].as_u64() >= Some(12), "{figures}");
+    assert!(figures["poses_received"].as_u64() > Some(0), "{figures}");
+    assert!(
+        figures["audio_frames_received"].as_u64() > Some(0),
+        "{figures}"
+    );
+    assert_eq!(figures["xr"], false);
+    // One clear line says why it is flat.
+    let said = stderr
+        .lines()
+        .filter(|l| l.contains("XR:") && l.contains("runs in the flat window"))
+        .count();
+    assert_eq!(said, 1, "the XR fallback line, once: {stderr}");
+    assert!(figures["frame_ms_p50"].as_f64().is_some(), "{figures}");
+
     // The patient's head is seen across the table, just below the wall display: in the band
     // y 280..330 the middle column must differ from the wall on either side of it.
-    let stands_out = (280..330)
-        .filter(|&y| {
-            let wall = rgb_at(&picture, 480, y);
-            let other = rgb_at(&picture, 800, y);
-            let avatar = rgb_at(&picture, 631, y);
-            difference(wall, other) < 40 && difference(avatar, wall) > 40
-        })
-        .count();
+    let head = stands_out(&picture, 280..330, 631, 480, 800);
     assert!(
-        stands_out >= 35,
-        "the patient's head stands out in only {stands_out} of 50 rows"
+        head >= 35,
+        "the patient's head stands out in only {head} of 50 rows"
     );
     // The patient's shared scan is on the wall display: the display's middle is an image
     // (varied greys), not the empty panel's even dark (this band lies between the empty
@@ -148,5 +170,34 @@ fn the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it() {
         wall.iter().all(|&c| (60..250).contains(&c)),
         "wall colour {wall:?}"
     );
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// The patient's window: the sample scan and records wait in the "What you share" picker, the
+/// patient presses "Share ticked", both reach the simulated clinician, whose avatar sits across
+/// the table; the picker panel is drawn at the top right.
+#[test]
+fn the_patient_shares_from_the_picker_and_sees_the_clinician_across_the_table() {
+    let Some((figures, _, picture)) = run_demo(&["--as-patient", "--frames", "30"]) else {
+        return;
+    };
+    assert_eq!(figures["shares_delivered"], 2, "{figures}");
+    assert!(figures["poses_received"].as_u64() > Some(0), "{figures}");
+    // The clinician's head, across the table (left of the picker panel).
+    let head = stands_out(&picture, 300..370, 650, 480, 780);
+    assert!(
+        head >= 40,
+        "the clinician's head stands out in only {head} of 70 rows"
+    );
+    // The panel: light and even where the room behind it is not (its background at the
+    // right edge, between the text and the panel's border).
+    let light = (120..540)
+        .filter(|&y| {
+            let [r, g, b] = rgb_at(&picture, 1262, y);
+            r > 225 && g > 225 && b > 215
+        })
+        .count();
+    assert!(
+        light > 400,
+        "the picker panel is not there ({light} of 420 rows)"
+    );
 }

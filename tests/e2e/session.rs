@@ -405,9 +405,11 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
     const MIB: u64 = 1024 * 1024;
     let object = pattern(12_000_000);
     let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
-    let (progress, _) = wait_for(&mut clinician, Duration::from_secs(60), |e| {
-        matches!(e, SessionEvent::ObjectProgress { received, .. } if *received >= 2 * MIB)
-    })
+    let (progress, _) = wait_for(
+        &mut clinician,
+        Duration::from_secs(60),
+        |e| matches!(e, SessionEvent::ObjectProgress { received, .. } if *received >= 2 * MIB),
+    )
     .await;
     let SessionEvent::ObjectProgress {
         received: held_before,
@@ -448,7 +450,10 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
             match e {
                 SessionEvent::PeerReconnected(p) if p == b => clinician_back = true,
                 SessionEvent::ObjectProgress { received, .. } => {
-                    assert!(received >= highest, "progress went back: {received} < {highest}");
+                    assert!(
+                        received >= highest,
+                        "progress went back: {received} < {highest}"
+                    );
                     highest = received;
                 }
                 SessionEvent::ObjectReceived { manifest, data, .. } => {
@@ -493,9 +498,11 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
     })
     .await;
     patient.cancel_object(a, revoked);
-    let (_, before) = wait_for(&mut clinician, Duration::from_secs(30), |e| {
-        matches!(e, SessionEvent::ObjectCancelled { id, .. } if *id == revoked)
-    })
+    let (_, before) = wait_for(
+        &mut clinician,
+        Duration::from_secs(30),
+        |e| matches!(e, SessionEvent::ObjectCancelled { id, .. } if *id == revoked),
+    )
     .await;
     assert!(
         !before
@@ -512,11 +519,16 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
     let SessionEvent::ObjectReceived { manifest, data, .. } = got else {
         unreachable!("matched above")
     };
-    assert_eq!(manifest.id, next, "only the next object arrives; before it: {before:?}");
+    assert_eq!(
+        manifest.id, next,
+        "only the next object arrives; before it: {before:?}"
+    );
     assert!(data == *small);
-    let (_, before) = wait_for(&mut patient, Duration::from_secs(10), |e| {
-        matches!(e, SessionEvent::ObjectSent { id, .. } if *id == next)
-    })
+    let (_, before) = wait_for(
+        &mut patient,
+        Duration::from_secs(10),
+        |e| matches!(e, SessionEvent::ObjectSent { id, .. } if *id == next),
+    )
     .await;
     assert!(
         !before

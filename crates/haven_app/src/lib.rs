@@ -20,6 +20,7 @@ pub mod link;
 pub mod local;
 pub mod look;
 pub mod panel;
+pub mod picker;
 pub mod pointer;
 pub mod room;
 pub mod share;
@@ -48,6 +49,7 @@ impl PluginGroup for RoomPlugins {
             .add(PointerPlugin)
             .add(panel::WorldPanelPlugin)
             .add(share::SharePlugin)
+            .add(picker::PickerPlugin)
             .add(VoicePlugin)
             .add(LinkPlugin)
     }

@@ -141,6 +141,10 @@ pub struct MyShare {
     pub revoked: bool,
     /// Objects that arrived whole at the clinician.
     pub delivered: Vec<ObjectId>,
+    /// A clinician said it viewed it.
+    pub viewed: bool,
+    /// A clinician said it dropped it (after a revoke, or when the consult ended for it).
+    pub purged: bool,
 }
 
 /// The local patient's shares.
@@ -396,6 +400,8 @@ fn take_offers(
             sent_to: Vec::new(),
             revoked: false,
             delivered: Vec::new(),
+            viewed: false,
+            purged: false,
         });
     }
 }
@@ -530,6 +536,16 @@ fn receive(
             } => {
                 let action = if *viewed { Action::View } else { Action::Purge };
                 audit.record(me, action, &object_name(*from, *object), &[]);
+                // The picker shows it; the display does not need to know.
+                for share in &mut mine.bypass_change_detection().0 {
+                    if share.sent_to.contains(&(*from, *object)) {
+                        if *viewed {
+                            share.viewed = true;
+                        } else {
+                            share.purged = true;
+                        }
+                    }
+                }
             }
         }
     }

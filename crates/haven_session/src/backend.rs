@@ -957,7 +957,12 @@ impl Backend {
 
     /// Forgets every object on its way to `id`, saying why.
     fn drop_sends(&mut self, id: PeerId, why: &str) {
-        let gone: Vec<_> = self.sending.keys().filter(|(to, _)| *to == id).copied().collect();
+        let gone: Vec<_> = self
+            .sending
+            .keys()
+            .filter(|(to, _)| *to == id)
+            .copied()
+            .collect();
         for key in gone {
             if let Some(mut send) = self.sending.remove(&key)
                 && let Some(task) = send.task.take()

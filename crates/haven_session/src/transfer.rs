@@ -101,7 +101,11 @@ impl Incoming {
     fn start(&mut self, manifest: Manifest) -> Result<(), Received> {
         let id = manifest.id;
         if self.in_flight() + manifest.size > self.budget {
-            return Err(refused(id, CancelReason::Declined, "over the memory budget"));
+            return Err(refused(
+                id,
+                CancelReason::Declined,
+                "over the memory budget",
+            ));
         }
         let p = Partial {
             // Grows with the data: a manifest alone reserves nothing.
