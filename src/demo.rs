@@ -242,6 +242,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             report: Arc::clone(&report),
         })
         .add_systems(Last, headless_frames);
+        if args.as_patient {
+            app.add_systems(Update, share_when_the_clinician_is_here);
+        }
     }
     app.run();
     if args.headless {
@@ -265,6 +268,18 @@ fn print_figures(figures: &DemoFigures) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The headless patient presses "Share ticked" once the clinician is there.
+fn share_when_the_clinician_is_here(
+    figures: Res<'_, SessionFigures>,
+    mut picks: MessageWriter<'_, haven_app::picker::PickerAction>,
+    mut pressed: Local<'_, bool>,
+) {
+    if !*pressed && !figures.connected.is_empty() {
+        *pressed = true;
+        picks.write(haven_app::picker::PickerAction::ShareTicked);
+    }
+}
+
 /// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
 fn headless_frames(
     mut commands: Commands<'_, '_>,
@@ -274,9 +289,6 @@ fn headless_frames(
     voice: Res<'_, VoiceActivity>,
     front: Res<'_, FrontEnd>,
     mine: Res<'_, haven_app::share::MyShares>,
-    picker: Option<Res<'_, haven_app::picker::SharePicker>>,
-    mut picks: MessageWriter<'_, haven_app::picker::PickerAction>,
-    mut pressed: Local<'_, bool>,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -302,11 +314,6 @@ fn headless_frames(
             shares_delivered: mine.0.iter().filter(|s| !s.delivered.is_empty()).count(),
             screenshot: r.screenshot.clone(),
         };
-    }
-    // The patient presses "Share ticked" once the clinician is there.
-    if !*pressed && picker.is_some() && !figures.connected.is_empty() {
-        *pressed = true;
-        picks.write(haven_app::picker::PickerAction::ShareTicked);
     }
     if frames < state.frames {
         return;

@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn across_the_table_faces_the_patient_chair() {
         let here = seated_pose(0.0, 0, 0);
-        let there = across_the_table(here.clone());
+        let there = across_the_table(here);
         // Seated on the other side of the table, at the same height.
         assert!((there.head.position[2] + here.head.position[2]).abs() < 1e-6);
         assert!(there.head.position[2] > 0.5);

@@ -318,6 +318,9 @@ struct DisplayQuad {
     /// The file's window (to go back to).
     default_window: Vec4,
     key: (PeerId, ObjectId),
+    /// The frame shown, and how many the picture has (DICOM multi-frame; 1 otherwise).
+    frame: u32,
+    frames: u32,
 }
 
 /// What the boards say: the display's and the board's captions, and the records' summary.
@@ -376,7 +379,8 @@ impl Plugin for SharePlugin {
                 .add_systems(Update, place_picture.after(show))
                 .add_systems(
                     Update,
-                    adjust_display.run_if(resource_exists::<ButtonInput<KeyCode>>),
+                    (adjust_display, page_frames.before(place_picture))
+                        .run_if(resource_exists::<ButtonInput<KeyCode>>),
                 );
         }
     }
@@ -774,8 +778,14 @@ fn show(
             // Decoding a big picture takes longer than a frame: it goes to the compute pool and
             // the quad appears when it is done.
             ObjectKind::Image | ObjectKind::Dicom if Some(i) == last_picture => {
-                let task = AsyncComputeTaskPool::get().spawn(async move { picture(kind, &data) });
-                commands.spawn(Decoding { task, key, label });
+                let task =
+                    AsyncComputeTaskPool::get().spawn(async move { picture(kind, &data, 0) });
+                commands.spawn(Decoding {
+                    task,
+                    key,
+                    label,
+                    frame: 0,
+                });
             }
             _ => {}
         }
@@ -785,9 +795,32 @@ fn show(
 /// A shared picture being decoded off the frame loop.
 #[derive(Component)]
 struct Decoding {
-    task: Task<Option<(Image, Vec4)>>,
+    task: Task<Option<Picture>>,
     key: (PeerId, ObjectId),
     label: Redacted<String>,
+    /// Which frame.
+    frame: u32,
+}
+
+/// A decoded picture: its texture, its window (x centre, y width, z invert, w colour) and how
+/// many frames the file has.
+struct Picture {
+    image: Image,
+    window: Vec4,
+    frames: u32,
+}
+
+/// The wall display's caption: the label, and the frame for a multi-frame picture.
+fn caption(label: &Redacted<String>, frame: u32, frames: u32) -> Redacted<String> {
+    if frames > 1 {
+        Redacted::new(format!(
+            "{}  (frame {} of {frames}: PageUp/PageDown)",
+            label.expose(),
+            frame + 1
+        ))
+    } else {
+        label.clone()
+    }
 }
 
 /// Puts a decoded picture on the wall display (if its share is still held).
@@ -798,7 +831,7 @@ struct Decoding {
 fn place_picture(
     mut commands: Commands<'_, '_>,
     mut decoding: Query<'_, '_, (Entity, &mut Decoding)>,
-    quads: Query<'_, '_, Entity, With<DisplayQuad>>,
+    mut quads: Query<'_, '_, (Entity, &mut DisplayQuad, &MeshMaterial3d<DisplayMaterial>)>,
     shared: Res<'_, Shared>,
     mine: Res<'_, MyShares>,
     mut texts: ResMut<'_, PanelTexts>,
@@ -815,18 +848,33 @@ fn place_picture(
         if !is_held(&shared, &mine, key) {
             continue;
         }
-        let Some((image, window)) = decoded else {
+        let Some(Picture {
+            image,
+            window,
+            frames,
+        }) = decoded
+        else {
             // Said on the wall, not only in the log: the clinician is waiting for it.
             texts.notice = Some("A shared picture could not be shown".to_owned());
             continue;
         };
+        // Another frame of what is shown: only the texture changes, the clinician's window,
+        // zoom and pan stay.
+        if let Some((_, mut quad, handle)) = quads.iter_mut().find(|(_, q, _)| q.key == key)
+            && let Some(mut material) = materials.get_mut(&handle.0)
+        {
+            material.values = images.add(image);
+            quad.frame = pending.frame;
+            texts.display = Some(caption(&pending.label, pending.frame, quad.frames));
+            continue;
+        }
         let aspect = image.width() as f32 / image.height().max(1) as f32;
         let size = if aspect > DISPLAY_SIZE.x / DISPLAY_SIZE.y {
             Vec2::new(DISPLAY_SIZE.x, DISPLAY_SIZE.x / aspect)
         } else {
             Vec2::new(DISPLAY_SIZE.y * aspect, DISPLAY_SIZE.y)
         };
-        for quad in &quads {
+        for (quad, ..) in &quads {
             commands.entity(quad).despawn();
         }
         let material = materials.add(DisplayMaterial {
@@ -838,12 +886,14 @@ fn place_picture(
             DisplayQuad {
                 default_window: window,
                 key,
+                frame: pending.frame,
+                frames,
             },
             Mesh3d(meshes.add(Rectangle::from_size(size))),
             MeshMaterial3d(material),
             Transform::from_translation(DISPLAY_CENTRE),
         ));
-        texts.display = Some(pending.label.clone());
+        texts.display = Some(caption(&pending.label, pending.frame, frames));
         texts.notice = None;
     }
 }
@@ -859,9 +909,9 @@ fn is_held(shared: &Shared, mine: &MyShares, key: (PeerId, ObjectId)) -> bool {
 /// peer is refused rather than handed to the renderer.
 const MAX_TEXTURE_SIDE: u32 = 8_192;
 
-/// A texture for the display and its window (x centre, y width, z invert, w colour).
-fn picture(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
-    let (image, window) = picture_any_size(kind, data)?;
+/// Frame `frame` of a shared picture, for the display.
+fn picture(kind: ObjectKind, data: &[u8], frame: u32) -> Option<Picture> {
+    let (image, window, frames) = picture_any_size(kind, data, frame)?;
     if image.width() > MAX_TEXTURE_SIDE || image.height() > MAX_TEXTURE_SIDE {
         warn!(
             "a shared picture of {}x{} is too large to show (at most {MAX_TEXTURE_SIDE} a side)",
@@ -870,10 +920,14 @@ fn picture(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
         );
         return None;
     }
-    Some((image, window))
+    Some(Picture {
+        image,
+        window,
+        frames,
+    })
 }
 
-fn picture_any_size(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
+fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image, Vec4, u32)> {
     let usage = RenderAssetUsages::RENDER_WORLD;
     match kind {
         ObjectKind::Image => {
@@ -892,11 +946,16 @@ fn picture_any_size(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
                 TextureFormat::Rgba8UnormSrgb,
                 usage,
             );
-            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0)))
+            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0), 1))
         }
         ObjectKind::Dicom => {
-            let frame = haven_share::dicom::render_frame(data, 0, &DicomLimits::default())
-                .inspect_err(|e| warn!("a shared DICOM could not be shown: {e}"))
+            let file = haven_share::dicom::DicomFile::open(data, &DicomLimits::default())
+                .inspect_err(|e| warn!("a shared DICOM could not be read: {e}"))
+                .ok()?;
+            let frames = file.frames().max(1);
+            let frame = file
+                .frame(frame.min(frames - 1))
+                .inspect_err(|e| warn!("a shared DICOM frame could not be shown: {e}"))
                 .ok()?;
             let size = Extent3d {
                 width: frame.width,
@@ -920,6 +979,7 @@ fn picture_any_size(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
                             usage,
                         ),
                         w,
+                        frames,
                     ))
                 }
                 FramePixels::Rgb8(rgb) => {
@@ -936,6 +996,7 @@ fn picture_any_size(kind: ObjectKind, data: &[u8]) -> Option<(Image, Vec4)> {
                             usage,
                         ),
                         Vec4::new(0.0, 0.0, 0.0, 1.0),
+                        frames,
                     ))
                 }
             }
@@ -953,6 +1014,62 @@ fn decode_rgba(data: &[u8]) -> Result<image::RgbaImage, image::ImageError> {
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
     Ok(reader.decode()?.to_rgba8())
+}
+
+/// PageDown / PageUp show the next / previous frame of a multi-frame picture (decoded off the
+/// frame loop like the first; one at a time).
+fn page_frames(
+    mut commands: Commands<'_, '_>,
+    keys: Res<'_, ButtonInput<KeyCode>>,
+    quads: Query<'_, '_, &DisplayQuad>,
+    decoding: Query<'_, '_, &Decoding>,
+    shared: Res<'_, Shared>,
+    mine: Res<'_, MyShares>,
+    texts: Res<'_, PanelTexts>,
+) {
+    let step = i64::from(keys.just_pressed(KeyCode::PageDown))
+        - i64::from(keys.just_pressed(KeyCode::PageUp));
+    let Ok(quad) = quads.single() else {
+        return;
+    };
+    if step == 0 || quad.frames < 2 || decoding.iter().any(|d| d.key == quad.key) {
+        return;
+    }
+    let next = (i64::from(quad.frame) + step).clamp(0, i64::from(quad.frames) - 1) as u32;
+    if next == quad.frame {
+        return;
+    }
+    let data = match shared.0.get(&quad.key) {
+        Some(Received {
+            object: Some((ObjectKind::Dicom, data)),
+            ..
+        }) => Arc::clone(data.expose()),
+        Some(_) => return,
+        None if quad.key.0 == PeerId(0) => match mine.0.get(quad.key.1.0 as usize) {
+            Some(share) if !share.revoked => Arc::clone(share.offer.data.expose()),
+            _ => return,
+        },
+        None => return,
+    };
+    let label = shared
+        .0
+        .get(&quad.key)
+        .and_then(|r| r.share.as_ref().map(|s| s.label.clone()))
+        .or_else(|| {
+            mine.0
+                .get(quad.key.1.0 as usize)
+                .map(|s| s.offer.label.clone())
+        })
+        .or_else(|| texts.display.clone())
+        .unwrap_or_default();
+    let task =
+        AsyncComputeTaskPool::get().spawn(async move { picture(ObjectKind::Dicom, &data, next) });
+    commands.spawn(Decoding {
+        task,
+        key: quad.key,
+        label,
+        frame: next,
+    });
 }
 
 /// The clinician's controls for the display: `[` `]` window width, `;` `'` level, `=` `-`
@@ -1241,6 +1358,44 @@ mod tests {
             audit.lines().iter().any(|l| l.contains("\"purge\"")),
             "{:?}",
             audit.lines()
+        );
+    }
+
+    #[test]
+    fn every_frame_of_a_multi_frame_scan_can_be_shown() {
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/dicom/emri_small.dcm"
+        ))
+        .expect("test data");
+        let first = picture(ObjectKind::Dicom, &data, 0).expect("frame 0");
+        assert!(first.frames > 1, "a multi-frame file: {}", first.frames);
+        let last = picture(ObjectKind::Dicom, &data, first.frames - 1).expect("the last frame");
+        assert_eq!(last.frames, first.frames);
+        assert_eq!(
+            (last.image.width(), last.image.height()),
+            (first.image.width(), first.image.height())
+        );
+        assert_ne!(
+            last.image.data, first.image.data,
+            "another frame, other values"
+        );
+        // Past the end: the last frame, not an error.
+        let past = picture(ObjectKind::Dicom, &data, first.frames + 5).expect("clamped");
+        assert_eq!(past.image.data, last.image.data);
+        // A single picture has one frame.
+        let single = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/dicom/CT_small.dcm"
+        ))
+        .expect("test data");
+        assert_eq!(
+            picture(ObjectKind::Dicom, &single, 0).expect("CT").frames,
+            1
+        );
+        assert_eq!(
+            caption(&Redacted::new("Shared scan".to_owned()), 2, 10).expose(),
+            "Shared scan  (frame 3 of 10: PageUp/PageDown)"
         );
     }
 }
