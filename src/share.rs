@@ -98,6 +98,17 @@ enum AuditCommand {
     },
 }
 
+/// Reads a file to share, with errors that do not name it.
+fn read_quietly(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .context("the file cannot be read")?
+        .len();
+    if size > limit {
+        bail!("{size} bytes, over the {limit}-byte limit");
+    }
+    std::fs::read(path).context("the file cannot be read")
+}
+
 fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("{}", path.display()))?
@@ -352,48 +363,73 @@ impl ShareArgs {
 }
 
 /// Prepares every `--share` file on the patient's machine, before anything is sent: the
-/// scripted (headless) patient shares all of them at once.
+/// scripted (headless) patient shares all of them at once. A file that cannot be prepared is
+/// left out with a typed error in the log (its position, never its name) and nothing of it is
+/// sent; the others go.
 pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<OfferShare>> {
-    args.share
-        .iter()
-        .enumerate()
-        .map(|(i, path)| match load(path, i, args, anonymous)? {
+    let mut chosen = selectors(&args.select)?;
+    if chosen.is_empty() {
+        chosen = every_section();
+    }
+    let mut offers = Vec::new();
+    for (i, path) in args.share.iter().enumerate() {
+        let offer = load(path, i, args, anonymous).and_then(|candidate| match candidate {
             Candidate::Prepared { offer, .. } => Ok(offer),
-            Candidate::Records { label, source, .. } => {
-                let mut chosen = selectors(&args.select)?;
-                if chosen.is_empty() {
-                    chosen = every_section();
-                }
-                records_offer(&source, &chosen, label.expose(), &args.terms(anonymous))
-                    .with_context(|| format!("--share {}", path.display()))
-            }
-        })
-        .collect()
+            Candidate::Records { label, source, .. } => Ok(records_offer(
+                &source,
+                &chosen,
+                label.expose(),
+                &args.terms(anonymous),
+            )?),
+        });
+        match offer {
+            Ok(offer) => offers.push(offer),
+            Err(e) => tracing::error!("--share item {} is not shared: {e:#}", i + 1),
+        }
+    }
+    Ok(offers)
 }
 
 /// Prepares every `--share` file for the window's picker: pictures and scans stripped or
 /// de-identified now, records kept whole on this machine until the patient ticks what to
 /// share (`--select` ticks those; without it everything starts ticked). Nothing is sent until
-/// the patient presses "Share ticked".
+/// the patient presses "Share ticked". A file that cannot be prepared is listed in the picker
+/// with why (on the patient's own screen; the log gets its position only).
 pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<SharePicker> {
-    let candidates = args
-        .share
-        .iter()
-        .enumerate()
-        .map(|(i, path)| load(path, i, args, anonymous))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(SharePicker::new(candidates, args.terms(anonymous)))
+    let chosen = selectors(&args.select)?;
+    let mut candidates = Vec::new();
+    let mut refused = Vec::new();
+    for (i, path) in args.share.iter().enumerate() {
+        match load(path, i, args, anonymous) {
+            Ok(Candidate::Records { label, source, .. }) => {
+                candidates.push(Candidate::records(label.expose(), source, &chosen));
+            }
+            Ok(candidate) => candidates.push(candidate),
+            Err(e) => {
+                tracing::error!("--share item {} is not offered: {e:#}", i + 1);
+                let name = path.file_name().map_or_else(
+                    || format!("item {}", i + 1),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                refused.push(format!("{name}: {e:#}"));
+            }
+        }
+    }
+    let mut picker = SharePicker::new(candidates, args.terms(anonymous));
+    picker.refused = refused;
+    Ok(picker)
 }
 
-/// Reads one `--share` file: records parsed (and ticked as `--select` says), anything else
-/// prepared into an offer.
+/// Reads one `--share` file: records parsed (every row ticked; the caller ticks as `--select`
+/// says), anything else prepared into an offer. Its errors never carry the file's name or
+/// contents (they may be logged).
 fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<Candidate> {
     let terms = args.terms(anonymous);
     let label = path
         .file_stem()
         .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
         .unwrap_or_else(|| format!("item {}", index + 1));
-    let bytes = read(path, 64 << 20)?;
+    let bytes = read_quietly(path, 64 << 20)?;
     let is_dicom = bytes.get(128..132) == Some(b"DICM")
         || path
             .extension()
@@ -403,26 +439,18 @@ fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow:
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let request = terms.consent_request();
     let (kind, data, consent) = if is_dicom {
-        let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())
-            .with_context(|| format!("--share {}", path.display()))?;
+        let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())?;
         let consent = object_consent(&request, "DICOM image", &done.bytes);
         (ObjectKind::Dicom, done.bytes, consent)
     } else if is_json {
-        let parsed = records::parse(&bytes, &Limits::default())
-            .with_context(|| format!("--share {}", path.display()))?;
-        return Ok(Candidate::records(
-            &label,
-            parsed,
-            &selectors(&args.select)?,
-        ));
+        let parsed = records::parse(&bytes, &Limits::default())?;
+        return Ok(Candidate::records(&label, parsed, &[]));
     } else {
-        let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())
-            .with_context(|| format!("--share {}", path.display()))?;
+        let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())?;
         let consent = object_consent(&request, "image", &stripped.bytes);
         (ObjectKind::Image, stripped.bytes, consent)
     };
-    let offer = make_offer(kind, data, consent, &label, &terms)
-        .with_context(|| format!("--share {}", path.display()))?;
+    let offer = make_offer(kind, data, consent, &label, &terms)?;
     Ok(Candidate::Prepared {
         offer,
         ticked: true,
@@ -467,4 +495,49 @@ fn object_consent(request: &ConsentRequest, what: &str, data: &[u8]) -> String {
         }
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(path)
+    }
+
+    /// A file that cannot be prepared (here a JPEG cut short) is refused with why, and the
+    /// others are still offered: the picker lists it as not offered, the headless patient
+    /// shares the rest.
+    #[test]
+    fn a_bad_file_is_refused_and_the_others_still_go() {
+        let dir = std::env::temp_dir().join(format!("haven-share-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let cut = dir.join("cut short.jpg");
+        let whole = std::fs::read(data("images/camera_gps_serial.jpg")).expect("test data");
+        std::fs::write(&cut, &whole[..whole.len() / 3]).expect("written");
+        let args = ShareArgs {
+            share: vec![
+                cut,
+                data("fhir/ips-minimal.json"),
+                data("dicom/CT_small.dcm"),
+            ],
+            select: vec!["allergies".to_owned()],
+            may_keep: false,
+            share_for: Duration::from_secs(60),
+        };
+        let picker = picker(&args, true).expect("a picker");
+        assert_eq!(picker.candidates.len(), 2);
+        assert_eq!(picker.refused.len(), 1);
+        assert!(
+            picker.refused[0].starts_with("cut short.jpg: "),
+            "{:?}",
+            picker.refused
+        );
+        let offers = offers(&args, true).expect("offers");
+        let kinds: Vec<ObjectKind> = offers.iter().map(|o| o.kind).collect();
+        assert_eq!(kinds, [ObjectKind::Fhir, ObjectKind::Dicom]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

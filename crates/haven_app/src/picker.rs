@@ -235,6 +235,8 @@ pub struct SharePicker {
     pub open: bool,
     /// What the last press did, for the patient ("2 shared", "tick something first").
     pub notice: Option<String>,
+    /// Files that could not be prepared, and why (nothing of them is sent).
+    pub refused: Vec<String>,
 }
 
 impl SharePicker {
@@ -245,6 +247,7 @@ impl SharePicker {
             terms,
             open: true,
             notice: None,
+            refused: Vec::new(),
         }
     }
 
@@ -544,6 +547,13 @@ fn rebuild_panel(
         p.spawn(button(PickerAction::OpenClose, &title, BUTTON_BG, TEXT));
         if !picker.open {
             return;
+        }
+        for refused in &picker.refused {
+            p.spawn(label(
+                format!("Not offered (nothing of it is sent): {refused}"),
+                14.0,
+                STOP_BG,
+            ));
         }
         p.spawn(label(
             "Nothing is sent until you press Share. Tick what the clinician may see:",
