@@ -14,6 +14,10 @@ use haven_share::records::{
 };
 use serde_json::Value;
 
+// The allocator the `haven` binary uses: parsing into a JSON tree is mostly allocation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
