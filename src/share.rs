@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use haven_app::picker::{Candidate, SharePicker, ShareTerms, make_offer, records_offer};
+use haven_app::picker::{Candidate, SharePicker, ShareTerms, object_offer, records_offer};
 use haven_app::share::OfferShare;
+use haven_proto::Redacted;
 use haven_proto::bulk::ObjectKind;
 use haven_share::audit;
 use haven_share::dicom::{self, DeidKey, DicomLimits};
 use haven_share::images::{self, ImageKind, ImageLimits};
-use haven_share::records::{self, ConsentRequest, Limits, Selector, ShareMode};
+use haven_share::records::{self, Limits, Selector, ShareMode};
 
 /// `haven records`.
 #[derive(Debug, clap::Args)]
@@ -376,8 +377,7 @@ pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<Of
         let offer = load(path, i, args, anonymous).and_then(|candidate| match candidate {
             Candidate::Prepared { offer, .. } => Ok(offer),
             Candidate::Records { label, source, .. } => Ok(records_offer(
-                &source,
-                &chosen,
+                source.select(&chosen)?,
                 label.expose(),
                 &args.terms(anonymous),
             )?),
@@ -411,7 +411,7 @@ pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<ShareP
                     || format!("item {}", i + 1),
                     |n| n.to_string_lossy().into_owned(),
                 );
-                refused.push(format!("{name}: {e:#}"));
+                refused.push(Redacted::new(format!("{name}: {e:#}")));
             }
         }
     }
@@ -437,64 +437,23 @@ fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow:
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let request = terms.consent_request();
-    let (kind, data, consent) = if is_dicom {
+    let (kind, data) = if is_dicom {
         let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())?;
-        let consent = object_consent(&request, "DICOM image", &done.bytes);
-        (ObjectKind::Dicom, done.bytes, consent)
+        (ObjectKind::Dicom, done.bytes)
     } else if is_json {
         let parsed = records::parse(&bytes, &Limits::default())?;
         return Ok(Candidate::records(&label, parsed, &[]));
     } else {
         let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())?;
-        let consent = object_consent(&request, "image", &stripped.bytes);
-        (ObjectKind::Image, stripped.bytes, consent)
+        (ObjectKind::Image, stripped.bytes)
     };
-    let offer = make_offer(kind, data, consent, &label, &terms)?;
+    // Its Consent says now; the picker makes a new one when the patient shares it.
+    let offer = object_offer(kind, data, &label, &terms)?;
     Ok(Candidate::Prepared {
         offer,
         ticked: true,
         shared_in: None,
     })
-}
-
-/// A FHIR Consent for an image or DICOM share: the object is named by its SHA-256.
-fn object_consent(request: &ConsentRequest, what: &str, data: &[u8]) -> String {
-    let digest: String = audit::object_digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let start = records::format_instant(request.now_unix);
-    let end = records::format_instant(request.now_unix + request.duration_secs);
-    serde_json::json!({
-        "resourceType": "Consent",
-        "id": request.share_id,
-        "status": "active",
-        "scope": { "coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-            "code": "patient-privacy", "display": "Privacy Consent" }] },
-        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0",
-            "display": "Patient Consent" }] }],
-        "dateTime": start,
-        "policyRule": { "coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
-        "extension": [{ "url": records::CLINIC_MAY_KEEP_EXTENSION,
-            "valueBoolean": request.clinic_may_keep }],
-        "provision": {
-            "type": "permit",
-            "period": { "start": start, "end": end },
-            "actor": [{ "role": { "coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                "code": "IRCP", "display": "information recipient" }] },
-                "reference": { "display": "the clinician in this consult" } }],
-            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-                "code": "TREAT", "display": "treatment" }],
-            "data": [{ "meaning": "instance", "reference": {
-                "identifier": { "system": "urn:haven:object-sha256", "value": digest },
-                "display": what } }]
-        }
-    })
-    .to_string()
 }
 
 #[cfg(test)]
@@ -531,7 +490,7 @@ mod tests {
         assert_eq!(picker.candidates.len(), 2);
         assert_eq!(picker.refused.len(), 1);
         assert!(
-            picker.refused[0].starts_with("cut short.jpg: "),
+            picker.refused[0].expose().starts_with("cut short.jpg: "),
             "{:?}",
             picker.refused
         );

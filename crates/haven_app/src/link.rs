@@ -269,6 +269,7 @@ fn poll_session(
             }
             SessionEvent::PeerReconnected(p) => {
                 figures.reconnecting.retain(|&c| c != p);
+                shares.write(ShareNews::Reconnected { peer: p });
             }
             SessionEvent::PeerLeft(p) => {
                 figures.connected.retain(|&c| c != p);

@@ -113,11 +113,69 @@ pub fn make_offer(
     })
 }
 
-/// An offer of the records `selectors` pick from `source`: selected, anonymised when the
-/// terms say so, with a Consent for exactly what is sent.
+/// A FHIR Consent for an image or DICOM share made now: the object is named by its SHA-256.
+pub fn object_consent(request: &ConsentRequest, what: &str, data: &[u8]) -> String {
+    let digest: String = haven_share::audit::object_digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let start = records::format_instant(request.now_unix);
+    let end = records::format_instant(request.now_unix + request.duration_secs);
+    serde_json::json!({
+        "resourceType": "Consent",
+        "id": request.share_id,
+        "status": "active",
+        "scope": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy", "display": "Privacy Consent" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0",
+            "display": "Patient Consent" }] }],
+        "dateTime": start,
+        "policyRule": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
+        "extension": [{ "url": records::CLINIC_MAY_KEEP_EXTENSION,
+            "valueBoolean": request.clinic_may_keep }],
+        "provision": {
+            "type": "permit",
+            "period": { "start": start, "end": end },
+            "actor": [{ "role": { "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "IRCP", "display": "information recipient" }] },
+                "reference": { "display": "the clinician in this consult" } }],
+            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                "code": "TREAT", "display": "treatment" }],
+            "data": [{ "meaning": "instance", "reference": {
+                "identifier": { "system": "urn:haven:object-sha256", "value": digest },
+                "display": what } }]
+        }
+    })
+    .to_string()
+}
+
+/// What a prepared object is called in its Consent.
+fn consent_noun(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Dicom => "DICOM image",
+        ObjectKind::Fhir => "records",
+        _ => "image",
+    }
+}
+
+/// An offer of a prepared picture or scan, with its Consent made now.
+pub fn object_offer(
+    kind: ObjectKind,
+    data: Vec<u8>,
+    label: &str,
+    terms: &ShareTerms,
+) -> Result<OfferShare, OfferError> {
+    let consent = object_consent(&terms.consent_request(), consent_noun(kind), &data);
+    make_offer(kind, data, consent, label, terms)
+}
+
+/// An offer of records already selected: anonymised when the terms say so, with a Consent for
+/// exactly what is sent.
 pub fn records_offer(
-    source: &Records,
-    selectors: &[Selector],
+    selected: Records,
     label: &str,
     terms: &ShareTerms,
 ) -> Result<OfferShare, OfferError> {
@@ -126,7 +184,7 @@ pub fn records_offer(
     } else {
         ShareMode::Named
     };
-    let prepared = records::prepare_share(source, selectors, mode, &terms.consent_request())?;
+    let prepared = records::prepare_selected(selected, mode, &terms.consent_request())?;
     let consent = serde_json::to_string(prepared.consent.expose())?;
     make_offer(
         ObjectKind::Fhir,
@@ -144,8 +202,10 @@ pub struct PickRow {
     pub section: SectionKind,
     /// What it is, with its date.
     pub text: Redacted<String>,
-    /// Its selection key (`Type/id`).
+    /// Its selection key (`Type/id`), to match `--select`.
     pub key: Redacted<String>,
+    /// Its position in the records (what is shared: keys need not be unique).
+    pub position: usize,
     /// Ticked.
     pub ticked: bool,
     /// The share (its position in [`MyShares`]) it last went out in.
@@ -203,6 +263,7 @@ impl Candidate {
                         section: section.kind,
                         text: Redacted::new(text),
                         key: row.key.clone(),
+                        position: row.position,
                         ticked,
                         shared_in: None,
                     }
@@ -235,8 +296,8 @@ pub struct SharePicker {
     pub open: bool,
     /// What the last press did, for the patient ("2 shared", "tick something first").
     pub notice: Option<String>,
-    /// Files that could not be prepared, and why (nothing of them is sent).
-    pub refused: Vec<String>,
+    /// Files that could not be prepared (their names), and why; nothing of them is sent.
+    pub refused: Vec<Redacted<String>>,
 }
 
 impl SharePicker {
@@ -368,25 +429,36 @@ fn share_ticked(
                 ticked,
                 shared_in,
             } if *ticked => {
-                let mut offer = offer.clone();
-                offer.until = terms.until();
-                offer.may_keep = terms.may_keep;
-                offers.write(offer);
-                *ticked = false;
-                *shared_in = Some(first + shared);
-                shared += 1;
+                // The Consent is made now, when the patient shares, not when the file loaded.
+                match object_offer(
+                    offer.kind,
+                    offer.data.expose().as_ref().clone(),
+                    offer.label.expose(),
+                    &terms,
+                ) {
+                    Ok(offer) => {
+                        offers.write(offer);
+                        *ticked = false;
+                        *shared_in = Some(first + shared);
+                        shared += 1;
+                    }
+                    Err(e) => {
+                        warn!("a picture could not be shared: {e}");
+                        failed = Some(e.to_string());
+                    }
+                }
             }
             Candidate::Records {
                 label,
                 source,
                 rows,
             } if rows.iter().any(|r| r.ticked) => {
-                let selectors: Vec<Selector> = rows
+                let positions: Vec<usize> = rows
                     .iter()
                     .filter(|r| r.ticked)
-                    .map(|r| Selector::Resource(r.key.clone()))
+                    .map(|r| r.position)
                     .collect();
-                match records_offer(source, &selectors, label.expose(), &terms) {
+                match records_offer(source.select_positions(&positions), label.expose(), &terms) {
                     Ok(offer) => {
                         offers.write(offer);
                         for row in rows.iter_mut().filter(|r| r.ticked) {
@@ -516,6 +588,7 @@ fn rebuild_panel(
     picker: Res<'_, SharePicker>,
     mine: Res<'_, MyShares>,
     panels: Query<'_, '_, Entity, With<PickerPanel>>,
+    lists: Query<'_, '_, &ScrollPosition, With<PickerList>>,
     mut drawn: Local<'_, Option<Vec<[bool; 4]>>>,
 ) {
     let Ok(panel) = panels.single() else {
@@ -532,6 +605,8 @@ fn rebuild_panel(
         return;
     }
     *drawn = Some(states);
+    // The list keeps where it was scrolled to (the layout clamps it to the new content).
+    let scrolled = lists.iter().next().cloned().unwrap_or_default();
     let live = |shared_in: Option<usize>| {
         shared_in.is_some_and(|i| mine.0.get(i).is_some_and(|s| !s.revoked))
     };
@@ -550,7 +625,7 @@ fn rebuild_panel(
         }
         for refused in &picker.refused {
             p.spawn(label(
-                format!("Not offered (nothing of it is sent): {refused}"),
+                format!("Not offered (nothing of it is sent): {}", refused.expose()),
                 14.0,
                 STOP_BG,
             ));
@@ -569,7 +644,7 @@ fn rebuild_panel(
                 row_gap: px(2),
                 ..default()
             },
-            ScrollPosition::default(),
+            scrolled,
             RelativeCursorPosition::default(),
         ))
         .with_children(|list| {

@@ -119,6 +119,12 @@ pub enum ShareNews {
         /// The object.
         object: ObjectId,
     },
+    /// A peer's connection was rebuilt: room events sent just before may have been lost with
+    /// the old one, so the patient's side says again what it shares and what it took back.
+    Reconnected {
+        /// The peer.
+        peer: PeerId,
+    },
     /// The clinician viewed (`viewed`) or dropped one of ours.
     Acknowledged {
         /// Who.
@@ -497,7 +503,10 @@ fn receive(
                 }
             }
             ShareNews::Revoked { from, object } => {
-                revoked.0.insert((*from, *object));
+                // Said again after a reconnect: done already.
+                if !revoked.0.insert((*from, *object)) {
+                    continue;
+                }
                 let data = shared
                     .0
                     .remove(&(*from, *object))
@@ -513,7 +522,9 @@ fn receive(
                 });
             }
             ShareNews::Cancelled { peer, object } => {
-                // A refused or broken transfer: nothing of it is kept, on either side.
+                // A refused or broken transfer: nothing of it is kept on the clinician's side.
+                // The patient's side keeps it as sent (not delivered): sending it again would
+                // only be refused again.
                 if let Some(entry) = shared.0.remove(&(*peer, *object)) {
                     let data = entry
                         .object
@@ -521,8 +532,23 @@ fn receive(
                         .unwrap_or_default();
                     audit.record(me, Action::Purge, &object_name(*peer, *object), &data);
                 }
-                for share in &mut mine.0 {
-                    share.sent_to.retain(|&(p, o)| (p, o) != (*peer, *object));
+            }
+            ShareNews::Reconnected { peer } => {
+                for share in &mine.0 {
+                    for &(to, object) in share.sent_to.iter().filter(|(to, _)| to == peer) {
+                        let message = if share.revoked {
+                            haven_proto::control::Control::Revoked { object }
+                        } else {
+                            haven_proto::control::Control::Shared(Share {
+                                object,
+                                label: share.offer.label.clone(),
+                                consent: share.offer.consent.clone(),
+                                may_keep: share.offer.may_keep,
+                                until: share.offer.until,
+                            })
+                        };
+                        out.write(SendControlTo { to, message });
+                    }
                 }
             }
             ShareNews::Delivered { to, object } => {
@@ -785,6 +811,7 @@ fn show(
                     key,
                     label,
                     frame: 0,
+                    paging: false,
                 });
             }
             _ => {}
@@ -800,6 +827,8 @@ struct Decoding {
     label: Redacted<String>,
     /// Which frame.
     frame: u32,
+    /// Another frame of the picture on the display (dropped if that picture has gone).
+    paging: bool,
 }
 
 /// A decoded picture: its texture, its window (x centre, y width, z invert, w colour) and how
@@ -866,6 +895,10 @@ fn place_picture(
             material.values = images.add(image);
             quad.frame = pending.frame;
             texts.display = Some(caption(&pending.label, pending.frame, quad.frames));
+            continue;
+        }
+        if pending.paging {
+            // A newer picture took the display while this frame was decoding.
             continue;
         }
         let aspect = image.width() as f32 / image.height().max(1) as f32;
@@ -1069,6 +1102,7 @@ fn page_frames(
         key: quad.key,
         label,
         frame: next,
+        paging: true,
     });
 }
 
@@ -1298,6 +1332,79 @@ mod tests {
         arrive(&mut app, 4, false);
         assert_eq!(app.world().resource::<PanelTexts>().progress, None);
         assert!(app.world().resource::<PanelTexts>().board.is_some());
+    }
+
+    #[test]
+    fn a_revoke_said_again_after_a_reconnect_changes_nothing() {
+        let mut app = app(None, None);
+        app.world_mut().write_message(ShareNews::Announced {
+            from: PATIENT,
+            share: share(8, false),
+        });
+        for _ in 0..2 {
+            app.world_mut().write_message(ShareNews::Revoked {
+                from: PATIENT,
+                object: ObjectId(8),
+            });
+        }
+        app.update();
+        assert_eq!(
+            sent(&mut app),
+            vec![Control::Purged {
+                object: ObjectId(8)
+            }],
+            "one purge, not two"
+        );
+        let audit = app.world().resource::<Audit>();
+        let revokes = audit
+            .lines()
+            .iter()
+            .filter(|l| l.contains("\"revoke\""))
+            .count();
+        assert_eq!(revokes, 1, "{:?}", audit.lines());
+    }
+
+    /// After a rebuilt connection the patient's side says again, to that clinician only,
+    /// what it shares (terms) and what it took back.
+    #[test]
+    fn a_reconnect_repeats_the_share_terms_and_revokes_to_that_peer() {
+        let mut app = app(None, None);
+        let other = PeerId(9);
+        {
+            let mut mine = app.world_mut().resource_mut::<MyShares>();
+            for (i, revoked) in [(0u32, false), (1, true)] {
+                mine.0.push(MyShare {
+                    offer: OfferShare {
+                        kind: ObjectKind::Fhir,
+                        data: Redacted::new(Arc::new(records())),
+                        label: Redacted::new(format!("share {i}")),
+                        consent: Redacted::new("{}".to_owned()),
+                        may_keep: false,
+                        until: 0,
+                    },
+                    sent_to: vec![(PATIENT, ObjectId(10 + i)), (other, ObjectId(20 + i))],
+                    revoked,
+                    delivered: Vec::new(),
+                    viewed: false,
+                    purged: false,
+                });
+            }
+        }
+        app.world_mut()
+            .write_message(ShareNews::Reconnected { peer: PATIENT });
+        app.update();
+        let said = sent(&mut app);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            matches!(&said[0], Control::Shared(s) if s.object == ObjectId(10)),
+            "{said:?}"
+        );
+        assert_eq!(
+            said[1],
+            Control::Revoked {
+                object: ObjectId(11)
+            }
+        );
     }
 
     #[test]

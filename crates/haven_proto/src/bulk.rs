@@ -4,8 +4,10 @@
 //! as [`Bulk::Chunk`]s of at most [`MAX_CHUNK`] bytes. The receiver acknowledges with
 //! [`Bulk::Ack`] (how many bytes from the start it holds). After a reconnect the sender asks
 //! with [`Bulk::Resume`] (the same manifest again); the receiver answers with an `Ack` for what
-//! it still holds and the sender goes on from there. Either side may [`Bulk::Cancel`] (the
-//! patient revokes, the clinician declines). The receiver checks the hash before anything is
+//! it still holds and the sender goes on from there. Either side may [`Bulk::Cancel`]: the
+//! sender with [`CancelReason::Revoked`] (the patient took it back), the receiver with
+//! `Declined` or `Corrupt`; object ids are chosen by each sender, so the reason says whose
+//! object a cancel is about. The receiver checks the hash before anything is
 //! shown, and its final `Ack` (every byte) says the object arrived whole.
 //!
 //! Wire form: one byte of [`DATA_VERSION`](crate::DATA_VERSION), then postcard.
@@ -50,7 +52,8 @@ pub struct Manifest {
     pub sha256: [u8; 32],
 }
 
-/// Why a transfer was cancelled.
+/// Why a transfer was cancelled. `Revoked` comes only from the object's sender, the others
+/// only from its receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CancelReason {

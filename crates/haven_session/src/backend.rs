@@ -52,6 +52,8 @@ const BULK_ID: u16 = 3;
 /// can wait behind a transfer (256 KiB at 20 MB/s is 13 ms) while keeping the pipe full.
 const BULK_HIGH: usize = 256 * 1024;
 const BULK_LOW: usize = 64 * 1024;
+/// The most room events (and cancels) held for one peer while its channels are not open.
+const MAX_HELD: usize = 256;
 /// How long an ICE restart may take before the side that offered builds a new connection
 /// (new DTLS and SCTP; transfers resume from what the receiver holds).
 const REBUILD_AFTER: Duration = Duration::from_secs(10);
@@ -114,6 +116,11 @@ struct Peer {
     generation: u32,
     /// Reconnecting was reported: say `PeerReconnected` once it works again.
     announce_reconnect: bool,
+    /// Room events for this peer alone (share terms, revokes, views) asked for while its
+    /// channels were not open: sent when they open. Bounded.
+    held_control: Vec<Bytes>,
+    /// Objects cancelled while its channels were not open: their `Cancel` goes when they open.
+    held_cancels: Vec<ObjectId>,
     pc: Arc<RTCPeerConnection>,
     pose: Arc<RTCDataChannel>,
     control: Arc<RTCDataChannel>,
@@ -238,6 +245,8 @@ struct Backend {
     sending: HashMap<(PeerId, ObjectId), Sending>,
     /// Objects arriving, by sender; kept across a reconnect, dropped when the peer leaves.
     incoming: HashMap<PeerId, Arc<Mutex<Incoming>>>,
+    /// Peers whose channels have opened at least once (`PeerConnected` was said).
+    connected_once: std::collections::HashSet<PeerId>,
 }
 
 async fn session(
@@ -296,6 +305,7 @@ async fn session(
         next_task: 0,
         sending: HashMap::new(),
         incoming: HashMap::new(),
+        connected_once: std::collections::HashSet::new(),
     };
     async move {
         // The newcomer offers to everyone already here.
@@ -381,9 +391,13 @@ impl Backend {
         self.next_generation = self.next_generation.wrapping_add(1);
         let replaced = self.peers.remove(&id);
         let rebuilt = replaced.is_some();
+        let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
         if let Some(old) = replaced {
-            // What was on its way goes on over the new connection, from what arrived.
+            // What was on its way goes on over the new connection, from what arrived; what
+            // waited for the old one to open waits for the new one.
             self.pause_sends(id);
+            held_control = old.held_control;
+            held_cancels = old.held_cancels;
             let _ = old.pc.close().await;
         }
         let pc = Arc::new(
@@ -482,12 +496,16 @@ impl Backend {
                     let _ = internal.send(Internal::Acked(id, object, received));
                     None
                 }
+                // A receiver's refusal of an object we send (a sender's own cancel is always
+                // `Revoked`; ids are chosen by each sender, so the reason tells them apart).
+                Ok(Bulk::Cancel {
+                    id: object,
+                    reason: CancelReason::Declined | CancelReason::Corrupt,
+                }) => {
+                    let _ = internal.send(Internal::Declined(id, object));
+                    None
+                }
                 Ok(message) => {
-                    if let Bulk::Cancel { id: object, .. } = message {
-                        // Ids are chosen by each sender, so a cancel may be about one we send
-                        // (the receiver declined it) or one we receive (the sender stopped).
-                        let _ = internal.send(Internal::Declined(id, object));
-                    }
                     let received = incoming
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -628,6 +646,8 @@ impl Backend {
                 info,
                 generation,
                 announce_reconnect: rebuilt,
+                held_control,
+                held_cancels,
                 pc,
                 pose: pose_dc,
                 control: control_dc,
@@ -660,6 +680,7 @@ impl Backend {
                 self.drop_sends(peer_id, "the peer left");
                 // What had arrived in part is gone with it.
                 self.incoming.remove(&peer_id);
+                self.connected_once.remove(&peer_id);
                 let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
                 Vec::new()
             }
@@ -777,10 +798,22 @@ impl Backend {
                 let peer = self.peers.get_mut(&id)?;
                 peer.open = true;
                 info!(peer = %id, generation, "channels open");
-                if std::mem::take(&mut peer.announce_reconnect) {
-                    let _ = self.events.send(SessionEvent::PeerReconnected(id));
-                } else {
+                let reconnected = std::mem::take(&mut peer.announce_reconnect);
+                if self.connected_once.insert(id) {
+                    // The first time its channels open, whatever happened before.
                     let _ = self.events.send(SessionEvent::PeerConnected(id));
+                } else if reconnected {
+                    let _ = self.events.send(SessionEvent::PeerReconnected(id));
+                }
+                for cancel in std::mem::take(&mut peer.held_cancels) {
+                    let cancel = Bulk::Cancel {
+                        id: cancel,
+                        reason: CancelReason::Revoked,
+                    };
+                    let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
+                }
+                for bytes in std::mem::take(&mut peer.held_control) {
+                    let _ = peer.control.send(&bytes).await;
                 }
                 self.resume_sends(id).await;
                 None
@@ -795,7 +828,9 @@ impl Backend {
                     RTCPeerConnectionState::Connected if peer.open && peer.announce_reconnect => {
                         // An ICE restart worked: the same connection goes on.
                         peer.announce_reconnect = false;
-                        let _ = self.events.send(SessionEvent::PeerReconnected(id));
+                        if self.connected_once.contains(&id) {
+                            let _ = self.events.send(SessionEvent::PeerReconnected(id));
+                        }
                     }
                     RTCPeerConnectionState::Failed => {
                         if !peer.announce_reconnect {
@@ -822,7 +857,14 @@ impl Backend {
             }
             Internal::Acked(id, object, received) => {
                 let send = self.sending.get_mut(&(id, object))?;
-                send.acked = send.acked.max(received.min(send.manifest.size));
+                let received = received.min(send.manifest.size);
+                send.acked = if send.resuming {
+                    // The answer to a resume is what the receiver holds now, even if less than
+                    // it acked before (it may have dropped a partial object).
+                    received
+                } else {
+                    send.acked.max(received)
+                };
                 if send.acked == send.manifest.size {
                     // Every byte arrived and its hash was checked.
                     let send = self.sending.remove(&(id, object))?;
@@ -912,12 +954,26 @@ impl Backend {
             return None;
         }
         let info = peer.info;
-        let _ = self.events.send(SessionEvent::PeerReconnecting(id));
+        if !peer.announce_reconnect {
+            let _ = self.events.send(SessionEvent::PeerReconnecting(id));
+        }
         match self.add_peer(info, true).await {
-            Ok(Some(offer)) => Some(ClientMessage::Offer {
-                to: id,
-                sdp: Redacted::new(offer),
-            }),
+            Ok(Some(offer)) => {
+                // The new connection gets the same watchdog: if it is not up in time (its
+                // offer or answer lost, or it failed before it ever reached `failed`), build
+                // another.
+                if let Some(generation) = self.peers.get(&id).map(|p| p.generation) {
+                    let internal = self.internal.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(REBUILD_AFTER).await;
+                        let _ = internal.send(Internal::Recheck(id, generation));
+                    });
+                }
+                Some(ClientMessage::Offer {
+                    to: id,
+                    sdp: Redacted::new(offer),
+                })
+            }
             Ok(None) => None,
             Err(e) => {
                 warn!(peer = %id, error = %e, "could not build a new connection");
@@ -1033,11 +1089,17 @@ impl Backend {
                     let _ = peer.control.send(&bytes).await;
                 }
             }
-            Command::ControlTo(to, bytes) => {
-                if let Some(peer) = self.peers.get(&to).filter(|p| p.open) {
+            Command::ControlTo(to, bytes) => match self.peers.get_mut(&to) {
+                Some(peer) if peer.open => {
                     let _ = peer.control.send(&Bytes::from(bytes)).await;
                 }
-            }
+                // Connecting or reconnecting: it goes when the channels open.
+                Some(peer) if peer.held_control.len() < MAX_HELD => {
+                    peer.held_control.push(Bytes::from(bytes));
+                }
+                Some(_) => warn!(peer = %to, "too many room events held for a peer; one dropped"),
+                None => {}
+            },
             Command::Audio {
                 packet,
                 duration,
@@ -1083,13 +1145,20 @@ impl Backend {
                     if let Some(task) = send.task.take() {
                         task.stop();
                     }
-                    // After the chunks already queued: the receiver drops what it holds.
-                    if let Some(peer) = self.peers.get(&to).filter(|p| p.open) {
-                        let cancel = Bulk::Cancel {
-                            id,
-                            reason: CancelReason::Revoked,
-                        };
-                        let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
+                    // After the chunks already queued: the receiver drops what it holds. While
+                    // the channels are not open it waits for them (before any resume).
+                    match self.peers.get_mut(&to) {
+                        Some(peer) if peer.open => {
+                            let cancel = Bulk::Cancel {
+                                id,
+                                reason: CancelReason::Revoked,
+                            };
+                            let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
+                        }
+                        Some(peer) if peer.held_cancels.len() < MAX_HELD => {
+                            peer.held_cancels.push(id);
+                        }
+                        _ => {}
                     }
                 }
             }

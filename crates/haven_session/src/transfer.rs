@@ -125,16 +125,31 @@ impl Incoming {
     pub fn on_message(&mut self, message: Bulk) -> Received {
         let received = self.take(message);
         if let Received::Refused { id, .. } | Received::Cancelled(id) = received {
-            if self.dropped.len() == REMEMBER_ARRIVED {
-                self.dropped.pop_front();
-            }
-            self.dropped.push_back(id);
+            self.remember_dropped(id);
         }
         received
     }
 
+    fn remember_dropped(&mut self, id: ObjectId) {
+        if self.dropped.contains(&id) {
+            return;
+        }
+        if self.dropped.len() == REMEMBER_ARRIVED {
+            self.dropped.pop_front();
+        }
+        self.dropped.push_back(id);
+    }
+
     fn take(&mut self, message: Bulk) -> Received {
         match message {
+            // The tail of an object already cancelled or refused (a send that raced the
+            // cancel) starts nothing.
+            Bulk::Manifest(manifest) if self.dropped.contains(&manifest.id) => Received::Nothing,
+            Bulk::Resume(manifest) if self.dropped.contains(&manifest.id) => refused(
+                manifest.id,
+                CancelReason::Declined,
+                "resumed after it was cancelled",
+            ),
             Bulk::Manifest(manifest) => {
                 let id = manifest.id;
                 if self.partial.remove(&id).is_some() {
@@ -207,10 +222,12 @@ impl Incoming {
                 Received::Nothing
             }
             Bulk::Cancel { id, .. } => {
+                // Remembered even when nothing is held yet: a manifest that raced it is
+                // then ignored.
+                self.remember_dropped(id);
                 if self.partial.remove(&id).is_some() {
                     Received::Cancelled(id)
                 } else {
-                    // Not one of ours (a cancel of something this side sends), or already gone.
                     Received::Nothing
                 }
             }
@@ -461,7 +478,24 @@ mod tests {
             }),
             Received::Refused { .. }
         ));
-        // A cancel for nothing held (an object this side sends) is not news here.
+        // A cancel for nothing held yet is not news, but the object it names is not started
+        // by a manifest that raced it, nor resumed.
         assert_eq!(inc.on_message(cancel(ObjectId(99))), Received::Nothing);
+        let late = Manifest {
+            id: ObjectId(99),
+            ..m.clone()
+        };
+        assert_eq!(
+            inc.on_message(Bulk::Manifest(late.clone())),
+            Received::Nothing
+        );
+        assert!(!inc.holds(ObjectId(99)));
+        assert!(matches!(
+            inc.on_message(Bulk::Resume(late)),
+            Received::Refused {
+                reason: CancelReason::Declined,
+                ..
+            }
+        ));
     }
 }

@@ -48,7 +48,7 @@ pub use consent::{
 };
 pub use dates::format_instant;
 pub use select::{Selector, SelectorParseError};
-pub use share::{PreparedShare, ShareMode, prepare_share};
+pub use share::{PreparedShare, ShareMode, prepare_selected, prepare_share};
 pub use summary::{Row, Section, SectionKind, Summary, render_text, summarise};
 pub use view::{
     AllergyView, ConditionView, DiagnosticReportView, DocumentReferenceView, GenericView,

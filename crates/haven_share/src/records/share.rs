@@ -48,7 +48,16 @@ pub fn prepare_share(
     mode: ShareMode,
     request: &ConsentRequest,
 ) -> Result<PreparedShare, RecordsError> {
-    let shared = source.select(selectors)?;
+    prepare_selected(source.select(selectors)?, mode, request)
+}
+
+/// [`prepare_share`] for records already selected (e.g. by position with
+/// [`Records::select_positions`], as the patient's picker does).
+pub fn prepare_selected(
+    shared: Records,
+    mode: ShareMode,
+    request: &ConsentRequest,
+) -> Result<PreparedShare, RecordsError> {
     let records = match mode {
         ShareMode::Named => shared,
         ShareMode::Anonymous => anonymise(
