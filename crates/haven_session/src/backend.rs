@@ -1,5 +1,6 @@
 //! The network side: a tokio runtime on its own thread, the signaling client, and one
-//! webrtc-rs peer connection per remote peer. Every webrtc-rs type stays in this file.
+//! webrtc-rs peer connection per remote peer. Every webrtc-rs type stays in this file (and the
+//! simulated network of `simnet.rs`).
 //!
 //! Who offers: the newcomer offers to everyone already in the room (it learns them from the
 //! welcome; they learn of it from `peer-joined` and wait). The server orders joins, so two
@@ -54,9 +55,6 @@ const BULK_HIGH: usize = 256 * 1024;
 const BULK_LOW: usize = 64 * 1024;
 /// The most room events (and cancels) held for one peer while its channels are not open.
 const MAX_HELD: usize = 256;
-/// How long an ICE restart may take before the side that offered builds a new connection
-/// (new DTLS and SCTP; transfers resume from what the receiver holds).
-const REBUILD_AFTER: Duration = Duration::from_secs(10);
 
 pub(crate) fn run(
     config: SessionConfig,
@@ -169,7 +167,11 @@ struct AudioCounters {
     last_transit: Option<f64>,
 }
 
-fn api(network: NetworkPolicy) -> Result<API, webrtc::Error> {
+fn api(
+    network: NetworkPolicy,
+    timing: crate::ConnectionTiming,
+    simulated: Option<crate::simnet::SimulatedNic>,
+) -> Result<API, webrtc::Error> {
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
@@ -184,7 +186,16 @@ fn api(network: NetworkPolicy) -> Result<API, webrtc::Error> {
         NetworkPolicy::LoopbackOnly => Duration::ZERO,
         NetworkPolicy::Any => Duration::from_millis(150),
     }));
-    if network == NetworkPolicy::LoopbackOnly {
+    settings.set_ice_timeouts(
+        Some(timing.disconnected_after),
+        Some(timing.failed_after),
+        Some(timing.keepalive),
+    );
+    if let Some(nic) = simulated {
+        // Its own addresses only: no filter, no loopback.
+        settings.set_vnet(Some(nic.0));
+        settings.set_network_types(vec![NetworkType::Udp4]);
+    } else if network == NetworkPolicy::LoopbackOnly {
         settings.set_include_loopback_candidate(true);
         settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
         settings.set_network_types(vec![NetworkType::Udp4]);
@@ -239,6 +250,9 @@ struct Backend {
     audio_route: crate::AudioRoute,
     internal: mpsc::UnboundedSender<Internal>,
     bulk_budget: u64,
+    /// How long an ICE restart (or a rebuilt connection) may take before the side that offered
+    /// builds a new connection (new DTLS and SCTP; transfers resume from what arrived).
+    rebuild_after: Duration,
     next_generation: u32,
     next_task: u64,
     /// Objects on their way, by receiver.
@@ -270,7 +284,9 @@ async fn session(
     });
     let (internal_tx, mut internal) = mpsc::unbounded_channel();
     let mut backend = Backend {
-        api: api(config.network).map_err(|e| format!("WebRTC setup: {e}"))?,
+        api: api(config.network, config.timing, config.simulated.clone())
+            .map_err(|e| format!("WebRTC setup: {e}"))?,
+        rebuild_after: config.timing.rebuild_after,
         ice_servers: welcome
             .ice_servers
             .iter()
@@ -852,7 +868,7 @@ impl Backend {
                 {
                     return None;
                 }
-                info!(peer = %id, "the ICE restart did not recover; building a new connection");
+                info!(peer = %id, "not connected again in time; building a new connection");
                 self.rebuild(id).await
             }
             Internal::Acked(id, object, received) => {
@@ -922,8 +938,9 @@ impl Backend {
     async fn restart_ice(&mut self, id: PeerId, generation: u32) -> Option<ClientMessage> {
         let peer = self.peers.get(&id)?;
         let internal = self.internal.clone();
+        let rebuild_after = self.rebuild_after;
         tokio::spawn(async move {
-            tokio::time::sleep(REBUILD_AFTER).await;
+            tokio::time::sleep(rebuild_after).await;
             let _ = internal.send(Internal::Recheck(id, generation));
         });
         let options = RTCOfferOptions {
@@ -964,8 +981,9 @@ impl Backend {
                 // another.
                 if let Some(generation) = self.peers.get(&id).map(|p| p.generation) {
                     let internal = self.internal.clone();
+                    let rebuild_after = self.rebuild_after;
                     tokio::spawn(async move {
-                        tokio::time::sleep(REBUILD_AFTER).await;
+                        tokio::time::sleep(rebuild_after).await;
                         let _ = internal.send(Internal::Recheck(id, generation));
                     });
                 }

@@ -12,6 +12,7 @@
 //! change alone.
 
 mod backend;
+pub mod simnet;
 pub mod transfer;
 
 use std::sync::Arc;
@@ -49,6 +50,36 @@ pub struct SessionConfig {
     pub network: NetworkPolicy,
     /// Bytes of incoming objects held at once, per peer.
     pub bulk_budget: u64,
+    /// How quickly a broken connection is noticed and replaced.
+    pub timing: ConnectionTiming,
+    /// Run on a simulated network instead of the machine's (tests); `None`: the real one.
+    pub simulated: Option<simnet::SimulatedNic>,
+}
+
+/// How quickly a broken connection is noticed and replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionTiming {
+    /// No traffic for this long: ICE says `disconnected`.
+    pub disconnected_after: Duration,
+    /// No traffic for this long: ICE says `failed`, and the offerer restarts ICE.
+    pub failed_after: Duration,
+    /// How often ICE checks an idle pair.
+    pub keepalive: Duration,
+    /// Not connected this long after an ICE restart (or a rebuild): the offerer builds a new
+    /// connection.
+    pub rebuild_after: Duration,
+}
+
+impl Default for ConnectionTiming {
+    /// webrtc-rs's ICE timings (5 s, 25 s, 2 s) and 10 s for a restart to work.
+    fn default() -> Self {
+        Self {
+            disconnected_after: Duration::from_secs(5),
+            failed_after: Duration::from_secs(25),
+            keepalive: Duration::from_secs(2),
+            rebuild_after: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Why a session could not be set up.
@@ -85,6 +116,8 @@ impl SessionConfig {
             tls: ClientTls::Pinned(pin),
             network,
             bulk_budget: 512 * 1024 * 1024,
+            timing: ConnectionTiming::default(),
+            simulated: None,
         })
     }
 }
