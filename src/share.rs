@@ -396,14 +396,10 @@ pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<Of
 /// the patient presses "Share ticked". A file that cannot be prepared is listed in the picker
 /// with why (on the patient's own screen; the log gets its position only).
 pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<SharePicker> {
-    let chosen = selectors(&args.select)?;
     let mut candidates = Vec::new();
     let mut refused = Vec::new();
     for (i, path) in args.share.iter().enumerate() {
         match load(path, i, args, anonymous) {
-            Ok(Candidate::Records { label, source, .. }) => {
-                candidates.push(Candidate::records(label.expose(), source, &chosen));
-            }
             Ok(candidate) => candidates.push(candidate),
             Err(e) => {
                 tracing::error!("--share item {} is not offered: {e:#}", i + 1);
@@ -420,8 +416,8 @@ pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<ShareP
     Ok(picker)
 }
 
-/// Reads one `--share` file: records parsed (every row ticked; the caller ticks as `--select`
-/// says), anything else prepared into an offer. Its errors never carry the file's name or
+/// Reads one `--share` file: records parsed (their rows ticked as `--select` says), anything
+/// else prepared into an offer. Its errors never carry the file's name or
 /// contents (they may be logged).
 fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<Candidate> {
     let terms = args.terms(anonymous);
@@ -442,13 +438,17 @@ fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow:
         (ObjectKind::Dicom, done.bytes)
     } else if is_json {
         let parsed = records::parse(&bytes, &Limits::default())?;
-        return Ok(Candidate::records(&label, parsed, &[]));
+        return Ok(Candidate::records(
+            &label,
+            parsed,
+            &selectors(&args.select)?,
+        ));
     } else {
         let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())?;
         (ObjectKind::Image, stripped.bytes)
     };
     // Its Consent says now; the picker makes a new one when the patient shares it.
-    let offer = object_offer(kind, data, &label, &terms)?;
+    let offer = object_offer(kind, std::sync::Arc::new(data), &label, &terms)?;
     Ok(Candidate::Prepared {
         offer,
         ticked: true,

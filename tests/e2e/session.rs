@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use haven_proto::bulk::ObjectKind;
+use haven_proto::bulk::{ObjectId, ObjectKind};
 use haven_proto::control::Control;
 use haven_proto::pose::{Placement, PoseUpdate};
 use haven_proto::signal::{PeerId, Role};
@@ -387,54 +387,40 @@ fn pattern(n: u32) -> Arc<Vec<u8>> {
     )
 }
 
-/// The connection is rebuilt in the middle of a transfer: the object goes on from what the
-/// receiver held, not from the start, and arrives intact over the new connection, with poses
-/// flowing on it. Then a revoked object stops mid-way: the receiver drops what it held, never
-/// sees it whole, and the next object still arrives.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
-    logs();
-    let server = start(Limits::default()).await;
-    let mut clinician = join(&server, "resume", Role::Clinician);
-    let a = me(&mut clinician).await;
-    // The newcomer made the first offer, so it is the side that rebuilds.
-    let mut patient = join(&server, "resume", Role::Patient);
-    let b = me(&mut patient).await;
-    connected_to(&mut clinician, &[b]).await;
-    connected_to(&mut patient, &[a]).await;
-
-    const MIB: u64 = 1024 * 1024;
-    let object = pattern(12_000_000);
-    let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
-    let (progress, _) = wait_for(
-        &mut clinician,
-        Duration::from_secs(60),
-        |e| matches!(e, SessionEvent::ObjectProgress { received, .. } if *received >= 2 * MIB),
-    )
-    .await;
-    let SessionEvent::ObjectProgress {
-        received: held_before,
-        ..
-    } = progress
-    else {
-        unreachable!("matched above")
-    };
-    patient.reconnect(a);
-
-    let deadline = Instant::now() + Duration::from_secs(120);
+/// Drives both sides until the patient's object `id` to the clinician has arrived whole and
+/// been acknowledged, and each side has the other back (`PeerReconnected`). Neither side may
+/// see a new peer, a leave, a cancel or a failure, and the clinician's progress never goes back
+/// below `held_before`. `tick` runs every turn with whether the patient has seen the break yet,
+/// and says whether the network is up: a reconnect reported while it is down fails the test.
+/// Returns where the sender went on (`ObjectResumed`) and what arrived.
+async fn until_resumed(
+    patient: &mut Session,
+    clinician: &mut Session,
+    (a, b): (PeerId, PeerId),
+    id: ObjectId,
+    held_before: u64,
+    limit: Duration,
+    mut tick: impl FnMut(bool) -> bool,
+) -> (u64, Vec<u8>) {
+    let deadline = Instant::now() + limit;
     let (mut resumed_from, mut delivered, mut arrived) = (None, false, None);
-    let (mut patient_back, mut clinician_back) = (false, false);
+    let (mut broke, mut patient_back, mut clinician_back) = (false, false, false);
     let mut highest = held_before;
     while !(delivered && arrived.is_some() && patient_back && clinician_back) {
         assert!(
             Instant::now() < deadline,
-            "not resumed in 120 s: resumed {resumed_from:?}, delivered {delivered}, \
-             arrived {}, back {patient_back}/{clinician_back}",
+            "not resumed in {limit:?}: broke {broke}, resumed {resumed_from:?}, \
+             delivered {delivered}, arrived {}, back {patient_back}/{clinician_back}",
             arrived.is_some()
         );
+        let up = tick(broke);
         while let Some(e) = patient.try_event() {
             match e {
-                SessionEvent::PeerReconnected(p) if p == a => patient_back = true,
+                SessionEvent::PeerReconnecting(p) if p == a => broke = true,
+                SessionEvent::PeerReconnected(p) if p == a => {
+                    assert!(up, "reconnected while the network was down");
+                    patient_back = true;
+                }
                 SessionEvent::ObjectResumed { to, id: o, from } if (to, o) == (a, id) => {
                     resumed_from = Some(from);
                 }
@@ -470,13 +456,62 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
             }
         }
     }
-    let from = resumed_from.expect("the sender was told where to go on");
+    (
+        resumed_from.expect("the sender was told where to go on"),
+        arrived.expect("arrived"),
+    )
+}
+
+/// The connection is rebuilt in the middle of a transfer: the object goes on from what the
+/// receiver held, not from the start, and arrives intact over the new connection, with poses
+/// flowing on it. Then a revoked object stops mid-way: the receiver drops what it held, never
+/// sees it whole, and the next object still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
+    logs();
+    let server = start(Limits::default()).await;
+    let mut clinician = join(&server, "resume", Role::Clinician);
+    let a = me(&mut clinician).await;
+    // The newcomer made the first offer, so it is the side that rebuilds.
+    let mut patient = join(&server, "resume", Role::Patient);
+    let b = me(&mut patient).await;
+    connected_to(&mut clinician, &[b]).await;
+    connected_to(&mut patient, &[a]).await;
+
+    const MIB: u64 = 1024 * 1024;
+    let object = pattern(12_000_000);
+    let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
+    let (progress, _) = wait_for(
+        &mut clinician,
+        Duration::from_secs(60),
+        |e| matches!(e, SessionEvent::ObjectProgress { received, .. } if *received >= 2 * MIB),
+    )
+    .await;
+    let SessionEvent::ObjectProgress {
+        received: held_before,
+        ..
+    } = progress
+    else {
+        unreachable!("matched above")
+    };
+    patient.reconnect(a);
+
+    let (from, arrived) = until_resumed(
+        &mut patient,
+        &mut clinician,
+        (a, b),
+        id,
+        held_before,
+        Duration::from_secs(120),
+        |_| true,
+    )
+    .await;
     assert!(
         from >= held_before && from < object.len() as u64,
         "resumed from byte {from}; the receiver held {held_before} of {}",
         object.len()
     );
-    assert!(arrived.expect("arrived") == *object, "arrived intact");
+    assert!(arrived == *object, "arrived intact");
     // The new connection carries poses too.
     let mut seen = false;
     for seq in 0..60u16 {
@@ -596,65 +631,30 @@ async fn an_outage_mid_transfer_is_survived_and_the_transfer_resumes() {
     net.cut(true);
     let cut_at = Instant::now();
     let mut restored = false;
-
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let (mut resumed_from, mut delivered, mut arrived) = (None, false, None);
-    let (mut broke, mut patient_back, mut clinician_back) = (false, false, false);
-    while !(delivered && arrived.is_some() && patient_back && clinician_back) {
-        assert!(
-            Instant::now() < deadline,
-            "not back in 90 s: broke {broke}, resumed {resumed_from:?}, delivered {delivered}, \
-             arrived {}, back {patient_back}/{clinician_back}",
-            arrived.is_some()
-        );
-        // Down long enough for the ICE restart and the first rebuild to fail too.
-        if !restored && cut_at.elapsed() >= Duration::from_secs(8) {
-            assert!(broke, "the break was noticed while the network was down");
-            net.cut(false);
-            restored = true;
-        }
-        while let Some(e) = patient.try_event() {
-            match e {
-                SessionEvent::PeerReconnecting(p) if p == a => broke = true,
-                SessionEvent::PeerReconnected(p) if p == a => {
-                    assert!(restored, "reconnected while the network was down");
-                    patient_back = true;
-                }
-                SessionEvent::ObjectResumed { to, id: o, from } if (to, o) == (a, id) => {
-                    resumed_from = Some(from);
-                }
-                SessionEvent::ObjectSent { to, id: o } if (to, o) == (a, id) => delivered = true,
-                SessionEvent::ObjectCancelled { why, .. } => panic!("cancelled: {why}"),
-                SessionEvent::PeerConnected(_) | SessionEvent::PeerLeft(_) => {
-                    panic!("an outage is not a new peer: {e:?}")
-                }
-                SessionEvent::Failed(why) => panic!("patient failed: {why}"),
-                _ => {}
+    let (from, arrived) = until_resumed(
+        &mut patient,
+        &mut clinician,
+        (a, b),
+        id,
+        held_before,
+        Duration::from_secs(90),
+        |broke| {
+            // Down long enough for the ICE restart and the first rebuild to fail too.
+            if !restored && cut_at.elapsed() >= Duration::from_secs(8) {
+                assert!(broke, "the break was noticed while the network was down");
+                net.cut(false);
+                restored = true;
             }
-        }
-        if let Some(e) = clinician.next_event(Duration::from_millis(20)).await {
-            match e {
-                SessionEvent::PeerReconnected(p) if p == b => clinician_back = true,
-                SessionEvent::ObjectReceived { manifest, data, .. } => {
-                    assert_eq!(manifest.id, id);
-                    arrived = Some(data);
-                }
-                SessionEvent::ObjectCancelled { why, .. } => panic!("cancelled: {why}"),
-                SessionEvent::PeerConnected(_) | SessionEvent::PeerLeft(_) => {
-                    panic!("an outage is not a new peer: {e:?}")
-                }
-                SessionEvent::Failed(why) => panic!("clinician failed: {why}"),
-                _ => {}
-            }
-        }
-    }
-    let from = resumed_from.expect("the transfer went on over a new connection");
+            restored
+        },
+    )
+    .await;
     assert!(
         from >= held_before && from < object.len() as u64,
         "resumed from byte {from}; the receiver held {held_before} of {}",
         object.len()
     );
-    assert!(arrived.expect("arrived") == *object, "arrived intact");
+    assert!(arrived == *object, "arrived intact");
 
     patient.leave();
     clinician.leave();

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bevy::input::mouse::{AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
+use bevy::tasks::futures::check_ready;
+use bevy::tasks::{AsyncComputeTaskPool, Task};
 use bevy::ui::RelativeCursorPosition;
 use haven_proto::Redacted;
 use haven_proto::bulk::ObjectKind;
@@ -83,7 +85,7 @@ pub enum OfferError {
 /// patient, replaced by a generic one (a file name can carry a name).
 pub fn make_offer(
     kind: ObjectKind,
-    data: Vec<u8>,
+    data: Arc<Vec<u8>>,
     consent: String,
     label: &str,
     terms: &ShareTerms,
@@ -105,7 +107,7 @@ pub fn make_offer(
     }
     Ok(OfferShare {
         kind,
-        data: Redacted::new(Arc::new(data)),
+        data: Redacted::new(data),
         label: Redacted::new(label),
         consent: Redacted::new(consent),
         may_keep: terms.may_keep,
@@ -164,7 +166,7 @@ fn consent_noun(kind: ObjectKind) -> &'static str {
 /// An offer of a prepared picture or scan, with its Consent made now.
 pub fn object_offer(
     kind: ObjectKind,
-    data: Vec<u8>,
+    data: Arc<Vec<u8>>,
     label: &str,
     terms: &ShareTerms,
 ) -> Result<OfferShare, OfferError> {
@@ -188,7 +190,7 @@ pub fn records_offer(
     let consent = serde_json::to_string(prepared.consent.expose())?;
     make_offer(
         ObjectKind::Fhir,
-        prepared.bundle_json.into_inner(),
+        Arc::new(prepared.bundle_json.into_inner()),
         consent,
         label,
         terms,
@@ -229,7 +231,7 @@ pub enum Candidate {
         /// What the patient calls them.
         label: Redacted<String>,
         /// All of them (they never leave the machine whole).
-        source: Records,
+        source: Arc<Records>,
         /// One row per resource the summary shows.
         rows: Vec<PickRow>,
     },
@@ -272,7 +274,7 @@ impl Candidate {
             .collect();
         Self::Records {
             label: Redacted::new(label.to_owned()),
-            source,
+            source: Arc::new(source),
             rows,
         }
     }
@@ -349,24 +351,50 @@ pub struct PickerPlugin;
 
 impl Plugin for PickerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<PickerAction>().add_systems(
-            Update,
-            (
-                apply.run_if(resource_exists::<SharePicker>),
-                (spawn_panel, rebuild_panel, press, scroll)
-                    .chain()
-                    .run_if(resource_exists::<SharePicker>.and_then(resource_exists::<FlatView>)),
-            )
-                .chain(),
-        );
+        app.add_message::<PickerAction>()
+            .init_resource::<Preparing>()
+            .add_systems(
+                Update,
+                (
+                    (apply, finish_prepared.before(crate::share::take_offers))
+                        .chain()
+                        .run_if(resource_exists::<SharePicker>),
+                    (spawn_panel, rebuild_panel, press, scroll).chain().run_if(
+                        resource_exists::<SharePicker>.and_then(resource_exists::<FlatView>),
+                    ),
+                )
+                    .chain(),
+            );
     }
+}
+
+/// A press of "Share ticked" being prepared on the compute pool: anonymising records and
+/// hashing a scan for its Consent take longer than a frame.
+#[derive(Resource, Default)]
+struct Preparing(Option<Task<Vec<Prepared>>>);
+
+/// One offer a press prepared, or why it could not be, with where it came from.
+type Prepared = (Source, Result<OfferShare, OfferError>);
+
+/// Where a prepared offer came from in the picker.
+enum Source {
+    /// A picture or scan (its candidate).
+    Picture(usize),
+    /// Records: the candidate and the rows that went into the share.
+    Rows(usize, Vec<usize>),
+}
+
+/// What one press asks the compute pool to make.
+enum Job {
+    Picture(usize, ObjectKind, Arc<Vec<u8>>, String),
+    Rows(usize, Vec<usize>, Arc<Records>, Vec<usize>, String),
 }
 
 fn apply(
     mut actions: MessageReader<'_, '_, PickerAction>,
     mut picker: ResMut<'_, SharePicker>,
+    mut preparing: ResMut<'_, Preparing>,
     mine: Res<'_, MyShares>,
-    mut offers: MessageWriter<'_, OfferShare>,
     mut revokes: MessageWriter<'_, RevokeShare>,
 ) {
     for action in actions.read() {
@@ -393,14 +421,19 @@ fn apply(
                 }
                 picker.notice = None;
             }
-            PickerAction::ShareTicked => {
-                let (shared, failed) = share_ticked(picker, mine.0.len(), &mut offers);
-                picker.notice = Some(match (shared, failed) {
-                    (0, None) => "Tick what you want to share first.".to_owned(),
-                    (n, None) => format!("Shared {n} item(s). You can stop sharing any time."),
-                    (_, Some(why)) => format!("Not shared: {why}"),
-                });
+            // One press at a time: a second while the first is prepared waits for it.
+            PickerAction::ShareTicked if preparing.0.is_none() => {
+                let jobs = take_ticked(picker);
+                if jobs.is_empty() {
+                    picker.notice = Some("Tick what you want to share first.".to_owned());
+                    continue;
+                }
+                picker.notice = Some("Preparing what you ticked...".to_owned());
+                let terms = picker.terms;
+                preparing.0 =
+                    Some(AsyncComputeTaskPool::get().spawn(async move { prepare(jobs, &terms) }));
             }
+            PickerAction::ShareTicked => {}
             PickerAction::Revoke(i) => {
                 if mine.0.get(i).is_some_and(|s| !s.revoked) {
                     revokes.write(RevokeShare(i));
@@ -412,71 +445,117 @@ fn apply(
     }
 }
 
-/// Turns what is ticked into offers and unticks it; returns how many were offered and, if one
-/// failed, why (what failed stays ticked). `first` is where the first offer will sit in
-/// [`MyShares`] (the share plugin appends offers in the order they are written).
-fn share_ticked(
-    picker: &mut SharePicker,
-    first: usize,
-    offers: &mut MessageWriter<'_, OfferShare>,
-) -> (usize, Option<String>) {
-    let terms = picker.terms;
-    let (mut shared, mut failed) = (0, None);
-    for candidate in &mut picker.candidates {
+/// Unticks what is ticked and says what to prepare from it.
+fn take_ticked(picker: &mut SharePicker) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (c, candidate) in picker.candidates.iter_mut().enumerate() {
         match candidate {
-            Candidate::Prepared {
-                offer,
-                ticked,
-                shared_in,
-            } if *ticked => {
-                // The Consent is made now, when the patient shares, not when the file loaded.
-                match object_offer(
+            Candidate::Prepared { offer, ticked, .. } if *ticked => {
+                *ticked = false;
+                jobs.push(Job::Picture(
+                    c,
                     offer.kind,
-                    offer.data.expose().as_ref().clone(),
-                    offer.label.expose(),
-                    &terms,
-                ) {
-                    Ok(offer) => {
-                        offers.write(offer);
-                        *ticked = false;
-                        *shared_in = Some(first + shared);
-                        shared += 1;
-                    }
-                    Err(e) => {
-                        warn!("a picture could not be shared: {e}");
-                        failed = Some(e.to_string());
-                    }
-                }
+                    Arc::clone(offer.data.expose()),
+                    offer.label.expose().clone(),
+                ));
             }
             Candidate::Records {
                 label,
                 source,
                 rows,
             } if rows.iter().any(|r| r.ticked) => {
-                let positions: Vec<usize> = rows
-                    .iter()
-                    .filter(|r| r.ticked)
-                    .map(|r| r.position)
-                    .collect();
-                match records_offer(source.select_positions(&positions), label.expose(), &terms) {
-                    Ok(offer) => {
-                        offers.write(offer);
-                        for row in rows.iter_mut().filter(|r| r.ticked) {
-                            row.ticked = false;
-                            row.shared_in = Some(first + shared);
-                        }
-                        shared += 1;
-                    }
-                    Err(e) => {
-                        warn!("records could not be shared: {e}");
-                        failed = Some(e.to_string());
-                    }
-                }
+                let (picked, positions) = rows
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(_, r)| r.ticked)
+                    .map(|(i, r)| {
+                        r.ticked = false;
+                        (i, r.position)
+                    })
+                    .unzip();
+                jobs.push(Job::Rows(
+                    c,
+                    picked,
+                    Arc::clone(source),
+                    positions,
+                    label.expose().clone(),
+                ));
             }
             _ => {}
         }
     }
-    (shared, failed)
+    jobs
+}
+
+/// Makes the offers (on the compute pool): a new Consent for each picture or scan, and the
+/// ticked records selected, anonymised when the terms say so, with theirs.
+fn prepare(jobs: Vec<Job>, terms: &ShareTerms) -> Vec<Prepared> {
+    jobs.into_iter()
+        .map(|job| match job {
+            Job::Picture(c, kind, data, label) => {
+                (Source::Picture(c), object_offer(kind, data, &label, terms))
+            }
+            Job::Rows(c, rows, source, positions, label) => (
+                Source::Rows(c, rows),
+                records_offer(source.select_positions(&positions), &label, terms),
+            ),
+        })
+        .collect()
+}
+
+/// Sends what a press prepared, in order, and marks where each went in [`MyShares`] (the
+/// share plugin appends offers in the order they are written, and runs after this). What
+/// failed is ticked again, with why.
+fn finish_prepared(
+    mut preparing: ResMut<'_, Preparing>,
+    mut picker: ResMut<'_, SharePicker>,
+    mine: Res<'_, MyShares>,
+    mut offers: MessageWriter<'_, OfferShare>,
+) {
+    let Some(done) = preparing.0.as_mut().and_then(check_ready) else {
+        return;
+    };
+    preparing.0 = None;
+    let (mut shared, mut failed) = (0, None);
+    for (source, result) in done {
+        let sent = result
+            .inspect_err(|e| {
+                warn!("something ticked could not be shared: {e}");
+                failed = Some(e.to_string());
+            })
+            .ok()
+            .map(|offer| {
+                offers.write(offer);
+                shared += 1;
+                mine.0.len() + shared - 1
+            });
+        let candidates = &mut picker.candidates;
+        match source {
+            Source::Picture(c) => {
+                if let Some(Candidate::Prepared {
+                    ticked, shared_in, ..
+                }) = candidates.get_mut(c)
+                {
+                    *ticked = sent.is_none();
+                    *shared_in = sent.or(*shared_in);
+                }
+            }
+            Source::Rows(c, picked) => {
+                if let Some(Candidate::Records { rows, .. }) = candidates.get_mut(c) {
+                    for r in picked {
+                        if let Some(row) = rows.get_mut(r) {
+                            row.ticked = sent.is_none();
+                            row.shared_in = sent.or(row.shared_in);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    picker.notice = Some(match failed {
+        None => format!("Shared {shared} item(s). You can stop sharing any time."),
+        Some(why) => format!("Not shared: {why}"),
+    });
 }
 
 // The panel (flat window).
@@ -851,9 +930,22 @@ mod tests {
         app
     }
 
+    /// Presses, then runs frames until what a share press prepares on the compute pool is
+    /// sent (bounded).
     fn act(app: &mut App, action: PickerAction) {
         app.world_mut().write_message(action);
         app.update();
+        for _ in 0..1000 {
+            if app.world().resource::<Preparing>().0.is_none() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            app.update();
+        }
+        assert!(
+            app.world().resource::<Preparing>().0.is_none(),
+            "the share was prepared in time"
+        );
         app.update();
     }
 
@@ -981,7 +1073,7 @@ mod tests {
     fn a_named_patient_keeps_the_label_and_a_picture_goes_as_prepared() {
         let picture = make_offer(
             ObjectKind::Image,
-            vec![1, 2, 3],
+            Arc::new(vec![1, 2, 3]),
             "{}".to_owned(),
             "knee photo",
             &terms(false),
@@ -1027,7 +1119,7 @@ mod tests {
         // An oversized Consent is refused with a typed error, not sent.
         let too_long = make_offer(
             ObjectKind::Image,
-            vec![0],
+            Arc::new(vec![0]),
             "x".repeat(MAX_SHARE_CONSENT + 1),
             "x",
             &terms(false),

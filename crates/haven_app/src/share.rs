@@ -327,6 +327,8 @@ struct DisplayQuad {
     /// The frame shown, and how many the picture has (DICOM multi-frame; 1 otherwise).
     frame: u32,
     frames: u32,
+    /// The share's label (the caption).
+    label: Redacted<String>,
 }
 
 /// What the boards say: the display's and the board's captions, and the records' summary.
@@ -392,7 +394,7 @@ impl Plugin for SharePlugin {
     }
 }
 
-fn take_offers(
+pub(crate) fn take_offers(
     mut offers: MessageReader<'_, '_, OfferShare>,
     mut mine: ResMut<'_, MyShares>,
     mut audit: ResMut<'_, Audit>,
@@ -921,6 +923,7 @@ fn place_picture(
                 key,
                 frame: pending.frame,
                 frames,
+                label: pending.label.clone(),
             },
             Mesh3d(meshes.add(Rectangle::from_size(size))),
             MeshMaterial3d(material),
@@ -1058,7 +1061,6 @@ fn page_frames(
     decoding: Query<'_, '_, &Decoding>,
     shared: Res<'_, Shared>,
     mine: Res<'_, MyShares>,
-    texts: Res<'_, PanelTexts>,
 ) {
     let step = i64::from(keys.just_pressed(KeyCode::PageDown))
         - i64::from(keys.just_pressed(KeyCode::PageUp));
@@ -1084,17 +1086,7 @@ fn page_frames(
         },
         None => return,
     };
-    let label = shared
-        .0
-        .get(&quad.key)
-        .and_then(|r| r.share.as_ref().map(|s| s.label.clone()))
-        .or_else(|| {
-            mine.0
-                .get(quad.key.1.0 as usize)
-                .map(|s| s.offer.label.clone())
-        })
-        .or_else(|| texts.display.clone())
-        .unwrap_or_default();
+    let label = quad.label.clone();
     let task =
         AsyncComputeTaskPool::get().spawn(async move { picture(ObjectKind::Dicom, &data, next) });
     commands.spawn(Decoding {
