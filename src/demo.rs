@@ -59,8 +59,9 @@ struct DemoFigures {
     audio_frames_received: u64,
     peers_connected: usize,
     xr: bool,
-    /// The window patient's shares that reached the clinician (`--as-patient`).
-    shares_delivered: usize,
+    /// The window patient's shares that reached the clinician (`--as-patient` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shares_delivered: Option<usize>,
     screenshot: Option<String>,
 }
 
@@ -82,6 +83,8 @@ struct Headless {
     /// Where the screenshot stands.
     shot: Arc<Mutex<Shot>>,
     report: Arc<Mutex<DemoFigures>>,
+    /// The window is the patient's (it reports what it shared).
+    as_patient: bool,
 }
 
 /// The renderer compiles its pipelines in the background and draws nothing until they are
@@ -240,6 +243,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             frame_ms: Vec::new(),
             shot: Arc::new(Mutex::new(Shot::Idle)),
             report: Arc::clone(&report),
+            as_patient: args.as_patient,
         })
         .add_systems(Last, headless_frames);
         if args.as_patient {
@@ -311,7 +315,10 @@ fn headless_frames(
             audio_frames_received: voice.packets_received,
             peers_connected: figures.connected.len(),
             xr: *front == FrontEnd::Xr,
-            shares_delivered: mine.0.iter().filter(|s| !s.delivered.is_empty()).count(),
+            // Only the patient's window shares anything.
+            shares_delivered: state
+                .as_patient
+                .then(|| mine.0.iter().filter(|s| !s.delivered.is_empty()).count()),
             screenshot: r.screenshot.clone(),
         };
     }

@@ -140,7 +140,7 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
     // Who is here, top left.
     commands.spawn((
         SessionPanel,
-        Text::new("Connecting…"),
+        Text::new("Connecting..."),
         TextFont::from_font_size(17.0),
         TextColor(PANEL_TEXT),
         Node {
@@ -395,9 +395,9 @@ fn update_panel(
     if let Some(why) = &figures.failed {
         lines.push(format!("Not connected: {why}"));
     } else if figures.me.is_none() {
-        lines.push("Connecting…".to_owned());
+        lines.push("Connecting...".to_owned());
     } else if figures.people.is_empty() {
-        lines.push("Waiting for the others to join…".to_owned());
+        lines.push("Waiting for the others to join...".to_owned());
     } else {
         lines.push("Who is here".to_owned());
         if let Some(me) = &figures.me {
@@ -412,9 +412,9 @@ fn update_panel(
         }
         for person in &figures.people {
             let state = if figures.reconnecting.contains(&person.id) {
-                "reconnecting…".to_owned()
+                "reconnecting...".to_owned()
             } else if !figures.connected.contains(&person.id) {
-                "joining…".to_owned()
+                "joining...".to_owned()
             } else {
                 let mut s = Vec::new();
                 if activity.is_speaking(person.id) {
@@ -457,7 +457,7 @@ fn update_panel(
             s.audio_jitter_ms.unwrap_or(0.0)
         ),
         None if figures.failed.is_some() => "Not connected".to_owned(),
-        None => "Connecting…".to_owned(),
+        None => "Connecting...".to_owned(),
     };
     let mic = if activity.muted {
         "Microphone muted"
