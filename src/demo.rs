@@ -230,9 +230,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         keep_dir: None,
     })?;
     if args.look_at_records {
-        app.insert_resource(haven_app::local::Seat {
-            eyes: haven_app::room::CLINICIAN_EYES,
-            looks_at: haven_app::room::RECORDS_BOARD,
+        app.insert_resource(haven_app::layout::Seat {
+            eyes: haven_app::layout::CLINICIAN_EYES,
+            looks_at: haven_app::layout::RECORDS_BOARD,
         });
     }
     let report = Arc::new(Mutex::new(DemoFigures::default()));
@@ -275,12 +275,12 @@ fn print_figures(figures: &DemoFigures) -> anyhow::Result<()> {
 /// The headless patient presses "Share ticked" once the clinician is there.
 fn share_when_the_clinician_is_here(
     figures: Res<'_, SessionFigures>,
-    mut picks: MessageWriter<'_, haven_app::picker::PickerAction>,
+    mut picks: MessageWriter<'_, haven_app::sharing::picker::PickerAction>,
     mut pressed: Local<'_, bool>,
 ) {
     if !*pressed && !figures.connected.is_empty() {
         *pressed = true;
-        picks.write(haven_app::picker::PickerAction::ShareTicked);
+        picks.write(haven_app::sharing::picker::PickerAction::ShareTicked);
     }
 }
 
@@ -292,7 +292,7 @@ fn headless_frames(
     figures: Res<'_, SessionFigures>,
     voice: Res<'_, VoiceActivity>,
     front: Res<'_, FrontEnd>,
-    mine: Res<'_, haven_app::share::MyShares>,
+    sharing: Res<'_, haven_app::sharing::Sharing>,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -316,9 +316,14 @@ fn headless_frames(
             peers_connected: figures.connected.len(),
             xr: *front == FrontEnd::Xr,
             // Only the patient's window shares anything.
-            shares_delivered: state
-                .as_patient
-                .then(|| mine.0.iter().filter(|s| !s.delivered.is_empty()).count()),
+            shares_delivered: state.as_patient.then(|| {
+                sharing
+                    .ledger
+                    .outgoing()
+                    .iter()
+                    .filter(|s| !s.delivered.is_empty())
+                    .count()
+            }),
             screenshot: r.screenshot.clone(),
         };
     }

@@ -12,14 +12,16 @@ use anyhow::{Context as _, bail};
 use bevy::app::AppExit;
 use haven_proto::Redacted;
 use haven_proto::control::{AvatarChoice, Control};
-use haven_proto::signal::PeerId;
+use haven_proto::signal::{PeerId, Role};
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
+use haven_share::audit::AuditWriter;
+use haven_share::ledger::{Effect, ShareLedger};
 use haven_voice::FrameDuration;
 use haven_voice::device::{Microphone, Speakers};
-use haven_voice::engine::{EngineOptions, VoiceEngine};
-use haven_voice::jitter::JitterStats;
+use haven_voice::engine::EngineOptions;
 use haven_voice::sink::{NullSink, Sink, WavSink};
 use haven_voice::source::{Silent, Source, Synthetic, WavSource};
+use haven_voice::thread::{VoiceOptions, VoiceThread};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -41,7 +43,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     share: crate::share::ShareArgs,
     /// Append this side's audit log (shares, views, revokes, purges; no contents) to a file.
-    #[arg(long, conflicts_with = "headless")]
+    #[arg(long)]
     audit: Option<PathBuf>,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
     #[arg(long, requires = "headless", value_parser = humantime::parse_duration)]
@@ -99,13 +101,6 @@ struct JoinFigures {
     shares_revoked: u64,
 }
 
-impl JoinFigures {
-    fn count(&mut self, s: &JitterStats) {
-        self.audio_frames_played += s.played + s.recovered;
-        self.audio_frames_concealed += s.concealed;
-    }
-}
-
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
     Ok(match voice_in {
         "synthetic" => Box::new(Synthetic::voice_like(rand_seed())),
@@ -137,7 +132,7 @@ fn avatar_of(args: &Args) -> AvatarChoice {
             name: Redacted::new(name.clone()),
             colour: args.colour.unwrap_or([0x4a, 0x90, 0xc2]),
         },
-        None => AvatarChoice::Anonymous { look: rand_seed() },
+        None => haven_app::avatar::LocalAvatar::anonymous().0,
     }
 }
 
@@ -160,19 +155,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if !args.headless {
         return window(args, config);
     }
-    let mut source = open_source(args.voice_in.as_deref().unwrap_or("synthetic"))?;
-    let mut sink = open_sink(args.voice_out.as_deref())?.unwrap_or_else(|| Box::new(NullSink));
+    let source = open_source(args.voice_in.as_deref().unwrap_or("synthetic"))?;
+    let sink = open_sink(args.voice_out.as_deref())?.unwrap_or_else(|| Box::new(NullSink));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let figures = runtime.block_on(participate(
-        config,
-        args.frame,
-        source.as_mut(),
-        sink.as_mut(),
-        &args,
-    ))?;
-    drop(sink);
+    let figures = runtime.block_on(participate(config, args.frame, source, sink, &args))?;
     report(&figures)
 }
 
@@ -233,23 +221,39 @@ fn report(figures: &JoinFigures) -> anyhow::Result<()> {
 async fn participate(
     config: SessionConfig,
     frame: FrameDuration,
-    source: &mut dyn Source,
-    sink: &mut dyn Sink,
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
     args: &Args,
 ) -> anyhow::Result<JoinFigures> {
     let avatar = avatar_of(args);
-    let offers = crate::share::offers(&args.share, args.anonymous)?;
-    let mut roles: HashMap<PeerId, haven_proto::signal::Role> = HashMap::new();
-    let mut sent: Vec<(PeerId, haven_proto::bulk::ObjectId)> = Vec::new();
+    // The share protocol is the ledger's, as in the room app: offers go to each clinician as
+    // it connects; what a patient shares with us is held in memory and purged at the end.
+    let mut shares = ShareLedger::new(false);
+    for offer in crate::share::offers(&args.share, args.anonymous)? {
+        shares.offer(offer);
+    }
+    let mut audit = AuditWriter::new(args.audit.clone(), Role::Patient);
+    let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
-    let mut own_role: Option<haven_proto::signal::Role> = None;
-    let mut session = Session::start(config)?;
-    let mut voice = VoiceEngine::<PeerId>::new(EngineOptions {
-        frame,
-        // Echo only comes back through a microphone; files and synthetic voices have no path.
-        echo_cancel: args.voice_in.as_deref() == Some("mic"),
-        disguise: args.anonymous && !args.no_disguise,
-    })?;
+    let mut own_role: Option<Role> = None;
+    let (mut session, link) = Session::start_with_voice(config)?;
+    // Voice on its own thread and clock (haven_voice's runner, as in the room app); it starts
+    // capturing once someone is there to hear it (a WAV starts playing then).
+    let voice = VoiceThread::spawn(
+        VoiceOptions {
+            engine: EngineOptions {
+                frame,
+                // Echo only comes back through a microphone; files and synthetic voices have
+                // no path.
+                echo_cancel: args.voice_in.as_deref() == Some("mic"),
+                disguise: args.anonymous && !args.no_disguise,
+            },
+            live: false,
+        },
+        source,
+        sink,
+        link,
+    )?;
     let mut figures = JoinFigures::default();
     let mut seen = std::collections::HashSet::new();
     let started = Instant::now();
@@ -274,70 +278,77 @@ async fn participate(
                 SessionEvent::Joined { me, room, peers } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
                     own_role = Some(me.role);
+                    audit.set_role(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));
                 }
                 SessionEvent::PeerJoined(info) => {
                     roles.insert(info.id, info.role);
                 }
-                SessionEvent::ObjectSent { .. } => figures.objects_delivered += 1,
+                SessionEvent::ObjectSent { to, id } => {
+                    figures.objects_delivered += 1;
+                    shares.delivered(to, id);
+                }
+                SessionEvent::ObjectReceived {
+                    from,
+                    manifest,
+                    data,
+                } => {
+                    shares.arrived(
+                        from,
+                        manifest.id,
+                        manifest.kind,
+                        Redacted::new(std::sync::Arc::new(data)),
+                    );
+                }
+                SessionEvent::ObjectProgress {
+                    from,
+                    id,
+                    received,
+                    size,
+                } => {
+                    shares.progress(from, id, received, size);
+                }
+                SessionEvent::ObjectCancelled { peer, id, .. } => shares.cancelled(peer, id),
                 SessionEvent::Failed(why) => bail!("the session ended: {why}"),
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
+                    voice.set_live(true);
                     seen.insert(p);
                     info!(peer = %p, "connected");
                     session.send_control(&Control::Avatar(avatar.clone()));
                     // What the patient shares goes to each clinician as it arrives.
-                    let clinician = matches!(
-                        roles.get(&p),
-                        Some(
-                            haven_proto::signal::Role::Clinician
-                                | haven_proto::signal::Role::Therapist
-                        )
-                    );
-                    if clinician && !revoked {
-                        for offer in &offers {
-                            let object = session.send_object(
-                                p,
-                                offer.kind,
-                                std::sync::Arc::clone(offer.data.expose()),
-                            );
-                            session.send_control_to(
-                                p,
-                                &Control::Shared(haven_proto::control::Share {
-                                    object,
-                                    label: offer.label.clone(),
-                                    consent: offer.consent.clone(),
-                                    may_keep: offer.may_keep,
-                                    until: offer.until,
-                                }),
-                            );
-                            sent.push((p, object));
-                            figures.shares_sent += 1;
-                        }
+                    if let Some(&role) = roles.get(&p) {
+                        shares.peer_connected(p, role);
                     }
                 }
                 SessionEvent::PeerLeft(p) => {
                     connected = connected.saturating_sub(1);
-                    if let Some(stats) = voice.remove(p) {
-                        figures.count(&stats);
-                    }
+                    shares.peer_left(p);
+                    voice.forget(p);
+                    voice.set_live(connected > 0);
                     info!(peer = %p, "left");
                 }
                 SessionEvent::PeerReconnecting(p) => info!(peer = %p, "reconnecting"),
-                SessionEvent::PeerReconnected(p) => info!(peer = %p, "reconnected"),
+                SessionEvent::PeerReconnected(p) => {
+                    info!(peer = %p, "reconnected");
+                    shares.peer_reconnected(p);
+                }
                 SessionEvent::Pose { .. } => figures.poses_received += 1,
-                SessionEvent::Control { message, .. } => {
+                SessionEvent::Control { from, message, .. } => {
                     figures.controls_received += 1;
                     match message {
-                        Control::Viewed { .. } => figures.shares_viewed += 1,
-                        Control::Purged { .. } => figures.shares_purged += 1,
+                        Control::Viewed { object } => {
+                            figures.shares_viewed += 1;
+                            shares.acknowledged(from, object, true);
+                        }
+                        Control::Purged { object } => {
+                            figures.shares_purged += 1;
+                            shares.acknowledged(from, object, false);
+                        }
+                        Control::Shared(terms) => shares.announced(from, terms),
+                        Control::Revoked { object } => shares.revoked(from, object),
                         _ => {}
                     }
-                }
-                SessionEvent::Audio { from, packet } => {
-                    figures.audio_frames_received += 1;
-                    let arrived = packet.arrived_ms_since(started);
-                    voice.push(from, packet.timestamp, packet.payload, arrived);
                 }
                 SessionEvent::Refused { from, channel, why } => {
                     figures.refused += 1;
@@ -348,31 +359,20 @@ async fn participate(
         }
         if !revoked && args.revoke_after.is_some_and(|d| started.elapsed() >= d) {
             revoked = true;
-            for &(to, object) in &sent {
-                // Whatever of it is still on its way stops; what arrived is purged on the
-                // clinician's side when the revoke arrives.
-                session.cancel_object(to, object);
-                session.send_control_to(to, &Control::Revoked { object });
-                figures.shares_revoked += 1;
+            // Whatever of it is still on its way stops; what arrived is purged on the
+            // clinician's side when the revoke arrives.
+            for index in 0..shares.outgoing().len() {
+                shares.revoke(index);
             }
         }
-        // Capture → encode → send, once someone is there to hear it (a WAV starts playing
-        // then); frames of DTX silence are skipped and counted.
-        if connected > 0 {
-            if let Some(out) = voice.capture(source.next_frame(frame.samples()))? {
-                session.send_audio(
-                    out.packet,
-                    Duration::from_millis(frame.millis()),
-                    out.skipped,
-                );
-                figures.audio_frames_sent += 1;
-            }
-            // The speaking indicator others show for us.
-            let now = voice.local_activity().speaking;
-            if now != speaking {
-                speaking = now;
-                session.send_control(&Control::Speaking { speaking });
-            }
+        apply_share_effects(&mut shares, &session, &mut audit, &mut figures);
+        // The speaking indicator others show for us.
+        if let Some(now) = voice.try_snapshot().map(|v| v.local_speaking)
+            && now != speaking
+            && connected > 0
+        {
+            speaking = now;
+            session.send_control(&Control::Speaking { speaking });
         }
         // Scripted motion at half the frame rate (50 Hz at 10 ms frames).
         ticks += 1;
@@ -381,24 +381,74 @@ async fn participate(
             let pose =
                 crate::sim::seated_pose(t, seq, (started.elapsed().as_millis() % 65_536) as u16);
             // A scripted clinician or therapist sits across the table from the patient.
-            session.send_pose(
-                &if own_role.is_some_and(|r| r != haven_proto::signal::Role::Patient) {
-                    crate::sim::across_the_table(pose)
-                } else {
-                    pose
-                },
-            );
+            session.send_pose(&if own_role.is_some_and(|r| r != Role::Patient) {
+                crate::sim::across_the_table(pose)
+            } else {
+                pose
+            });
             seq = seq.wrapping_add(1);
             figures.poses_sent += 1;
         }
-        // Playout: one frame from every voice, mixed.
-        sink.play(&voice.playout()?);
     }
-    for (_, stats) in voice.stats() {
-        figures.count(&stats);
-    }
+    let heard = voice.stop();
+    figures.audio_frames_sent = heard.frames_sent;
+    figures.audio_frames_received = heard.frames_received;
+    figures.audio_frames_played = heard.frames_played;
+    figures.audio_frames_concealed = heard.frames_concealed;
+    // The consult ends for us: what was shared with us is purged, and each patient told.
+    shares.end_of_consult();
+    apply_share_effects(&mut shares, &session, &mut audit, &mut figures);
     figures.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     figures.peers_seen = seen.len();
     session.leave();
     Ok(figures)
+}
+
+/// Applies the share ledger's effects for the participant without a window: sends go to the
+/// session, audit entries to the log; what it is shown it "sees" at once (it is a scripted
+/// stand-in with no screen), and it keeps nothing.
+fn apply_share_effects(
+    shares: &mut ShareLedger,
+    session: &Session,
+    audit: &mut AuditWriter,
+    figures: &mut JoinFigures,
+) {
+    // Seeing a share yields more effects (the view said and audited): bounded rounds.
+    for _ in 0..4 {
+        let effects: Vec<Effect> = shares.drain_effects().collect();
+        if effects.is_empty() {
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::SendObject {
+                    to,
+                    object,
+                    kind,
+                    data,
+                } => {
+                    session.send_object(to, object, kind, std::sync::Arc::clone(data.expose()));
+                    figures.shares_sent += 1;
+                }
+                Effect::CancelObject { to, object } => session.cancel_object(to, object),
+                Effect::Send { to, message } => {
+                    if matches!(message, Control::Revoked { .. }) {
+                        figures.shares_revoked += 1;
+                    }
+                    session.send_control_to(to, &message);
+                }
+                Effect::Audit {
+                    action,
+                    object,
+                    digest,
+                } => audit.record(action, &object, &digest),
+                Effect::Keep { object, data, .. } => {
+                    let digest = haven_share::audit::object_digest(data.expose());
+                    audit.record(haven_share::audit::Action::Purge, &object, &digest);
+                }
+                Effect::Show { key, .. } => shares.shown(key),
+                Effect::Purge(_) => {}
+            }
+        }
+    }
 }

@@ -1,12 +1,12 @@
 //! The room window, as `haven join` and `haven demo` open it: Bevy's default plugins (wrapped
 //! in OpenXR's when `--xr` asks), the room, the front end, the session and the voice thread.
 
-use std::sync::Mutex;
-
 use anyhow::Context as _;
 use bevy::prelude::*;
 use bevy::window::{PresentMode, WindowResolution};
-use haven_app::local::{LocalAvatar, Seat};
+use haven_app::avatar::LocalAvatar;
+use haven_app::layout::Seat;
+use haven_app::sharing::ShareSettings;
 use haven_app::{FlatPlugin, RoomPlugins, SessionLink, VoiceThread};
 use haven_proto::control::AvatarChoice;
 use haven_proto::signal::Role;
@@ -41,7 +41,7 @@ pub(crate) struct RoomOptions {
     pub(crate) sink: Option<Box<dyn Sink>>,
     pub(crate) title: String,
     /// What the local patient may share, to tick in the window (none: no picker).
-    pub(crate) picker: Option<haven_app::picker::SharePicker>,
+    pub(crate) picker: Option<haven_app::sharing::picker::SharePicker>,
     /// Where this side's audit log is appended (none: kept in memory only).
     pub(crate) audit: Option<std::path::PathBuf>,
     /// Where shares the clinic may keep are saved (none: nothing is ever saved).
@@ -83,16 +83,17 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
             }),
             ..default()
         });
-    // The audit log first: the share plugin keeps one that is already there.
-    app.insert_resource(haven_app::share::Audit::new(
-        options.audit,
-        options.keep_dir,
-    ));
+    // The share settings first: the share plugin reads them when it is added.
+    app.insert_resource(ShareSettings {
+        audit: options.audit,
+        keep_dir: options.keep_dir,
+        role: Some(options.role),
+    });
     app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
         .insert_resource(LocalAvatar(options.avatar))
-        .insert_resource(SessionLink(Mutex::new(session)))
+        .insert_resource(SessionLink::new(session))
         .insert_resource(voice);
     if let Some(picker) = options.picker {
         app.insert_resource(picker);

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use haven_app::picker::{Candidate, SharePicker, ShareTerms, object_offer, records_offer};
-use haven_app::share::OfferShare;
+use haven_app::sharing::picker::{Candidate, SharePicker};
 use haven_proto::Redacted;
-use haven_proto::bulk::ObjectKind;
 use haven_share::audit;
 use haven_share::dicom::{self, DeidKey, DicomLimits};
 use haven_share::images::{self, ImageKind, ImageLimits};
+use haven_share::offer::{self, Offer, Prepared, ShareTerms, records_offer};
 use haven_share::records::{self, Limits, Selector, ShareMode};
 
 /// `haven records`.
@@ -97,17 +96,6 @@ enum AuditCommand {
         /// The log (JSON lines).
         log: PathBuf,
     },
-}
-
-/// Reads a file to share, with errors that do not name it.
-fn read_quietly(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .context("the file cannot be read")?
-        .len();
-    if size > limit {
-        bail!("{size} bytes, over the {limit}-byte limit");
-    }
-    std::fs::read(path).context("the file cannot be read")
 }
 
 fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
@@ -367,14 +355,14 @@ impl ShareArgs {
 /// scripted (headless) patient shares all of them at once. A file that cannot be prepared is
 /// left out with a typed error in the log (its position, never its name) and nothing of it is
 /// sent; the others go.
-pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<OfferShare>> {
+pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<Offer>> {
     let mut chosen = selectors(&args.select)?;
     if chosen.is_empty() {
         chosen = every_section();
     }
     let mut offers = Vec::new();
     for (i, path) in args.share.iter().enumerate() {
-        let offer = load(path, i, args, anonymous).and_then(|candidate| match candidate {
+        let offer = load(path, args, anonymous).and_then(|candidate| match candidate {
             Candidate::Prepared { offer, .. } => Ok(offer),
             Candidate::Records { label, source, .. } => Ok(records_offer(
                 source.select(&chosen)?,
@@ -399,7 +387,7 @@ pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<ShareP
     let mut candidates = Vec::new();
     let mut refused = Vec::new();
     for (i, path) in args.share.iter().enumerate() {
-        match load(path, i, args, anonymous) {
+        match load(path, args, anonymous) {
             Ok(candidate) => candidates.push(candidate),
             Err(e) => {
                 tracing::error!("--share item {} is not offered: {e:#}", i + 1);
@@ -416,44 +404,28 @@ pub(crate) fn picker(args: &ShareArgs, anonymous: bool) -> anyhow::Result<ShareP
     Ok(picker)
 }
 
-/// Reads one `--share` file: records parsed (their rows ticked as `--select` says), anything
-/// else prepared into an offer. Its errors never carry the file's name or
-/// contents (they may be logged).
-fn load(path: &Path, index: usize, args: &ShareArgs, anonymous: bool) -> anyhow::Result<Candidate> {
-    let terms = args.terms(anonymous);
-    let label = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
-        .unwrap_or_else(|| format!("item {}", index + 1));
-    let bytes = read_quietly(path, 64 << 20)?;
-    let is_dicom = bytes.get(128..132) == Some(b"DICM")
-        || path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let (kind, data) = if is_dicom {
-        let done = dicom::deidentify(&bytes, &DeidKey::generate()?, &DicomLimits::default())?;
-        (ObjectKind::Dicom, done.bytes)
-    } else if is_json {
-        let parsed = records::parse(&bytes, &Limits::default())?;
-        return Ok(Candidate::records(
-            &label,
-            parsed,
-            &selectors(&args.select)?,
-        ));
-    } else {
-        let stripped = images::strip(&bytes, ImageKind::from_path(path), &ImageLimits::default())?;
-        (ObjectKind::Image, stripped.bytes)
-    };
-    // Its Consent says now; the picker makes a new one when the patient shares it.
-    let offer = object_offer(kind, std::sync::Arc::new(data), &label, &terms)?;
-    Ok(Candidate::Prepared {
-        offer,
-        ticked: true,
-        shared_in: None,
-    })
+/// Reads and prepares one `--share` file (`haven_share::offer::prepare_file`): records kept
+/// whole to pick from (their rows ticked as `--select` says), anything else prepared into an
+/// offer. Its errors never carry the file's name or contents (they may be logged).
+fn load(path: &Path, args: &ShareArgs, anonymous: bool) -> anyhow::Result<Candidate> {
+    let bytes = offer::read_file(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(
+        match offer::prepare_file(bytes, &name, &args.terms(anonymous), &DeidKey::generate()?)? {
+            // Its Consent says now; the picker makes a new one when the patient shares it.
+            Prepared::Object(offer) => Candidate::Prepared {
+                offer,
+                ticked: true,
+                shared_in: None,
+            },
+            Prepared::Records { label, records } => {
+                Candidate::records(label.expose(), records, &selectors(&args.select)?)
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -495,8 +467,14 @@ mod tests {
             picker.refused
         );
         let offers = offers(&args, true).expect("offers");
-        let kinds: Vec<ObjectKind> = offers.iter().map(|o| o.kind).collect();
-        assert_eq!(kinds, [ObjectKind::Fhir, ObjectKind::Dicom]);
+        let kinds: Vec<haven_proto::bulk::ObjectKind> = offers.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                haven_proto::bulk::ObjectKind::Fhir,
+                haven_proto::bulk::ObjectKind::Dicom
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

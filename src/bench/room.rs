@@ -1,21 +1,19 @@
 //! `haven bench room`: CPU time per frame of the room's own systems (avatars, interpolation,
-//! dressing and fading, name tags and speaking rings, pointers, voice activity, the link) with
+//! dressing and fading, name tags and speaking rings, pointers, voice activity, the session
+//! bridge and the rig) with
 //! four remote avatars updating at 90 Hz and two pointers moving, headless, nothing rendered.
 //! The reference is the same app with nobody in the room, measured in the same run.
 
 use std::time::{Duration, Instant};
 
-use bevy::asset::AssetPlugin;
-use bevy::gizmos::{AppGizmoBuilder as _, GizmoAsset};
-use bevy::mesh::Mesh;
-use bevy::pbr::StandardMaterial;
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
-use haven_app::avatar::PoseReceived;
-use haven_app::link::PointerMoved;
-use haven_app::{AvatarPlugin, LinkPlugin, PointerPlugin, RoomPlugin, VoicePlugin};
-use haven_proto::control::Pointer;
-use haven_proto::signal::PeerId;
+use haven_app::session::{ControlReceived, PoseReceived};
+use haven_app::{
+    AvatarDrawPlugin, AvatarPlugin, ButtonPlugin, PointerPlugin, RigPlugin, RoomPlugin,
+    SessionPlugin, VoicePlugin,
+};
+use haven_proto::control::{Control, Pointer};
+use haven_proto::signal::{PeerId, Role};
 use serde::Serialize;
 
 /// The frame rate of the workload (a headset's).
@@ -38,25 +36,17 @@ pub(super) struct RoomFigures {
 }
 
 fn app() -> App {
-    let mut app = App::new();
-    // What the room's systems need and no more: assets for meshes and materials, and the
-    // default gizmo group (not the whole gizmo plugin, whose skinned-mesh and frustum parts
-    // want the renderer's assets).
-    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
-        .init_asset::<GizmoAsset>()
-        .init_gizmo_group::<DefaultGizmoConfigGroup>()
-        .init_asset::<Mesh>()
-        .init_asset::<StandardMaterial>()
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
-            1.0 / HZ,
-        )))
-        .add_plugins((
-            AvatarPlugin,
-            RoomPlugin,
-            PointerPlugin,
-            VoicePlugin,
-            LinkPlugin,
-        ));
+    let mut app = haven_app::stepper::headless_app(Duration::from_secs_f64(1.0 / HZ));
+    app.add_plugins((
+        ButtonPlugin,
+        SessionPlugin,
+        RigPlugin,
+        RoomPlugin,
+        VoicePlugin,
+        AvatarPlugin,
+        AvatarDrawPlugin,
+        PointerPlugin,
+    ));
     app
 }
 
@@ -89,13 +79,14 @@ fn measure(frames: usize, avatars: u32) -> Vec<f64> {
             // Two of them point, moving.
             for a in 0..avatars.min(2) {
                 let dir = Vec3::new((t + a as f32).sin() * 0.3, -0.2, 1.0).normalize();
-                world.write_message(PointerMoved {
-                    peer: PeerId(u64::from(a) + 1),
-                    pointer: Some(Pointer {
+                world.write_message(ControlReceived {
+                    from: PeerId(u64::from(a) + 1),
+                    role: Role::Patient,
+                    message: Control::Pointer(Some(Pointer {
                         origin: [0.0, 1.0, -0.5],
                         direction: dir.to_array(),
                         hit: Some([0.0, 0.76, 0.2]),
-                    }),
+                    })),
                 });
             }
         }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use haven_proto::bulk::ObjectKind;
+use haven_proto::bulk::{ObjectId, ObjectKind};
 use haven_proto::pose::{self, PoseUpdate};
 use haven_proto::signal::Role;
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
@@ -362,7 +362,8 @@ async fn bulk(guest: &mut Session, streamer: &Streamer) -> anyhow::Result<(f64, 
         }
     };
     let start = Instant::now();
-    guest.send_object(peer, ObjectKind::Image, data);
+    // Object ids are the sender's to choose, unique per session: this is the guest's only one.
+    guest.send_object(peer, ObjectId(1), ObjectKind::Image, data);
     let mut poses = 0u64;
     let done = loop {
         if let Some(at) = *streamer.received.lock().expect("not poisoned") {

@@ -83,6 +83,21 @@ fn connected_to<'a>(
     }
 }
 
+/// Object ids are the sender's to choose, unique for its session: each test's patient counts
+/// its own from `next`.
+fn send_object(
+    session: &Session,
+    next: &mut u32,
+    to: PeerId,
+    kind: ObjectKind,
+    data: Arc<Vec<u8>>,
+) -> ObjectId {
+    let id = ObjectId(*next);
+    *next += 1;
+    session.send_object(to, id, kind, data);
+    id
+}
+
 fn pose(seq: u16) -> PoseUpdate {
     let t = f32::from(seq) * 0.01;
     PoseUpdate {
@@ -167,7 +182,14 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect(),
     );
-    let id = patient.send_object(a, ObjectKind::Image, Arc::clone(&object));
+    let mut next_object = 1;
+    let id = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Image,
+        Arc::clone(&object),
+    );
     let started = Instant::now();
     let (mut sent, mut got_poses, mut received) = (0u16, 0usize, None);
     let mut last_pose = Instant::now();
@@ -480,7 +502,14 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
 
     const MIB: u64 = 1024 * 1024;
     let object = pattern(12_000_000);
-    let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
+    let mut next_object = 1;
+    let id = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Dicom,
+        Arc::clone(&object),
+    );
     let (progress, _) = wait_for(
         &mut clinician,
         Duration::from_secs(60),
@@ -527,7 +556,13 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
     assert!(seen, "poses flow over the new connection");
 
     // Revoked mid-way.
-    let revoked = patient.send_object(a, ObjectKind::Image, pattern(12_000_000));
+    let revoked = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Image,
+        pattern(12_000_000),
+    );
     wait_for(&mut clinician, Duration::from_secs(60), |e| {
         matches!(e, SessionEvent::ObjectProgress { id, received, .. }
             if *id == revoked && *received >= MIB)
@@ -547,7 +582,13 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
         "the revoked object never arrives whole"
     );
     let small = pattern(100_000);
-    let next = patient.send_object(a, ObjectKind::Fhir, Arc::clone(&small));
+    let next = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Fhir,
+        Arc::clone(&small),
+    );
     let (got, before) = wait_for(&mut clinician, Duration::from_secs(30), |e| {
         matches!(e, SessionEvent::ObjectReceived { .. })
     })
@@ -614,7 +655,14 @@ async fn an_outage_mid_transfer_is_survived_and_the_transfer_resumes() {
 
     const MIB: u64 = 1024 * 1024;
     let object = pattern(2_500_000);
-    let id = patient.send_object(a, ObjectKind::Dicom, Arc::clone(&object));
+    let mut next_object = 1;
+    let id = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Dicom,
+        Arc::clone(&object),
+    );
     let (progress, _) = wait_for(
         &mut clinician,
         Duration::from_secs(60),

@@ -1,7 +1,8 @@
 //! Project tasks, so that a fresh machine needs two commands:
 //!
-//! - `cargo xtask demo`: the main job (for now: a signaling server on loopback and two
-//!   invites, one for a clinician and one for a patient).
+//! - `cargo xtask demo`: the main job, `haven demo`: an embedded signaling server on loopback,
+//!   a simulated patient (synthetic voice, scripted motion, a scan and records shared) and the
+//!   clinician's room window (headless under Xvfb with a screenshot when there is no display).
 //! - `cargo xtask test`: what CI runs: format check, clippy, every test, the fuzz targets
 //!   compiled.
 //!
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         Some("deps") => deps(),
         _ => {
             say("usage: cargo xtask <demo | test | deps>");
-            say("  demo  run the main job (a signaling server on loopback, with invites)");
+            say("  demo  run the main job: haven demo (a consult with a simulated patient)");
             say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
             say("  deps  install the Debian and Python packages the build and tests need");
             return ExitCode::from(2);

@@ -1,56 +1,68 @@
-//! Haven's room app (Bevy): the consult room and everything in it that does not depend on the
-//! front end.
+//! Haven's room app (Bevy): the consult room and everything in it, in layers. Each module uses
+//! only what lies below it; nothing imports upward and no two modules import each other.
 //!
-//! - [`avatar`], [`interp`], [`look`]: remote avatars driven by the `pose` channel
-//!   (interpolation, extrapolation over gaps, snapping on teleports, fading hands) and the
-//!   anonymous look.
-//! - [`room`]: the consult room and how avatars are drawn (speaking rings, name tags).
-//! - [`local`]: the local participant's rig (head, hands, pointer) that a front end moves.
-//! - [`pointer`]: the shared laser pointer; [`panel`]: the session buttons in the room (XR's
-//!   session UI, used with the controller's ray).
-//! - [`share`]: what the patient shows (wall display, records board, consent, audit).
-//! - [`link`]: the bridge to the session thread; [`voice`]: the voice thread.
-//! - [`flat`]: the desktop front end (camera, controls, session panels). The XR front end is
-//!   the `haven_xr` crate; both write the same rig.
+//! - **core**: [`layout`] (seats and anchors), [`hit`] (ray casts), [`text`] (stroke-font
+//!   text), [`session`] (the bridge to the network: the only module that talks to the
+//!   session; "down" messages in `PreUpdate`, "up" requests out in `PostUpdate`), [`rig`] (the
+//!   local head, hands and pointer that a front end moves), [`button`] (in-room buttons that
+//!   features declare, and the front-end kind).
+//! - **scenery**: [`room`] (geometry, lights, anchors, the [`room::Environment`]).
+//! - **features**, in `Update`: [`voice`], [`avatar`] (with its drawing), [`pointer`],
+//!   [`sharing`]. A feature may use a feature listed before it (the pointer takes its colour
+//!   from the avatar; the avatar's speaking ring reads the voice), never one after it.
+//! - **front ends**: [`flat`] (camera, controls, HUD, the picker's panel, the display keys),
+//!   [`world_panel`] (lays out and presses the in-room buttons); the XR front end is the
+//!   `haven_xr` crate. Front ends write the same rig.
+//!
+//! [`stepper`] steps a clinician's and a patient's app side by side over an in-memory session
+//! hub, for tests.
 
 pub mod avatar;
+pub mod button;
 pub mod flat;
-pub mod interp;
-pub mod link;
-pub mod local;
-pub mod look;
-pub mod panel;
-pub mod picker;
+pub mod hit;
+pub mod layout;
 pub mod pointer;
+pub mod rig;
 pub mod room;
-pub mod share;
+pub mod session;
+pub mod sharing;
+pub mod stepper;
+pub mod text;
 pub mod voice;
+pub mod world_panel;
 
 use bevy::app::{PluginGroup, PluginGroupBuilder};
 
-pub use avatar::{AvatarPlugin, AvatarSystems};
-pub use flat::{FlatPlugin, FrontEnd};
-pub use link::{LinkPlugin, SessionFigures, SessionLink};
+pub use avatar::{AvatarDrawPlugin, AvatarPlugin, AvatarSystems};
+pub use button::{ButtonPlugin, FrontEnd};
+pub use flat::FlatPlugin;
 pub use pointer::PointerPlugin;
+pub use rig::RigPlugin;
 pub use room::RoomPlugin;
+pub use session::{SessionFigures, SessionLink, SessionPlugin};
+pub use sharing::SharePlugin;
 pub use voice::{VoicePlugin, VoiceThread};
+pub use world_panel::WorldPanelPlugin;
 
-/// Everything in the room that does not depend on the front end: avatars, the room, the
-/// pointer, voice activity and the session link. Add a front end ([`FlatPlugin`], or
-/// `haven_xr`'s) beside it.
+/// Everything in the room that does not depend on the front end: the session bridge, the
+/// local rig, the room, avatars, the pointer, voice activity, sharing and the in-room buttons.
+/// Add a front end ([`FlatPlugin`], or `haven_xr`'s) beside it.
 #[derive(Debug, Default)]
 pub struct RoomPlugins;
 
 impl PluginGroup for RoomPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
-            .add(AvatarPlugin)
+            .add(ButtonPlugin)
+            .add(SessionPlugin)
+            .add(RigPlugin)
             .add(RoomPlugin)
-            .add(PointerPlugin)
-            .add(panel::WorldPanelPlugin)
-            .add(share::SharePlugin)
-            .add(picker::PickerPlugin)
             .add(VoicePlugin)
-            .add(LinkPlugin)
+            .add(AvatarPlugin)
+            .add(AvatarDrawPlugin)
+            .add(PointerPlugin)
+            .add(SharePlugin)
+            .add(WorldPanelPlugin)
     }
 }

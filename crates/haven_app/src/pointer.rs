@@ -1,7 +1,7 @@
 //! The shared laser pointer. The local one comes from the front end ([`LocalPointer`]); it is
 //! cast against the room's surfaces, drawn, and sent to the peers (at most 30 times a second,
-//! and once more when it turns off). Remote ones arrive as [`PointerMoved`] and are drawn in
-//! their owner's colour, so everyone sees who points at what.
+//! and once more when it turns off). Remote ones arrive as `Control::Pointer` and are drawn in
+//! their owner's colour (from [`crate::avatar`]), so everyone sees who points at what.
 
 use std::collections::HashMap;
 
@@ -9,21 +9,13 @@ use bevy::prelude::*;
 use haven_proto::control::{Control, Pointer};
 use haven_proto::signal::PeerId;
 
-use crate::avatar::{Appearance, PeerGone, RemoteAvatar};
-use crate::link::{PointerMoved, SendControl};
-use crate::local::LocalPointer;
+use crate::avatar::{Appearance, RemoteAvatar};
+use crate::hit::{HitBox, REACH, first_hit};
+use crate::rig::LocalPointer;
+use crate::session::{ControlReceived, PeerLeft, SendControl};
 
-/// How far a pointer reaches when it hits nothing, metres.
-pub const POINTER_REACH: f32 = 8.0;
 /// The most pointer updates sent per second.
 const SEND_HZ: f64 = 30.0;
-
-/// A box in the room that pointers hit (axis-aligned, centred on the entity's translation).
-#[derive(Component, Clone, Copy, Debug)]
-pub struct PointerTarget {
-    /// Half its size along each axis, metres.
-    pub half_extents: Vec3,
-}
 
 /// Where each remote peer points now.
 #[derive(Resource, Debug, Default)]
@@ -39,8 +31,7 @@ pub struct PointerPlugin;
 
 impl Plugin for PointerPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<LocalPointer>()
-            .init_resource::<LocalPointerHit>()
+        app.init_resource::<LocalPointerHit>()
             .init_resource::<RemotePointers>()
             .add_systems(
                 Update,
@@ -54,33 +45,9 @@ impl Plugin for PointerPlugin {
     }
 }
 
-/// Where a ray first enters an axis-aligned box, as a distance along the ray (slab method).
-pub fn ray_box(origin: Vec3, direction: Vec3, centre: Vec3, half: Vec3) -> Option<f32> {
-    let inv = direction.recip();
-    let t1 = (centre - half - origin) * inv;
-    let t2 = (centre + half - origin) * inv;
-    let near = t1.min(t2).max_element();
-    let far = t1.max(t2).min_element();
-    (far >= near.max(0.0) && near.is_finite()).then_some(near.max(0.0))
-}
-
-/// The nearest hit of a ray on the room's pointer targets.
-pub fn first_hit<'a>(
-    origin: Vec3,
-    direction: Vec3,
-    targets: impl IntoIterator<Item = (&'a PointerTarget, &'a GlobalTransform)>,
-) -> Option<Vec3> {
-    targets
-        .into_iter()
-        .filter_map(|(t, at)| ray_box(origin, direction, at.translation(), t.half_extents))
-        .filter(|&d| d <= POINTER_REACH)
-        .min_by(f32::total_cmp)
-        .map(|d| origin + direction * d)
-}
-
 fn cast_local(
     pointer: Res<'_, LocalPointer>,
-    targets: Query<'_, '_, (&PointerTarget, &GlobalTransform)>,
+    targets: Query<'_, '_, (&HitBox, &GlobalTransform)>,
     mut hit: ResMut<'_, LocalPointerHit>,
 ) {
     let new = if pointer.active && pointer.direction.is_normalized() {
@@ -122,12 +89,15 @@ fn send_local(
 }
 
 fn receive_remote(
-    mut moved: MessageReader<'_, '_, PointerMoved>,
-    mut gone: MessageReader<'_, '_, PeerGone>,
+    mut controls: MessageReader<'_, '_, ControlReceived>,
+    mut gone: MessageReader<'_, '_, PeerLeft>,
     mut pointers: ResMut<'_, RemotePointers>,
 ) {
-    for m in moved.read() {
-        match m.pointer {
+    for (peer, pointer) in controls.read().filter_map(|m| match m.message {
+        Control::Pointer(pointer) => Some((m.from, pointer)),
+        _ => None,
+    }) {
+        match pointer {
             // Only finite rays inside reason are drawn: a peer's bytes are not trusted.
             Some(p)
                 if Vec3::from(p.origin).is_finite()
@@ -135,14 +105,14 @@ fn receive_remote(
                     && Vec3::from(p.direction).is_normalized()
                     && p.hit.is_none_or(|h| Vec3::from(h).is_finite()) =>
             {
-                pointers.0.insert(m.peer, p);
+                pointers.0.insert(peer, p);
             }
             _ => {
-                pointers.0.remove(&m.peer);
+                pointers.0.remove(&peer);
             }
         }
     }
-    for PeerGone(peer) in gone.read() {
+    for PeerLeft(peer) in gone.read() {
         pointers.0.remove(peer);
     }
 }
@@ -155,7 +125,7 @@ fn draw_pointers(
     avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
 ) {
     let mut beam = |origin: Vec3, direction: Vec3, hit: Option<Vec3>, colour: Color| {
-        let end = hit.unwrap_or(origin + direction * POINTER_REACH);
+        let end = hit.unwrap_or(origin + direction * REACH);
         gizmos.line(origin, end, colour);
         if let Some(h) = hit {
             gizmos.sphere(Isometry3d::from_translation(h), 0.025, colour);
@@ -202,7 +172,8 @@ mod tests {
 
     use super::*;
     use crate::avatar::AvatarPlugin;
-    use crate::link::LinkPlugin;
+    use crate::rig::RigPlugin;
+    use crate::session::SessionPlugin;
 
     fn app() -> App {
         let mut app = App::new();
@@ -217,10 +188,10 @@ mod tests {
             10,
         )));
         app.init_gizmo_group::<DefaultGizmoConfigGroup>();
-        app.add_plugins((AvatarPlugin, PointerPlugin, LinkPlugin));
+        app.add_plugins((SessionPlugin, RigPlugin, AvatarPlugin, PointerPlugin));
         // A wall 3 m ahead.
         app.world_mut().spawn((
-            PointerTarget {
+            HitBox {
                 half_extents: Vec3::new(3.0, 1.5, 0.05),
             },
             Transform::from_xyz(0.0, 1.4, -3.0),
@@ -277,13 +248,14 @@ mod tests {
     fn remote_pointers_are_kept_until_turned_off_and_bad_rays_are_ignored() {
         use haven_proto::signal::PeerId;
         let mut app = app();
-        let ray = |direction: [f32; 3]| PointerMoved {
-            peer: PeerId(7),
-            pointer: Some(Pointer {
+        let ray = |direction: [f32; 3]| ControlReceived {
+            from: PeerId(7),
+            role: haven_proto::signal::Role::Patient,
+            message: Control::Pointer(Some(Pointer {
                 origin: [0.0, 1.0, 0.0],
                 direction,
                 hit: None,
-            }),
+            })),
         };
         app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
         app.update();
@@ -301,47 +273,11 @@ mod tests {
         );
         app.world_mut().write_message(ray([0.0, 0.0, -1.0]));
         app.update();
-        app.world_mut().write_message(PeerGone(PeerId(7)));
+        app.world_mut().write_message(PeerLeft(PeerId(7)));
         app.update();
         assert!(
             app.world().resource::<RemotePointers>().0.is_empty(),
             "gone with its peer"
-        );
-    }
-
-    #[test]
-    fn rays_hit_the_nearest_face() {
-        let d = ray_box(
-            Vec3::ZERO,
-            Vec3::NEG_Z,
-            Vec3::new(0.0, 0.0, -3.0),
-            Vec3::splat(0.5),
-        );
-        assert!((d.expect("hits") - 2.5).abs() < 1e-5);
-        assert_eq!(
-            ray_box(
-                Vec3::ZERO,
-                Vec3::Z,
-                Vec3::new(0.0, 0.0, -3.0),
-                Vec3::splat(0.5)
-            ),
-            None,
-            "behind the ray"
-        );
-        assert_eq!(
-            ray_box(
-                Vec3::ZERO,
-                Vec3::X,
-                Vec3::new(0.0, 0.0, -3.0),
-                Vec3::splat(0.5)
-            ),
-            None,
-            "beside the ray"
-        );
-        // From inside a box the hit is where the ray starts.
-        assert_eq!(
-            ray_box(Vec3::ZERO, Vec3::X, Vec3::ZERO, Vec3::splat(1.0)),
-            Some(0.0)
         );
     }
 }

@@ -1,49 +1,26 @@
-//! Voice in the room: its own thread on a 10 ms clock (capture → encode → send; receive →
-//! jitter buffer → mix → speakers), so it never waits for a frame and a slow frame never makes
-//! a gap in what is heard. The frame loop only reads the voice-activity levels (for the speaking
+//! Voice in the room: `haven_voice`'s voice thread on its own 10 ms clock (capture → encode →
+//! send; receive → jitter buffer → mix → speakers), so it never waits for a frame and a slow
+//! frame never makes a gap in what is heard. The frame loop only reads the voice-activity levels (for the speaking
 //! indicator), flips mute, and tells the peers when the local person starts or stops speaking.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use haven_proto::control::Control;
 use haven_proto::signal::PeerId;
 use haven_session::VoiceLink;
-use haven_voice::engine::{EngineOptions, VoiceEngine};
+use haven_voice::engine::EngineOptions;
 use haven_voice::sink::Sink;
 use haven_voice::source::Source;
+use haven_voice::thread::{VoiceOptions, VoiceThreadError};
 
-use crate::avatar::PeerGone;
-use crate::link::{SendControl, VoiceStateChanged};
+use crate::button::{Pressed, RoomButton};
+use crate::session::{ControlReceived, PeerLeft, SendControl};
 
-/// What the voice thread publishes each frame period.
-#[derive(Clone, Debug, Default)]
-struct Snapshot {
-    local_speaking: bool,
-    local_level_db: f32,
-    peers: HashMap<PeerId, bool>,
-    packets_received: u64,
-    packets_sent: u64,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    muted: AtomicBool,
-    stop: AtomicBool,
-    snapshot: Mutex<Snapshot>,
-    gone: Mutex<Vec<PeerId>>,
-}
-
-/// The running voice thread. Dropping it stops the thread.
+/// The running voice thread (`haven_voice`'s runner on the session's voice link). Dropping it
+/// stops the thread.
 #[derive(Resource, Debug)]
-pub struct VoiceThread {
-    shared: Arc<Shared>,
-    handle: Option<JoinHandle<()>>,
-}
+pub struct VoiceThread(pub haven_voice::thread::VoiceThread<PeerId>);
 
 impl VoiceThread {
     /// Starts the voice thread on `link`, capturing from `source` and playing into `sink`.
@@ -52,85 +29,12 @@ impl VoiceThread {
         options: EngineOptions,
         source: Box<dyn Source>,
         sink: Box<dyn Sink>,
-    ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let theirs = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name("haven-voice".into())
-            .spawn(move || run(link, options, source, sink, &theirs))?;
-        Ok(Self {
-            shared,
-            handle: Some(handle),
-        })
-    }
-}
-
-impl Drop for VoiceThread {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn run(
-    mut link: VoiceLink,
-    options: EngineOptions,
-    mut source: Box<dyn Source>,
-    mut sink: Box<dyn Sink>,
-    shared: &Shared,
-) {
-    let mut engine = match VoiceEngine::<PeerId>::new(options) {
-        Ok(engine) => engine,
-        Err(e) => {
-            bevy::log::error!(error = %e, "voice could not start; the consult goes on without it");
-            return;
-        }
-    };
-    let period = Duration::from_millis(options.frame.millis());
-    let started = Instant::now();
-    let mut next = started;
-    let mut snapshot = Snapshot::default();
-    while !shared.stop.load(Ordering::Relaxed) && !link.is_closed() {
-        while let Some((from, packet)) = link.try_recv() {
-            snapshot.packets_received += 1;
-            let arrived = packet.arrived_ms_since(started);
-            engine.push(from, packet.timestamp, packet.payload, arrived);
-        }
-        if let Ok(mut gone) = shared.gone.try_lock() {
-            for peer in gone.drain(..) {
-                engine.remove(peer);
-            }
-        }
-        engine.set_muted(shared.muted.load(Ordering::Relaxed));
-        match engine.capture(source.next_frame(options.frame.samples())) {
-            Ok(Some(out)) => {
-                link.send_audio(out.packet, period, out.skipped);
-                snapshot.packets_sent += 1;
-            }
-            Ok(None) => {}
-            Err(e) => bevy::log::warn!(error = %e, "a voice frame was dropped"),
-        }
-        match engine.playout() {
-            Ok(mix) => sink.play(&mix),
-            Err(e) => bevy::log::warn!(error = %e, "a playout frame was dropped"),
-        }
-        let local = engine.local_activity();
-        snapshot.local_speaking = local.speaking;
-        snapshot.local_level_db = local.level_db;
-        snapshot.peers = engine.activity().map(|(p, a)| (p, a.speaking)).collect();
-        if let Ok(mut shared) = shared.snapshot.try_lock() {
-            shared.clone_from(&snapshot);
-        }
-        // A fixed clock; after a stall (the machine was busy) start again from now rather
-        // than rushing through the missed frames.
-        next += period;
-        let now = Instant::now();
-        if next + period * 10 < now {
-            next = now;
-        }
-        std::thread::sleep(next.saturating_duration_since(now));
+    ) -> Result<Self, VoiceThreadError> {
+        let options = VoiceOptions {
+            engine: options,
+            live: true,
+        };
+        haven_voice::thread::VoiceThread::spawn(options, source, sink, link).map(Self)
     }
 }
 
@@ -172,7 +76,51 @@ impl Plugin for VoicePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<VoiceActivity>()
             .add_message::<SetMuted>()
-            .add_systems(Update, (apply_mute, read_activity).chain());
+            .add_systems(Startup, add_mute_button)
+            .add_systems(
+                Update,
+                (press_mute, apply_mute, read_activity, label_mute_button).chain(),
+            );
+    }
+}
+
+/// The in-room mute button.
+#[derive(Component, Debug)]
+struct MuteButton;
+
+fn add_mute_button(mut commands: Commands<'_, '_>) {
+    commands.spawn((
+        MuteButton,
+        RoomButton {
+            label: "Mute".to_owned(),
+            colour: Color::srgb(0.90, 0.92, 0.93),
+            order: 0,
+        },
+    ));
+}
+
+fn press_mute(
+    mut pressed: MessageReader<'_, '_, Pressed>,
+    buttons: Query<'_, '_, (), With<MuteButton>>,
+    activity: Res<'_, VoiceActivity>,
+    mut mute: MessageWriter<'_, SetMuted>,
+) {
+    for Pressed(button) in pressed.read() {
+        if buttons.contains(*button) {
+            mute.write(SetMuted(!activity.muted));
+        }
+    }
+}
+
+fn label_mute_button(
+    activity: Res<'_, VoiceActivity>,
+    mut buttons: Query<'_, '_, &mut RoomButton, With<MuteButton>>,
+) {
+    let label = if activity.muted { "Unmute" } else { "Mute" };
+    for mut button in &mut buttons {
+        if button.label != label {
+            label.clone_into(&mut button.label);
+        }
     }
 }
 
@@ -188,7 +136,7 @@ fn apply_mute(
         }
         activity.muted = muted;
         if let Some(thread) = &thread {
-            thread.shared.muted.store(muted, Ordering::Relaxed);
+            thread.0.set_muted(muted);
         }
         out.write(SendControl(Control::Muted { muted }));
     }
@@ -196,33 +144,32 @@ fn apply_mute(
 
 fn read_activity(
     thread: Option<Res<'_, VoiceThread>>,
-    mut said: MessageReader<'_, '_, VoiceStateChanged>,
-    mut gone: MessageReader<'_, '_, PeerGone>,
+    mut said: MessageReader<'_, '_, ControlReceived>,
+    mut gone: MessageReader<'_, '_, PeerLeft>,
     mut activity: ResMut<'_, VoiceActivity>,
     mut out: MessageWriter<'_, SendControl>,
     mut told: Local<'_, HashMap<PeerId, bool>>,
 ) {
     for m in said.read() {
-        if let Some(s) = m.speaking {
-            told.insert(m.peer, s);
-        }
-        if let Some(muted) = m.muted {
-            activity.muted_peers.insert(m.peer, muted);
+        match m.message {
+            Control::Speaking { speaking } => {
+                told.insert(m.from, speaking);
+            }
+            Control::Muted { muted } => {
+                activity.muted_peers.insert(m.from, muted);
+            }
+            _ => {}
         }
     }
-    for PeerGone(peer) in gone.read() {
+    for PeerLeft(peer) in gone.read() {
         told.remove(peer);
         activity.muted_peers.remove(peer);
         activity.speaking.remove(peer);
-        if let Some(thread) = &thread
-            && let Ok(mut list) = thread.shared.gone.lock()
-        {
-            list.push(*peer);
+        if let Some(thread) = &thread {
+            thread.0.forget(*peer);
         }
     }
-    let heard = thread
-        .as_ref()
-        .and_then(|t| t.shared.snapshot.try_lock().ok().map(|s| s.clone()));
+    let heard = thread.as_ref().and_then(|t| t.0.try_snapshot());
     let was_speaking = activity.local_speaking;
     let mut speaking: HashMap<PeerId, bool> = told.clone();
     if let Some(heard) = heard {
@@ -231,8 +178,8 @@ fn read_activity(
         speaking.extend(heard.peers);
         activity.local_speaking = heard.local_speaking && !activity.muted;
         activity.local_level_db = heard.local_level_db;
-        activity.packets_received = heard.packets_received;
-        activity.packets_sent = heard.packets_sent;
+        activity.packets_received = heard.figures.frames_received;
+        activity.packets_sent = heard.figures.frames_sent;
     }
     if activity.speaking != speaking {
         activity.speaking = speaking;

@@ -10,11 +10,15 @@
 //! object a cancel is about. The receiver checks the hash before anything is
 //! shown, and its final `Ack` (every byte) says the object arrived whole.
 //!
+//! Only a peer whose role [may send objects](may_send_objects) (the patient) sends any: a
+//! receiver refuses an object from anyone else at its manifest, before a byte of it is held.
+//!
 //! Wire form: one byte of [`DATA_VERSION`](crate::DATA_VERSION), then postcard.
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::{ControlDecodeError, decode_versioned, encode_versioned};
+use crate::framing::{DecodeError, decode_versioned, encode_versioned};
+use crate::signal::Role;
 
 /// The largest chunk payload, in bytes (16 KiB: the size every WebRTC stack delivers whole).
 pub const MAX_CHUNK: usize = 16 * 1024;
@@ -23,7 +27,8 @@ pub const MAX_BULK_MESSAGE: usize = MAX_CHUNK + 64;
 /// The largest object a peer may announce (256 MiB).
 pub const MAX_OBJECT_SIZE: u64 = 256 * 1024 * 1024;
 
-/// An object's id, chosen by its sender, unique within the session.
+/// An object's id, chosen by its sender: unique among everything that sender sends in the
+/// session (a receiver ignores a manifest for an id it has seen cancelled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectId(pub u32);
 
@@ -63,6 +68,14 @@ pub enum CancelReason {
     Declined,
     /// The data did not match its manifest.
     Corrupt,
+    /// The sender's role may not send objects ([`may_send_objects`]).
+    Forbidden,
+}
+
+/// Whether a peer in `role` may send objects on `bulk`: only the patient shares (images,
+/// records). Every receiver checks it at the manifest, before it holds any of the object.
+pub fn may_send_objects(role: Role) -> bool {
+    role == Role::Patient
 }
 
 /// A `bulk` message.
@@ -107,21 +120,19 @@ pub fn encode(message: &Bulk) -> Vec<u8> {
 }
 
 /// Decodes a message and checks the format's limits (chunk size, object size, offsets).
-pub fn decode(bytes: &[u8]) -> Result<Bulk, ControlDecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<Bulk, DecodeError> {
     let message: Bulk = decode_versioned(bytes, MAX_BULK_MESSAGE, KNOWN_KINDS)?;
     match &message {
         Bulk::Manifest(m) | Bulk::Resume(m) if m.size > MAX_OBJECT_SIZE => {
-            Err(ControlDecodeError::Invalid("object larger than the limit"))
+            Err(DecodeError::Invalid("object larger than the limit"))
         }
         Bulk::Chunk { data, .. } if data.len() > MAX_CHUNK => {
-            Err(ControlDecodeError::Invalid("chunk larger than the limit"))
+            Err(DecodeError::Invalid("chunk larger than the limit"))
         }
         Bulk::Chunk { offset, data, .. }
             if offset.saturating_add(data.len() as u64) > MAX_OBJECT_SIZE =>
         {
-            Err(ControlDecodeError::Invalid(
-                "chunk beyond the largest object",
-            ))
+            Err(DecodeError::Invalid("chunk beyond the largest object"))
         }
         _ => Ok(message),
     }
@@ -179,6 +190,19 @@ mod tests {
     }
 
     #[test]
+    fn only_the_patient_sends_objects_and_a_refusal_says_so() {
+        assert!(may_send_objects(Role::Patient));
+        for role in [Role::Clinician, Role::Therapist] {
+            assert!(!may_send_objects(role), "{role}");
+        }
+        let refusal = Bulk::Cancel {
+            id: ObjectId(3),
+            reason: CancelReason::Forbidden,
+        };
+        assert_eq!(decode(&encode(&refusal)).expect("round trip"), refusal);
+    }
+
+    #[test]
     fn a_full_chunk_fits_the_message_limit() {
         let m = Bulk::Chunk {
             id: ObjectId(u32::MAX),
@@ -198,26 +222,20 @@ mod tests {
             size: MAX_OBJECT_SIZE + 1,
             sha256: [0; 32],
         }));
-        assert!(matches!(decode(&big), Err(ControlDecodeError::Invalid(_))));
+        assert!(matches!(decode(&big), Err(DecodeError::Invalid(_))));
         let big_resume = encode(&Bulk::Resume(Manifest {
             id: ObjectId(1),
             kind: ObjectKind::Image,
             size: MAX_OBJECT_SIZE + 1,
             sha256: [0; 32],
         }));
-        assert!(matches!(
-            decode(&big_resume),
-            Err(ControlDecodeError::Invalid(_))
-        ));
+        assert!(matches!(decode(&big_resume), Err(DecodeError::Invalid(_))));
         let past_end = encode(&Bulk::Chunk {
             id: ObjectId(1),
             offset: u64::MAX - 1,
             data: vec![1, 2, 3],
         });
-        assert!(matches!(
-            decode(&past_end),
-            Err(ControlDecodeError::Invalid(_))
-        ));
+        assert!(matches!(decode(&past_end), Err(DecodeError::Invalid(_))));
         // A length prefix that promises more than arrives is malformed, not a huge allocation.
         let mut lying = encode(&Bulk::Chunk {
             id: ObjectId(1),
@@ -225,6 +243,6 @@ mod tests {
             data: vec![1; 10],
         });
         lying.truncate(lying.len() - 5);
-        assert_eq!(decode(&lying), Err(ControlDecodeError::Malformed));
+        assert_eq!(decode(&lying), Err(DecodeError::Malformed));
     }
 }

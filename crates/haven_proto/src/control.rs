@@ -1,18 +1,21 @@
 //! Room events on the reliable, ordered `control` data channel.
 //!
-//! A message is one byte of [`DATA_VERSION`] followed by the [`Control`] enum in postcard's
-//! compact binary form (varint variant index, then the fields). Later issues add variants at
+//! A message is one byte of [`DATA_VERSION`](crate::DATA_VERSION) followed by the [`Control`] enum in postcard's
+//! compact binary form (varint variant index, then the fields; see [`crate::framing`]). Later issues add variants at
 //! the end; a receiver that meets a variant it does not know gets
 //! [`ControlDecodeError::UnknownKind`] and can skip it without ending the session.
 //!
 //! Each receiver checks the sender's role before acting ([`Control::allowed_from`]).
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
+use crate::Redacted;
 use crate::bulk::ObjectId;
+use crate::framing::{decode_versioned, encode_versioned};
 use crate::signal::Role;
-use crate::{DATA_VERSION, Redacted};
+
+/// The error every data-channel decoder returns, under the name it had when it lived here.
+pub use crate::framing::DecodeError as ControlDecodeError;
 
 /// The largest `control` message, in bytes.
 pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
@@ -143,69 +146,6 @@ impl Control {
     }
 }
 
-/// Why bytes on a data channel were not a message (shared by `control` and `bulk`).
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum ControlDecodeError {
-    /// Over the channel's limit.
-    #[error("data-channel message of {size} bytes is over the {limit}-byte limit")]
-    TooLarge {
-        /// What arrived.
-        size: usize,
-        /// The channel's limit.
-        limit: usize,
-    },
-    /// Empty.
-    #[error("empty data-channel message")]
-    Empty,
-    /// Another wire version.
-    #[error("data-channel version {0} is not supported (this build speaks {DATA_VERSION})")]
-    UnsupportedVersion(u8),
-    /// A message kind from a newer peer; skip it.
-    #[error("unknown message kind {0}")]
-    UnknownKind(u32),
-    /// The fields do not parse, or bytes are left over.
-    #[error("malformed data-channel message")]
-    Malformed,
-    /// The fields parse but break a rule of the format (a limit, a range).
-    #[error("invalid data-channel message: {0}")]
-    Invalid(&'static str),
-}
-
-/// Writes `version | postcard(value)`.
-pub(crate) fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![DATA_VERSION];
-    postcard::to_io(value, &mut out).expect("postcard writes to a Vec without failing");
-    out
-}
-
-/// Reads `version | postcard(value)`, checking the limit, the version, the kind and that no
-/// bytes are left over.
-pub(crate) fn decode_versioned<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    limit: usize,
-    known_kinds: u32,
-) -> Result<T, ControlDecodeError> {
-    if bytes.len() > limit {
-        return Err(ControlDecodeError::TooLarge {
-            size: bytes.len(),
-            limit,
-        });
-    }
-    let (&version, body) = bytes.split_first().ok_or(ControlDecodeError::Empty)?;
-    if version != DATA_VERSION {
-        return Err(ControlDecodeError::UnsupportedVersion(version));
-    }
-    let (kind, _) =
-        postcard::take_from_bytes::<u32>(body).map_err(|_| ControlDecodeError::Malformed)?;
-    if kind >= known_kinds {
-        return Err(ControlDecodeError::UnknownKind(kind));
-    }
-    match postcard::take_from_bytes::<T>(body) {
-        Ok((value, [])) => Ok(value),
-        _ => Err(ControlDecodeError::Malformed),
-    }
-}
-
 /// Encodes an event.
 pub fn encode(message: &Control) -> Vec<u8> {
     encode_versioned(message)
@@ -235,6 +175,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::DATA_VERSION;
 
     fn control() -> impl Strategy<Value = Control> {
         let v3 = prop::array::uniform3(-100.0f32..100.0);

@@ -4,7 +4,10 @@
 //! - [`invite`]: the invite string (its fields and layout; signing lives in `haven_signal`).
 //! - [`pose`]: quantized head and hand poses for the unreliable `pose` data channel.
 //! - [`control`]: room events for the reliable `control` data channel.
-//! - [`bulk`]: object framing (manifest, chunk, ack, cancel) for the `bulk` data channel.
+//! - [`bulk`]: object framing (manifest, chunk, ack, cancel) for the `bulk` data channel, and
+//!   who may send objects.
+//! - [`framing`]: what `control` and `bulk` messages share (version byte, limits, the typed
+//!   [`DecodeError`](framing::DecodeError)).
 //!
 //! This crate is pure: encode, decode, quantize. It does no I/O and reads no clock, so it can
 //! be fuzzed and property-tested on its own. Every decoder checks a size limit first and
@@ -12,6 +15,7 @@
 
 pub mod bulk;
 pub mod control;
+pub mod framing;
 pub mod invite;
 pub mod pose;
 pub mod signal;

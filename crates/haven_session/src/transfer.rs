@@ -1,10 +1,13 @@
-//! Object transfer over `bulk`, sans I/O: the receiving side's assembly (limits, order, hash)
-//! and the sending side's chunking. The backend feeds these with bytes and sends what they
-//! return; they never touch a socket or a clock.
+//! Object transfer over `bulk`, sans I/O: the receiving side's assembly (who may send, limits,
+//! order, hash) and the sending side's chunking and acknowledgements ([`Outbound`]). Every
+//! backend (WebRTC, the loopback hub) feeds these with messages and sends what they return;
+//! they never touch a socket or a clock.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use haven_proto::bulk::{Bulk, CancelReason, MAX_CHUNK, Manifest, ObjectId};
+use haven_proto::bulk::{self, Bulk, CancelReason, MAX_CHUNK, Manifest, ObjectId};
+use haven_proto::signal::Role;
 use sha2::{Digest as _, Sha256};
 
 /// Acknowledge at least this often (bytes), so a sender knows where to resume.
@@ -63,8 +66,12 @@ struct Partial {
 }
 
 /// Assembles incoming objects from one peer, within a memory budget. It outlives a peer
-/// connection (a reconnect builds a new one), so a transfer can resume where it stopped.
+/// connection (a reconnect builds a new one), so a transfer can resume where it stopped. A
+/// peer whose role may not send objects has every object refused at its manifest
+/// ([`CancelReason::Forbidden`]), before anything of it is held.
 pub struct Incoming {
+    /// Whether the sender's role may send objects at all.
+    accepts: bool,
     partial: HashMap<ObjectId, Partial>,
     /// Ids and hashes of the last objects that arrived whole.
     arrived: VecDeque<(ObjectId, [u8; 32])>,
@@ -78,14 +85,18 @@ impl std::fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("objects", &self.partial.len())
             .field("budget", &self.budget)
+            .field("accepts", &self.accepts)
             .finish()
     }
 }
 
 impl Incoming {
-    /// Accepts objects while their announced sizes add up to at most `budget` bytes.
-    pub fn new(budget: u64) -> Self {
+    /// Accepts objects from a peer in role `sender` (if that role
+    /// [may send any](bulk::may_send_objects)) while their announced sizes add up to at most
+    /// `budget` bytes.
+    pub fn new(budget: u64, sender: Role) -> Self {
         Self {
+            accepts: bulk::may_send_objects(sender),
             partial: HashMap::new(),
             arrived: VecDeque::new(),
             dropped: VecDeque::new(),
@@ -149,6 +160,12 @@ impl Incoming {
                 manifest.id,
                 CancelReason::Declined,
                 "resumed after it was cancelled",
+            ),
+            // Refused at its announcement: not a byte of it is held.
+            Bulk::Manifest(manifest) | Bulk::Resume(manifest) if !self.accepts => refused(
+                manifest.id,
+                CancelReason::Forbidden,
+                "the sender's role may not send objects",
             ),
             Bulk::Manifest(manifest) => {
                 let id = manifest.id;
@@ -266,6 +283,100 @@ fn refused(id: ObjectId, reason: CancelReason, why: &'static str) -> Received {
     Received::Refused { id, reason, why }
 }
 
+/// What an object's sender makes of the receiver's acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// Nothing to do (progress noted).
+    Nothing,
+    /// Every byte arrived and its hash was checked: the object is delivered.
+    Delivered,
+    /// The answer to a resume: go on from this byte.
+    ResumeFrom(u64),
+}
+
+/// An object on its way, on the sending side. It is kept until the receiver acknowledges every
+/// byte, so a transfer broken by a reconnect can go on from what the receiver holds.
+#[derive(Debug)]
+pub struct Outbound {
+    manifest: Manifest,
+    data: Arc<Vec<u8>>,
+    /// Bytes the receiver said it holds.
+    acked: u64,
+    /// A `Resume` went out; the receiver's ack says where to go on.
+    resuming: bool,
+}
+
+impl Outbound {
+    /// A new object to send.
+    pub fn new(manifest: Manifest, data: Arc<Vec<u8>>) -> Self {
+        Self {
+            manifest,
+            data,
+            acked: 0,
+            resuming: false,
+        }
+    }
+
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Its bytes.
+    pub fn data(&self) -> &Arc<Vec<u8>> {
+        &self.data
+    }
+
+    /// Bytes the receiver said it holds.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Whether a resume was asked and not answered yet.
+    pub fn resuming(&self) -> bool {
+        self.resuming
+    }
+
+    /// After a reconnect: the `Resume` to send; the receiver's ack says where to go on.
+    pub fn resume(&mut self) -> Bulk {
+        self.resuming = true;
+        Bulk::Resume(self.manifest.clone())
+    }
+
+    /// The connection broke (again): a resume asked before is not waited for.
+    pub fn pause(&mut self) {
+        self.resuming = false;
+    }
+
+    /// The receiver holds `received` bytes from the start.
+    pub fn on_ack(&mut self, received: u64) -> AckOutcome {
+        let received = received.min(self.manifest.size);
+        self.acked = if self.resuming {
+            // The answer to a resume is what the receiver holds now, even if less than it
+            // acked before (it may have dropped a partial object).
+            received
+        } else {
+            self.acked.max(received)
+        };
+        if self.acked == self.manifest.size {
+            AckOutcome::Delivered
+        } else if std::mem::take(&mut self.resuming) {
+            AckOutcome::ResumeFrom(self.acked)
+        } else {
+            AckOutcome::Nothing
+        }
+    }
+}
+
+/// Why the receiver cancelled an object we send, for the sender's
+/// `ObjectCancelled` (no contents).
+pub fn refusal_why(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::Forbidden => "refused by the receiver: this role may not send objects",
+        _ => "declined by the receiver",
+    }
+}
+
 /// The messages that send `data` as a new object: its manifest, then every chunk.
 pub fn outgoing<'a>(manifest: &'a Manifest, data: &'a [u8]) -> impl Iterator<Item = Bulk> + 'a {
     std::iter::once(Bulk::Manifest(manifest.clone())).chain(chunks_from(manifest, data, 0))
@@ -289,7 +400,7 @@ pub fn chunks_from<'a>(
 }
 
 /// A manifest for `data`.
-pub fn manifest_for(id: ObjectId, kind: haven_proto::bulk::ObjectKind, data: &[u8]) -> Manifest {
+pub fn manifest_for(id: ObjectId, kind: bulk::ObjectKind, data: &[u8]) -> Manifest {
     Manifest {
         id,
         kind,
@@ -312,7 +423,7 @@ mod tests {
     fn an_object_arrives_whole_with_acks_on_the_way() {
         let data = object(3 * 1024 * 1024 + 17);
         let m = manifest_for(ObjectId(1), ObjectKind::Image, &data);
-        let mut inc = Incoming::new(64 * 1024 * 1024);
+        let mut inc = Incoming::new(64 * 1024 * 1024, Role::Patient);
         let mut acks = 0;
         let mut done = None;
         for msg in outgoing(&m, &data) {
@@ -335,7 +446,7 @@ mod tests {
         let mut m = manifest_for(ObjectId(2), ObjectKind::Image, &data);
         // A forged hash.
         m.sha256[0] ^= 1;
-        let mut inc = Incoming::new(1 << 20);
+        let mut inc = Incoming::new(1 << 20, Role::Patient);
         let last = outgoing(&m, &data).map(|msg| inc.on_message(msg)).last();
         assert!(matches!(
             last,
@@ -360,7 +471,7 @@ mod tests {
         ));
 
         // Over budget.
-        let mut small = Incoming::new(1000);
+        let mut small = Incoming::new(1000, Role::Patient);
         let m = manifest_for(ObjectId(4), ObjectKind::Image, &data);
         assert!(matches!(
             small.on_message(Bulk::Manifest(m)),
@@ -375,7 +486,7 @@ mod tests {
     fn a_broken_transfer_resumes_where_it_stopped() {
         let data = object(ACK_EVERY as usize * 2 + 50_000);
         let m = manifest_for(ObjectId(5), ObjectKind::Dicom, &data);
-        let mut inc = Incoming::new(64 << 20);
+        let mut inc = Incoming::new(64 << 20, Role::Patient);
         // The connection breaks after 70 chunks (about 1.1 MiB); the sender saw one ack.
         let mut acked = 0;
         for msg in outgoing(&m, &data).take(71) {
@@ -411,7 +522,7 @@ mod tests {
     fn a_resume_of_an_unknown_object_starts_it_and_a_changed_one_is_refused() {
         let data = object(40_000);
         let m = manifest_for(ObjectId(6), ObjectKind::Image, &data);
-        let mut inc = Incoming::new(1 << 20);
+        let mut inc = Incoming::new(1 << 20, Role::Patient);
         assert_eq!(
             inc.on_message(Bulk::Resume(m.clone())),
             Received::Resume { id: m.id, held: 0 }
@@ -449,7 +560,7 @@ mod tests {
     fn a_cancel_drops_what_is_held_and_only_that() {
         let data = object(40_000);
         let m = manifest_for(ObjectId(9), ObjectKind::Fhir, &data);
-        let mut inc = Incoming::new(1 << 20);
+        let mut inc = Incoming::new(1 << 20, Role::Patient);
         let mut msgs = outgoing(&m, &data);
         inc.on_message(msgs.next().expect("manifest"));
         inc.on_message(msgs.next().expect("chunk 0"));
@@ -497,5 +608,54 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_role_that_may_not_send_objects_is_refused_at_the_manifest() {
+        let data = object(100_000);
+        let m = manifest_for(ObjectId(10), ObjectKind::Image, &data);
+        for role in [Role::Clinician, Role::Therapist] {
+            let mut inc = Incoming::new(1 << 20, role);
+            let mut msgs = outgoing(&m, &data);
+            assert_eq!(
+                inc.on_message(msgs.next().expect("manifest")),
+                refused(
+                    m.id,
+                    CancelReason::Forbidden,
+                    "the sender's role may not send objects"
+                )
+            );
+            assert!(!inc.holds(m.id));
+            // The chunks already on the way are ignored quietly: no second refusal per chunk.
+            for msg in msgs {
+                assert_eq!(inc.on_message(msg), Received::Nothing);
+            }
+            assert!(!inc.holds(m.id));
+            // Nor can a resume start it.
+            let other = manifest_for(ObjectId(11), ObjectKind::Image, &data);
+            assert!(matches!(
+                inc.on_message(Bulk::Resume(other)),
+                Received::Refused {
+                    reason: CancelReason::Forbidden,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn the_sender_is_done_at_the_final_ack_and_resumes_from_what_is_held() {
+        let data = Arc::new(object(50_000));
+        let m = manifest_for(ObjectId(12), ObjectKind::Fhir, &data);
+        let mut out = Outbound::new(m.clone(), Arc::clone(&data));
+        assert_eq!(out.on_ack(20_000), AckOutcome::Nothing);
+        // A stale, smaller ack does not move it back.
+        assert_eq!(out.on_ack(10_000), AckOutcome::Nothing);
+        assert_eq!(out.acked(), 20_000);
+        assert_eq!(out.resume(), Bulk::Resume(m.clone()));
+        // The answer to a resume is taken as is, even below the last ack.
+        assert_eq!(out.on_ack(16_384), AckOutcome::ResumeFrom(16_384));
+        assert!(!out.resuming());
+        assert_eq!(out.on_ack(m.size + 5), AckOutcome::Delivered);
     }
 }

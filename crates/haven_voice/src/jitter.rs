@@ -6,7 +6,8 @@
 //! rebuild the missing audio from (its FEC), an order to conceal so many samples, or nothing yet
 //! (still filling).
 //!
-//! The target depth follows the measured inter-arrival jitter (RFC 3550's estimator): about
+//! The target depth follows the measured inter-arrival jitter ([`InterarrivalJitter`], RFC
+//! 3550's estimator, which the session's per-peer figures use too): about
 //! twice the jitter plus one packet, between [`MIN_TARGET_MS`] and [`MAX_TARGET_MS`]. When the
 //! buffer runs dry the playout conceals; if it stays dry for [`REBUFFER_AFTER`] turns (the
 //! playout clock has run ahead of the arrivals) it goes back to filling, so the packets that
@@ -28,6 +29,47 @@ pub const MAX_HELD: usize = 200;
 pub const CONCEAL_SAMPLES: u32 = 480;
 
 const SAMPLES_PER_MS: f64 = 48.0;
+
+/// A difference in transit time larger than this (ms) is a new talk spurt or a clock change,
+/// not jitter, and is left out of the estimate.
+pub const JITTER_JUMP_MS: f64 = 1000.0;
+
+/// RFC 3550's interarrival jitter (section 6.4.1) for a 48 kHz RTP stream, in milliseconds:
+/// the mean deviation of the difference in transit time between consecutive packets,
+/// smoothed by 1/16. Sans I/O: it is given each packet's RTP timestamp and when it arrived
+/// (ms, any epoch); RTP timestamps may wrap.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct InterarrivalJitter {
+    jitter_ms: f64,
+    /// The previous packet's RTP timestamp and arrival time.
+    last: Option<(u32, f64)>,
+}
+
+impl InterarrivalJitter {
+    /// No packets yet: jitter 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one packet; returns the estimate, ms.
+    pub fn update(&mut self, rtp_timestamp: u32, arrival_ms: f64) -> f64 {
+        if let Some((last_ts, last_arrival)) = self.last {
+            // Signed: a packet that arrives out of order has an earlier timestamp.
+            let media_ms = f64::from(rtp_timestamp.wrapping_sub(last_ts) as i32) / SAMPLES_PER_MS;
+            let d = ((arrival_ms - last_arrival) - media_ms).abs();
+            if d < JITTER_JUMP_MS {
+                self.jitter_ms += (d - self.jitter_ms) / 16.0;
+            }
+        }
+        self.last = Some((rtp_timestamp, arrival_ms));
+        self.jitter_ms
+    }
+
+    /// The estimate, ms.
+    pub fn jitter_ms(&self) -> f64 {
+        self.jitter_ms
+    }
+}
 
 /// What the playout should do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +121,8 @@ pub struct JitterBuffer {
     next: Option<u64>,
     /// The highest extended timestamp seen, for unwrapping.
     highest_ts: Option<u64>,
-    /// RFC 3550 jitter estimate, in milliseconds.
-    jitter_ms: f64,
-    last_transit_ms: Option<f64>,
+    /// The arrival jitter, which sets the target depth.
+    jitter: InterarrivalJitter,
     /// The duration of the most recent packet, in samples.
     packet_samples: u32,
     over_target: u32,
@@ -102,8 +143,7 @@ impl JitterBuffer {
             held: BTreeMap::new(),
             next: None,
             highest_ts: None,
-            jitter_ms: 0.0,
-            last_transit_ms: None,
+            jitter: InterarrivalJitter::new(),
             packet_samples: CONCEAL_SAMPLES,
             over_target: 0,
             dry: 0,
@@ -118,13 +158,13 @@ impl JitterBuffer {
 
     /// The jitter estimate, in milliseconds.
     pub fn jitter_ms(&self) -> f64 {
-        self.jitter_ms
+        self.jitter.jitter_ms()
     }
 
     /// The depth aimed for, in milliseconds.
     pub fn target_ms(&self) -> f64 {
         let packet_ms = f64::from(self.packet_samples) / SAMPLES_PER_MS;
-        (2.0 * self.jitter_ms + packet_ms).clamp(MIN_TARGET_MS, MAX_TARGET_MS)
+        (2.0 * self.jitter.jitter_ms() + packet_ms).clamp(MIN_TARGET_MS, MAX_TARGET_MS)
     }
 
     /// Audio held ahead of the playout point, in milliseconds.
@@ -165,15 +205,7 @@ impl JitterBuffer {
     /// (ms, any epoch).
     pub fn push(&mut self, rtp_timestamp: u32, samples: u32, payload: Vec<u8>, arrival_ms: f64) {
         let ext = self.extend(rtp_timestamp);
-        let transit = arrival_ms - ext as f64 / SAMPLES_PER_MS;
-        if let Some(last) = self.last_transit_ms {
-            let d = (transit - last).abs();
-            // A jump of more than a second is a new talk spurt or a clock change, not jitter.
-            if d < 1000.0 {
-                self.jitter_ms += (d - self.jitter_ms) / 16.0;
-            }
-        }
-        self.last_transit_ms = Some(transit);
+        self.jitter.update(rtp_timestamp, arrival_ms);
         if self.next.is_some_and(|next| ext < next) {
             self.stats.late += 1;
             return;
@@ -383,6 +415,27 @@ mod tests {
             "played {played} of 99 (waited {late_start}); {:?}",
             jb.stats()
         );
+    }
+
+    #[test]
+    fn the_estimator_follows_rfc_3550_across_a_timestamp_wrap() {
+        let mut j = InterarrivalJitter::new();
+        // On time: no jitter, even through the wrap.
+        let start = u32::MAX - 2 * F;
+        for i in 0..10u32 {
+            assert_eq!(
+                j.update(start.wrapping_add(i * F), f64::from(i) * 10.0),
+                0.0
+            );
+        }
+        // One packet 16 ms late: D = 16, J += (16 - 0) / 16.
+        assert_eq!(j.update(start.wrapping_add(10 * F), 116.0), 1.0);
+        // A jump of seconds (a new talk spurt after DTX) is not jitter.
+        assert_eq!(j.update(start.wrapping_add(11 * F), 5_000.0), 1.0);
+        // Out of order: a packet from before the last one.
+        let before = j.jitter_ms();
+        j.update(start.wrapping_add(10 * F), 5_000.0);
+        assert!(j.jitter_ms() > before);
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! - [`disguise`]: a pitch shift for anonymous patients (and what it does not protect against).
 //! - [`engine`]: one participant's whole voice path (capture → packets, packets → mix, voice
 //!   activity, mute), driven by the caller's clock.
+//! - [`thread`]: that engine on its own thread and 10 ms (or 20 ms) clock, over any
+//!   [`VoiceTransport`](thread::VoiceTransport) (haven_session's `VoiceLink` is one), for the
+//!   room app and `haven join --headless` alike.
+//!
+//! The jitter estimate ([`jitter::InterarrivalJitter`], RFC 3550) lives here and haven_session
+//! uses it for its per-peer figures too. This crate knows nothing of sessions or Bevy.
 
 pub mod codec;
 pub mod device;
@@ -24,6 +30,7 @@ pub mod jitter;
 pub mod remote;
 pub mod sink;
 pub mod source;
+pub mod thread;
 
 /// Opus runs at 48 kHz here, always.
 pub const SAMPLE_RATE: u32 = 48_000;

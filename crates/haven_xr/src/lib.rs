@@ -23,7 +23,8 @@ use bevy_mod_xr::camera::XrCamera;
 use bevy_mod_xr::session::{XrSessionCreated, XrState, XrTracker, XrTrackingRoot};
 use bevy_mod_xr::spaces::XrSpaceLocationFlags;
 use haven_app::FrontEnd;
-use haven_app::local::{LocalHand, LocalHead, LocalPointer, Seat, Side};
+use haven_app::layout::Seat;
+use haven_app::rig::{LocalHand, LocalHead, LocalPointer, Side};
 
 /// How long the XR session may take to start before the app runs flat instead, seconds.
 pub const START_TIMEOUT_S: f64 = 20.0;

@@ -9,8 +9,35 @@
 //! Masked rows (the repeating groups) are not listed here: the whole of groups 50xx (curves)
 //! and 60xx (overlays) is removed by the walker, which is stricter than the table's rows for
 //! Curve Data, Overlay Data and Overlay Comments.
+//!
+//! The [`Action`] type is the table's own (the walker in `deid` applies it); the rows below it
+//! are the generated part. This file is over 600 lines because the standard's table is: one
+//! job, one file.
 
-use super::deid::Action::{self, D, U, X, XOrD, XOrZ, XOrZOrD, XOrZOrUStar, Z, ZOrD};
+/// An action of Annex E Table E.1-1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Replace with a dummy value.
+    D,
+    /// Replace with a zero-length value.
+    Z,
+    /// Remove.
+    X,
+    /// Replace the UID.
+    U,
+    /// Z unless D is required.
+    ZOrD,
+    /// X unless Z is required.
+    XOrZ,
+    /// X unless D is required.
+    XOrD,
+    /// X unless Z or D is required.
+    XOrZOrD,
+    /// X unless Z or, for a sequence of UID references, U.
+    XOrZOrUStar,
+}
+
+use Action::{D, U, X, XOrD, XOrZ, XOrZOrD, XOrZOrUStar, Z, ZOrD};
 
 /// `(group, element, action, attribute name)`, sorted by tag for binary search.
 #[rustfmt::skip]

@@ -36,31 +36,8 @@ use haven_proto::Redacted;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::annex_e::TABLE;
+use super::annex_e::{Action, TABLE};
 use super::{BurnedInAnnotation, DicomError};
-
-/// An action of Annex E Table E.1-1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Action {
-    /// Replace with a dummy value.
-    D,
-    /// Replace with a zero-length value.
-    Z,
-    /// Remove.
-    X,
-    /// Replace the UID.
-    U,
-    /// Z unless D is required.
-    ZOrD,
-    /// X unless Z is required.
-    XOrZ,
-    /// X unless D is required.
-    XOrD,
-    /// X unless Z or D is required.
-    XOrZOrD,
-    /// X unless Z or, for a sequence of UID references, U.
-    XOrZOrUStar,
-}
 
 /// The secret of one share: UIDs are replaced by `2.25.<128 bits of HMAC-SHA-256(key, uid)>`,
 /// so the same original UID maps to the same new one in every file of the share, and nobody
@@ -479,4 +456,213 @@ pub(super) fn deidentify(
         "DICOM de-identified"
     );
     Ok(Deidentified { bytes, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::value::PrimitiveValue;
+
+    use super::super::file::{DUMMIES, str_at};
+    use super::super::tests::{ALL, contains, data, open};
+    use super::super::{DicomFile, DicomLimits};
+    use super::*;
+
+    fn deid(name: &str, key: &DeidKey) -> (Vec<u8>, Deidentified) {
+        let input = data(name);
+        let out = super::super::deidentify(&input, key, &DicomLimits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        (input, out)
+    }
+
+    fn top_str(file: &DicomFile, tag: Tag) -> Option<String> {
+        str_at(&file.file, tag)
+    }
+
+    #[test]
+    fn deidentified_files_keep_no_identifier_and_the_same_pixels() {
+        let key = DeidKey::from_bytes([7; 32]);
+        for &name in ALL {
+            let (input, out) = deid(name, &key);
+            let before = DicomFile::open(&input, &DicomLimits::default()).expect("input opens");
+            let after = DicomFile::open(&out.bytes, &DicomLimits::default())
+                .unwrap_or_else(|e| panic!("{name}: output does not reopen: {e:?}"));
+            let info = after.info();
+            assert_eq!(info.identifying_attributes, Vec::<String>::new(), "{name}");
+            assert_eq!(info.private_elements, 0, "{name}");
+            assert_eq!(info.overlay_or_curve_elements, 0, "{name}");
+            assert!(info.patient_identity_removed, "{name}");
+
+            // The original name and ID strings are nowhere in the output outside the pixel
+            // data (where a 3-digit ID such as "204" can occur by chance; also skipped in
+            // the new decimal UIDs by requiring 4 characters or more).
+            let pixels = after.pixel_data_range().expect("pixels");
+            let outside: Vec<u8> = [&out.bytes[..pixels.start], &out.bytes[pixels.end..]].concat();
+            for tag in [Tag(0x0010, 0x0010), Tag(0x0010, 0x0020)] {
+                if let Some(v) = top_str(&before, tag).filter(|v| v.len() >= 4) {
+                    assert!(
+                        !contains(&outside, v.as_bytes()),
+                        "{name}: {tag} value left"
+                    );
+                }
+            }
+            // Every Annex E attribute at the top level got its action.
+            for elem in before.file.iter() {
+                let tag = elem.tag();
+                let Some((action, _)) = action_for(tag) else {
+                    continue;
+                };
+                let now = after.file.get(tag);
+                let is_sq = elem.value().items().is_some();
+                match action {
+                    Action::X => assert!(now.is_none(), "{name}: {tag} kept"),
+                    Action::Z | Action::XOrZ if !is_sq => {
+                        let now = now.unwrap_or_else(|| panic!("{name}: {tag} gone"));
+                        assert!(
+                            matches!(now.value(), Value::Primitive(p) if p.calculate_byte_len() == 0),
+                            "{name}: {tag} not emptied"
+                        );
+                    }
+                    Action::U => {
+                        let now = now.unwrap_or_else(|| panic!("{name}: {tag} gone"));
+                        let old = elem
+                            .to_str()
+                            .expect("uid")
+                            .trim_end_matches('\0')
+                            .to_owned();
+                        let new = now.to_str().expect("uid").into_owned();
+                        if !old.is_empty() {
+                            assert_ne!(old, new, "{name}: {tag}");
+                            assert!(new.starts_with("2.25."), "{name}: {tag} {new}");
+                        }
+                    }
+                    _ => {
+                        if let Some(now) = now
+                            && !is_sq
+                        {
+                            let text = now
+                                .to_str()
+                                .map(|s| s.trim().to_owned())
+                                .unwrap_or_default();
+                            assert!(
+                                text.is_empty() || DUMMIES.contains(&text.as_str()),
+                                "{name}: {tag}"
+                            );
+                        }
+                    }
+                }
+            }
+            // The meta group's instance UID follows the data set's.
+            assert_eq!(
+                after
+                    .file
+                    .meta()
+                    .media_storage_sop_instance_uid
+                    .trim_end_matches('\0'),
+                top_str(&after, Tag(0x0008, 0x0018)).expect("SOP Instance UID"),
+                "{name}"
+            );
+            // Pixel data byte for byte, and the decoded frames too.
+            let (a, b) = (
+                before.pixel_data_range().expect("pixels"),
+                after.pixel_data_range().expect("pixels"),
+            );
+            assert!(input[a] == out.bytes[b], "{name}: pixel data changed");
+            if let Ok(frame) = before.frame(0) {
+                assert!(
+                    after.frame(0).expect("output frame") == frame,
+                    "{name}: frame differs"
+                );
+            }
+            assert!(out.report.count(Applied::UidReplaced) > 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn uids_are_consistent_within_a_share_and_differ_across_shares() {
+        let key = DeidKey::from_bytes([1; 32]);
+        let study = Tag(0x0020, 0x000D);
+        let (_, a) = deid("MR_small_implicit.dcm", &key);
+        let (_, b) = deid("MR_small_RLE.dcm", &key);
+        let (_, c) = deid("MR_small_implicit.dcm", &DeidKey::from_bytes([2; 32]));
+        let uid = |bytes: &[u8]| {
+            let f = DicomFile::open(bytes, &DicomLimits::default()).expect("opens");
+            top_str(&f, study).expect("study uid")
+        };
+        assert_eq!(
+            uid(&a.bytes),
+            uid(&b.bytes),
+            "one share, one study: same new UID"
+        );
+        assert_ne!(uid(&a.bytes), uid(&c.bytes));
+        assert!(uid(&a.bytes).len() <= 64);
+        assert_eq!(key.uid("1.2.3"), key.uid("1.2.3\0"));
+        assert!(!format!("{key:?}").contains('1'), "{key:?}");
+        assert!(DeidKey::generate().is_ok());
+    }
+
+    #[test]
+    fn deidentification_records_itself_and_reports_without_values() {
+        let key = DeidKey::from_bytes([3; 32]);
+        let (_, out) = deid("CT_small.dcm", &key);
+        let file = DicomFile::open(&out.bytes, &DicomLimits::default()).expect("opens");
+        assert_eq!(top_str(&file, Tag(0x0012, 0x0062)).as_deref(), Some("YES"));
+        assert!(top_str(&file, Tag(0x0012, 0x0063)).is_some());
+        let code = file
+            .file
+            .get(Tag(0x0012, 0x0064))
+            .and_then(|e| e.value().items())
+            .and_then(|items| items.first())
+            .expect("code sequence item");
+        assert_eq!(str_at(code, Tag(0x0008, 0x0100)).as_deref(), Some("113100"));
+        assert_eq!(str_at(code, Tag(0x0008, 0x0102)).as_deref(), Some("DCM"));
+        let report = &out.report;
+        assert!(report.private_removed > 0);
+        assert!(
+            report.pixels_may_carry_text(),
+            "not stated must not read as clean"
+        );
+        let names: Vec<&str> = report.actions.iter().map(|a| a.name.as_str()).collect();
+        for expected in [
+            "PatientName",
+            "PatientID",
+            "StudyInstanceUID",
+            "InstitutionName",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        let shown = format!(
+            "{out:?} {}",
+            report
+                .actions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        assert!(
+            !shown.contains("CompressedSamples") && !shown.contains("1CT1"),
+            "{shown}"
+        );
+
+        let (_, overlay) = deid("examples_overlay.dcm", &key);
+        assert!(overlay.report.overlay_removed > 0);
+        let (_, emri) = deid("emri_small.dcm", &key);
+        assert!(!emri.report.pixels_may_carry_text());
+
+        // BurnedInAnnotation YES is reported.
+        let mut file = open("CT_small.dcm").file;
+        file.put(DataElement::new(
+            Tag(0x0028, 0x0301),
+            VR::CS,
+            PrimitiveValue::from("YES"),
+        ));
+        let mut bytes = Vec::new();
+        file.write_all(&mut bytes).expect("writes");
+        let out = super::super::deidentify(&bytes, &key, &DicomLimits::default()).expect("deid");
+        assert_eq!(out.report.burned_in_annotation, BurnedInAnnotation::Yes);
+        assert!(out.report.pixels_may_carry_text());
+    }
 }

@@ -11,7 +11,8 @@ use dicom_core::Tag;
 use dicom_object::{FileDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 
-use super::{DicomError, Frame, FramePixels, Geometry, Window};
+use super::DicomError;
+use super::frame::{Frame, FramePixels, Window};
 use crate::images::jpeg_frame;
 
 /// The Modality LUT: value = stored × slope + intercept.
@@ -30,6 +31,25 @@ impl Default for Rescale {
             intercept: 0.0,
         }
     }
+}
+
+/// Pixel layout read from the data set.
+#[derive(Debug, Clone)]
+pub(super) struct Geometry {
+    pub(super) rows: u32,
+    pub(super) cols: u32,
+    pub(super) frames: u32,
+    pub(super) samples: u16,
+    pub(super) bits_allocated: u16,
+    pub(super) bits_stored: u16,
+    pub(super) high_bit: u16,
+    pub(super) signed: bool,
+    pub(super) planar: bool,
+    pub(super) photometric: String,
+    pub(super) transfer_syntax: String,
+    pub(super) transfer_syntax_name: &'static str,
+    pub(super) encapsulated: bool,
+    pub(super) has_pixel_data: bool,
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";

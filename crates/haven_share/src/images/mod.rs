@@ -11,6 +11,7 @@
 //! The pixels are not colour-converted: an embedded ICC profile is dropped, not applied.
 
 mod container;
+mod display;
 
 use std::fmt;
 use std::io::Cursor;
@@ -22,6 +23,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 pub(crate) use container::jpeg_frame;
+pub use display::{RgbaImage, decode_for_display, decode_for_display_with};
 pub use image::metadata::Orientation;
 
 /// JPEG quality of the re-encoded output.

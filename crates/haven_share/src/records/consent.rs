@@ -98,13 +98,44 @@ impl Records {
     }
 }
 
+/// The identifier system naming a shared picture or scan by the SHA-256 of its bytes (hex).
+pub const OBJECT_SHA256_SYSTEM: &str = "urn:haven:object-sha256";
+
+/// What a share's Consent covers: the one thing that differs between the Consent of records
+/// and that of a picture or scan.
+#[derive(Clone, Copy, Debug)]
+pub enum ConsentData<'a> {
+    /// Shared records: each resource listed by its reference in the shared Bundle, and the
+    /// shared Patient (if any) as the Consent's `patient`.
+    Records(&'a Records),
+    /// A picture or scan, named by the SHA-256 of its bytes ([`OBJECT_SHA256_SYSTEM`]).
+    Object {
+        /// SHA-256 of the bytes sent.
+        sha256: &'a [u8; 32],
+        /// What it is, in words that hold no patient data ("image", "DICOM image").
+        what: &'static str,
+    },
+}
+
+/// The `data` entry naming an object by its digest.
+pub(crate) fn object_identifier(sha256: &[u8; 32]) -> Value {
+    json!({"system": OBJECT_SHA256_SYSTEM, "value": hex::encode(sha256)})
+}
+
 /// The Consent for sharing `shared` (the Bundle actually sent: anonymised or not).
+/// [`consent_for`] with [`ConsentData::Records`].
+pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Value> {
+    consent_for(ConsentData::Records(shared), request)
+}
+
+/// The one Consent builder, for records, pictures and scans alike.
 ///
 /// `status` active, `scope` patient-privacy, `category` LOINC 59284-0 (patient consent),
-/// `policyRule` OPTIN, `provision` permit for the consult's clinician (role PRCP, primary
-/// information recipient) to `access` (and `collect`, when the clinic may keep it) the listed
-/// `data`, for `purpose`, during `period`.
-pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Value> {
+/// `policyRule` OPTIN, the clinic-may-keep extension, `provision` permit for the consult's
+/// clinician (role PRCP, primary information recipient, as in the FHIR R4 Consent examples)
+/// to `access` (and `collect`, when the clinic may keep it) the listed `data`, for `purpose`,
+/// during `period`. Only `data` (and, for records, `patient`) depends on what is shared.
+pub fn consent_for(what: ConsentData<'_>, request: &ConsentRequest) -> Redacted<Value> {
     let start = format_instant(request.now_unix);
     let end = format_instant(
         request
@@ -123,11 +154,23 @@ pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Val
             "display": "Collect",
         }]}));
     }
-    let data: Vec<Value> = shared
-        .references()
-        .into_iter()
-        .map(|r| json!({"meaning": "instance", "reference": {"reference": r.into_inner()}}))
-        .collect();
+    let (data, patient): (Vec<Value>, _) = match what {
+        ConsentData::Records(shared) => (
+            shared
+                .references()
+                .into_iter()
+                .map(|r| json!({"meaning": "instance", "reference": {"reference": r.into_inner()}}))
+                .collect(),
+            shared.patient_reference(),
+        ),
+        ConsentData::Object { sha256, what } => (
+            vec![json!({"meaning": "instance", "reference": {
+                "identifier": object_identifier(sha256),
+                "display": what,
+            }})],
+            None,
+        ),
+    };
     let mut consent = json!({
         "resourceType": "Consent",
         "id": fhir_id(&request.share_id),
@@ -165,7 +208,7 @@ pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Val
             "data": data,
         },
     });
-    if let (Some(patient), Some(map)) = (shared.patient_reference(), consent.as_object_mut()) {
+    if let (Some(patient), Some(map)) = (patient, consent.as_object_mut()) {
         let patient = json!({"reference": patient.into_inner()});
         // `patient` sits after `category` in FHIR's element order; JSON order is free, but
         // keep the usual reading order.
@@ -206,15 +249,32 @@ pub fn revoke_consent(consent: &Value, now_unix: i64) -> Redacted<Value> {
     Redacted::new(revoked)
 }
 
-/// The Provenance the clinic writes when it keeps what was shared (only allowed when the
-/// Consent says `clinic-may-keep`): `target` the kept resources, `recorded` now, activity
-/// CREATE, the clinic as custodian, the patient's Consent as the source entity.
+/// The Provenance the clinic writes when it keeps shared records (only allowed when the
+/// Consent says `clinic-may-keep`): `target` the kept resources. See [`provenance_for`].
 pub fn provenance(kept: &Records, consent: &Value, now_unix: i64) -> Redacted<Value> {
     let targets: Vec<Value> = kept
         .references()
         .into_iter()
         .map(|r| json!({"reference": r.into_inner()}))
         .collect();
+    provenance_for(targets, consent, now_unix)
+}
+
+/// The Provenance the clinic writes when it keeps a shared object as it was sent (a picture,
+/// a scan or a records Bundle): `target` the object by its SHA-256 identifier
+/// ([`OBJECT_SHA256_SYSTEM`]). See [`provenance_for`].
+pub fn object_provenance(sha256: &[u8; 32], consent: &Value, now_unix: i64) -> Redacted<Value> {
+    provenance_for(
+        vec![json!({"identifier": object_identifier(sha256)})],
+        consent,
+        now_unix,
+    )
+}
+
+/// The Provenance of kept things (`targets`, FHIR References): `recorded` now, activity
+/// CREATE, reason treatment, the clinic as custodian, and the patient's Consent (by its `id`,
+/// `Consent/<id>`) as the source entity: the Consent is the proof the clinic may keep them.
+pub fn provenance_for(targets: Vec<Value>, consent: &Value, now_unix: i64) -> Redacted<Value> {
     let consent_ref = format!(
         "Consent/{}",
         consent.get("id").and_then(Value::as_str).unwrap_or("share")
@@ -344,5 +404,52 @@ mod tests {
         assert_eq!(prov["target"].as_array().map(Vec::len), Some(records.len()));
         assert_eq!(prov["entity"][0]["what"]["reference"], "Consent/share-019x");
         assert_eq!(prov["recorded"], "2026-01-01T00:06:40Z");
+    }
+
+    /// Pictures, scans and records get the same Consent but for `data` (and the records'
+    /// `patient`/`performer`).
+    #[test]
+    fn one_consent_for_records_and_objects() {
+        let records = load("ips-minimal.json");
+        for keep in [false, true] {
+            let req = request(keep);
+            let of_records = build_consent(&records, &req).into_inner();
+            let digest = [7u8; 32];
+            let of_picture = consent_for(
+                ConsentData::Object {
+                    sha256: &digest,
+                    what: "image",
+                },
+                &req,
+            )
+            .into_inner();
+            let strip = |mut c: Value| {
+                let map = c.as_object_mut().expect("an object");
+                map.remove("patient");
+                map.remove("performer");
+                map.get_mut("provision")
+                    .and_then(Value::as_object_mut)
+                    .expect("a provision")
+                    .remove("data");
+                c
+            };
+            assert_eq!(strip(of_records.clone()), strip(of_picture.clone()));
+            assert_eq!(
+                of_picture["provision"]["actor"][0]["role"]["coding"][0]["code"],
+                "PRCP"
+            );
+            let data = &of_picture["provision"]["data"];
+            assert_eq!(data.as_array().map(Vec::len), Some(1));
+            let id = &data[0]["reference"]["identifier"];
+            assert_eq!(id["system"], OBJECT_SHA256_SYSTEM);
+            assert_eq!(id["value"], hex::encode(digest));
+            assert_eq!(Records::consent_allows_keeping(&of_picture), keep);
+            let prov = object_provenance(&digest, &of_picture, 1_767_226_000).into_inner();
+            assert_eq!(
+                prov["target"][0]["identifier"]["value"],
+                hex::encode(digest)
+            );
+            assert_eq!(prov["entity"][0]["what"]["reference"], "Consent/share-019x");
+        }
     }
 }

@@ -31,9 +31,11 @@
 mod anonymise;
 mod consent;
 mod dates;
+mod names;
 mod select;
 mod share;
 mod summary;
+mod values;
 mod view;
 
 use core::fmt;
@@ -44,16 +46,17 @@ use serde_json::{Map, Value};
 
 pub use anonymise::{AGE_BAND_EXTENSION, AnonKey, AnonymiseOptions, anonymise};
 pub use consent::{
-    CLINIC_MAY_KEEP_EXTENSION, ConsentRequest, Purpose, build_consent, provenance, revoke_consent,
+    CLINIC_MAY_KEEP_EXTENSION, ConsentData, ConsentRequest, OBJECT_SHA256_SYSTEM, Purpose,
+    build_consent, consent_for, object_provenance, provenance, provenance_for, revoke_consent,
 };
 pub use dates::format_instant;
 pub use select::{Selector, SelectorParseError};
 pub use share::{PreparedShare, ShareMode, prepare_selected, prepare_share};
 pub use summary::{Row, Section, SectionKind, Summary, render_text, summarise};
+pub use values::{ObsValue, Quantity, codeable_text};
 pub use view::{
     AllergyView, ConditionView, DiagnosticReportView, DocumentReferenceView, GenericView,
-    ImmunizationView, MedicationView, ObsValue, ObservationView, PatientView, ProcedureView,
-    Quantity, Typed, codeable_text,
+    ImmunizationView, MedicationView, ObservationView, PatientView, ProcedureView, Typed,
 };
 
 /// Limits applied while decoding FHIR JSON. Every limit has a typed error.

@@ -148,7 +148,7 @@ impl Records {
         let mut shared = Self::collection(entries);
         let mut names = self.names.clone().unwrap_or_default();
         for r in self.resources() {
-            super::anonymise::harvest_names(r.value, None, &mut names);
+            super::names::harvest_names(r.value, None, &mut names);
         }
         shared.names = Some(names);
         shared

@@ -10,7 +10,8 @@ use haven_proto::Redacted;
 use serde_json::Value;
 
 use super::dates::short;
-use super::view::{ObsValue, Typed, codeable_text};
+use super::values::{ObsValue, codeable_text};
+use super::view::Typed;
 use super::{Records, RecordsKind};
 
 /// The sections of the summary, which are also the names a patient can select by.

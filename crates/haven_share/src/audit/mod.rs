@@ -19,7 +19,9 @@
 //! - `sig` = Ed25519 signature over the 32 bytes of `hash`.
 //! - `object` is an opaque id (a share or object id: `[A-Za-z0-9._:-]`, at most 128
 //!   characters), never patient data; `object_sha256` is the digest of the object's bytes.
-//! - `time` is unix seconds given by the caller: nothing here reads a clock (sans-IO).
+//! - `actor` is the role's wire name ([`Role`]): `patient`, `clinician` or `therapist`.
+//! - `time` is unix seconds given by the caller: nothing here reads a clock (sans-IO), except
+//!   [`AuditWriter`], the convenience the app and the headless participant share.
 //!
 //! Canonical encoding (all integers big-endian): `"haven-audit/1"`, `seq` (u64), `time`
 //! (i64), then `action`, `actor`, `object`, `session`, `public_key` (raw 32 bytes, or empty),
@@ -30,15 +32,18 @@
 //! key the peer announced at session start to know it is *that* session's log. A log that
 //! ends without a `close` entry may have lost its tail ([`VerifyReport::closed`]).
 
+mod export;
+mod writer;
+
 use core::fmt;
 
 use ring::rand::SystemRandom;
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::records::format_instant;
+pub use export::export_fhir;
+pub use writer::AuditWriter;
 
 /// Largest log [`verify`] and [`export_fhir`] accept.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
@@ -113,24 +118,9 @@ impl Action {
     }
 }
 
-/// Who did it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The patient.
-    Patient,
-    /// The clinician (or therapist).
-    Clinician,
-}
-
-impl Role {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Patient => "patient",
-            Self::Clinician => "clinician",
-        }
-    }
-}
+/// Who did it: the consult's own roles (patient, clinician, therapist), written by their
+/// wire names.
+pub use haven_proto::signal::Role;
 
 /// An opaque id (a session, share or object id): `[A-Za-z0-9._:-]`, 1 to 128 characters.
 /// Never put patient data in one; the character set keeps names and free text out.
@@ -211,7 +201,7 @@ fn entry_hash(f: &Fields<'_>) -> [u8; 32] {
     buf.extend_from_slice(&f.seq.to_be_bytes());
     buf.extend_from_slice(&f.time.to_be_bytes());
     push_field(&mut buf, f.action.name().as_bytes());
-    push_field(&mut buf, f.actor.name().as_bytes());
+    push_field(&mut buf, f.actor.as_str().as_bytes());
     push_field(&mut buf, f.object.as_bytes());
     push_field(&mut buf, f.session.as_bytes());
     push_field(&mut buf, f.public_key);
@@ -565,113 +555,18 @@ pub fn verify(bytes: &[u8]) -> Result<VerifyReport, AuditError> {
     walk(bytes, |_| {})
 }
 
-fn event_type(action: Action) -> (&'static str, &'static str, &'static str) {
-    // (DICOM DCM audit event type code, display, FHIR AuditEvent.action)
-    match action {
-        Action::Start => ("110120", "Application Start", "E"),
-        Action::Close => ("110121", "Application Stop", "E"),
-        Action::Share => ("110106", "Export", "C"),
-        Action::View => ("110110", "Patient Record", "R"),
-        Action::Revoke => ("110110", "Patient Record", "U"),
-        Action::Purge => ("110110", "Patient Record", "D"),
-        Action::Keep => ("110107", "Import", "C"),
-    }
-}
-
-fn audit_event(e: &Entry, session: &str) -> Value {
-    let (code, display, action) = event_type(e.action);
-    let (role_code, role_display) = match e.actor {
-        Role::Patient => ("PAT", "patient"),
-        Role::Clinician => ("PROV", "healthcare provider"),
-    };
-    json!({
-        "resourceType": "AuditEvent",
-        "id": format!("{}-{}", fhir_id(session), e.seq),
-        "type": {
-            "system": "http://dicom.nema.org/resources/ontology/DCM",
-            "code": code,
-            "display": display,
-        },
-        "subtype": [{
-            "system": "urn:haven:audit-action",
-            "code": e.action.name(),
-        }],
-        "action": action,
-        "recorded": format_instant(e.time),
-        "outcome": "0",
-        "agent": [{
-            "role": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
-                "code": role_code,
-                "display": role_display,
-            }]}],
-            "who": {"display": e.actor.name()},
-            "requestor": true,
-        }],
-        "source": {
-            "site": session,
-            "observer": {"display": "haven"},
-        },
-        "entity": [{
-            "what": {"identifier": {"system": "urn:haven:object", "value": e.object}},
-            "type": {
-                "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
-                "code": "2",
-                "display": "System Object",
-            },
-            "detail": [
-                {"type": "seq", "valueString": e.seq.to_string()},
-                {"type": "object-sha256", "valueString": e.object_sha256},
-                {"type": "chain-prev", "valueString": e.prev},
-                {"type": "chain-hash", "valueString": e.hash},
-                {"type": "signature-ed25519", "valueString": e.sig},
-            ],
-        }],
-    })
-}
-
-fn fhir_id(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        .take(48)
-        .collect()
-}
-
-/// Exports an intact log as a FHIR R4 Bundle (`collection`) of AuditEvent resources, one per
-/// entry: `type` (DICOM audit event type), `subtype` (the Haven action), `action`
-/// (C/R/U/D/E), `recorded`, `outcome`, `agent` with its role, `entity.what` = the object's
-/// id, and the chain (seq, object digest, prev, hash, signature) in `entity.detail`.
-/// A broken log is refused with [`AuditError::Broken`]: run [`verify`] to see why.
-pub fn export_fhir(bytes: &[u8]) -> Result<Value, AuditError> {
-    let mut entries = Vec::new();
-    let report = walk(bytes, |v| entries.push(v.entry.clone()))?;
-    if let Some(b) = report.broken {
-        return Err(AuditError::Broken { line: b.line });
-    }
-    let session = report.session.unwrap_or_default();
-    let events: Vec<Value> = entries
-        .iter()
-        .map(|e| json!({"resource": audit_event(e, &session)}))
-        .collect();
-    Ok(json!({
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": events,
-    }))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
 
-    fn id(s: &str) -> ObjectId {
+    pub(super) fn id(s: &str) -> ObjectId {
         ObjectId::new(s).expect("a valid id")
     }
 
     /// A log of a header, `n` entries and a close; returns its lines.
-    fn sample(n: u64) -> (AuditLog, Vec<String>) {
+    pub(super) fn sample(n: u64) -> (AuditLog, Vec<String>) {
         let (mut log, header) =
             AuditLog::start(id("session-1"), Role::Patient, 1_767_225_600).expect("starts");
         let mut lines = vec![header];
@@ -705,7 +600,7 @@ mod tests {
         (log, lines)
     }
 
-    fn joined(lines: &[String]) -> Vec<u8> {
+    pub(super) fn joined(lines: &[String]) -> Vec<u8> {
         lines.concat().into_bytes()
     }
 
@@ -867,36 +762,6 @@ mod tests {
             Err(AuditError::InvalidAction)
         );
         assert!(!format!("{log:?}").contains("key"));
-    }
-
-    #[test]
-    fn exports_audit_events() {
-        let (_, lines) = sample(5);
-        let bundle = export_fhir(&joined(&lines)).expect("exports");
-        assert_eq!(bundle["type"], "collection");
-        let entries = bundle["entry"].as_array().expect("entries");
-        assert_eq!(entries.len(), 7);
-        let share = &entries[1]["resource"];
-        assert_eq!(share["resourceType"], "AuditEvent");
-        assert_eq!(share["action"], "C");
-        assert_eq!(share["subtype"][0]["code"], "share");
-        assert_eq!(share["recorded"], "2026-01-01T00:00:00Z");
-        assert_eq!(share["agent"][0]["role"][0]["coding"][0]["code"], "PAT");
-        assert_eq!(share["entity"][0]["what"]["identifier"]["value"], "share-0");
-        let view = &entries[2]["resource"];
-        assert_eq!(view["action"], "R");
-        let chain: Entry = serde_json::from_str(lines[1].trim_end()).expect("an entry");
-        assert_eq!(
-            share["entity"][0]["detail"][3]["valueString"],
-            chain.hash.as_str()
-        );
-        // A broken log is not exported.
-        let mut broken = lines.clone();
-        broken.remove(2);
-        assert_eq!(
-            export_fhir(&joined(&broken)),
-            Err(AuditError::Broken { line: 3 })
-        );
     }
 
     proptest! {

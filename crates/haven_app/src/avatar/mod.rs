@@ -1,40 +1,42 @@
 //! Remote avatars: an entity per remote peer with a head and two hands, placed every frame from
-//! that peer's [`PoseBuffer`]. What arrives on the `pose` channel comes in as
-//! [`PoseReceived`] messages; who leaves, as [`PeerGone`]. Rendering (meshes, materials, the
-//! name tag) hangs off these entities and does not need to know where the poses came from.
+//! that peer's [`PoseBuffer`]. Poses arrive as [`PoseReceived`], looks as `Control::Avatar`,
+//! departures as [`PeerLeft`], all from the session bridge. How avatars are drawn is
+//! [`draw`]'s job; this module does not need to know where the poses came from. The local
+//! participant's own look ([`LocalAvatar`]) goes to each peer as it connects.
+
+pub mod draw;
+pub mod interp;
+pub mod look;
 
 use bevy::app::{App, Plugin, Update};
 use bevy::ecs::prelude::*;
 use bevy::time::Time;
 use bevy::transform::components::Transform;
-use haven_proto::control::AvatarChoice;
+use haven_proto::control::{AvatarChoice, Control};
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::PeerId;
 
-use crate::interp::PoseBuffer;
-use crate::look::AnonymousLook;
+use crate::session::{ControlReceived, PeerConnected, PeerLeft, PoseReceived, SendControl};
+use interp::PoseBuffer;
+use look::AnonymousLook;
 
-/// A pose update arrived from a peer.
-#[derive(Message, Clone, Debug)]
-pub struct PoseReceived {
-    /// From whom.
-    pub peer: PeerId,
-    /// The update.
-    pub update: PoseUpdate,
+pub use draw::AvatarDrawPlugin;
+
+/// How the local participant appears to the others (sent to each peer as it connects).
+#[derive(Resource, Clone, Debug)]
+pub struct LocalAvatar(pub AvatarChoice);
+
+impl LocalAvatar {
+    /// An anonymous look drawn from the operating system's random source, new each session.
+    pub fn anonymous() -> Self {
+        let mut seed = [0u8; 4];
+        // Without randomness every anonymous patient would look alike; that is still private.
+        let _ = getrandom::fill(&mut seed);
+        Self(AvatarChoice::Anonymous {
+            look: u32::from_le_bytes(seed),
+        })
+    }
 }
-
-/// A peer chose how it appears.
-#[derive(Message, Clone, Debug)]
-pub struct AvatarChosen {
-    /// Who.
-    pub peer: PeerId,
-    /// Named or anonymous.
-    pub choice: AvatarChoice,
-}
-
-/// A peer left; its avatar goes.
-#[derive(Message, Clone, Copy, Debug)]
-pub struct PeerGone(pub PeerId);
 
 /// A remote participant's avatar (the root of its head and hands).
 #[derive(Component, Debug)]
@@ -88,20 +90,18 @@ pub struct AvatarPlugin;
 
 impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<PoseReceived>()
-            .add_message::<AvatarChosen>()
-            .add_message::<PeerGone>()
-            .configure_sets(
-                Update,
-                (AvatarSystems::Receive, AvatarSystems::Place).chain(),
-            )
-            .add_systems(
-                Update,
-                (receive_poses, apply_appearance, remove_gone)
-                    .chain()
-                    .in_set(AvatarSystems::Receive),
-            )
-            .add_systems(Update, place_parts.in_set(AvatarSystems::Place));
+        app.configure_sets(
+            Update,
+            (AvatarSystems::Receive, AvatarSystems::Place).chain(),
+        )
+        .add_systems(
+            Update,
+            (receive_poses, apply_appearance, remove_gone)
+                .chain()
+                .in_set(AvatarSystems::Receive),
+        )
+        .add_systems(Update, introduce_ourselves)
+        .add_systems(Update, place_parts.in_set(AvatarSystems::Place));
     }
 }
 
@@ -158,14 +158,31 @@ fn receive_poses(
     }
 }
 
+/// Tells each peer that connects how we look (everyone else has it already; it is idempotent
+/// for them).
+fn introduce_ourselves(
+    mut connected: MessageReader<'_, '_, PeerConnected>,
+    avatar: Option<Res<'_, LocalAvatar>>,
+    mut out: MessageWriter<'_, SendControl>,
+) {
+    for _ in connected.read() {
+        if let Some(avatar) = &avatar {
+            out.write(SendControl(Control::Avatar(avatar.0.clone())));
+        }
+    }
+}
+
 fn apply_appearance(
-    mut chosen: MessageReader<'_, '_, AvatarChosen>,
+    mut controls: MessageReader<'_, '_, ControlReceived>,
     mut avatars: Query<'_, '_, (&RemoteAvatar, &mut Appearance)>,
     // Choices for peers whose avatar does not exist yet (the choice is sent on connect and
     // often arrives before the first pose), applied once it does.
     mut waiting: Local<'_, Vec<(PeerId, AvatarChoice)>>,
 ) {
-    waiting.extend(chosen.read().map(|m| (m.peer, m.choice.clone())));
+    waiting.extend(controls.read().filter_map(|m| match &m.message {
+        Control::Avatar(choice) => Some((m.from, choice.clone())),
+        _ => None,
+    }));
     waiting.retain(|(peer, choice)| {
         let Some((_, mut appearance)) = avatars.iter_mut().find(|(a, _)| a.peer == *peer) else {
             return true;
@@ -185,10 +202,10 @@ fn apply_appearance(
 
 fn remove_gone(
     mut commands: Commands<'_, '_>,
-    mut gone: MessageReader<'_, '_, PeerGone>,
+    mut gone: MessageReader<'_, '_, PeerLeft>,
     avatars: Query<'_, '_, (Entity, &RemoteAvatar)>,
 ) {
-    for PeerGone(peer) in gone.read() {
+    for PeerLeft(peer) in gone.read() {
         for (entity, avatar) in &avatars {
             if avatar.peer == *peer {
                 commands.entity(entity).despawn();
@@ -239,10 +256,15 @@ mod tests {
 
     fn app() -> App {
         let mut app = App::new();
-        app.add_plugins((TaskPoolPlugin::default(), TimePlugin, AvatarPlugin))
-            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-                10,
-            )));
+        app.add_plugins((
+            TaskPoolPlugin::default(),
+            TimePlugin,
+            crate::session::SessionPlugin,
+            AvatarPlugin,
+        ))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            10,
+        )));
         app
     }
 
@@ -260,6 +282,26 @@ mod tests {
             }),
             right_hand: None,
         }
+    }
+
+    fn chosen(from: PeerId, choice: AvatarChoice) -> ControlReceived {
+        ControlReceived {
+            from,
+            role: haven_proto::signal::Role::Patient,
+            message: Control::Avatar(choice),
+        }
+    }
+
+    #[test]
+    fn the_local_anonymous_look_is_drawn_at_random() {
+        let looks: std::collections::HashSet<u32> = (0..8)
+            .map(|_| match LocalAvatar::anonymous().0 {
+                AvatarChoice::Anonymous { look } => look,
+                AvatarChoice::Named { .. } => unreachable!("anonymous() is anonymous"),
+            })
+            .collect();
+        // Eight draws of 32 random bits: all alike only if the source is broken.
+        assert!(looks.len() > 1, "{looks:?}");
     }
 
     fn head_of(app: &mut App) -> Option<Vec3> {
@@ -299,7 +341,7 @@ mod tests {
             1
         );
 
-        app.world_mut().write_message(PeerGone(peer));
+        app.world_mut().write_message(PeerLeft(peer));
         app.update();
         assert_eq!(
             app.world_mut()
@@ -315,9 +357,10 @@ mod tests {
     #[test]
     fn a_choice_that_arrives_before_the_first_pose_still_applies() {
         let mut app = app();
-        app.world_mut().write_message(AvatarChosen {
-            peer: PeerId(3),
-            choice: AvatarChoice::Anonymous { look: 42 },
+        app.world_mut().write_message(ControlReceived {
+            from: PeerId(3),
+            role: haven_proto::signal::Role::Patient,
+            message: Control::Avatar(AvatarChoice::Anonymous { look: 42 }),
         });
         app.update();
         app.world_mut().write_message(PoseReceived {
@@ -346,14 +389,10 @@ mod tests {
             update: update(1, 1.0),
         });
         app.update();
-        app.world_mut().write_message(AvatarChosen {
-            peer: PeerId(1),
-            choice: AvatarChoice::Anonymous { look: 1_234 },
-        });
-        app.world_mut().write_message(AvatarChosen {
-            peer: PeerId(2),
-            choice: AvatarChoice::Anonymous { look: 98_765 },
-        });
+        app.world_mut()
+            .write_message(chosen(PeerId(1), AvatarChoice::Anonymous { look: 1_234 }));
+        app.world_mut()
+            .write_message(chosen(PeerId(2), AvatarChoice::Anonymous { look: 98_765 }));
         app.update();
         let mut q = app.world_mut().query::<(&RemoteAvatar, &Appearance)>();
         let looks: Vec<_> = q
@@ -372,13 +411,13 @@ mod tests {
             "two sessions' patients look different"
         );
 
-        app.world_mut().write_message(AvatarChosen {
-            peer: PeerId(1),
-            choice: AvatarChoice::Named {
+        app.world_mut().write_message(chosen(
+            PeerId(1),
+            AvatarChoice::Named {
                 name: Redacted::new("Dr Osei".into()),
                 colour: [255, 0, 0],
             },
-        });
+        ));
         app.update();
         let named = q
             .iter(app.world())

@@ -1,14 +1,15 @@
 //! The local participant, as the room sees it: a head and two hands that a front end moves
 //! (the flat window from the mouse and keyboard, the headset from tracking), and a pointer that
 //! the front end turns on and aims. The room reads these and never asks which front end runs;
-//! [`crate::link`] sends them to the peers.
+//! the rig's pose goes to the peers at 60 Hz through the session bridge ([`SendPose`]).
 
 use bevy::prelude::*;
-use haven_proto::control::AvatarChoice;
 use haven_proto::pose::{Placement, PoseUpdate};
-use haven_proto::signal::Role;
 
-use crate::room::{CLINICIAN_EYES, PATIENT_SEAT};
+use crate::session::{SendPose, SessionFigures, SessionSystems};
+
+/// How often the local pose goes out.
+const POSE_HZ: f64 = 60.0;
 
 /// The local head (the camera in the flat front end, the headset in XR). Its `Transform` is in
 /// the room's frame.
@@ -46,57 +47,6 @@ pub struct LocalPointer {
     pub direction: Vec3,
 }
 
-/// How the local participant appears to the others (sent on connect).
-#[derive(Resource, Clone, Debug)]
-pub struct LocalAvatar(pub AvatarChoice);
-
-/// Where the local participant sits: the patient in the patient's chair, everyone else across
-/// the table. Front ends start the view (flat) or place the tracking space (XR) here.
-#[derive(Resource, Clone, Copy, Debug, PartialEq)]
-pub struct Seat {
-    /// Seated eye height and place, room frame.
-    pub eyes: Vec3,
-    /// What a seated person looks at: the other chair's face height.
-    pub looks_at: Vec3,
-}
-
-impl Seat {
-    /// The seat of a role.
-    pub fn for_role(role: Role) -> Self {
-        let patient_eyes = PATIENT_SEAT + Vec3::Y * 1.2;
-        match role {
-            Role::Patient => Self {
-                eyes: patient_eyes,
-                looks_at: Vec3::new(0.0, 1.15, CLINICIAN_EYES.z),
-            },
-            Role::Clinician | Role::Therapist => Self {
-                eyes: CLINICIAN_EYES,
-                looks_at: PATIENT_SEAT + Vec3::Y * 1.05,
-            },
-        }
-    }
-}
-
-impl Default for Seat {
-    fn default() -> Self {
-        Self::for_role(Role::Clinician)
-    }
-}
-
-/// Spawns the local rig (head and hands) at a seat; front ends then move it.
-pub fn spawn_rig(commands: &mut Commands<'_, '_>, eyes: Transform) {
-    commands.spawn((LocalHead, eyes));
-    for side in [Side::Left, Side::Right] {
-        commands.spawn((
-            LocalHand {
-                side,
-                tracked: true,
-            },
-            Transform::from_translation(eyes.translation),
-        ));
-    }
-}
-
 fn placement(t: &Transform) -> Placement {
     Placement {
         position: t.translation.to_array(),
@@ -126,4 +76,48 @@ pub fn rig_pose(
         }
     }
     update
+}
+
+/// The local rig: its pointer resource, and its pose sent while someone is connected.
+#[derive(Debug, Default)]
+pub struct RigPlugin;
+
+impl Plugin for RigPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LocalPointer>().add_systems(
+            PostUpdate,
+            send_pose
+                .before(SessionSystems::Send)
+                .before(TransformSystems::Propagate),
+        );
+    }
+}
+
+/// Writes the rig's pose at [`POSE_HZ`] while a peer is connected (after the front end moved
+/// it this frame).
+fn send_pose(
+    time: Res<'_, Time<Real>>,
+    figures: Res<'_, SessionFigures>,
+    head: Query<'_, '_, &Transform, With<LocalHead>>,
+    hands: Query<'_, '_, (&LocalHand, &Transform)>,
+    mut out: MessageWriter<'_, SendPose>,
+    mut next_at: Local<'_, f64>,
+    mut seq: Local<'_, u16>,
+) {
+    let now = time.elapsed_secs_f64();
+    if figures.connected.is_empty() || now < *next_at {
+        return;
+    }
+    let Ok(head) = head.single() else {
+        return;
+    };
+    // Keep the cadence without bursting after a slow frame.
+    *next_at = (*next_at + 1.0 / POSE_HZ).max(now);
+    out.write(SendPose(rig_pose(
+        head,
+        hands.iter().map(|(h, t)| (h.side, h.tracked, *t)),
+        *seq,
+        ((now * 1000.0) as u64 % 65_536) as u16,
+    )));
+    *seq = seq.wrapping_add(1);
 }

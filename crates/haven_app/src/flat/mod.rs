@@ -4,7 +4,7 @@
 //!   Home goes back to the seat. The view stays inside the room.
 //! - The local hands follow the mouse pointer (the right hand sits on the ray under it), so
 //!   holding the left mouse button points the shared laser at what is under the pointer.
-//! - Panels: who is here (role, name or "anonymous", speaking, muted, connection), a mute
+//! - The HUD: who is here (role, name or "anonymous", speaking, muted, connection), a mute
 //!   button (M) and a leave button.
 //!
 //! It writes the local rig ([`LocalHead`], [`LocalHand`], [`LocalPointer`]) and never touches
@@ -14,21 +14,15 @@ use bevy::input::mouse::AccumulatedMouseMotion;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
-use crate::link::{LeaveRequested, SessionFigures};
-use crate::local::{LocalHand, LocalHead, LocalPointer, Seat, Side};
-use crate::pointer::{PointerTarget, first_hit};
-use crate::voice::{SetMuted, VoiceActivity};
+pub mod display_keys;
+pub mod picker_panel;
 
-/// Which front end shows the room. Set by the binary (or by `haven_xr` when the headset
-/// starts); front ends read it, the room never does.
-#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum FrontEnd {
-    /// The desktop window.
-    #[default]
-    Flat,
-    /// The headset.
-    Xr,
-}
+use crate::button::FrontEnd;
+use crate::hit::{HitBox, first_hit};
+use crate::layout::Seat;
+use crate::rig::{LocalHand, LocalHead, LocalPointer, Side};
+use crate::session::{LeaveRequested, SessionFigures};
+use crate::voice::{SetMuted, VoiceActivity};
 
 /// The flat camera, controls and session panels.
 #[derive(Debug, Default)]
@@ -36,16 +30,21 @@ pub struct FlatPlugin;
 
 impl Plugin for FlatPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<FrontEnd>().add_systems(
-            Update,
-            (
-                spawn_flat.run_if(flat_without_camera),
-                (look_and_move, hands_and_pointer, buttons, shortcuts)
-                    .chain()
-                    .run_if(flat_active.and_then(resource_exists::<FlatView>)),
-                update_panel,
-            ),
-        );
+        app.init_resource::<FrontEnd>()
+            .add_plugins((
+                picker_panel::PickerPanelPlugin,
+                display_keys::DisplayKeysPlugin,
+            ))
+            .add_systems(
+                Update,
+                (
+                    spawn_flat.run_if(flat_without_camera),
+                    (look_and_move, hands_and_pointer, buttons, shortcuts)
+                        .chain()
+                        .run_if(flat_active.and_then(resource_exists::<FlatView>)),
+                    update_hud,
+                ),
+            );
     }
 }
 
@@ -104,19 +103,19 @@ impl FlatView {
 pub struct FlatCamera;
 
 #[derive(Component)]
-struct SessionPanel;
+struct HudText;
 
 #[derive(Component)]
 struct StatusLine;
 
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
-enum PanelButton {
+enum HudButton {
     Mute,
     Leave,
 }
 
-const PANEL_TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
-const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.82);
+const HUD_TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
+const HUD_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.82);
 const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
 const BUTTON_HOVER: Color = Color::srgb(0.82, 0.88, 0.90);
 const LEAVE_BG: Color = Color::srgb(0.80, 0.33, 0.30);
@@ -139,10 +138,10 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
     }
     // Who is here, top left.
     commands.spawn((
-        SessionPanel,
+        HudText,
         Text::new("Connecting..."),
         TextFont::from_font_size(17.0),
-        TextColor(PANEL_TEXT),
+        TextColor(HUD_TEXT),
         Node {
             position_type: PositionType::Absolute,
             top: px(12),
@@ -151,7 +150,7 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
             border_radius: BorderRadius::all(px(8)),
             ..default()
         },
-        BackgroundColor(PANEL_BG),
+        BackgroundColor(HUD_BG),
     ));
     // The bar at the bottom: status, mute, leave.
     commands
@@ -169,18 +168,18 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
                 StatusLine,
                 Text::new(""),
                 TextFont::from_font_size(15.0),
-                TextColor(PANEL_TEXT),
+                TextColor(HUD_TEXT),
                 Node {
                     flex_grow: 1.0,
                     padding: UiRect::axes(px(10), px(6)),
                     border_radius: BorderRadius::all(px(6)),
                     ..default()
                 },
-                BackgroundColor(PANEL_BG),
+                BackgroundColor(HUD_BG),
             ));
             for (button, label, bg) in [
-                (PanelButton::Mute, "Mute (M)", BUTTON_BG),
-                (PanelButton::Leave, "Leave", LEAVE_BG),
+                (HudButton::Mute, "Mute (M)", BUTTON_BG),
+                (HudButton::Leave, "Leave", LEAVE_BG),
             ] {
                 bar.spawn((
                     button,
@@ -196,10 +195,10 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
                     Text::new(label),
                     TextFont::from_font_size(16.0),
                     TextLayout::new(Justify::Left, LineBreak::NoWrap),
-                    TextColor(if button == PanelButton::Leave {
+                    TextColor(if button == HudButton::Leave {
                         Color::WHITE
                     } else {
-                        PANEL_TEXT
+                        HUD_TEXT
                     }),
                 ));
             }
@@ -260,7 +259,7 @@ fn hands_and_pointer(
     camera: Query<'_, '_, (&Camera, &GlobalTransform, &Transform), With<FlatCamera>>,
     mut hands: Query<'_, '_, (&LocalHand, &mut Transform), Without<FlatCamera>>,
     mouse: Res<'_, ButtonInput<MouseButton>>,
-    targets: Query<'_, '_, (&PointerTarget, &GlobalTransform)>,
+    targets: Query<'_, '_, (&HitBox, &GlobalTransform)>,
     ui: Query<'_, '_, &Interaction>,
     mut pointer: ResMut<'_, LocalPointer>,
 ) {
@@ -310,7 +309,7 @@ fn buttons(
     mut buttons: Query<
         '_,
         '_,
-        (&PanelButton, &Interaction, &mut BackgroundColor),
+        (&HudButton, &Interaction, &mut BackgroundColor),
         Changed<Interaction>,
     >,
     activity: Res<'_, VoiceActivity>,
@@ -319,22 +318,22 @@ fn buttons(
 ) {
     for (button, interaction, mut bg) in &mut buttons {
         let base = match button {
-            PanelButton::Mute => BUTTON_BG,
-            PanelButton::Leave => LEAVE_BG,
+            HudButton::Mute => BUTTON_BG,
+            HudButton::Leave => LEAVE_BG,
         };
         bg.0 = match interaction {
             Interaction::Pressed => {
                 match button {
-                    PanelButton::Mute => {
+                    HudButton::Mute => {
                         mute.write(SetMuted(!activity.muted));
                     }
-                    PanelButton::Leave => {
+                    HudButton::Leave => {
                         leave.write(LeaveRequested);
                     }
                 }
                 base
             }
-            Interaction::Hovered if *button == PanelButton::Mute => BUTTON_HOVER,
+            Interaction::Hovered if *button == HudButton::Mute => BUTTON_HOVER,
             _ => base,
         };
     }
@@ -374,16 +373,16 @@ pub fn quality(rtt_ms: Option<f64>, lost: i64, received: u64) -> &'static str {
 }
 
 #[expect(clippy::type_complexity, reason = "two text targets in one system")]
-fn update_panel(
+fn update_hud(
     figures: Res<'_, SessionFigures>,
     activity: Res<'_, VoiceActivity>,
     mut texts: ParamSet<
         '_,
         '_,
         (
-            Query<'_, '_, &mut Text, With<SessionPanel>>,
+            Query<'_, '_, &mut Text, With<HudText>>,
             Query<'_, '_, &mut Text, With<StatusLine>>,
-            Query<'_, '_, (&PanelButton, &Children)>,
+            Query<'_, '_, (&HudButton, &Children)>,
             Query<'_, '_, &mut Text>,
         ),
     >,
@@ -474,7 +473,7 @@ fn update_panel(
     let labels: Vec<(Entity, &'static str)> = texts
         .p2()
         .iter()
-        .filter(|(b, _)| **b == PanelButton::Mute)
+        .filter(|(b, _)| **b == HudButton::Mute)
         .flat_map(|(_, children)| children.iter().map(|c| (c, ())))
         .map(|(c, ())| {
             (

@@ -1,0 +1,574 @@
+//! The wall display and the records board: what the sharing protocol shows. The newest
+//! picture or scan is decoded off the frame loop and put on the display (one quad, so
+//! window/level has one target); the newest records' summary fills the board; both are
+//! cleared when their share is no longer held. Their captions, progress and summaries are
+//! written on the room's anchors.
+
+use std::sync::Arc;
+
+use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::color::palettes::css;
+use bevy::pbr::{Material, MaterialPlugin};
+use bevy::prelude::*;
+use bevy::render::render_resource::{AsBindGroup, Extent3d, TextureDimension, TextureFormat};
+use bevy::shader::{Shader, ShaderRef};
+use bevy::tasks::futures::check_ready;
+use bevy::tasks::{AsyncComputeTaskPool, Task};
+use haven_proto::Redacted;
+use haven_proto::bulk::ObjectKind;
+use haven_share::dicom::{DicomLimits, FramePixels};
+use haven_share::ledger::{Effect, ShareKey};
+use haven_share::records;
+
+use super::protocol::{Outbox, ShareSystems, Sharing};
+use crate::layout::{Anchor, DISPLAY, DISPLAY_SIZE};
+use crate::text::{ascii, clip};
+
+/// The wall display's shader (window/level, zoom and pan).
+const DISPLAY_SHADER: Handle<Shader> = uuid_handle!("6b2f6f0e-3c1d-4b8e-9a51-5d0c7a2e9f13");
+
+/// Where a picture goes (just in front of the display), and how big it may be.
+const PICTURE_CENTRE: Vec3 = Vec3::new(DISPLAY.x, DISPLAY.y, DISPLAY.z + 0.018);
+const PICTURE_SIZE: Vec2 = Vec2::new(DISPLAY_SIZE.x - 0.1, DISPLAY_SIZE.y - 0.1);
+
+/// What the display and the board say: captions, the records' summary, transfers under way.
+#[derive(Resource, Debug, Default)]
+pub struct ShareTexts {
+    /// The wall display's caption (the share's label), if it shows something.
+    pub display: Option<Redacted<String>>,
+    /// The records board's summary lines, if it shows something.
+    pub board: Option<Redacted<Vec<String>>>,
+    /// Shares on their way, as "Receiving a share: 45 %" (both sides see transfers).
+    pub progress: Option<String>,
+    /// Whose share the board shows.
+    pub board_from: Option<ShareKey>,
+    /// Something the viewer should know about the last share ("could not be shown").
+    pub notice: Option<String>,
+}
+
+/// The display and the board.
+#[derive(Debug, Default)]
+pub struct DisplayPlugin;
+
+impl Plugin for DisplayPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ShareTexts>().add_systems(
+            Update,
+            (progress, present).chain().in_set(ShareSystems::Present),
+        );
+        // The picture needs the renderer; headless tests and benches run without one (they
+        // still decode, on the compute pool, and the quad's place is kept).
+        if let Some(mut shaders) = app.world_mut().get_resource_mut::<Assets<Shader>>() {
+            let _ = shaders.insert(
+                DISPLAY_SHADER.id(),
+                Shader::from_wgsl(
+                    include_str!("../../../../shaders/dicom_window.wgsl"),
+                    "shaders/dicom_window.wgsl",
+                ),
+            );
+            app.add_plugins(MaterialPlugin::<DisplayMaterial>::default())
+                .add_systems(
+                    Update,
+                    (place_picture.after(ShareSystems::Present), label_anchors),
+                );
+        }
+    }
+}
+
+/// Transfers under way, in one line (no labels: it may show before the terms arrive).
+fn progress(sharing: Res<'_, Sharing>, mut texts: ResMut<'_, ShareTexts>) {
+    let (got, total) = sharing.ledger.receiving();
+    let sending = sharing
+        .ledger
+        .outgoing()
+        .iter()
+        .filter(|s| s.in_flight())
+        .count();
+    let progress = if let Some(pct) = (got * 100).checked_div(total) {
+        Some(format!("Receiving a share: {pct} %"))
+    } else if sending > 0 {
+        Some(format!("Sending {sending} share(s)..."))
+    } else {
+        None
+    };
+    if texts.progress != progress {
+        texts.progress = progress;
+    }
+}
+
+/// Applies the protocol's show and purge effects: the newest picture to the display (decoded
+/// off the frame loop), the newest records to the board; on the clinician's side each share
+/// put on show is reported viewed.
+fn present(
+    mut commands: Commands<'_, '_>,
+    sharing: ResMut<'_, Sharing>,
+    mut texts: ResMut<'_, ShareTexts>,
+    quads: Query<'_, '_, (Entity, &DisplayQuad)>,
+    decoding: Query<'_, '_, (Entity, &Decoding)>,
+    figures: Res<'_, crate::session::SessionFigures>,
+    mut out: Outbox<'_>,
+) {
+    let sharing = sharing.into_inner();
+    if sharing.view.is_empty() {
+        return;
+    }
+    let view = std::mem::take(&mut sharing.view);
+    // The newest picture wins the display.
+    let last_picture = view.iter().rposition(|e| {
+        matches!(
+            e,
+            Effect::Show {
+                kind: ObjectKind::Image | ObjectKind::Dicom,
+                ..
+            }
+        )
+    });
+    for (i, effect) in view.into_iter().enumerate() {
+        match effect {
+            Effect::Show {
+                key,
+                kind,
+                data,
+                label,
+            } => {
+                match kind {
+                    ObjectKind::Fhir => {
+                        match records::parse(data.expose(), &records::Limits::default()) {
+                            Ok(parsed) => {
+                                let text = records::render_text(&records::summarise(&parsed));
+                                texts.board = Some(Redacted::new(
+                                    text.expose().lines().map(str::to_owned).collect(),
+                                ));
+                                texts.board_from = Some(key);
+                            }
+                            Err(e) => {
+                                warn!("shared records could not be read: {e}");
+                                texts.notice = Some("Shared records could not be read".to_owned());
+                            }
+                        }
+                    }
+                    ObjectKind::Image | ObjectKind::Dicom if Some(i) == last_picture => {
+                        commands.spawn(Decoding::start(
+                            key,
+                            kind,
+                            Arc::clone(data.expose()),
+                            label,
+                            0,
+                            false,
+                        ));
+                    }
+                    _ => {}
+                }
+                sharing.ledger.shown(key);
+            }
+            Effect::Purge(key) => {
+                for (entity, quad) in &quads {
+                    if quad.key == key {
+                        commands.entity(entity).despawn();
+                        texts.display = None;
+                    }
+                }
+                for (entity, pending) in &decoding {
+                    if pending.key == key {
+                        commands.entity(entity).despawn();
+                    }
+                }
+                if texts.board_from == Some(key) {
+                    texts.board = None;
+                    texts.board_from = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    // The views just said go out with this frame's requests.
+    sharing.apply(figures.me.map(|m| m.role), &mut out);
+}
+
+/// The wall display's material: a texture of values (grey, windowed here) or colours.
+#[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
+pub struct DisplayMaterial {
+    /// x centre, y width, z invert, w colour.
+    #[uniform(0)]
+    pub window: Vec4,
+    /// xy the image point at the centre, z zoom.
+    #[uniform(0)]
+    pub view: Vec4,
+    /// The values.
+    #[texture(1, sample_type = "float", filterable = false)]
+    pub values: Handle<Image>,
+}
+
+impl Material for DisplayMaterial {
+    fn fragment_shader() -> ShaderRef {
+        ShaderRef::Handle(DISPLAY_SHADER)
+    }
+}
+
+/// What the wall display shows now.
+#[derive(Component, Debug)]
+pub struct DisplayQuad {
+    /// The file's window (to go back to).
+    pub default_window: Vec4,
+    /// Whose share it shows.
+    pub key: ShareKey,
+    /// The frame shown, and how many the picture has (DICOM multi-frame; 1 otherwise).
+    pub frame: u32,
+    /// How many frames the picture has.
+    pub frames: u32,
+    /// The share's label (the caption).
+    pub label: Redacted<String>,
+}
+
+/// A shared picture being decoded off the frame loop.
+#[derive(Component)]
+pub struct Decoding {
+    task: Task<Option<Picture>>,
+    /// Whose share.
+    pub key: ShareKey,
+    label: Redacted<String>,
+    /// Which frame.
+    frame: u32,
+    /// Another frame of the picture on the display (dropped if that picture has gone).
+    paging: bool,
+}
+
+impl Decoding {
+    /// Decodes frame `frame` of a picture on the compute pool.
+    pub fn start(
+        key: ShareKey,
+        kind: ObjectKind,
+        data: Arc<Vec<u8>>,
+        label: Redacted<String>,
+        frame: u32,
+        paging: bool,
+    ) -> Self {
+        let task = AsyncComputeTaskPool::get().spawn(async move { picture(kind, &data, frame) });
+        Self {
+            task,
+            key,
+            label,
+            frame,
+            paging,
+        }
+    }
+}
+
+/// A decoded picture: its texture, its window (x centre, y width, z invert, w colour) and how
+/// many frames the file has.
+pub struct Picture {
+    image: Image,
+    window: Vec4,
+    frames: u32,
+}
+
+/// The wall display's caption: the label, and the frame for a multi-frame picture.
+pub fn caption(label: &Redacted<String>, frame: u32, frames: u32) -> Redacted<String> {
+    if frames > 1 {
+        Redacted::new(format!(
+            "{}  (frame {} of {frames}: PageUp/PageDown)",
+            label.expose(),
+            frame + 1
+        ))
+    } else {
+        label.clone()
+    }
+}
+
+/// Puts a decoded picture on the wall display (if its share is still held).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system drawing into several places"
+)]
+fn place_picture(
+    mut commands: Commands<'_, '_>,
+    mut decoding: Query<'_, '_, (Entity, &mut Decoding)>,
+    mut quads: Query<'_, '_, (Entity, &mut DisplayQuad, &MeshMaterial3d<DisplayMaterial>)>,
+    sharing: Res<'_, Sharing>,
+    mut texts: ResMut<'_, ShareTexts>,
+    mut images: ResMut<'_, Assets<Image>>,
+    mut meshes: ResMut<'_, Assets<Mesh>>,
+    mut materials: ResMut<'_, Assets<DisplayMaterial>>,
+) {
+    for (entity, mut pending) in &mut decoding {
+        let Some(decoded) = check_ready(&mut pending.task) else {
+            continue;
+        };
+        commands.entity(entity).despawn();
+        let key = pending.key;
+        if !sharing.ledger.holds(key) {
+            continue;
+        }
+        let Some(Picture {
+            image,
+            window,
+            frames,
+        }) = decoded
+        else {
+            // Said on the wall, not only in the log: the clinician is waiting for it.
+            texts.notice = Some("A shared picture could not be shown".to_owned());
+            continue;
+        };
+        // Another frame of what is shown: only the texture changes, the clinician's window,
+        // zoom and pan stay.
+        if let Some((_, mut quad, handle)) = quads.iter_mut().find(|(_, q, _)| q.key == key)
+            && let Some(mut material) = materials.get_mut(&handle.0)
+        {
+            material.values = images.add(image);
+            quad.frame = pending.frame;
+            texts.display = Some(caption(&pending.label, pending.frame, quad.frames));
+            continue;
+        }
+        if pending.paging {
+            // A newer picture took the display while this frame was decoding.
+            continue;
+        }
+        let aspect = image.width() as f32 / image.height().max(1) as f32;
+        let size = if aspect > PICTURE_SIZE.x / PICTURE_SIZE.y {
+            Vec2::new(PICTURE_SIZE.x, PICTURE_SIZE.x / aspect)
+        } else {
+            Vec2::new(PICTURE_SIZE.y * aspect, PICTURE_SIZE.y)
+        };
+        for (quad, ..) in &quads {
+            commands.entity(quad).despawn();
+        }
+        let material = materials.add(DisplayMaterial {
+            window,
+            view: Vec4::new(0.5, 0.5, 1.0, 0.0),
+            values: images.add(image),
+        });
+        commands.spawn((
+            DisplayQuad {
+                default_window: window,
+                key,
+                frame: pending.frame,
+                frames,
+                label: pending.label.clone(),
+            },
+            Mesh3d(meshes.add(Rectangle::from_size(size))),
+            MeshMaterial3d(material),
+            Transform::from_translation(PICTURE_CENTRE),
+        ));
+        texts.display = Some(caption(&pending.label, pending.frame, frames));
+        texts.notice = None;
+    }
+}
+
+/// The largest texture side every GPU takes (wgpu's default limit); a bigger picture from a
+/// peer is refused rather than handed to the renderer.
+const MAX_TEXTURE_SIDE: u32 = 8_192;
+
+/// Frame `frame` of a shared picture, for the display.
+pub fn picture(kind: ObjectKind, data: &[u8], frame: u32) -> Option<Picture> {
+    let (image, window, frames) = picture_any_size(kind, data, frame)?;
+    if image.width() > MAX_TEXTURE_SIDE || image.height() > MAX_TEXTURE_SIDE {
+        warn!(
+            "a shared picture of {}x{} is too large to show (at most {MAX_TEXTURE_SIDE} a side)",
+            image.width(),
+            image.height()
+        );
+        return None;
+    }
+    Some(Picture {
+        image,
+        window,
+        frames,
+    })
+}
+
+fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image, Vec4, u32)> {
+    let usage = RenderAssetUsages::RENDER_WORLD;
+    match kind {
+        ObjectKind::Image => {
+            let decoded = haven_share::images::decode_for_display(data)
+                .inspect_err(|e| warn!("a shared image could not be shown: {e}"))
+                .ok()?;
+            let image = Image::new(
+                Extent3d {
+                    width: decoded.width,
+                    height: decoded.height,
+                    depth_or_array_layers: 1,
+                },
+                TextureDimension::D2,
+                decoded.rgba,
+                TextureFormat::Rgba8UnormSrgb,
+                usage,
+            );
+            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0), 1))
+        }
+        ObjectKind::Dicom => {
+            let frame = haven_share::dicom::display_frame(data, frame, &DicomLimits::default())
+                .inspect_err(|e| warn!("a shared DICOM frame could not be shown: {e}"))
+                .ok()?;
+            let size = Extent3d {
+                width: frame.width,
+                height: frame.height,
+                depth_or_array_layers: 1,
+            };
+            match frame.pixels {
+                FramePixels::Gray(values) => {
+                    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    let (centre, width) = frame
+                        .window
+                        .map_or((0.0, 1.0), |w| (w.center as f32, w.width as f32));
+                    let invert = if frame.invert { 1.0 } else { 0.0 };
+                    Some((
+                        Image::new(
+                            size,
+                            TextureDimension::D2,
+                            bytes,
+                            TextureFormat::R32Float,
+                            usage,
+                        ),
+                        Vec4::new(centre, width, invert, 0.0),
+                        frame.frames,
+                    ))
+                }
+                FramePixels::Rgb8(rgb) => {
+                    let rgba = rgb
+                        .chunks_exact(3)
+                        .flat_map(|p| [p[0], p[1], p[2], 255])
+                        .collect();
+                    Some((
+                        Image::new(
+                            size,
+                            TextureDimension::D2,
+                            rgba,
+                            TextureFormat::Rgba8UnormSrgb,
+                            usage,
+                        ),
+                        Vec4::new(0.0, 0.0, 0.0, 1.0),
+                        frame.frames,
+                    ))
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Writes on the display and the board: the caption and progress, the records' summary, or
+/// "Nothing shared yet".
+fn label_anchors(
+    mut gizmos: Gizmos<'_, '_>,
+    texts: Res<'_, ShareTexts>,
+    panels: Query<'_, '_, (&Anchor, &GlobalTransform)>,
+    cameras: Query<'_, '_, (&Camera, &GlobalTransform)>,
+) {
+    // Stroke text is thousands of line segments a frame: a panel that no camera faces is not
+    // written at all (the records board sits to the side of the seated view).
+    let seen = |at: Vec3| {
+        cameras.iter().any(|(camera, eye)| {
+            camera.is_active
+                && eye
+                    .forward()
+                    .as_vec3()
+                    .dot((at - eye.translation()).normalize_or_zero())
+                    > 0.55
+        })
+    };
+    for (panel, at) in &panels {
+        let (_, rotation, translation) = at.to_scale_rotation_translation();
+        if !cameras.is_empty() && !seen(translation) {
+            continue;
+        }
+        // Face into the room: the display faces +z, the board faces −x.
+        let facing = if translation.x > 2.0 {
+            Quat::from_rotation_y(-std::f32::consts::FRAC_PI_2)
+        } else {
+            Quat::IDENTITY
+        };
+        let front = translation + facing * Vec3::Z * 0.03;
+        let on_board = *panel == Anchor::RecordsBoard;
+        let title = if on_board { "Records" } else { "Images" };
+        let colour = if on_board {
+            Color::from(css::DIM_GRAY)
+        } else {
+            Color::from(css::WHITE_SMOKE)
+        };
+        let iso = |at: Vec3| Isometry3d::new(at, facing * rotation);
+        if !on_board && let Some(progress) = texts.progress.as_ref().or(texts.notice.as_ref()) {
+            gizmos.text(
+                iso(front - Vec3::Y * 0.52),
+                progress,
+                0.045,
+                Vec2::ZERO,
+                Color::from(css::DIM_GRAY),
+            );
+        }
+        match (on_board, &texts.display, &texts.board) {
+            // The display's caption goes above the picture, on the wall.
+            (false, Some(label), _) => {
+                gizmos.text(
+                    iso(front + Vec3::Y * 0.52),
+                    &ascii(label.expose()),
+                    0.06,
+                    Vec2::ZERO,
+                    Color::from(css::DIM_GRAY),
+                );
+            }
+            // The records' summary fills the board, top down, left aligned.
+            (true, _, Some(lines)) => {
+                let line_h = 0.029;
+                let shown = lines.expose().iter().take(32);
+                for (i, line) in shown.enumerate() {
+                    let y = 0.46 - i as f32 * line_h;
+                    gizmos.text(
+                        iso(front + Vec3::Y * y + facing * Vec3::X * -0.66),
+                        &ascii(&clip(line, 80)),
+                        0.019,
+                        Vec2::new(-0.5, 0.0),
+                        Color::srgb(0.12, 0.14, 0.18),
+                    );
+                }
+            }
+            _ => {
+                gizmos.text(iso(front + Vec3::Y * 0.25), title, 0.09, Vec2::ZERO, colour);
+                gizmos.text(iso(front), "Nothing shared yet", 0.07, Vec2::ZERO, colour);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_frame_of_a_multi_frame_scan_can_be_shown() {
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/dicom/emri_small.dcm"
+        ))
+        .expect("test data");
+        let first = picture(ObjectKind::Dicom, &data, 0).expect("frame 0");
+        assert!(first.frames > 1, "a multi-frame file: {}", first.frames);
+        let last = picture(ObjectKind::Dicom, &data, first.frames - 1).expect("the last frame");
+        assert_eq!(last.frames, first.frames);
+        assert_eq!(
+            (last.image.width(), last.image.height()),
+            (first.image.width(), first.image.height())
+        );
+        assert_ne!(
+            last.image.data, first.image.data,
+            "another frame, other values"
+        );
+        // Past the end: the last frame, not an error.
+        let past = picture(ObjectKind::Dicom, &data, first.frames + 5).expect("clamped");
+        assert_eq!(past.image.data, last.image.data);
+        // A single picture has one frame.
+        let single = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/dicom/CT_small.dcm"
+        ))
+        .expect("test data");
+        assert_eq!(
+            picture(ObjectKind::Dicom, &single, 0).expect("CT").frames,
+            1
+        );
+        assert_eq!(
+            caption(&Redacted::new("Shared scan".to_owned()), 2, 10).expose(),
+            "Shared scan  (frame 3 of 10: PageUp/PageDown)"
+        );
+    }
+}

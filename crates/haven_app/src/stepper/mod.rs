@@ -1,0 +1,145 @@
+//! Consults stepped by hand, for tests: a [`ConsultStepper`] holds two or three room apps
+//! (clinician, patient, later therapist), each headless on `MinimalPlugins` with manual time,
+//! joined to one in-memory session hub (`haven_session::loopback`), and steps them explicitly:
+//! every app runs one frame (its requests reach the hub), then the hub delivers (the others
+//! see them in their next frame). Nothing waits on a clock or a socket, so a two-sided test
+//! runs in milliseconds and the same way every time.
+
+#[cfg(test)]
+mod sharing;
+
+use std::time::Duration;
+
+use bevy::asset::AssetPlugin;
+use bevy::gizmos::{AppGizmoBuilder as _, GizmoAsset};
+use bevy::mesh::Mesh;
+use bevy::pbr::StandardMaterial;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use haven_proto::signal::{PeerId, Role, RoomId};
+use haven_session::loopback::LoopbackHub;
+
+use crate::RoomPlugins;
+use crate::session::{SessionFigures, SessionLink};
+
+/// What a headless room app needs and no more: `MinimalPlugins`, assets for meshes and
+/// materials, the default gizmo group (not the whole gizmo plugin, whose skinned-mesh and
+/// frustum parts want the renderer's assets), and time advanced by `step` each update.
+pub fn headless_app(step: Duration) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<GizmoAsset>()
+        .init_gizmo_group::<DefaultGizmoConfigGroup>()
+        .init_asset::<Mesh>()
+        .init_asset::<StandardMaterial>()
+        .insert_resource(TimeUpdateStrategy::ManualDuration(step));
+    app
+}
+
+/// One participant of a stepped consult.
+#[derive(Debug)]
+pub struct Participant {
+    /// Its role.
+    pub role: Role,
+    /// Its peer id on the hub.
+    pub peer: PeerId,
+    /// Its room app.
+    pub app: App,
+}
+
+/// Two or three room apps side by side over an in-memory session hub, stepped explicitly.
+#[derive(Debug)]
+pub struct ConsultStepper {
+    /// The hub the apps' sessions are joined to (tests cut participants off through it).
+    pub hub: LoopbackHub,
+    /// The participants, in the order they joined.
+    pub participants: Vec<Participant>,
+}
+
+/// A frame: 10 ms of manual time.
+pub const FRAME: Duration = Duration::from_millis(10);
+
+impl ConsultStepper {
+    /// A consult with one participant per role, in this order, each app set up by `setup`
+    /// (called before the room's plugins are added: insert settings there) and joined.
+    pub fn new(roles: &[Role], mut setup: impl FnMut(Role, &mut App)) -> Self {
+        let mut hub = LoopbackHub::new("stepped".parse::<RoomId>().expect("a valid room id"));
+        let mut participants = Vec::new();
+        for &role in roles {
+            let mut app = headless_app(FRAME);
+            setup(role, &mut app);
+            app.add_plugins(RoomPlugins);
+            let session = hub.join(role);
+            app.insert_resource(SessionLink::new(session));
+            participants.push(Participant {
+                role,
+                peer: PeerId(0),
+                app,
+            });
+        }
+        let mut stepper = Self { hub, participants };
+        // Until every app has been welcomed and sees the others connected.
+        let expected = roles.len().saturating_sub(1);
+        let joined = stepper.step_until(20, |s| {
+            s.participants.iter().all(|p| {
+                let figures = p.app.world().resource::<SessionFigures>();
+                figures.me.is_some() && figures.connected.len() == expected
+            })
+        });
+        assert!(
+            joined,
+            "every participant joined and connected within 20 frames"
+        );
+        for p in &mut stepper.participants {
+            p.peer = p
+                .app
+                .world()
+                .resource::<SessionFigures>()
+                .me
+                .expect("welcomed")
+                .id;
+        }
+        stepper
+    }
+
+    /// The first participant in `role`.
+    pub fn get(&mut self, role: Role) -> &mut Participant {
+        self.participants
+            .iter_mut()
+            .find(|p| p.role == role)
+            .expect("a participant in that role")
+    }
+
+    /// The app of the first participant in `role`.
+    pub fn app(&mut self, role: Role) -> &mut App {
+        &mut self.get(role).app
+    }
+
+    /// One frame everywhere: every app updates (its requests reach the hub), then the hub
+    /// delivers them.
+    pub fn step(&mut self) {
+        for p in &mut self.participants {
+            p.app.update();
+        }
+        self.hub.pump();
+    }
+
+    /// Steps until `done` holds (checked before each step), at most `frames` times; whether it
+    /// came to hold.
+    pub fn step_until(&mut self, frames: usize, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        for _ in 0..frames {
+            if done(self) {
+                return true;
+            }
+            self.step();
+        }
+        done(self)
+    }
+
+    /// `frames` frames everywhere.
+    pub fn steps(&mut self, frames: usize) {
+        for _ in 0..frames {
+            self.step();
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Sharing end to end: a patient's app and a clinician's (and a therapist's) app stepped side
+//! by side over the in-memory session hub, so every share goes through the real bridge, the
+//! real session API and transfer code, and both sides' ledgers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use haven_proto::Redacted;
+use haven_proto::bulk::{ObjectId, ObjectKind};
+use haven_proto::control::{Control, Share};
+use haven_proto::signal::Role;
+use haven_share::audit;
+use haven_share::offer::{Offer, ShareTerms, object_offer, records_offer};
+use haven_share::records;
+
+use super::ConsultStepper;
+use crate::session::{
+    ControlReceived, LeaveRequested, ObjectArrived, ObjectCancelled, ObjectProgress, SendControl,
+    SendObject,
+};
+use crate::sharing::{OfferShare, RevokeShare, ShareSettings, ShareTexts, Sharing};
+
+/// What a participant heard, counted by a test system.
+#[derive(Resource, Debug, Default)]
+struct Heard {
+    shared: usize,
+    revoked: usize,
+    purged: usize,
+    arrived: usize,
+    progress: usize,
+    cancelled: usize,
+}
+
+fn hear(
+    mut heard: ResMut<'_, Heard>,
+    mut controls: MessageReader<'_, '_, ControlReceived>,
+    mut arrived: MessageReader<'_, '_, ObjectArrived>,
+    mut progress: MessageReader<'_, '_, ObjectProgress>,
+    mut cancelled: MessageReader<'_, '_, ObjectCancelled>,
+) {
+    for m in controls.read() {
+        match m.message {
+            Control::Shared(_) => heard.shared += 1,
+            Control::Revoked { .. } => heard.revoked += 1,
+            Control::Purged { .. } => heard.purged += 1,
+            _ => {}
+        }
+    }
+    heard.arrived += arrived.read().count();
+    heard.progress += progress.read().count();
+    heard.cancelled += cancelled.read().count();
+}
+
+/// A scratch folder, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("haven-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A consult of these roles; `settings` gives each side's share settings.
+fn consult(roles: &[Role], settings: impl Fn(Role) -> ShareSettings) -> ConsultStepper {
+    ConsultStepper::new(roles, |role, app| {
+        app.insert_resource(settings(role))
+            .init_resource::<Heard>()
+            .add_systems(Update, hear);
+    })
+}
+
+fn terms(may_keep: bool) -> ShareTerms {
+    ShareTerms {
+        anonymous: false,
+        may_keep,
+        share_for: Duration::from_secs(600),
+    }
+}
+
+fn records_bytes() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/demo/patient-summary.json"
+    ))
+    .expect("the demo's records")
+}
+
+/// The demo's records as the patient shares them, with a real Consent.
+fn summary(may_keep: bool) -> Offer {
+    let parsed = records::parse(&records_bytes(), &records::Limits::default()).expect("parses");
+    records_offer(parsed, "Summary", &terms(may_keep)).expect("an offer")
+}
+
+/// A picture-sized object of `len` bytes (not a real picture: it is never decoded here).
+fn blob(len: usize) -> Offer {
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    object_offer(ObjectKind::Image, Arc::new(data), "Scan", &terms(false)).expect("an offer")
+}
+
+fn sharing(stepper: &mut ConsultStepper, role: Role) -> &Sharing {
+    stepper.app(role).world().resource::<Sharing>()
+}
+
+fn heard(stepper: &mut ConsultStepper, role: Role) -> &Heard {
+    stepper.app(role).world().resource::<Heard>()
+}
+
+fn offer(stepper: &mut ConsultStepper, offer: Offer) {
+    stepper
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(OfferShare(offer));
+}
+
+fn count(lines: &[String], action: &str) -> usize {
+    let needle = format!("\"{action}\"");
+    lines.iter().filter(|l| l.contains(&needle)).count()
+}
+
+#[test]
+fn a_share_is_shown_viewed_then_revoked_purged_and_audited() {
+    let scratch = Scratch::new("share-audit");
+    let log = scratch.0.join("audit.jsonl");
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |role| ShareSettings {
+        audit: (role == Role::Clinician).then(|| log.clone()),
+        ..ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    let viewed = consult.step_until(50, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .outgoing()
+            .first()
+            .is_some_and(|o| o.viewed)
+    });
+    assert!(viewed, "the clinician viewed it and said so");
+    let board = consult
+        .app(Role::Clinician)
+        .world()
+        .resource::<ShareTexts>()
+        .board
+        .clone()
+        .expect("on the board");
+    assert!(
+        board.expose().iter().any(|l| l.starts_with("Problems")),
+        "a summary"
+    );
+    // The patient takes it back: gone from memory and from the board, and said so.
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(0));
+    let purged = consult.step_until(50, |s| {
+        sharing(s, Role::Patient).ledger.outgoing()[0].purged
+    });
+    assert!(purged, "the clinician said it dropped it");
+    let clinician = consult.app(Role::Clinician).world();
+    assert_eq!(clinician.resource::<Sharing>().ledger.incoming().count(), 0);
+    assert!(clinician.resource::<ShareTexts>().board.is_none());
+    drop(consult);
+    // The log: start, view, revoke, purge, close — intact, and no contents in it.
+    let bytes = std::fs::read(&log).expect("the log was written");
+    let report = audit::verify(&bytes).expect("reads");
+    assert!(report.intact() && report.closed, "{report:?}");
+    assert_eq!(report.entries, 5);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("Problems") && !text.contains("Summary"));
+}
+
+#[test]
+fn a_patient_who_leaves_takes_everything_except_what_the_clinic_may_keep() {
+    let scratch = Scratch::new("share-keep");
+    let keep = scratch.0.join("kept");
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |role| ShareSettings {
+        keep_dir: (role == Role::Clinician).then(|| keep.clone()),
+        ..ShareSettings::default()
+    });
+    let kept = summary(true);
+    let kept_bytes = kept.data.expose().as_ref().clone();
+    offer(&mut consult, blob(2_000));
+    offer(&mut consult, kept);
+    let both = consult.step_until(50, |s| {
+        sharing(s, Role::Clinician)
+            .ledger
+            .incoming()
+            .filter(|(_, e)| e.object.is_some() && e.terms.is_some())
+            .count()
+            == 2
+    });
+    assert!(both, "both arrived");
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(LeaveRequested);
+    let settled = consult.step_until(20, |s| {
+        sharing(s, Role::Clinician).ledger.incoming().count() == 0
+    });
+    assert!(settled, "purged from memory when the patient left");
+    // Only the one the patient allowed was written: the object, its Consent and a
+    // Provenance, named by the object's hash (nothing from the patient in a file name).
+    let mut names: Vec<String> = std::fs::read_dir(&keep)
+        .expect("the keep folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let digest = haven_share::keep::file_stem(&audit::object_digest(&kept_bytes));
+    assert!(names.iter().all(|n| n.starts_with(&digest)), "{names:?}");
+    assert_eq!(
+        std::fs::read(keep.join(format!("{digest}.json"))).ok(),
+        Some(kept_bytes)
+    );
+    let lines = consult
+        .app(Role::Clinician)
+        .world()
+        .resource::<Sharing>()
+        .audit_lines()
+        .to_vec();
+    assert_eq!(
+        (count(&lines, "keep"), count(&lines, "purge")),
+        (1, 1),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_transfer_under_way_shows_its_progress_until_it_arrives() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, blob(6 << 20));
+    let mut seen = Vec::new();
+    let arrived = consult.step_until(400, |s| {
+        let texts = s.app(Role::Clinician).world().resource::<ShareTexts>();
+        if let Some(p) = &texts.progress {
+            seen.push(p.clone());
+        }
+        heard(s, Role::Clinician).arrived == 1
+    });
+    assert!(arrived, "the object arrived");
+    assert!(
+        seen.iter().any(|p| p.starts_with("Receiving a share: ")
+            && p != "Receiving a share: 0 %"
+            && p != "Receiving a share: 100 %"),
+        "progress was shown on the way: {seen:?}"
+    );
+    consult.step();
+    assert_eq!(
+        consult
+            .app(Role::Clinician)
+            .world()
+            .resource::<ShareTexts>()
+            .progress,
+        None
+    );
+}
+
+#[test]
+fn a_revoke_said_again_after_a_reconnect_changes_nothing() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    assert!(consult.step_until(50, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .outgoing()
+            .first()
+            .is_some_and(|o| o.viewed)
+    }));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(0));
+    assert!(consult.step_until(50, |s| heard(s, Role::Patient).purged == 1));
+    // The connection is rebuilt: the patient says the revoke again.
+    let clinician = consult.get(Role::Clinician).peer;
+    consult.hub.cut(clinician);
+    consult.steps(3);
+    consult.hub.restore(clinician);
+    assert!(consult.step_until(50, |s| heard(s, Role::Clinician).revoked == 2));
+    consult.steps(5);
+    assert_eq!(
+        heard(&mut consult, Role::Patient).purged,
+        1,
+        "one purge, not two"
+    );
+    let lines = sharing(&mut consult, Role::Clinician)
+        .audit_lines()
+        .to_vec();
+    assert_eq!(count(&lines, "revoke"), 1, "{lines:?}");
+}
+
+/// After a rebuilt connection the patient's side says again, to that clinician only, what it
+/// shares (terms) and what it took back.
+#[test]
+fn a_reconnect_repeats_the_share_terms_and_revokes_to_that_peer() {
+    let mut consult = consult(&[Role::Clinician, Role::Therapist, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    offer(&mut consult, blob(1_000));
+    assert!(consult.step_until(50, |s| {
+        [Role::Clinician, Role::Therapist]
+            .iter()
+            .all(|&r| heard(s, r).arrived == 2 && heard(s, r).shared == 2)
+    }));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(1));
+    assert!(consult.step_until(50, |s| {
+        heard(s, Role::Clinician).revoked == 1 && heard(s, Role::Therapist).revoked == 1
+    }));
+    let clinician = consult.get(Role::Clinician).peer;
+    consult.hub.cut(clinician);
+    consult.steps(3);
+    consult.hub.restore(clinician);
+    assert!(consult.step_until(50, |s| heard(s, Role::Clinician).revoked == 2));
+    consult.steps(5);
+    let c = heard(&mut consult, Role::Clinician);
+    let c = (c.shared, c.revoked);
+    let t = heard(&mut consult, Role::Therapist);
+    let t = (t.shared, t.revoked);
+    assert_eq!(c, (3, 2), "terms and revoke said again");
+    assert_eq!(
+        t,
+        (2, 1),
+        "the therapist's connection was not rebuilt: nothing again"
+    );
+    // The repeated terms change nothing on the clinician's side: the kept share is shown once.
+    assert_eq!(
+        sharing(&mut consult, Role::Clinician)
+            .ledger
+            .incoming()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_share_revoked_while_on_its_way_never_shows() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, blob(8 << 20));
+    // A few frames in, part of it has arrived.
+    assert!(consult.step_until(100, |s| heard(s, Role::Clinician).progress > 0));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(0));
+    consult.steps(60);
+    let clinician = sharing(&mut consult, Role::Clinician);
+    assert_eq!(clinician.ledger.incoming().count(), 0, "nothing held");
+    let lines = clinician.audit_lines().to_vec();
+    assert_eq!(count(&lines, "view"), 0, "never shown: {lines:?}");
+    assert_eq!(
+        heard(&mut consult, Role::Clinician).arrived,
+        0,
+        "never arrived whole"
+    );
+    let patient = sharing(&mut consult, Role::Patient);
+    assert!(patient.ledger.outgoing()[0].delivered.is_empty());
+    assert_eq!(
+        heard(&mut consult, Role::Patient).purged,
+        1,
+        "the clinician said so"
+    );
+}
+
+#[test]
+fn leaving_the_consult_purges_what_is_held_and_tells_the_patient() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    assert!(consult.step_until(50, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .outgoing()
+            .first()
+            .is_some_and(|o| o.viewed)
+    }));
+    consult
+        .app(Role::Clinician)
+        .world_mut()
+        .write_message(LeaveRequested);
+    assert!(consult.step_until(20, |s| {
+        sharing(s, Role::Patient).ledger.outgoing()[0].purged
+    }));
+    assert_eq!(
+        sharing(&mut consult, Role::Clinician)
+            .ledger
+            .incoming()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn nothing_is_written_without_a_keep_folder() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(true));
+    assert!(consult.step_until(50, |s| heard(s, Role::Clinician).arrived == 1));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(LeaveRequested);
+    assert!(consult.step_until(20, |s| {
+        sharing(s, Role::Clinician).ledger.incoming().count() == 0
+    }));
+    let lines = sharing(&mut consult, Role::Clinician)
+        .audit_lines()
+        .to_vec();
+    assert_eq!(
+        (count(&lines, "purge"), count(&lines, "keep")),
+        (1, 0),
+        "{lines:?}"
+    );
+}
+
+/// A clinician cannot share: its `Control::Shared` is refused by the patient's session, and
+/// its object is refused at the manifest (the clinician hears the transfer cancelled; the
+/// patient never holds a byte of it).
+#[test]
+fn a_clinicians_share_and_object_are_refused_end_to_end() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    let patient = consult.get(Role::Patient).peer;
+    let forged = Share {
+        object: ObjectId(77),
+        label: Redacted::new("forged".to_owned()),
+        consent: Redacted::new("{}".to_owned()),
+        may_keep: true,
+        until: 0,
+    };
+    let world = consult.app(Role::Clinician).world_mut();
+    world.write_message(SendControl(Control::Shared(forged)));
+    world.write_message(SendObject {
+        to: patient,
+        object: ObjectId(77),
+        kind: ObjectKind::Image,
+        data: Redacted::new(Arc::new(vec![9; 200_000])),
+    });
+    assert!(consult.step_until(30, |s| heard(s, Role::Clinician).cancelled == 1));
+    consult.steps(5);
+    let heard_by_patient = heard(&mut consult, Role::Patient);
+    assert_eq!(
+        (
+            heard_by_patient.shared,
+            heard_by_patient.arrived,
+            heard_by_patient.progress
+        ),
+        (0, 0, 0),
+        "{heard_by_patient:?}"
+    );
+    assert_eq!(
+        sharing(&mut consult, Role::Patient)
+            .ledger
+            .incoming()
+            .count(),
+        0
+    );
+}

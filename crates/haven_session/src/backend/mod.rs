@@ -1,0 +1,273 @@
+//! The WebRTC backend: a tokio runtime on its own thread, the signaling client, and one
+//! webrtc-rs peer connection per remote peer. Every webrtc-rs type stays in this module (and
+//! the simulated network of `simnet.rs`).
+//!
+//! Who offers: the newcomer offers to everyone already in the room (it learns them from the
+//! welcome; they learn of it from `peer-joined` and wait). The server orders joins, so two
+//! peers never offer to each other at once, and ICE restarts are made by the side that made the
+//! first offer: there is no glare to resolve.
+//!
+//! Its parts, each adding to the types of [`state`] (which imports none of them):
+//! - this file: the runtime, the main loop, and what it does with commands and notes;
+//! - [`peer`]: the WebRTC API, setting up a peer connection, and the signaling exchange;
+//! - [`channels`]: the three data channels and the audio track of one connection, wired to
+//!   the shared receive rules;
+//! - [`reconnect`]: connection state, ICE restarts and rebuilt connections;
+//! - [`send`]: the sender's side of object transfers;
+//! - [`stats`]: figures per connection.
+
+mod channels;
+mod peer;
+mod reconnect;
+mod send;
+mod state;
+mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use haven_proto::Redacted;
+use haven_proto::signal::{ClientMessage, PeerInfo};
+use haven_signal::SignalClient;
+use tokio::sync::mpsc;
+use tracing::{Instrument as _, debug, info_span, warn};
+use webrtc::api::media_engine::MIME_TYPE_OPUS;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::media::Sample;
+use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+use self::state::{Backend, Internal, MAX_HELD};
+use crate::command::{AudioRoute, Command};
+use crate::config::SessionConfig;
+use crate::event::SessionEvent;
+
+pub(crate) fn run(
+    config: SessionConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    audio_route: AudioRoute,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("haven-net")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = events.send(SessionEvent::Failed(format!("no runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        if let Err(why) = session(config, commands, events.clone(), audio_route).await {
+            let _ = events.send(SessionEvent::Failed(why));
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+}
+
+async fn session(
+    config: SessionConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    audio_route: AudioRoute,
+) -> Result<(), String> {
+    let (mut client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
+        .await
+        .map_err(|e| format!("joining: {e}"))?;
+    let me = PeerInfo {
+        id: welcome.peer_id,
+        role: welcome.role,
+    };
+    let span = info_span!("session", room = %welcome.room, me = %me.id);
+    let _ = events.send(SessionEvent::Joined {
+        me,
+        room: welcome.room.clone(),
+        peers: welcome.peers.clone(),
+    });
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let mut backend = Backend {
+        api: peer::api(config.network, config.timing, config.simulated.clone())
+            .map_err(|e| format!("WebRTC setup: {e}"))?,
+        rebuild_after: config.timing.rebuild_after,
+        ice_servers: welcome
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s
+                    .credential
+                    .as_ref()
+                    .map(|c| c.expose().clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        audio: Arc::new(TrackLocalStaticSample::new(
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            "voice".to_owned(),
+            "haven".to_owned(),
+        )),
+        peers: HashMap::new(),
+        roles: welcome.peers.iter().map(|p| (p.id, p.role)).collect(),
+        events: events.clone(),
+        audio_route,
+        internal: internal_tx,
+        bulk_budget: config.bulk_budget,
+        next_generation: 0,
+        next_task: 0,
+        sending: HashMap::new(),
+        incoming: HashMap::new(),
+        connected_once: HashSet::new(),
+    };
+    async move {
+        // The newcomer offers to everyone already here.
+        for peer in &welcome.peers {
+            let _ = events.send(SessionEvent::PeerJoined(*peer));
+            match backend.add_peer(*peer, true).await {
+                Ok(Some(offer)) => {
+                    let _ = client
+                        .send(&ClientMessage::Offer {
+                            to: peer.id,
+                            sdp: Redacted::new(offer),
+                        })
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(peer = %peer.id, error = %e, "could not set up the peer connection")
+                }
+            }
+        }
+        loop {
+            tokio::select! {
+                message = client.recv() => match message {
+                    Ok(message) => {
+                        for reply in backend.on_signal(message).await {
+                            if client.send(&reply).await.is_err() {
+                                return Err("the signaling connection broke".to_owned());
+                            }
+                        }
+                    }
+                    Err(haven_signal::ClientError::Refused { code, message }) => {
+                        // Non-fatal refusals (a relay to a peer that just left) are logged.
+                        if code.closes() {
+                            return Err(format!("signaling: {code} ({message})"));
+                        }
+                        debug!(%code, "signaling refused a message");
+                    }
+                    Err(e) => return Err(format!("signaling: {e}")),
+                },
+                Some(note) = internal.recv() => {
+                    if let Some(reply) = backend.on_internal(note).await
+                        && client.send(&reply).await.is_err()
+                    {
+                        return Err("the signaling connection broke".to_owned());
+                    }
+                }
+                command = commands.recv() => match command {
+                    None | Some(Command::Leave) => break,
+                    Some(command) => {
+                        if let Some(reply) = backend.on_command(command).await
+                            && client.send(&reply).await.is_err()
+                        {
+                            return Err("the signaling connection broke".to_owned());
+                        }
+                    }
+                },
+            }
+        }
+        let _ = client.bye().await;
+        for (_, mut send) in backend.sending.drain() {
+            if let Some(task) = send.task.take() {
+                task.stop();
+            }
+        }
+        for (_, peer) in backend.peers.drain() {
+            let _ = peer.pc.close().await;
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+impl Backend {
+    async fn on_internal(&mut self, note: Internal) -> Option<ClientMessage> {
+        match note {
+            Internal::Acked(id, object, received) => {
+                self.on_acked(id, object, received);
+                None
+            }
+            Internal::Declined(id, object, why) => {
+                self.on_declined(id, object, why);
+                None
+            }
+            Internal::Stalled(id, object, number) => {
+                self.on_stalled(id, object, number);
+                None
+            }
+            note => self.on_connection_note(note).await,
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) -> Option<ClientMessage> {
+        match command {
+            Command::Pose(bytes) => {
+                let bytes = Bytes::from(bytes);
+                for peer in self.peers.values().filter(|p| p.open) {
+                    let _ = peer.pose.send(&bytes).await;
+                }
+            }
+            Command::Control(bytes) => {
+                let bytes = Bytes::from(bytes);
+                for peer in self.peers.values().filter(|p| p.open) {
+                    let _ = peer.control.send(&bytes).await;
+                }
+            }
+            Command::ControlTo(to, bytes) => match self.peers.get_mut(&to) {
+                Some(peer) if peer.open => {
+                    let _ = peer.control.send(&Bytes::from(bytes)).await;
+                }
+                // Connecting or reconnecting: it goes when the channels open.
+                Some(peer) if peer.held_control.len() < MAX_HELD => {
+                    peer.held_control.push(Bytes::from(bytes));
+                }
+                Some(_) => warn!(peer = %to, "too many room events held for a peer; one dropped"),
+                None => {}
+            },
+            Command::Audio {
+                packet,
+                duration,
+                skipped,
+            } => {
+                let sample = Sample {
+                    data: Bytes::from(packet),
+                    timestamp: SystemTime::now(),
+                    duration,
+                    prev_dropped_packets: skipped,
+                    ..Default::default()
+                };
+                let _ = self.audio.write_sample(&sample).await;
+            }
+            Command::Object { to, manifest, data } => self.send_object(to, manifest, data),
+            Command::Cancel { to, id } => self.cancel_object(to, id).await,
+            Command::Reconnect(to) => return self.rebuild(to).await,
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats().await);
+            }
+            Command::Leave => {}
+        }
+        None
+    }
+}

@@ -1,0 +1,281 @@
+//! Setting up a peer connection (the WebRTC API, its audio track and callbacks) and the
+//! signaling exchange that connects it: offers, answers, candidates, joins and leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven_proto::Redacted;
+use haven_proto::signal::{ClientMessage, IceCandidate, PeerId, PeerInfo, ServerMessage};
+use tracing::{debug, info, warn};
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::MediaEngine;
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::{API, APIBuilder};
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::network_type::NetworkType;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::interceptor::registry::Registry;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::track::track_local::TrackLocal;
+
+use super::state::{Backend, Internal, Peer};
+use crate::config::{ConnectionTiming, NetworkPolicy};
+use crate::event::SessionEvent;
+use crate::simnet::SimulatedNic;
+
+pub(super) fn api(
+    network: NetworkPolicy,
+    timing: ConnectionTiming,
+    simulated: Option<SimulatedNic>,
+) -> Result<API, webrtc::Error> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs()?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let mut settings = SettingEngine::default();
+    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // With trickle ICE the answerer's first check often arrives before its candidate does, so
+    // the offerer first knows that path as peer-reflexive; the default 1 s wait before
+    // nominating such a pair made every join take a second. On loopback there is nothing
+    // better to wait for; elsewhere a short wait still lets a host pair win.
+    settings.set_host_acceptance_min_wait(Some(Duration::ZERO));
+    settings.set_prflx_acceptance_min_wait(Some(match network {
+        NetworkPolicy::LoopbackOnly => Duration::ZERO,
+        NetworkPolicy::Any => Duration::from_millis(150),
+    }));
+    settings.set_ice_timeouts(
+        Some(timing.disconnected_after),
+        Some(timing.failed_after),
+        Some(timing.keepalive),
+    );
+    if let Some(nic) = simulated {
+        // Its own addresses only: no filter, no loopback.
+        settings.set_vnet(Some(nic.0));
+        settings.set_network_types(vec![NetworkType::Udp4]);
+    } else if network == NetworkPolicy::LoopbackOnly {
+        settings.set_include_loopback_candidate(true);
+        settings.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+        settings.set_network_types(vec![NetworkType::Udp4]);
+    }
+    Ok(APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build())
+}
+
+fn to_webrtc(c: &IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: c.candidate.expose().clone(),
+        sdp_mid: c.sdp_mid.clone(),
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment.clone(),
+    }
+}
+
+pub(super) fn from_webrtc(c: RTCIceCandidateInit) -> IceCandidate {
+    IceCandidate {
+        candidate: Redacted::new(c.candidate),
+        // webrtc-rs says `""` where it means "not given"; other stacks (aiortc) then match no
+        // m-line and drop the candidate, while the index alone finds the bundled one.
+        sdp_mid: c.sdp_mid.filter(|mid| !mid.is_empty()),
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+    }
+}
+
+/// The DTLS certificate fingerprint an SDP announces (`a=fingerprint:`), which tells a new
+/// connection from an ICE restart of the current one.
+fn dtls_fingerprint(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
+}
+
+impl Backend {
+    /// Sets up a connection to `info`; returns the offer to send when we are the offerer.
+    pub(super) async fn add_peer(
+        &mut self,
+        info: PeerInfo,
+        offerer: bool,
+    ) -> Result<Option<String>, webrtc::Error> {
+        let id = info.id;
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let replaced = self.peers.remove(&id);
+        let rebuilt = replaced.is_some();
+        let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
+        if let Some(old) = replaced {
+            // What was on its way goes on over the new connection, from what arrived; what
+            // waited for the old one to open waits for the new one.
+            self.pause_sends(id);
+            held_control = old.held_control;
+            held_cancels = old.held_cancels;
+            let _ = old.pc.close().await;
+        }
+        let pc = Arc::new(
+            self.api
+                .new_peer_connection(RTCConfiguration {
+                    ice_servers: self.ice_servers.clone(),
+                    ..Default::default()
+                })
+                .await?,
+        );
+        let sender = pc
+            .add_track(Arc::clone(&self.audio) as Arc<dyn TrackLocal + Send + Sync>)
+            .await?;
+        // RTCP must be read for the interceptors (NACK, reports) to work.
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 1500];
+            while sender.read(&mut buf).await.is_ok() {}
+        });
+        let channels = self.open_channels(&pc, info, generation).await?;
+
+        let internal = self.internal.clone();
+        pc.on_ice_candidate(Box::new(move |candidate| {
+            if let Some(c) = candidate.and_then(|c| c.to_json().ok()) {
+                let _ = internal.send(Internal::Candidate(id, generation, c));
+            }
+            Box::pin(async {})
+        }));
+        let internal = self.internal.clone();
+        pc.on_peer_connection_state_change(Box::new(move |state| {
+            let _ = internal.send(Internal::State(id, generation, state));
+            Box::pin(async {})
+        }));
+
+        let offer = if offerer {
+            let offer = pc.create_offer(None).await?;
+            pc.set_local_description(offer.clone()).await?;
+            Some(offer.sdp)
+        } else {
+            None
+        };
+        self.peers.insert(
+            id,
+            Peer {
+                info,
+                generation,
+                announce_reconnect: rebuilt,
+                held_control,
+                held_cancels,
+                pc,
+                pose: channels.pose,
+                control: channels.control,
+                bulk: channels.bulk,
+                bulk_low: channels.bulk_low,
+                offerer,
+                remote_set: false,
+                pending: Vec::new(),
+                open: false,
+                audio: channels.audio,
+            },
+        );
+        Ok(offer)
+    }
+
+    /// Acts on a message from the server; returns what to send back.
+    pub(super) async fn on_signal(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
+        match message {
+            ServerMessage::PeerJoined { peer } => {
+                info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
+                self.roles.insert(peer.id, peer.role);
+                let _ = self.events.send(SessionEvent::PeerJoined(peer));
+                Vec::new()
+            }
+            ServerMessage::PeerLeft { peer_id } => {
+                self.roles.remove(&peer_id);
+                if let Some(peer) = self.peers.remove(&peer_id) {
+                    let _ = peer.pc.close().await;
+                }
+                self.drop_sends(peer_id, "the peer left");
+                // What had arrived in part is gone with it.
+                self.incoming.remove(&peer_id);
+                self.connected_once.remove(&peer_id);
+                let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
+                Vec::new()
+            }
+            ServerMessage::Offer { from, sdp } => {
+                let needs_peer = match self.peers.get(&from) {
+                    None => true,
+                    Some(p) if p.offerer => true,
+                    // An offer from a new connection (the other side rebuilt it after a
+                    // failed ICE restart) has a new DTLS certificate; an ICE restart does not.
+                    Some(p) => p.pc.remote_description().await.is_some_and(|current| {
+                        dtls_fingerprint(&current.sdp) != dtls_fingerprint(sdp.expose())
+                    }),
+                };
+                if needs_peer {
+                    // A newcomer's first offer; its role came in `peer-joined`. An offer from
+                    // a peer the server never announced is ignored.
+                    let Some(&role) = self.roles.get(&from) else {
+                        warn!(peer = %from, "offer from a peer not in the room");
+                        return Vec::new();
+                    };
+                    if let Err(e) = self.add_peer(PeerInfo { id: from, role }, false).await {
+                        warn!(peer = %from, error = %e, "could not set up the peer connection");
+                        return Vec::new();
+                    }
+                }
+                match self.answer(from, sdp.into_inner()).await {
+                    Ok(answer) => vec![ClientMessage::Answer {
+                        to: from,
+                        sdp: Redacted::new(answer),
+                    }],
+                    Err(e) => {
+                        warn!(peer = %from, error = %e, "could not answer an offer");
+                        Vec::new()
+                    }
+                }
+            }
+            ServerMessage::Answer { from, sdp } => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    match RTCSessionDescription::answer(sdp.into_inner()) {
+                        Ok(desc) => match peer.pc.set_remote_description(desc).await {
+                            Ok(()) => {
+                                peer.remote_set = true;
+                                for c in std::mem::take(&mut peer.pending) {
+                                    let _ = peer.pc.add_ice_candidate(c).await;
+                                }
+                            }
+                            Err(e) => warn!(peer = %from, error = %e, "answer refused"),
+                        },
+                        Err(e) => warn!(peer = %from, error = %e, "malformed answer"),
+                    }
+                }
+                Vec::new()
+            }
+            ServerMessage::IceCandidate { from, candidate } => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    let c = to_webrtc(&candidate);
+                    if peer.remote_set {
+                        if let Err(e) = peer.pc.add_ice_candidate(c).await {
+                            debug!(peer = %from, error = %e, "candidate refused");
+                        }
+                    } else {
+                        peer.pending.push(c);
+                    }
+                }
+                Vec::new()
+            }
+            ServerMessage::Welcome { .. } => Vec::new(),
+            ServerMessage::Error { code, .. } => {
+                debug!(%code, "server error");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn answer(&mut self, from: PeerId, sdp: String) -> Result<String, webrtc::Error> {
+        let peer = self.peers.get_mut(&from).expect("created above");
+        peer.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        peer.remote_set = true;
+        for c in std::mem::take(&mut peer.pending) {
+            let _ = peer.pc.add_ice_candidate(c).await;
+        }
+        let answer = peer.pc.create_answer(None).await?;
+        peer.pc.set_local_description(answer.clone()).await?;
+        Ok(answer.sdp)
+    }
+}

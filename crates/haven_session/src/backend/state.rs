@@ -1,0 +1,129 @@
+//! What the WebRTC backend holds: its peers, the objects it sends, and the notes its
+//! callbacks and tasks send to the main loop. The other backend modules add behaviour to
+//! these types; this one imports none of them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use haven_proto::bulk::ObjectId;
+use haven_proto::signal::{PeerId, PeerInfo, Role};
+use tokio::sync::{Notify, mpsc};
+use webrtc::api::API;
+use webrtc::data_channel::RTCDataChannel;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+use crate::command::AudioRoute;
+use crate::counters::AudioCounters;
+use crate::event::SessionEvent;
+use crate::transfer::{Incoming, Outbound};
+
+/// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Poses share the SCTP
+/// association with `bulk` and queue behind what is buffered, so HIGH bounds how long a pose
+/// can wait behind a transfer (256 KiB at 20 MB/s is 13 ms) while keeping the pipe full.
+pub(super) const BULK_HIGH: usize = 256 * 1024;
+pub(super) const BULK_LOW: usize = 64 * 1024;
+/// The most room events (and cancels) held for one peer while its channels are not open.
+pub(super) const MAX_HELD: usize = 256;
+
+/// How long after our channels open before we send on them. webrtc-rs opens pre-negotiated
+/// channels just after the SCTP association is up; data that reaches it in between lands on a
+/// stream it then cannot open (and ends its accept loop), so that channel never works. Both
+/// sides wait this long after their own open before sending, which keeps each side's first
+/// message well clear of the other side's open. (A move to in-band DCEP channels removes the
+/// race for good; see docs/ARCHITECTURE.md.)
+pub(super) const SEND_GRACE: Duration = Duration::from_millis(100);
+
+/// What peer-connection callbacks and send tasks tell the main loop (which owns the signaling
+/// client). The `u32` is the connection's generation: notes from a connection that has since
+/// been replaced are ignored.
+pub(super) enum Internal {
+    Candidate(PeerId, u32, RTCIceCandidateInit),
+    State(PeerId, u32, RTCPeerConnectionState),
+    Open(PeerId, u32),
+    Ready(PeerId, u32),
+    /// Still not connected, some time after an ICE restart?
+    Recheck(PeerId, u32),
+    /// The receiver holds this many bytes of an object we send it.
+    Acked(PeerId, ObjectId, u64),
+    /// The receiver cancelled an object we send it (why, for the event).
+    Declined(PeerId, ObjectId, &'static str),
+    /// A send task (its number) found its channel closed.
+    Stalled(PeerId, ObjectId, u64),
+}
+
+pub(super) struct Peer {
+    pub(super) info: PeerInfo,
+    /// Which connection to this peer this is (a reconnect builds a new one).
+    pub(super) generation: u32,
+    /// Reconnecting was reported: say `PeerReconnected` once it works again.
+    pub(super) announce_reconnect: bool,
+    /// Room events for this peer alone (share terms, revokes, views) asked for while its
+    /// channels were not open: sent when they open. Bounded.
+    pub(super) held_control: Vec<Bytes>,
+    /// Objects cancelled while its channels were not open: their `Cancel` goes when they open.
+    pub(super) held_cancels: Vec<ObjectId>,
+    pub(super) pc: Arc<RTCPeerConnection>,
+    pub(super) pose: Arc<RTCDataChannel>,
+    pub(super) control: Arc<RTCDataChannel>,
+    pub(super) bulk: Arc<RTCDataChannel>,
+    pub(super) bulk_low: Arc<Notify>,
+    pub(super) offerer: bool,
+    pub(super) remote_set: bool,
+    pub(super) pending: Vec<RTCIceCandidateInit>,
+    pub(super) open: bool,
+    pub(super) audio: Arc<Mutex<AudioCounters>>,
+}
+
+/// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
+/// it.
+pub(super) struct Sending {
+    pub(super) out: Outbound,
+    /// The task sending chunks, while one runs.
+    pub(super) task: Option<SendTask>,
+}
+
+/// A task sending an object's chunks. It is stopped by a flag it reads between messages, never
+/// aborted: webrtc-rs numbers a message for ordered delivery before it queues it, so a send
+/// cut off in between would leave a hole that holds back everything after it on `bulk`.
+pub(super) struct SendTask {
+    pub(super) number: u64,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+impl SendTask {
+    pub(super) fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub(super) struct Backend {
+    pub(super) api: API,
+    pub(super) ice_servers: Vec<RTCIceServer>,
+    pub(super) audio: Arc<TrackLocalStaticSample>,
+    pub(super) peers: HashMap<PeerId, Peer>,
+    /// Roles of everyone in the room, as the server told them (welcome and peer-joined).
+    pub(super) roles: HashMap<PeerId, Role>,
+    pub(super) events: mpsc::UnboundedSender<SessionEvent>,
+    /// Voice packets go here instead of `events` when a voice thread took them.
+    pub(super) audio_route: AudioRoute,
+    pub(super) internal: mpsc::UnboundedSender<Internal>,
+    pub(super) bulk_budget: u64,
+    /// How long an ICE restart (or a rebuilt connection) may take before the side that offered
+    /// builds a new connection (new DTLS and SCTP; transfers resume from what arrived).
+    pub(super) rebuild_after: Duration,
+    pub(super) next_generation: u32,
+    pub(super) next_task: u64,
+    /// Objects on their way, by receiver.
+    pub(super) sending: HashMap<(PeerId, ObjectId), Sending>,
+    /// Objects arriving, by sender; kept across a reconnect, dropped when the peer leaves.
+    pub(super) incoming: HashMap<PeerId, Arc<Mutex<Incoming>>>,
+    /// Peers whose channels have opened at least once (`PeerConnected` was said).
+    pub(super) connected_once: HashSet<PeerId>,
+}

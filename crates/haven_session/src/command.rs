@@ -1,0 +1,51 @@
+//! What a [`Session`](crate::Session) asks of its backend (the WebRTC one or the loopback hub).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven_proto::bulk::{Manifest, ObjectId};
+use haven_proto::signal::PeerId;
+use tokio::sync::mpsc;
+
+use crate::event::{AudioPacket, PeerStats};
+
+pub(crate) enum Command {
+    Pose(Vec<u8>),
+    Control(Vec<u8>),
+    ControlTo(PeerId, Vec<u8>),
+    Object {
+        to: PeerId,
+        manifest: Manifest,
+        data: Arc<Vec<u8>>,
+    },
+    Cancel {
+        to: PeerId,
+        id: ObjectId,
+    },
+    Reconnect(PeerId),
+    Audio {
+        packet: Vec<u8>,
+        duration: Duration,
+        skipped: u16,
+    },
+    Stats(tokio::sync::oneshot::Sender<Vec<PeerStats>>),
+    Leave,
+}
+
+/// Where voice packets from peers go: the event queue, or a voice thread's own queue.
+pub(crate) type AudioRoute = Option<mpsc::UnboundedSender<(PeerId, AudioPacket)>>;
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pose(_) => "Pose",
+            Self::Control(_) | Self::ControlTo(..) => "Control",
+            Self::Object { .. } => "Object",
+            Self::Cancel { .. } => "Cancel",
+            Self::Reconnect(_) => "Reconnect",
+            Self::Audio { .. } => "Audio",
+            Self::Stats(_) => "Stats",
+            Self::Leave => "Leave",
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! How to join: the signaling server, the invite, trust, addresses and timings.
+
+use std::time::Duration;
+
+use haven_proto::invite;
+use haven_signal::{ClientTls, Fingerprint};
+use thiserror::Error;
+
+use crate::simnet;
+
+/// Which addresses the session may gather and use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NetworkPolicy {
+    /// Loopback only, UDP over IPv4, no mDNS: tests, the demo and benches.
+    LoopbackOnly,
+    /// Every interface (mDNS off), plus the STUN/TURN servers from the welcome.
+    #[default]
+    Any,
+}
+
+/// How to join.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// `wss://host:port` of the signaling server.
+    pub server_url: String,
+    /// The invite string.
+    pub token: String,
+    /// How to trust the server.
+    pub tls: ClientTls,
+    /// Which addresses to use.
+    pub network: NetworkPolicy,
+    /// Bytes of incoming objects held at once, per peer.
+    pub bulk_budget: u64,
+    /// How quickly a broken connection is noticed and replaced.
+    pub timing: ConnectionTiming,
+    /// Run on a simulated network instead of the machine's (tests); `None`: the real one.
+    pub simulated: Option<simnet::SimulatedNic>,
+}
+
+/// How quickly a broken connection is noticed and replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionTiming {
+    /// No traffic for this long: ICE says `disconnected`.
+    pub disconnected_after: Duration,
+    /// No traffic for this long: ICE says `failed`, and the offerer restarts ICE.
+    pub failed_after: Duration,
+    /// How often ICE checks an idle pair.
+    pub keepalive: Duration,
+    /// Not connected this long after an ICE restart (or a rebuild): the offerer builds a new
+    /// connection.
+    pub rebuild_after: Duration,
+}
+
+impl Default for ConnectionTiming {
+    /// webrtc-rs's ICE timings (5 s, 25 s, 2 s) and 10 s for a restart to work.
+    fn default() -> Self {
+        Self {
+            disconnected_after: Duration::from_secs(5),
+            failed_after: Duration::from_secs(25),
+            keepalive: Duration::from_secs(2),
+            rebuild_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a session could not be set up.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The invite could not be read.
+    #[error("invite: {0}")]
+    Invite(#[from] invite::InviteError),
+    /// The invite pins a malformed fingerprint.
+    #[error("the invite's certificate pin is malformed")]
+    Pin,
+    /// The invite names no pin and no certificate authorities were given.
+    #[error("the invite does not pin a certificate; pass certificate authorities")]
+    NoTrust,
+    /// The backend thread could not start.
+    #[error("starting the network thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl SessionConfig {
+    /// A configuration from an invite string: server and pin come from the invite.
+    pub fn from_invite(token: &str, network: NetworkPolicy) -> Result<Self, SessionError> {
+        let parsed = invite::parse(token)?;
+        let pin: Fingerprint = parsed
+            .invite
+            .pin
+            .as_deref()
+            .ok_or(SessionError::NoTrust)?
+            .parse()
+            .map_err(|_| SessionError::Pin)?;
+        Ok(Self {
+            server_url: parsed.invite.server_url(),
+            token: token.to_owned(),
+            tls: ClientTls::Pinned(pin),
+            network,
+            bulk_budget: 512 * 1024 * 1024,
+            timing: ConnectionTiming::default(),
+            simulated: None,
+        })
+    }
+}

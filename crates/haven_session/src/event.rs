@@ -1,0 +1,153 @@
+//! What a session reports to its front end (the same for every backend).
+
+use haven_proto::bulk::{Manifest, ObjectId};
+use haven_proto::control::Control;
+use haven_proto::pose::PoseUpdate;
+use haven_proto::signal::{PeerId, PeerInfo, Role, RoomId};
+
+/// A voice packet from a peer, as it came off the wire (the jitter buffer orders it).
+#[derive(Clone, Debug)]
+pub struct AudioPacket {
+    /// RTP timestamp, 48 kHz.
+    pub timestamp: u32,
+    /// RTP sequence number.
+    pub sequence: u16,
+    /// One Opus packet.
+    pub payload: Vec<u8>,
+    /// When it arrived.
+    pub arrived: std::time::Instant,
+}
+
+impl AudioPacket {
+    /// When it arrived, in milliseconds after `start` (a jitter buffer's clock).
+    pub fn arrived_ms_since(&self, start: std::time::Instant) -> f64 {
+        self.arrived.saturating_duration_since(start).as_secs_f64() * 1000.0
+    }
+}
+
+/// Figures for one peer connection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerStats {
+    /// The peer.
+    pub peer: Option<PeerId>,
+    /// ICE round-trip time of the selected candidate pair, ms.
+    pub rtt_ms: Option<f64>,
+    /// Bytes sent and received on this connection (all transports).
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Audio packets received.
+    pub audio_packets_received: u64,
+    /// Audio packets lost (from sequence gaps).
+    pub audio_packets_lost: i64,
+    /// Audio interarrival jitter, ms.
+    pub audio_jitter_ms: Option<f64>,
+}
+
+/// What the network reports to the front end.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Welcomed into the room.
+    Joined {
+        /// This peer.
+        me: PeerInfo,
+        /// The room.
+        room: RoomId,
+        /// Who was already there.
+        peers: Vec<PeerInfo>,
+    },
+    /// The server refused or lost us; the session is over.
+    Failed(String),
+    /// A peer is in the room (its connection is being set up).
+    PeerJoined(PeerInfo),
+    /// A peer's channels are open: poses, control and bulk flow.
+    PeerConnected(PeerId),
+    /// A peer's connection broke; an ICE restart (and after 10 s a new connection) is under
+    /// way. The peer is still in the room.
+    PeerReconnecting(PeerId),
+    /// A peer's connection works again after [`SessionEvent::PeerReconnecting`] (or after
+    /// [`Session::reconnect`]): the same peer, nothing to set up again. Objects on their way
+    /// go on from what the receiver holds.
+    PeerReconnected(PeerId),
+    /// A peer left (or its connection was closed).
+    PeerLeft(PeerId),
+    /// A pose update.
+    Pose {
+        /// From whom.
+        from: PeerId,
+        /// The update.
+        update: PoseUpdate,
+    },
+    /// A room event that the sender's role may send.
+    Control {
+        /// From whom.
+        from: PeerId,
+        /// Its role.
+        role: Role,
+        /// The event.
+        message: Control,
+    },
+    /// Part of an object arrived.
+    ObjectProgress {
+        /// From whom.
+        from: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Bytes held.
+        received: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// A whole object arrived and its SHA-256 matched.
+    ObjectReceived {
+        /// From whom.
+        from: PeerId,
+        /// Its manifest.
+        manifest: Manifest,
+        /// Its bytes (held in memory only).
+        data: Vec<u8>,
+    },
+    /// An object we sent arrived whole: the receiver acknowledged every byte after checking
+    /// its SHA-256.
+    ObjectSent {
+        /// To whom.
+        to: PeerId,
+        /// The object.
+        id: ObjectId,
+    },
+    /// An object we send goes on after a reconnect, from byte `from` (what the receiver held).
+    ObjectResumed {
+        /// To whom.
+        to: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Where it goes on.
+        from: u64,
+    },
+    /// An object was cancelled or refused, by either side.
+    ObjectCancelled {
+        /// The other peer.
+        peer: PeerId,
+        /// The object.
+        id: ObjectId,
+        /// Why (no contents).
+        why: String,
+    },
+    /// Voice from a peer.
+    Audio {
+        /// From whom.
+        from: PeerId,
+        /// The packet.
+        packet: AudioPacket,
+    },
+    /// A peer sent something that was refused (malformed, or not allowed for its role). The
+    /// session goes on.
+    Refused {
+        /// From whom.
+        from: PeerId,
+        /// Which channel.
+        channel: &'static str,
+        /// Why.
+        why: String,
+    },
+}
