@@ -232,7 +232,8 @@ async fn participate(
     for offer in crate::share::offers(&args.share, args.anonymous)? {
         shares.offer(offer);
     }
-    let mut audit = AuditWriter::new(args.audit.clone(), Role::Patient);
+    let invited_as = haven_proto::invite::parse(args.invite.trim())?.invite.role;
+    let mut audit = AuditWriter::new(args.audit.clone(), invited_as);
     let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
@@ -362,6 +363,10 @@ async fn participate(
             // Whatever of it is still on its way stops; what arrived is purged on the
             // clinician's side when the revoke arrives.
             for index in 0..shares.outgoing().len() {
+                let share = &shares.outgoing()[index];
+                if !share.revoked {
+                    figures.shares_revoked += share.sent_to.len() as u64;
+                }
                 shares.revoke(index);
             }
         }
@@ -431,12 +436,7 @@ fn apply_share_effects(
                     figures.shares_sent += 1;
                 }
                 Effect::CancelObject { to, object } => session.cancel_object(to, object),
-                Effect::Send { to, message } => {
-                    if matches!(message, Control::Revoked { .. }) {
-                        figures.shares_revoked += 1;
-                    }
-                    session.send_control_to(to, &message);
-                }
+                Effect::Send { to, message } => session.send_control_to(to, &message),
                 Effect::Audit {
                     action,
                     object,

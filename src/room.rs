@@ -15,6 +15,7 @@ use haven_voice::device::{Microphone, Speakers};
 use haven_voice::engine::EngineOptions;
 use haven_voice::sink::{NullSink, Sink};
 use haven_voice::source::{Silent, Source};
+use haven_voice::thread::VoiceThreadError;
 use haven_xr::{XrFrontEndPlugin, with_xr};
 
 /// The front-end flags both commands take.
@@ -66,8 +67,16 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
             Box::new(NullSink)
         }
     });
-    let voice = VoiceThread::start(voice_link, options.voice, source, sink)
-        .context("starting the voice thread")?;
+    // Voice that cannot start (Opus or the echo canceller refused) is said once; the consult
+    // goes on without it, as a consult without a microphone does.
+    let voice = match VoiceThread::start(voice_link, options.voice, source, sink) {
+        Ok(voice) => Some(voice),
+        Err(VoiceThreadError::Engine(e)) => {
+            tracing::error!(error = %e, "voice could not start; the consult goes on without it");
+            None
+        }
+        Err(e) => return Err(e).context("starting the voice thread"),
+    };
 
     let mut app = App::new();
     // `haven` set up tracing already; Bevy's log plugin would try again.
@@ -93,8 +102,10 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
         .insert_resource(LocalAvatar(options.avatar))
-        .insert_resource(SessionLink::new(session))
-        .insert_resource(voice);
+        .insert_resource(SessionLink::new(session));
+    if let Some(voice) = voice {
+        app.insert_resource(voice);
+    }
     if let Some(picker) = options.picker {
         app.insert_resource(picker);
     }

@@ -406,11 +406,10 @@ impl ShareLedger {
 
     /// Part of a patient's object arrived.
     pub fn progress(&mut self, from: PeerId, object: ObjectId, received: u64, size: u64) {
-        if self.revoked.contains(&(from, object)) {
-            return;
-        }
-        let entry = self.incoming.entry((from, object)).or_default();
-        if entry.object.is_none() {
+        // Only for a share already known (announced or arrived): progress alone holds nothing.
+        if let Some(entry) = self.incoming.get_mut(&(from, object))
+            && entry.object.is_none()
+        {
             entry.progress = (received, size);
         }
     }

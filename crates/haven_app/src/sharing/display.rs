@@ -75,6 +75,44 @@ impl Plugin for DisplayPlugin {
     }
 }
 
+/// Show effects for the newest picture (if `picture`) and the newest records (if `records`)
+/// among this side's offers still held.
+fn newest_held_offers(
+    ledger: &haven_share::ledger::ShareLedger,
+    picture: bool,
+    records: bool,
+) -> Vec<Effect> {
+    let newest = |pictures: bool| {
+        ledger
+            .outgoing()
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| {
+                !s.revoked
+                    && (s.offer.kind == ObjectKind::Fhir) != pictures
+                    && matches!(
+                        s.offer.kind,
+                        ObjectKind::Fhir | ObjectKind::Image | ObjectKind::Dicom
+                    )
+            })
+            .map(|(i, s)| Effect::Show {
+                key: ShareKey::Mine(i),
+                kind: s.offer.kind,
+                data: s.offer.data.clone(),
+                label: s.offer.label.clone(),
+            })
+    };
+    [
+        records.then(|| newest(false)),
+        picture.then(|| newest(true)),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect()
+}
+
 /// Transfers under way, in one line (no labels: it may show before the terms arrive).
 fn progress(sharing: Res<'_, Sharing>, mut texts: ResMut<'_, ShareTexts>) {
     let (got, total) = sharing.ledger.receiving();
@@ -112,7 +150,22 @@ fn present(
     if sharing.view.is_empty() {
         return;
     }
-    let view = std::mem::take(&mut sharing.view);
+    let mut view = std::mem::take(&mut sharing.view);
+    // The patient's own display shows the newest offer still held: when one is taken back,
+    // the newest picture and records still shared come back (the ledger knows them).
+    let taken_back: Vec<ShareKey> = view
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Purge(key @ ShareKey::Mine(_)) => Some(*key),
+            _ => None,
+        })
+        .collect();
+    if !taken_back.is_empty() {
+        let picture = quads.iter().any(|(_, q)| taken_back.contains(&q.key))
+            || decoding.iter().any(|(_, d)| taken_back.contains(&d.key));
+        let records = texts.board_from.is_some_and(|k| taken_back.contains(&k));
+        view.extend(newest_held_offers(&sharing.ledger, picture, records));
+    }
     // The newest picture wins the display.
     let last_picture = view.iter().rposition(|e| {
         matches!(

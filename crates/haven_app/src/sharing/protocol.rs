@@ -233,16 +233,16 @@ fn take_news(
     figures: Res<'_, SessionFigures>,
     mut out: Outbox<'_>,
 ) {
-    // Progress alone changes nothing worth redrawing until the display reads it.
     let sharing = sharing.into_inner();
     let ledger = &mut sharing.ledger;
-    for m in news.controls.read() {
-        match &m.message {
-            Control::Shared(terms) => ledger.announced(m.from, terms.clone()),
-            Control::Revoked { object } => ledger.revoked(m.from, *object),
-            Control::Viewed { object } => ledger.acknowledged(m.from, *object, true),
-            Control::Purged { object } => ledger.acknowledged(m.from, *object, false),
-            _ => {}
+    // The bridge writes each kind of news as its own message, so their order within a frame
+    // is chosen here: peers that connected first; then bytes (arrived, progress, cancelled,
+    // delivered) before room events, so a revoke that comes in the frame its object lands
+    // drops what arrived (audited with its digest) and a transfer cancelled before its revoke
+    // is purged as cancelled; peers that left last, after everything they sent.
+    for m in news.connected.read() {
+        if let Some(role) = m.role {
+            ledger.peer_connected(m.peer, role);
         }
     }
     for m in news.arrived.read() {
@@ -251,15 +251,19 @@ fn take_news(
     for m in news.progress.read() {
         ledger.progress(m.from, m.object, m.received, m.size);
     }
-    for m in news.delivered.read() {
-        ledger.delivered(m.to, m.object);
-    }
     for m in news.cancelled.read() {
         ledger.cancelled(m.peer, m.object);
     }
-    for m in news.connected.read() {
-        if let Some(role) = m.role {
-            ledger.peer_connected(m.peer, role);
+    for m in news.delivered.read() {
+        ledger.delivered(m.to, m.object);
+    }
+    for m in news.controls.read() {
+        match &m.message {
+            Control::Shared(terms) => ledger.announced(m.from, terms.clone()),
+            Control::Revoked { object } => ledger.revoked(m.from, *object),
+            Control::Viewed { object } => ledger.acknowledged(m.from, *object, true),
+            Control::Purged { object } => ledger.acknowledged(m.from, *object, false),
+            _ => {}
         }
     }
     for m in news.reconnected.read() {

@@ -12,6 +12,7 @@ use haven_proto::bulk::{ObjectId, ObjectKind};
 use haven_proto::control::{Control, Share};
 use haven_proto::signal::Role;
 use haven_share::audit;
+use haven_share::ledger::ShareKey;
 use haven_share::offer::{Offer, ShareTerms, object_offer, records_offer};
 use haven_share::records;
 
@@ -476,4 +477,36 @@ fn a_clinicians_share_and_object_are_refused_end_to_end() {
             .count(),
         0
     );
+}
+
+/// The patient's own board shows the newest records they share; when those are taken back,
+/// the ones still shared come back on it (not "Nothing shared yet").
+#[test]
+fn the_patients_board_falls_back_to_what_is_still_shared() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    consult.step();
+    offer(&mut consult, summary(false));
+    consult.steps(2);
+    let board_from = |c: &mut ConsultStepper| {
+        c.app(Role::Patient)
+            .world()
+            .resource::<ShareTexts>()
+            .board_from
+    };
+    assert_eq!(board_from(&mut consult), Some(ShareKey::Mine(1)));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(1));
+    consult.steps(2);
+    assert_eq!(board_from(&mut consult), Some(ShareKey::Mine(0)));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(RevokeShare(0));
+    consult.steps(2);
+    assert_eq!(board_from(&mut consult), None);
 }
