@@ -4,7 +4,6 @@
 //! anchors of [`crate::layout`] and imports no feature: features draw their own things.
 
 use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
 
 use crate::hit::HitBox;
 use crate::layout::{
@@ -12,8 +11,10 @@ use crate::layout::{
 };
 
 /// Where the patient is: the consult room, an exposure scene, or the safe room. The consult
-/// room's geometry shows only in [`Environment::ConsultRoom`].
-#[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// room's geometry shows only in [`Environment::ConsultRoom`]. A resource, set by whoever
+/// switches it; the room follows it in the frame it changes (a Bevy `States` would add a
+/// transition schedule to every frame, which on two cores costs more than the room itself).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Environment {
     /// The consult room.
     #[default]
@@ -34,30 +35,30 @@ pub struct RoomPlugin;
 
 impl Plugin for RoomPlugin {
     fn build(&self, app: &mut App) {
-        if !app.is_plugin_added::<StatesPlugin>() {
-            app.add_plugins(StatesPlugin);
-        }
         app.insert_resource(GlobalAmbientLight {
             color: Color::srgb(1.0, 0.97, 0.92),
             brightness: 250.0,
             affects_lightmapped_meshes: true,
         })
         .insert_resource(ClearColor(Color::srgb(0.80, 0.86, 0.92)))
-        .init_state::<Environment>()
+        .init_resource::<Environment>()
         .add_systems(Startup, build_room)
-        .add_systems(OnEnter(Environment::ConsultRoom), show_room::<true>)
-        .add_systems(OnExit(Environment::ConsultRoom), show_room::<false>);
+        .add_systems(Update, show_room.run_if(resource_changed::<Environment>));
     }
 }
 
-/// Shows or hides the consult room's geometry.
-fn show_room<const SHOWN: bool>(mut parts: Query<'_, '_, &mut Visibility, With<ConsultRoomPart>>) {
+/// Shows the consult room's geometry in the consult room and hides it elsewhere.
+fn show_room(
+    environment: Res<'_, Environment>,
+    mut parts: Query<'_, '_, &mut Visibility, With<ConsultRoomPart>>,
+) {
+    let shown = *environment == Environment::ConsultRoom;
     for mut visibility in &mut parts {
-        *visibility = if SHOWN {
+        visibility.set_if_neq(if shown {
             Visibility::Inherited
         } else {
             Visibility::Hidden
-        };
+        });
     }
 }
 

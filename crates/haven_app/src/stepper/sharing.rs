@@ -124,6 +124,17 @@ fn offer(stepper: &mut ConsultStepper, offer: Offer) {
         .write_message(OfferShare(offer));
 }
 
+/// Steps until the clinician said it viewed the patient's first share (bounded).
+fn viewed(consult: &mut ConsultStepper) -> bool {
+    consult.step_until(50, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .outgoing()
+            .first()
+            .is_some_and(|o| o.viewed)
+    })
+}
+
 fn count(lines: &[String], action: &str) -> usize {
     let needle = format!("\"{action}\"");
     lines.iter().filter(|l| l.contains(&needle)).count()
@@ -138,14 +149,8 @@ fn a_share_is_shown_viewed_then_revoked_purged_and_audited() {
         ..ShareSettings::default()
     });
     offer(&mut consult, summary(false));
-    let viewed = consult.step_until(50, |s| {
-        sharing(s, Role::Patient)
-            .ledger
-            .outgoing()
-            .first()
-            .is_some_and(|o| o.viewed)
-    });
-    assert!(viewed, "the clinician viewed it and said so");
+    let seen = viewed(&mut consult);
+    assert!(seen, "the clinician viewed it and said so");
     let board = consult
         .app(Role::Clinician)
         .world()
@@ -273,13 +278,7 @@ fn a_revoke_said_again_after_a_reconnect_changes_nothing() {
         ShareSettings::default()
     });
     offer(&mut consult, summary(false));
-    assert!(consult.step_until(50, |s| {
-        sharing(s, Role::Patient)
-            .ledger
-            .outgoing()
-            .first()
-            .is_some_and(|o| o.viewed)
-    }));
+    assert!(viewed(&mut consult));
     consult
         .app(Role::Patient)
         .world_mut()
@@ -387,13 +386,7 @@ fn leaving_the_consult_purges_what_is_held_and_tells_the_patient() {
         ShareSettings::default()
     });
     offer(&mut consult, summary(false));
-    assert!(consult.step_until(50, |s| {
-        sharing(s, Role::Patient)
-            .ledger
-            .outgoing()
-            .first()
-            .is_some_and(|o| o.viewed)
-    }));
+    assert!(viewed(&mut consult));
     consult
         .app(Role::Clinician)
         .world_mut()
