@@ -27,6 +27,7 @@ pub enum Environment {
 
 /// Part of the consult room's geometry (shown only in [`Environment::ConsultRoom`]).
 #[derive(Component, Debug)]
+#[require(Visibility)]
 pub struct ConsultRoomPart;
 
 /// The room and its environment.
@@ -210,4 +211,36 @@ fn build_room(
         MeshMaterial3d(board),
         Transform::from_translation(RECORDS_BOARD),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn hidden(app: &mut App) -> (usize, usize) {
+        let mut parts = app
+            .world_mut()
+            .query_filtered::<&Visibility, With<ConsultRoomPart>>();
+        let all: Vec<Visibility> = parts.iter(app.world()).copied().collect();
+        let hidden = all.iter().filter(|v| **v == Visibility::Hidden).count();
+        (hidden, all.len())
+    }
+
+    #[test]
+    fn the_consult_room_shows_only_in_the_consult_room() {
+        let mut app = crate::stepper::headless_app(Duration::from_millis(10));
+        app.add_plugins(RoomPlugin);
+        app.update();
+        let (none, parts) = hidden(&mut app);
+        assert!(parts > 10, "the room was built: {parts} parts");
+        assert_eq!(none, 0);
+        *app.world_mut().resource_mut::<Environment>() = Environment::SafeRoom;
+        app.update();
+        assert_eq!(hidden(&mut app), (parts, parts), "all of it hidden");
+        *app.world_mut().resource_mut::<Environment>() = Environment::ConsultRoom;
+        app.update();
+        assert_eq!(hidden(&mut app).0, 0, "back");
+    }
 }
