@@ -167,7 +167,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         simulated.args(["--name", "Clinician", "--colour", "#3c8d7f"]);
         simulated.arg(&clinician_invite);
     } else {
-        simulated.arg("--anonymous");
+        // The simulated patient says yes to the clinician who joins (the window).
+        simulated.args(["--anonymous", "--share-with-newcomers"]);
         simulated
             .arg("--share")
             .arg(&ct)

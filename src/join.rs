@@ -45,6 +45,11 @@ pub(crate) struct Args {
     /// Append this side's audit log (shares, views, revokes, purges; no contents) to a file.
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// Share what this patient shares with each clinician or therapist who joins after it was
+    /// shared (in the window the patient is asked; without this flag the headless patient
+    /// says no).
+    #[arg(long, requires = "headless")]
+    share_with_newcomers: bool,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
     #[arg(long, requires = "headless", value_parser = humantime::parse_duration)]
     revoke_after: Option<Duration>,
@@ -298,7 +303,7 @@ async fn participate(
                         from,
                         manifest.id,
                         manifest.kind,
-                        Redacted::new(std::sync::Arc::new(data)),
+                        Redacted::new(std::sync::Arc::new(data.into_inner())),
                     );
                 }
                 SessionEvent::ObjectProgress {
@@ -370,7 +375,13 @@ async fn participate(
                 shares.revoke(index);
             }
         }
-        apply_share_effects(&mut shares, &session, &mut audit, &mut figures);
+        apply_share_effects(
+            &mut shares,
+            &session,
+            &mut audit,
+            &mut figures,
+            args.share_with_newcomers,
+        );
         // The speaking indicator others show for us.
         if let Some(now) = voice.try_snapshot().map(|v| v.local_speaking)
             && now != speaking
@@ -417,6 +428,7 @@ fn apply_share_effects(
     session: &Session,
     audit: &mut AuditWriter,
     figures: &mut JoinFigures,
+    share_with_newcomers: bool,
 ) {
     // Seeing a share yields more effects (the view said and audited): bounded rounds.
     for _ in 0..4 {
@@ -448,6 +460,11 @@ fn apply_share_effects(
                 }
                 Effect::Show { key, .. } => shares.shown(key),
                 Effect::Purge(_) => {}
+                Effect::AskAboutNewcomer(peer) if share_with_newcomers => shares.share_with(peer),
+                Effect::AskAboutNewcomer(peer) => {
+                    info!(%peer, "a clinician joined; what is shared is not shared with them (no --share-with-newcomers)");
+                    shares.decline(peer);
+                }
             }
         }
     }

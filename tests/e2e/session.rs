@@ -217,7 +217,7 @@ async fn two_peers_exchange_poses_control_objects_and_voice() {
                         (from, manifest.id, manifest.kind),
                         (b, id, ObjectKind::Image)
                     );
-                    received = Some(data);
+                    received = Some(data.into_inner());
                     break;
                 }
                 SessionEvent::ObjectCancelled { why, .. } => panic!("object cancelled: {why}"),
@@ -467,7 +467,7 @@ async fn until_resumed(
                 }
                 SessionEvent::ObjectReceived { manifest, data, .. } => {
                     assert_eq!(manifest.id, id);
-                    arrived = Some(data);
+                    arrived = Some(data.into_inner());
                 }
                 SessionEvent::ObjectCancelled { why, .. } => panic!("cancelled: {why}"),
                 SessionEvent::PeerConnected(_) | SessionEvent::PeerLeft(_) => {
@@ -600,7 +600,7 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
         manifest.id, next,
         "only the next object arrives; before it: {before:?}"
     );
-    assert!(data == *small);
+    assert!(*data.expose() == *small);
     let (_, before) = wait_for(
         &mut patient,
         Duration::from_secs(10),

@@ -352,7 +352,7 @@ fn poll_session(
                     from,
                     object: manifest.id,
                     kind: manifest.kind,
-                    data: Redacted::new(Arc::new(data)),
+                    data: Redacted::new(Arc::new(data.into_inner())),
                 });
             }
             SessionEvent::ObjectProgress {

@@ -1,5 +1,6 @@
 //! What a session reports to its front end (the same for every backend).
 
+use haven_proto::Redacted;
 use haven_proto::bulk::{Manifest, ObjectId};
 use haven_proto::control::Control;
 use haven_proto::pose::PoseUpdate;
@@ -104,8 +105,8 @@ pub enum SessionEvent {
         from: PeerId,
         /// Its manifest.
         manifest: Manifest,
-        /// Its bytes (held in memory only).
-        data: Vec<u8>,
+        /// Its bytes (held in memory only; patient data, so its `Debug` prints nothing of them).
+        data: Redacted<Vec<u8>>,
     },
     /// An object we sent arrived whole: the receiver acknowledged every byte after checking
     /// its SHA-256.
@@ -150,4 +151,27 @@ pub enum SessionEvent {
         /// Why.
         why: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use haven_proto::bulk::ObjectKind;
+
+    use super::*;
+
+    /// What a patient shared never reaches a log line through an event's `Debug`.
+    #[test]
+    fn an_arrived_objects_bytes_never_print() {
+        let secret = b"Jane Doe, MRN 123-45-6789".to_vec();
+        let event = SessionEvent::ObjectReceived {
+            from: PeerId(2),
+            manifest: crate::transfer::manifest_for(ObjectId(1), ObjectKind::Fhir, &secret),
+            data: Redacted::new(secret.clone()),
+        };
+        let printed = format!("{event:?}");
+        assert!(
+            !printed.contains("Jane") && !printed.contains("74, 97, 110"),
+            "{printed}"
+        );
+    }
 }

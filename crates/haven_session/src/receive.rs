@@ -2,6 +2,7 @@
 //! role checks (rule 2 of the design: a peer acts on a message only if its sender's role may
 //! send it), the decoders' typed refusals, and the receiving side of object transfers.
 
+use haven_proto::Redacted;
 use haven_proto::bulk::{self, Bulk, CancelReason, ObjectId};
 use haven_proto::signal::{PeerId, Role};
 use haven_proto::{channel, control, pose};
@@ -131,7 +132,7 @@ fn received(from: PeerId, received: Received) -> BulkOutcome {
             event: Some(SessionEvent::ObjectReceived {
                 from,
                 manifest,
-                data,
+                data: Redacted::new(data),
             }),
             to_sender: None,
         },

@@ -124,17 +124,21 @@ pub fn keep(
     let provenance = records::object_provenance(&sha256, &consent, now_unix);
     let provenance_json =
         serde_json::to_vec_pretty(provenance.expose()).map_err(|_| KeepError::BadConsent)?;
-    std::fs::create_dir_all(dir)?;
+    crate::files::private_dir(dir)?;
     let kept = Kept {
         sha256,
         object: dir.join(format!("{stem}.{}", extension(kind))),
         consent: dir.join(format!("{stem}.consent.json")),
         provenance: dir.join(format!("{stem}.provenance.json")),
     };
-    std::fs::write(&kept.object, data)?;
-    std::fs::write(&kept.consent, consent_json)?;
-    std::fs::write(&kept.provenance, provenance_json)?;
+    write_private(&kept.object, data)?;
+    write_private(&kept.consent, consent_json.as_bytes())?;
+    write_private(&kept.provenance, &provenance_json)?;
     Ok(kept)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::io::Write::write_all(&mut crate::files::private_file(path, false)?, bytes)
 }
 
 #[cfg(test)]

@@ -114,6 +114,10 @@ pub enum Effect {
     },
     /// Whatever shows this share stops: it is no longer held.
     Purge(ShareKey),
+    /// A clinician or therapist joined while the patient shares something: ask the patient
+    /// whether what they share goes to them too ([`ShareLedger::share_with`] or
+    /// [`ShareLedger::decline`]). Nothing goes to them until then.
+    AskAboutNewcomer(PeerId),
 }
 
 /// One of this side's offers.
@@ -166,8 +170,14 @@ pub struct ShareLedger {
     can_keep: bool,
     next_object: u32,
     outgoing: Vec<Outgoing>,
-    /// Clinicians and therapists connected now (who this side's offers go to).
+    /// Clinicians and therapists this side's offers go to: those in the room before anything
+    /// was shared, and newcomers the patient said yes to.
     recipients: Vec<PeerId>,
+    /// Clinicians and therapists who connected while something was shared: they get nothing
+    /// until the patient says yes ([`ShareLedger::share_with`]).
+    newcomers: Vec<PeerId>,
+    /// Newcomers the patient said no to: nothing of this side's goes to them.
+    declined: Vec<PeerId>,
     incoming: HashMap<(PeerId, ObjectId), Incoming>,
     /// Objects taken back while their bytes may still be on the way.
     revoked: HashSet<(PeerId, ObjectId)>,
@@ -285,12 +295,35 @@ impl ShareLedger {
         });
     }
 
-    /// A peer's channels opened. A clinician or therapist gets every share not taken back that
-    /// it has not got yet.
+    /// A peer's channels opened (a new peer: a participant resuming its own place reconnects,
+    /// it does not connect again). A clinician or therapist who arrives before anything is
+    /// shared will get what the patient shares from then on. One who arrives while something
+    /// is shared is a newcomer: it gets nothing until the patient says yes
+    /// ([`Effect::AskAboutNewcomer`]); an invite is a bearer token, and the patient decides
+    /// who sees what.
     pub fn peer_connected(&mut self, peer: PeerId, role: Role) {
-        if !matches!(role, Role::Clinician | Role::Therapist) || self.recipients.contains(&peer) {
+        if !matches!(role, Role::Clinician | Role::Therapist)
+            || self.recipients.contains(&peer)
+            || self.newcomers.contains(&peer)
+            || self.declined.contains(&peer)
+        {
             return;
         }
+        if self.outgoing.iter().any(|s| !s.revoked) {
+            self.newcomers.push(peer);
+            self.effects.push(Effect::AskAboutNewcomer(peer));
+        } else {
+            self.recipients.push(peer);
+        }
+    }
+
+    /// The patient says yes to a newcomer: everything they share now goes to it, and what they
+    /// share later too.
+    pub fn share_with(&mut self, peer: PeerId) {
+        let Some(at) = self.newcomers.iter().position(|&p| p == peer) else {
+            return;
+        };
+        self.newcomers.remove(at);
         self.recipients.push(peer);
         for index in 0..self.outgoing.len() {
             let share = &self.outgoing[index];
@@ -298,6 +331,19 @@ impl ShareLedger {
                 self.send_share(index, peer);
             }
         }
+    }
+
+    /// The patient says no to a newcomer: nothing of theirs goes to it.
+    pub fn decline(&mut self, peer: PeerId) {
+        if let Some(at) = self.newcomers.iter().position(|&p| p == peer) {
+            self.newcomers.remove(at);
+            self.declined.push(peer);
+        }
+    }
+
+    /// Newcomers waiting for the patient's answer, in the order they arrived.
+    pub fn newcomers(&self) -> &[PeerId] {
+        &self.newcomers
     }
 
     /// A peer's connection was rebuilt: room events sent just before may have been lost with
@@ -509,6 +555,8 @@ impl ShareLedger {
     /// this side's offers stop going to it.
     pub fn peer_left(&mut self, peer: PeerId) {
         self.recipients.retain(|&p| p != peer);
+        self.newcomers.retain(|&p| p != peer);
+        self.declined.retain(|&p| p != peer);
         let mut keys: Vec<_> = self
             .incoming
             .keys()
@@ -600,18 +648,20 @@ mod tests {
     }
 
     #[test]
-    fn an_offer_goes_to_each_clinician_once_as_it_connects_and_never_to_a_patient() {
+    fn an_offer_goes_to_the_clinicians_in_the_room_and_newcomers_only_when_the_patient_says_so() {
         let mut ledger = ShareLedger::new(false);
-        ledger.offer(offer("a", false));
-        let first: Vec<_> = ledger.drain_effects().collect();
-        assert_eq!(actions(&first), vec![Action::Share]);
-        assert!(!first.iter().any(|e| matches!(e, Effect::SendObject { .. })));
         ledger.peer_connected(PeerId(7), Role::Patient);
-        assert_eq!(ledger.drain_effects().count(), 0, "a patient gets nothing");
         ledger.peer_connected(CLINICIAN, Role::Clinician);
         ledger.peer_connected(CLINICIAN, Role::Clinician);
+        assert_eq!(ledger.drain_effects().count(), 0, "nothing shared yet");
+        ledger.offer(offer("a", false));
         let sent: Vec<_> = ledger.drain_effects().collect();
-        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(actions(&sent), vec![Action::Share]);
+        let sent: Vec<_> = sent
+            .into_iter()
+            .filter(|e| matches!(e, Effect::SendObject { .. } | Effect::Send { .. }))
+            .collect();
+        assert_eq!(sent.len(), 2, "once, to the clinician only: {sent:?}");
         let Effect::SendObject { to, object, .. } = &sent[0] else {
             panic!("{sent:?}")
         };
@@ -619,11 +669,24 @@ mod tests {
         assert!(
             matches!(&sent[1], Effect::Send { to, message: Control::Shared(s) } if *to == CLINICIAN && s.object == *object)
         );
-        // A therapist connecting later gets it too, under another id.
+        // A therapist connecting later is a newcomer: the patient is asked, and nothing goes
+        // to it until they say yes; then it gets it, under another id.
         ledger.peer_connected(PeerId(3), Role::Therapist);
+        let asked: Vec<_> = ledger.drain_effects().collect();
+        assert_eq!(asked, vec![Effect::AskAboutNewcomer(PeerId(3))]);
+        ledger.share_with(PeerId(3));
         let later: Vec<_> = ledger.drain_effects().collect();
         assert!(
             matches!(&later[0], Effect::SendObject { to, object: o, .. } if *to == PeerId(3) && o != object)
+        );
+        // One declined gets nothing, not even what is shared later.
+        ledger.peer_connected(PeerId(4), Role::Clinician);
+        ledger.decline(PeerId(4));
+        ledger.offer(offer("b", false));
+        let effects: Vec<_> = ledger.drain_effects().collect();
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::SendObject { to, .. } | Effect::Send { to, .. } if *to == PeerId(4))),
+            "{effects:?}"
         );
     }
 

@@ -9,7 +9,8 @@
 //!   anonymous patient), with the share's Consent made by the one builder
 //!   ([`records::consent_for`]).
 //! - [`ledger`]: the share protocol as a sans-IO state machine: what this side offers and what
-//!   it holds of others' shares, answering events with effects (send, say, audit, keep, show).
+//!   it holds of others' shares, answering events with effects (send, say, audit, keep, show,
+//!   ask the patient about a newcomer).
 //! - [`keep`]: a share the patient allowed the clinic to keep, written under its digest with
 //!   its Consent (the proof, checked) and a Provenance pointing at both.
 //! - [`records`]: FHIR R4 JSON (Bundles of every type, the IPS document, single resources):
@@ -23,9 +24,12 @@
 //! - [`audit`]: the hash-chained, signed, append-only log of shares, views, revokes, purges
 //!   and keeps, by patient, clinician or therapist; exportable as FHIR AuditEvent; and
 //!   [`audit::AuditWriter`], one side's log for a session (in memory, optionally a file).
+//! - [`files`]: what this crate writes on disk (kept shares, audit logs) is the owner's only
+//!   (0600 files, 0700 folders).
 
 pub mod audit;
 pub mod dicom;
+pub mod files;
 pub mod images;
 pub mod keep;
 pub mod ledger;

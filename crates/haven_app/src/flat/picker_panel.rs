@@ -8,6 +8,10 @@ use bevy::prelude::*;
 use bevy::ui::RelativeCursorPosition;
 use haven_proto::bulk::ObjectKind;
 
+use haven_proto::signal::{PeerId, Role};
+
+use crate::avatar::{Appearance, RemoteAvatar};
+use crate::session::SessionFigures;
 use crate::sharing::Sharing;
 use crate::sharing::picker::{Candidate, PickerAction, SharePicker};
 
@@ -134,7 +138,9 @@ fn rebuild_panel(
     sharing: Res<'_, Sharing>,
     panels: Query<'_, '_, Entity, With<PickerPanel>>,
     lists: Query<'_, '_, &ScrollPosition, With<PickerList>>,
-    mut drawn: Local<'_, Option<Vec<[bool; 4]>>>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
+    figures: Res<'_, SessionFigures>,
+    mut drawn: Local<'_, Option<(Vec<[bool; 4]>, Vec<PeerId>)>>,
 ) {
     let Ok(panel) = panels.single() else {
         return;
@@ -146,10 +152,25 @@ fn rebuild_panel(
         .iter()
         .map(|s| [s.revoked, !s.delivered.is_empty(), s.viewed, s.purged])
         .collect();
+    let states = (states, sharing.ledger.newcomers().to_vec());
     if drawn.as_ref() == Some(&states) && !picker.is_changed() {
         return;
     }
     *drawn = Some(states);
+    // Who joined while something is shared, as the patient knows them: the name they show,
+    // else their role.
+    let who = |peer: PeerId| {
+        avatars
+            .iter()
+            .find_map(|(a, look)| match look {
+                Appearance::Named { name, .. } if a.peer == peer => Some(name.expose().clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| match figures.role_of(peer) {
+                Some(Role::Therapist) => "A therapist".to_owned(),
+                _ => "A clinician".to_owned(),
+            })
+    };
     // The list keeps where it was scrolled to (the layout clamps it to the new content).
     let scrolled = lists.iter().next().cloned().unwrap_or_default();
     let live = |shared_in: Option<usize>| {
@@ -165,6 +186,36 @@ fn rebuild_panel(
     };
     root.with_children(|p| {
         p.spawn(button(PickerAction::OpenClose, &title, BUTTON_BG, TEXT));
+        // A newcomer is asked about whether the panel is open or not: nothing goes to them
+        // until the patient answers.
+        for &peer in sharing.ledger.newcomers() {
+            p.spawn(label(
+                format!(
+                    "{} joined. Share what you share now with them too?",
+                    who(peer)
+                ),
+                15.0,
+                TEXT,
+            ));
+            p.spawn(Node {
+                column_gap: px(8),
+                ..default()
+            })
+            .with_children(|line| {
+                line.spawn(button(
+                    PickerAction::AnswerNewcomer { peer, share: true },
+                    "Share with them",
+                    SHARE_BG,
+                    Color::WHITE,
+                ));
+                line.spawn(button(
+                    PickerAction::AnswerNewcomer { peer, share: false },
+                    "Not now",
+                    BUTTON_BG,
+                    TEXT,
+                ));
+            });
+        }
         if !picker.open {
             return;
         }

@@ -193,6 +193,8 @@ fn present(
                                     text.expose().lines().map(str::to_owned).collect(),
                                 ));
                                 texts.board_from = Some(key);
+                                // On the board now: viewed.
+                                sharing.ledger.shown(key);
                             }
                             Err(e) => {
                                 warn!("shared records could not be read: {e}");
@@ -200,6 +202,7 @@ fn present(
                             }
                         }
                     }
+                    // A picture is viewed once its texture is up (`place_picture`).
                     ObjectKind::Image | ObjectKind::Dicom if Some(i) == last_picture => {
                         commands.spawn(Decoding::start(
                             key,
@@ -212,7 +215,6 @@ fn present(
                     }
                     _ => {}
                 }
-                sharing.ledger.shown(key);
             }
             Effect::Purge(key) => {
                 for (entity, quad) in &quads {
@@ -337,11 +339,13 @@ fn place_picture(
     mut commands: Commands<'_, '_>,
     mut decoding: Query<'_, '_, (Entity, &mut Decoding)>,
     mut quads: Query<'_, '_, (Entity, &mut DisplayQuad, &MeshMaterial3d<DisplayMaterial>)>,
-    sharing: Res<'_, Sharing>,
+    mut sharing: ResMut<'_, Sharing>,
     mut texts: ResMut<'_, ShareTexts>,
     mut images: ResMut<'_, Assets<Image>>,
     mut meshes: ResMut<'_, Assets<Mesh>>,
     mut materials: ResMut<'_, Assets<DisplayMaterial>>,
+    figures: Res<'_, crate::session::SessionFigures>,
+    mut out: Outbox<'_>,
 ) {
     for (entity, mut pending) in &mut decoding {
         let Some(decoded) = check_ready(&mut pending.task) else {
@@ -404,6 +408,9 @@ fn place_picture(
         ));
         texts.display = Some(caption(&pending.label, pending.frame, frames));
         texts.notice = None;
+        // Its texture is up: now it is viewed (said to the patient, audited).
+        sharing.ledger.shown(key);
+        sharing.apply(figures.me.map(|m| m.role), &mut out);
     }
 }
 

@@ -18,6 +18,7 @@ use bevy::tasks::futures::check_ready;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 use haven_proto::Redacted;
 use haven_proto::bulk::ObjectKind;
+use haven_proto::signal::PeerId;
 use haven_share::offer::{Offer, OfferError, ShareTerms, object_offer, records_offer};
 use haven_share::records::{Records, SectionKind, Selector, summarise};
 
@@ -169,6 +170,14 @@ pub enum PickerAction {
     Revoke(usize),
     /// Open or close the panel.
     OpenClose,
+    /// The patient's answer about a clinician or therapist who joined while they share
+    /// something: share with them too (`true`) or not.
+    AnswerNewcomer {
+        /// Who joined.
+        peer: PeerId,
+        /// Share with them.
+        share: bool,
+    },
 }
 
 /// The patient's picker: its logic everywhere, its panel in the flat window.
@@ -261,6 +270,14 @@ fn apply(
                 }
             }
             PickerAction::OpenClose => picker.open = !picker.open,
+            PickerAction::AnswerNewcomer { peer, share: true } => {
+                sharing.ledger.share_with(peer);
+                picker.notice = Some("Shared with them too.".into());
+            }
+            PickerAction::AnswerNewcomer { peer, share: false } => {
+                sharing.ledger.decline(peer);
+                picker.notice = Some("Not shared with them.".into());
+            }
         }
     }
 }

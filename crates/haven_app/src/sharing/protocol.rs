@@ -39,6 +39,16 @@ pub struct OfferShare(pub Offer);
 #[derive(Message, Clone, Copy, Debug)]
 pub struct RevokeShare(pub usize);
 
+/// The patient's answer about a clinician or therapist who joined while they share something
+/// (`Effect::AskAboutNewcomer`; the ledger keeps who waits for an answer).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct AnswerNewcomer {
+    /// Who joined.
+    pub peer: haven_proto::signal::PeerId,
+    /// Share what is shared now (and later) with them too.
+    pub share: bool,
+}
+
 /// This side's shares: the protocol's state, the audit log, where kept shares go.
 #[derive(Resource, Debug)]
 pub struct Sharing {
@@ -131,6 +141,8 @@ impl Sharing {
                     }
                 }
                 Effect::Show { .. } | Effect::Purge(_) => self.view.push(effect),
+                // The question waits in the ledger (`newcomers`) for the picker to ask it.
+                Effect::AskAboutNewcomer(_) => {}
             }
         }
     }
@@ -175,6 +187,7 @@ impl Plugin for ProtocolPlugin {
         app.insert_resource(Sharing::new(settings))
             .add_message::<OfferShare>()
             .add_message::<RevokeShare>()
+            .add_message::<AnswerNewcomer>()
             .configure_sets(
                 Update,
                 (
@@ -197,13 +210,22 @@ impl Plugin for ProtocolPlugin {
 fn take_requests(
     mut offers: MessageReader<'_, '_, OfferShare>,
     mut revokes: MessageReader<'_, '_, RevokeShare>,
+    mut answers: MessageReader<'_, '_, AnswerNewcomer>,
     mut sharing: ResMut<'_, Sharing>,
     figures: Res<'_, SessionFigures>,
     mut out: Outbox<'_>,
 ) {
     let (mut offered, mut revoked) = (offers.read().peekable(), revokes.read().peekable());
-    if offered.peek().is_none() && revoked.peek().is_none() {
+    let mut answered = answers.read().peekable();
+    if offered.peek().is_none() && revoked.peek().is_none() && answered.peek().is_none() {
         return;
+    }
+    for answer in answered {
+        if answer.share {
+            sharing.ledger.share_with(answer.peer);
+        } else {
+            sharing.ledger.decline(answer.peer);
+        }
     }
     for OfferShare(offer) in offered {
         sharing.ledger.offer(offer.clone());

@@ -102,6 +102,37 @@ impl ConsultStepper {
         stepper
     }
 
+    /// A participant who joins later, its app set up by `setup`; steps until everyone sees it
+    /// connected (bounded). Returns its peer id.
+    pub fn join(&mut self, role: Role, setup: impl FnOnce(&mut App)) -> PeerId {
+        let mut app = headless_app(FRAME);
+        setup(&mut app);
+        app.add_plugins(RoomPlugins);
+        app.insert_resource(SessionLink::new(self.hub.join(role)));
+        self.participants.push(Participant {
+            role,
+            peer: PeerId(0),
+            app,
+        });
+        let expected = self.participants.len() - 1;
+        let joined = self.step_until(20, |s| {
+            s.participants.iter().all(|p| {
+                let figures = p.app.world().resource::<SessionFigures>();
+                figures.me.is_some() && figures.connected.len() == expected
+            })
+        });
+        assert!(joined, "the newcomer joined and connected within 20 frames");
+        let newcomer = self.participants.last_mut().expect("just joined");
+        newcomer.peer = newcomer
+            .app
+            .world()
+            .resource::<SessionFigures>()
+            .me
+            .expect("welcomed")
+            .id;
+        newcomer.peer
+    }
+
     /// The first participant in `role`.
     pub fn get(&mut self, role: Role) -> &mut Participant {
         self.participants

@@ -21,7 +21,7 @@ use crate::session::{
     ControlReceived, LeaveRequested, ObjectArrived, ObjectCancelled, ObjectProgress, SendControl,
     SendObject,
 };
-use crate::sharing::{OfferShare, RevokeShare, ShareSettings, ShareTexts, Sharing};
+use crate::sharing::{AnswerNewcomer, OfferShare, RevokeShare, ShareSettings, ShareTexts, Sharing};
 
 /// What a participant heard, counted by a test system.
 #[derive(Resource, Debug, Default)]
@@ -227,6 +227,19 @@ fn a_patient_who_leaves_takes_everything_except_what_the_clinic_may_keep() {
         std::fs::read(keep.join(format!("{digest}.json"))).ok(),
         Some(kept_bytes)
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: PathBuf| std::fs::metadata(p).expect("there").permissions().mode() & 0o777;
+        assert_eq!(
+            mode(keep.clone()),
+            0o700,
+            "the keep folder is the clinic user's only"
+        );
+        for name in &names {
+            assert_eq!(mode(keep.join(name)), 0o600, "{name}");
+        }
+    }
     let lines = consult
         .app(Role::Clinician)
         .world()
@@ -502,4 +515,101 @@ fn the_patients_board_falls_back_to_what_is_still_shared() {
         .write_message(RevokeShare(0));
     consult.steps(2);
     assert_eq!(board_from(&mut consult), None);
+}
+
+/// A clinician who joins while the patient shares gets nothing until the patient says yes;
+/// then it gets what is shared now. One the patient says no to gets nothing, not even what is
+/// shared later.
+#[test]
+fn a_newcomer_gets_nothing_until_the_patient_says_yes() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    assert!(viewed(&mut consult));
+    let hear_too = |app: &mut App| {
+        app.insert_resource(ShareSettings::default())
+            .init_resource::<Heard>()
+            .add_systems(Update, hear);
+    };
+    let therapist = consult.join(Role::Therapist, hear_too);
+    consult.steps(10);
+    assert_eq!(
+        sharing(&mut consult, Role::Patient).ledger.newcomers(),
+        &[therapist],
+        "the patient is asked"
+    );
+    let nothing = heard(&mut consult, Role::Therapist);
+    assert_eq!(
+        (nothing.shared, nothing.arrived, nothing.progress),
+        (0, 0, 0)
+    );
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(AnswerNewcomer {
+            peer: therapist,
+            share: true,
+        });
+    assert!(consult.step_until(50, |s| {
+        let h = heard(s, Role::Therapist);
+        h.shared == 1 && h.arrived == 1
+    }));
+    assert!(
+        sharing(&mut consult, Role::Patient)
+            .ledger
+            .newcomers()
+            .is_empty()
+    );
+    // A second clinician, declined: nothing now, nothing later.
+    let second = consult.join(Role::Clinician, hear_too);
+    consult.steps(3);
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(AnswerNewcomer {
+            peer: second,
+            share: false,
+        });
+    offer(&mut consult, blob(1_000));
+    consult.steps(20);
+    let declined = &consult
+        .participants
+        .iter()
+        .find(|p| p.peer == second)
+        .expect("the second clinician")
+        .app;
+    let h = declined.world().resource::<Heard>();
+    assert_eq!((h.shared, h.arrived, h.progress), (0, 0, 0));
+    assert_eq!(
+        heard(&mut consult, Role::Therapist).arrived,
+        2,
+        "the therapist got the new one"
+    );
+}
+
+/// "Viewed" is said only for what was shown: records once they are on the board, a picture
+/// once its texture is up. These apps have no renderer, so a picture arrives and is never
+/// shown: never reported viewed, never audited as a view.
+#[test]
+fn viewed_is_said_only_for_what_was_shown() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    offer(&mut consult, blob(3_000));
+    assert!(consult.step_until(50, |s| heard(s, Role::Clinician).arrived == 1));
+    consult.steps(20);
+    assert!(!sharing(&mut consult, Role::Patient).ledger.outgoing()[0].viewed);
+    let lines = sharing(&mut consult, Role::Clinician)
+        .audit_lines()
+        .to_vec();
+    assert_eq!(count(&lines, "view"), 0, "{lines:?}");
+    offer(&mut consult, summary(false));
+    assert!(consult.step_until(50, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .outgoing()
+            .get(1)
+            .is_some_and(|o| o.viewed)
+    }));
 }

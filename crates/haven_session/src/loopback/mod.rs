@@ -704,7 +704,7 @@ mod tests {
                         data,
                     } => {
                         assert_eq!(from, p);
-                        arrived = Some((manifest, data));
+                        arrived = Some((manifest, data.into_inner()));
                     }
                     other => panic!("{other:?}"),
                 }
@@ -799,7 +799,7 @@ mod tests {
         let got: Vec<_> = drain(&mut clinician)
             .into_iter()
             .filter_map(|e| match e {
-                SessionEvent::ObjectReceived { data, .. } => Some(data),
+                SessionEvent::ObjectReceived { data, .. } => Some(data.into_inner()),
                 _ => None,
             })
             .collect();
@@ -854,7 +854,7 @@ mod tests {
                         ..
                     } => muted = true,
                     SessionEvent::ObjectProgress { .. } => {}
-                    SessionEvent::ObjectReceived { data, .. } => arrived = Some(data),
+                    SessionEvent::ObjectReceived { data, .. } => arrived = Some(data.into_inner()),
                     other => panic!("{other:?}"),
                 }
             }

@@ -44,10 +44,7 @@ impl AuditWriter {
     /// first [`record`](Self::record).
     pub fn new(path: Option<PathBuf>, role: Role) -> Self {
         let file = path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
+            crate::files::private_file(&p, true)
                 .inspect_err(|e| {
                     tracing::warn!(
                         "the audit log cannot be written ({}); kept in memory",
