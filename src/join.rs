@@ -413,7 +413,13 @@ async fn participate(
     figures.audio_frames_concealed = heard.frames_concealed;
     // The consult ends for us: what was shared with us is purged, and each patient told.
     shares.end_of_consult();
-    apply_share_effects(&mut shares, &session, &mut audit, &mut figures);
+    apply_share_effects(
+        &mut shares,
+        &session,
+        &mut audit,
+        &mut figures,
+        args.share_with_newcomers,
+    );
     figures.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     figures.peers_seen = seen.len();
     session.leave();
