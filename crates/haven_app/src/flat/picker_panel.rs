@@ -130,8 +130,15 @@ fn tick_row(action: PickerAction, ticked: bool, text: &str, indent: f32) -> impl
     )
 }
 
+/// What the panel last drew: each share's state and who waits for the patient's answer.
+type Drawn = (Vec<[bool; 4]>, Vec<PeerId>);
+
 /// Draws the panel again when the picker or the patient's shares change (a press, a share
 /// delivered, viewed or revoked): a few dozen nodes, only then.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system drawing from several sources"
+)]
 fn rebuild_panel(
     mut commands: Commands<'_, '_>,
     picker: Res<'_, SharePicker>,
@@ -140,7 +147,7 @@ fn rebuild_panel(
     lists: Query<'_, '_, &ScrollPosition, With<PickerList>>,
     avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
     figures: Res<'_, SessionFigures>,
-    mut drawn: Local<'_, Option<(Vec<[bool; 4]>, Vec<PeerId>)>>,
+    mut drawn: Local<'_, Option<Drawn>>,
 ) {
     let Ok(panel) = panels.single() else {
         return;
