@@ -78,15 +78,88 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Other crates' chatter kept out unless asked for by name: webrtc-rs logs every closed socket
-/// at `warn` when a peer leaves, and the GPU stack its adapter details.
-const QUIET: &str = "webrtc=error,webrtc_ice=error,webrtc_sctp=error,webrtc_dtls=error,\
-webrtc_srtp=error,webrtc_mdns=error,wgpu_core=error,wgpu_hal=error,naga=warn,winit=error";
+/// Haven's own log targets: `HAVEN_LOG` sets their level. Every other target (webrtc-rs and
+/// its DTLS, ICE, STUN, RTP and SCTP crates, tungstenite, rustls, wgpu, Bevy, ...) is capped at
+/// `warn` whatever `HAVEN_LOG` asks: their trace output prints tokens, SDP and packet bytes,
+/// and Haven cannot vouch for what they log.
+const OWN_TARGETS: &[&str] = &[
+    "haven",
+    "haven_app",
+    "haven_proto",
+    "haven_session",
+    "haven_share",
+    "haven_signal",
+    "haven_voice",
+    "haven_xr",
+];
 
-/// `info` and [`QUIET`], then whatever `HAVEN_LOG` says (its directives win).
+/// Other crates' chatter below `warn` too: webrtc-rs logs every closed socket at `warn` when
+/// a peer leaves, and the GPU stack its adapter details.
+const QUIET: &str = "webrtc=error,webrtc_ice=error,webrtc_sctp=error,webrtc_dtls=error,\
+webrtc_srtp=error,webrtc_mdns=error,wgpu_core=error,wgpu_hal=error,winit=error";
+
+/// The filter: `warn` (and [`QUIET`]) for everything, and for Haven's own targets `info` or
+/// the level `HAVEN_LOG` gives. `HAVEN_LOG` is a level (`debug`), or `target=level` directives
+/// of which only those naming one of Haven's targets are taken.
 fn log_filter(user: Option<&str>) -> String {
-    match user {
-        Some(user) if !user.trim().is_empty() => format!("info,{QUIET},{user}"),
-        _ => format!("info,{QUIET}"),
+    let mut levels: Vec<(String, String)> = OWN_TARGETS
+        .iter()
+        .map(|t| ((*t).to_owned(), "info".to_owned()))
+        .collect();
+    for directive in user
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        match directive.split_once('=') {
+            None => {
+                for (_, level) in &mut levels {
+                    directive.clone_into(level);
+                }
+            }
+            Some((target, level)) => {
+                let own = OWN_TARGETS
+                    .iter()
+                    .any(|t| target == *t || target.starts_with(&format!("{t}::")));
+                if own {
+                    levels.push((target.to_owned(), level.to_owned()));
+                }
+            }
+        }
+    }
+    let own: Vec<String> = levels.iter().map(|(t, l)| format!("{t}={l}")).collect();
+    format!("warn,{QUIET},{}", own.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haven_log_reaches_havens_targets_only() {
+        let all = log_filter(Some("trace"));
+        assert!(all.starts_with("warn,"), "{all}");
+        assert!(
+            all.contains("haven_session=trace") && all.contains("haven=trace"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("tungstenite") && !all.contains("dtls=trace"),
+            "{all}"
+        );
+        let named = log_filter(Some(
+            "tungstenite=trace,webrtc_dtls=trace,haven_app::session=debug",
+        ));
+        assert!(
+            !named.contains("tungstenite") && !named.contains("webrtc_dtls=trace"),
+            "{named}"
+        );
+        assert!(named.contains("haven_app::session=debug"), "{named}");
+        assert!(log_filter(None).contains("haven_share=info"));
+        // Every directive parses.
+        for f in [all, named, log_filter(None)] {
+            assert!(EnvFilter::try_new(&f).is_ok(), "{f}");
+        }
     }
 }

@@ -5,10 +5,12 @@
 //! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
+//! - [`privacy`]: a whole consult at trace level logs no token, SDP, name or record.
 
 mod cli;
 mod demo;
 mod interop;
+mod privacy;
 mod session;
 mod signal;
 mod support;
