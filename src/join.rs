@@ -375,6 +375,11 @@ async fn participate(
                 shares.revoke(index);
             }
         }
+        shares.tick(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
         apply_share_effects(
             &mut shares,
             &session,
@@ -466,6 +471,7 @@ fn apply_share_effects(
                 }
                 Effect::Show { key, .. } => shares.shown(key),
                 Effect::Purge(_) => {}
+                Effect::Expired(_) => info!("a share's time ran out: it was removed"),
                 Effect::AskAboutNewcomer(peer) if share_with_newcomers => shares.share_with(peer),
                 Effect::AskAboutNewcomer(peer) => {
                     info!(%peer, "a clinician joined; what is shared is not shared with them (no --share-with-newcomers)");

@@ -114,6 +114,9 @@ pub enum Effect {
     },
     /// Whatever shows this share stops: it is no longer held.
     Purge(ShareKey),
+    /// A share's time ran out and it was dropped (the display says so; a [`Effect::Purge`]
+    /// follows).
+    Expired(ShareKey),
     /// A clinician or therapist joined while the patient shares something: ask the patient
     /// whether what they share goes to them too ([`ShareLedger::share_with`] or
     /// [`ShareLedger::decline`]). Nothing goes to them until then.
@@ -178,6 +181,8 @@ pub struct ShareLedger {
     newcomers: Vec<PeerId>,
     /// Newcomers the patient said no to: nothing of this side's goes to them.
     declined: Vec<PeerId>,
+    /// The latest time given to [`ShareLedger::tick`], Unix seconds (0: never).
+    now: u64,
     incoming: HashMap<(PeerId, ObjectId), Incoming>,
     /// Objects taken back while their bytes may still be on the way.
     revoked: HashSet<(PeerId, ObjectId)>,
@@ -309,12 +314,59 @@ impl ShareLedger {
         {
             return;
         }
-        if self.outgoing.iter().any(|s| !s.revoked) {
+        if self
+            .outgoing
+            .iter()
+            .any(|s| !s.revoked && !self.expired(&s.offer))
+        {
             self.newcomers.push(peer);
             self.effects.push(Effect::AskAboutNewcomer(peer));
         } else {
             self.recipients.push(peer);
         }
+    }
+
+    /// Time passes (Unix seconds; call it every frame or so). A share whose time is up (its
+    /// terms' `until`, the patient's `--share-for`) is dropped on the clinician's side, audited
+    /// as expired, the patient told it is gone, and the display told ([`Effect::Expired`]);
+    /// an expired share is never kept. On the patient's side an expired offer goes to no
+    /// newcomer.
+    pub fn tick(&mut self, now_unix: u64) {
+        self.now = self.now.max(now_unix);
+        let mut expired: Vec<(PeerId, ObjectId)> = self
+            .incoming
+            .iter()
+            .filter(|(_, e)| e.terms.as_ref().is_some_and(|t| t.until <= self.now))
+            .map(|(k, _)| *k)
+            .collect();
+        expired.sort_by_key(|(p, o)| (p.0, o.0));
+        for (from, object) in expired {
+            let Some(entry) = self.incoming.remove(&(from, object)) else {
+                continue;
+            };
+            // Whatever of it is still on its way is dropped as it lands.
+            self.revoked.insert((from, object));
+            let key = ShareKey::From(from, object);
+            let digest = entry
+                .object
+                .as_ref()
+                .map_or_else(|| object_digest(&[]), |(_, d)| digest_of(d));
+            self.effects.push(Effect::Audit {
+                action: Action::Expire,
+                object: key.audit_name(),
+                digest,
+            });
+            self.effects.push(Effect::Send {
+                to: from,
+                message: Control::Purged { object },
+            });
+            self.effects.push(Effect::Expired(key));
+            self.effects.push(Effect::Purge(key));
+        }
+    }
+
+    fn expired(&self, offer: &Offer) -> bool {
+        self.now > 0 && offer.until <= self.now
     }
 
     /// The patient says yes to a newcomer: everything they share now goes to it, and what they
@@ -327,7 +379,10 @@ impl ShareLedger {
         self.recipients.push(peer);
         for index in 0..self.outgoing.len() {
             let share = &self.outgoing[index];
-            if !share.revoked && !share.sent_to.iter().any(|(p, _)| *p == peer) {
+            if !share.revoked
+                && !self.expired(&share.offer)
+                && !share.sent_to.iter().any(|(p, _)| *p == peer)
+            {
                 self.send_share(index, peer);
             }
         }
@@ -421,8 +476,14 @@ impl ShareLedger {
         if self.revoked.contains(&key) {
             return;
         }
+        // Already over: never held, never shown (the next tick tells the patient).
+        let over = self.now > 0 && terms.until <= self.now;
         self.incoming.entry(key).or_default().terms = Some(terms);
-        self.offer_to_show(key);
+        if over {
+            self.tick(self.now);
+        } else {
+            self.offer_to_show(key);
+        }
     }
 
     /// A patient's object arrived whole (its SHA-256 checked).
@@ -466,6 +527,7 @@ impl ShareLedger {
         };
         if let (Some(terms), Some((kind, data)), false) =
             (&entry.terms, &entry.object, entry.offered_to_show)
+            && (self.now == 0 || terms.until > self.now)
         {
             entry.offered_to_show = true;
             self.effects.push(Effect::Show {
@@ -591,7 +653,10 @@ impl ShareLedger {
         let object = share_key.audit_name();
         match (entry.terms, entry.object) {
             (Some(terms), Some((kind, data)))
-                if terms.may_keep && self.can_keep && !data.expose().is_empty() =>
+                if terms.may_keep
+                    && self.can_keep
+                    && !data.expose().is_empty()
+                    && (self.now == 0 || terms.until > self.now) =>
             {
                 self.effects.push(Effect::Keep {
                     object,
@@ -803,5 +868,69 @@ mod tests {
                 object: ObjectId(2)
             }
         }));
+    }
+
+    #[test]
+    fn a_share_whose_time_is_up_is_dropped_audited_as_expired_and_never_kept() {
+        let mut ledger = ShareLedger::new(true);
+        let mut first = terms(4, true);
+        first.until = 1_000;
+        ledger.tick(500);
+        ledger.announced(PATIENT, first);
+        ledger.arrived(
+            PATIENT,
+            ObjectId(4),
+            ObjectKind::Fhir,
+            Redacted::new(Arc::new(vec![4])),
+        );
+        assert!(
+            ledger
+                .drain_effects()
+                .any(|e| matches!(e, Effect::Show { .. }))
+        );
+        ledger.tick(999);
+        assert_eq!(ledger.drain_effects().count(), 0, "not yet");
+        ledger.tick(1_000);
+        let effects: Vec<_> = ledger.drain_effects().collect();
+        assert_eq!(actions(&effects), vec![Action::Expire]);
+        assert!(effects.contains(&Effect::Send {
+            to: PATIENT,
+            message: Control::Purged {
+                object: ObjectId(4)
+            }
+        }));
+        assert!(effects.contains(&Effect::Expired(ShareKey::From(PATIENT, ObjectId(4)))));
+        assert_eq!(ledger.incoming().count(), 0);
+        // What lands after its time is up is dropped; the end of the consult keeps nothing.
+        ledger.arrived(
+            PATIENT,
+            ObjectId(4),
+            ObjectKind::Fhir,
+            Redacted::new(Arc::new(vec![4])),
+        );
+        ledger.end_of_consult();
+        assert!(
+            !ledger
+                .drain_effects()
+                .any(|e| matches!(e, Effect::Keep { .. }))
+        );
+        // Terms already over when they arrive: never shown, never kept.
+        let mut late = terms(5, true);
+        late.until = 1_000;
+        ledger.announced(PATIENT, late);
+        ledger.arrived(
+            PATIENT,
+            ObjectId(5),
+            ObjectKind::Fhir,
+            Redacted::new(Arc::new(vec![5])),
+        );
+        ledger.peer_left(PATIENT);
+        let effects: Vec<_> = ledger.drain_effects().collect();
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::Show { .. } | Effect::Keep { .. })),
+            "{effects:?}"
+        );
     }
 }

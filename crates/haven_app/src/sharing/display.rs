@@ -216,6 +216,9 @@ fn present(
                     _ => {}
                 }
             }
+            Effect::Expired(_) => {
+                texts.notice = Some("A share's time ran out: it was removed".to_owned());
+            }
             Effect::Purge(key) => {
                 for (entity, quad) in &quads {
                     if quad.key == key {

@@ -140,7 +140,9 @@ impl Sharing {
                         None => self.audit.record(Action::Purge, &object, &digest),
                     }
                 }
-                Effect::Show { .. } | Effect::Purge(_) => self.view.push(effect),
+                Effect::Show { .. } | Effect::Purge(_) | Effect::Expired(_) => {
+                    self.view.push(effect);
+                }
                 // The question waits in the ledger (`newcomers`) for the picker to ask it.
                 Effect::AskAboutNewcomer(_) => {}
             }
@@ -294,6 +296,8 @@ fn take_news(
     for m in news.left.read() {
         ledger.peer_left(m.0);
     }
+    // Shares whose time is up go now.
+    ledger.tick(u64::try_from(unix_now()).unwrap_or(0));
     sharing.apply(figures.me.map(|m| m.role), &mut out);
 }
 

@@ -613,3 +613,36 @@ fn viewed_is_said_only_for_what_was_shown() {
             .is_some_and(|o| o.viewed)
     }));
 }
+
+/// The patient's `--share-for`: a share whose time is up is gone from the clinician's side,
+/// said on the wall, audited as expired, and the patient is told.
+#[test]
+fn a_share_ends_when_the_patient_said() {
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |_| {
+        ShareSettings::default()
+    });
+    let parsed = records::parse(&records_bytes(), &records::Limits::default()).expect("parses");
+    let over = ShareTerms {
+        share_for: Duration::ZERO,
+        ..terms(true)
+    };
+    offer(
+        &mut consult,
+        records_offer(parsed, "Summary", &over).expect("an offer"),
+    );
+    assert!(consult.step_until(50, |s| heard(s, Role::Patient).purged == 1));
+    let clinician = consult.app(Role::Clinician).world();
+    assert_eq!(clinician.resource::<Sharing>().ledger.incoming().count(), 0);
+    let texts = clinician.resource::<ShareTexts>();
+    assert!(texts.board.is_none(), "never shown");
+    assert_eq!(
+        texts.notice.as_deref(),
+        Some("A share's time ran out: it was removed")
+    );
+    let lines = clinician.resource::<Sharing>().audit_lines().to_vec();
+    assert_eq!(
+        (count(&lines, "expire"), count(&lines, "view")),
+        (1, 0),
+        "{lines:?}"
+    );
+}

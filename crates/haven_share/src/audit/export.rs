@@ -15,6 +15,7 @@ fn event_type(action: Action) -> (&'static str, &'static str, &'static str) {
         Action::Revoke => ("110110", "Patient Record", "U"),
         Action::Purge => ("110110", "Patient Record", "D"),
         Action::Keep => ("110107", "Import", "C"),
+        Action::Expire => ("110110", "Patient Record", "D"),
     }
 }
 

@@ -100,6 +100,8 @@ pub enum Action {
     Purge,
     /// The clinic kept an object, as the patient allowed.
     Keep,
+    /// A share's time ran out (the patient's `--share-for`): the clinician's side deleted it.
+    Expire,
     /// The session's log ends.
     Close,
 }
@@ -113,6 +115,7 @@ impl Action {
             Self::Revoke => "revoke",
             Self::Purge => "purge",
             Self::Keep => "keep",
+            Self::Expire => "expire",
             Self::Close => "close",
         }
     }
