@@ -371,7 +371,13 @@ pub(crate) fn offers(args: &ShareArgs, anonymous: bool) -> anyhow::Result<Vec<Of
             )?),
         });
         match offer {
-            Ok(offer) => offers.push(offer),
+            Ok(offer) => {
+                // What de-identification cannot clean, said before it goes (no name in it).
+                if let Some(caution) = offer.caution {
+                    tracing::warn!("--share item {}: {caution}", i + 1);
+                }
+                offers.push(offer);
+            }
             Err(e) => tracing::error!("--share item {} is not shared: {e:#}", i + 1),
         }
     }

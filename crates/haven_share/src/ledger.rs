@@ -695,6 +695,7 @@ mod tests {
             consent: Redacted::new(r#"{"resourceType":"Consent"}"#.to_owned()),
             may_keep,
             until: 0,
+            caution: None,
         }
     }
 

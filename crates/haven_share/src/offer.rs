@@ -90,6 +90,9 @@ pub struct Offer {
     pub may_keep: bool,
     /// Until when the share holds, Unix seconds.
     pub until: u64,
+    /// What the patient should know before sharing it (a scan whose pixels may show text:
+    /// [`crate::dicom::BurnedInAnnotation::caution_for_patient`]); never patient data.
+    pub caution: Option<&'static str>,
 }
 
 impl Offer {
@@ -176,6 +179,7 @@ pub fn make_offer(
         consent: Redacted::new(consent),
         may_keep: terms.may_keep,
         until: terms.until(),
+        caution: None,
     })
 }
 
@@ -287,9 +291,10 @@ pub fn prepare_file(
     let is_dicom =
         bytes.get(128..132) == Some(b"DICM") || ext.is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
     let is_json = ext.is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let (kind, data) = if is_dicom {
+    let (kind, data, caution) = if is_dicom {
         let done = dicom::deidentify(&bytes, deid_key, &DicomLimits::default())?;
-        (ObjectKind::Dicom, done.bytes)
+        let caution = done.report.burned_in_annotation.caution_for_patient();
+        (ObjectKind::Dicom, done.bytes, caution)
     } else if is_json {
         let records = records::parse(&bytes, &Limits::default())?;
         return Ok(Prepared::Records {
@@ -299,14 +304,11 @@ pub fn prepare_file(
     } else {
         let claimed = ImageKind::from_path(Path::new(name_hint));
         let stripped = images::strip(&bytes, claimed, &ImageLimits::default())?;
-        (ObjectKind::Image, stripped.bytes)
+        (ObjectKind::Image, stripped.bytes, None)
     };
-    Ok(Prepared::Object(object_offer(
-        kind,
-        Arc::new(data),
-        &label,
-        terms,
-    )?))
+    let mut offer = object_offer(kind, Arc::new(data), &label, terms)?;
+    offer.caution = caution;
+    Ok(Prepared::Object(offer))
 }
 
 #[cfg(test)]
@@ -372,6 +374,24 @@ mod tests {
         assert_eq!(scan.kind, ObjectKind::Dicom);
         let info = dicom::info(scan.data.expose(), &DicomLimits::default()).expect("DICOM");
         assert!(info.patient_identity_removed);
+        // Its pixels are not said to be free of text: the patient is told before sharing.
+        assert_eq!(
+            scan.caution,
+            dicom::BurnedInAnnotation::NotStated.caution_for_patient()
+        );
+        assert!(
+            picture.caution.is_none(),
+            "a picture's pixels were re-encoded"
+        );
+        let Prepared::Object(clean) =
+            prepare_file(data("dicom/emri_small.dcm"), "mr.dcm", &t, &key()).expect("a scan")
+        else {
+            panic!("not an object")
+        };
+        assert_eq!(
+            clean.caution, None,
+            "this one says its pixels carry no text"
+        );
 
         let Prepared::Records { label, records } =
             prepare_file(data("fhir/ips-minimal.json"), "my-records.json", &t, &key())

@@ -276,6 +276,10 @@ fn rebuild_panel(
                             ),
                             0.0,
                         ));
+                        // Before it is shared: what de-identification cannot clean.
+                        if let Some(caution) = offer.caution {
+                            list.spawn(label(format!("    {caution}"), 13.0, STOP_BG));
+                        }
                     }
                     Candidate::Records {
                         label: name, rows, ..

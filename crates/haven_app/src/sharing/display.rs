@@ -318,19 +318,29 @@ pub struct Picture {
     image: Image,
     window: Vec4,
     frames: u32,
+    /// What the caption adds (a scan whose pixels may show text).
+    caution: Option<&'static str>,
 }
 
-/// The wall display's caption: the label, and the frame for a multi-frame picture.
-pub fn caption(label: &Redacted<String>, frame: u32, frames: u32) -> Redacted<String> {
+/// The wall display's caption: the label, the frame for a multi-frame picture, and what the
+/// clinician should know of it (text burned into a scan's pixels).
+pub fn caption(
+    label: &Redacted<String>,
+    frame: u32,
+    frames: u32,
+    caution: Option<&str>,
+) -> Redacted<String> {
+    let mut text = label.expose().clone();
     if frames > 1 {
-        Redacted::new(format!(
-            "{}  (frame {} of {frames}: PageUp/PageDown)",
-            label.expose(),
+        text.push_str(&format!(
+            "  (frame {} of {frames}: PageUp/PageDown)",
             frame + 1
-        ))
-    } else {
-        label.clone()
+        ));
     }
+    if let Some(caution) = caution {
+        text.push_str(&format!(" - {caution}"));
+    }
+    Redacted::new(text)
 }
 
 /// Puts a decoded picture on the wall display (if its share is still held).
@@ -363,6 +373,7 @@ fn place_picture(
             image,
             window,
             frames,
+            caution,
         }) = decoded
         else {
             // Said on the wall, not only in the log: the clinician is waiting for it.
@@ -376,7 +387,7 @@ fn place_picture(
         {
             material.values = images.add(image);
             quad.frame = pending.frame;
-            texts.display = Some(caption(&pending.label, pending.frame, quad.frames));
+            texts.display = Some(caption(&pending.label, pending.frame, quad.frames, caution));
             continue;
         }
         if pending.paging {
@@ -409,7 +420,7 @@ fn place_picture(
             MeshMaterial3d(material),
             Transform::from_translation(PICTURE_CENTRE),
         ));
-        texts.display = Some(caption(&pending.label, pending.frame, frames));
+        texts.display = Some(caption(&pending.label, pending.frame, frames, caution));
         texts.notice = None;
         // Its texture is up: now it is viewed (said to the patient, audited).
         sharing.ledger.shown(key);
@@ -423,7 +434,7 @@ const MAX_TEXTURE_SIDE: u32 = 8_192;
 
 /// Frame `frame` of a shared picture, for the display.
 pub fn picture(kind: ObjectKind, data: &[u8], frame: u32) -> Option<Picture> {
-    let (image, window, frames) = picture_any_size(kind, data, frame)?;
+    let (image, window, frames, caution) = picture_any_size(kind, data, frame)?;
     if image.width() > MAX_TEXTURE_SIDE || image.height() > MAX_TEXTURE_SIDE {
         warn!(
             "a shared picture of {}x{} is too large to show (at most {MAX_TEXTURE_SIDE} a side)",
@@ -436,10 +447,14 @@ pub fn picture(kind: ObjectKind, data: &[u8], frame: u32) -> Option<Picture> {
         image,
         window,
         frames,
+        caution,
     })
 }
 
-fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image, Vec4, u32)> {
+/// A decoded picture: its texture, window, frame count and the caption's caution.
+type Decoded = (Image, Vec4, u32, Option<&'static str>);
+
+fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<Decoded> {
     let usage = RenderAssetUsages::RENDER_WORLD;
     match kind {
         ObjectKind::Image => {
@@ -457,7 +472,7 @@ fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image,
                 TextureFormat::Rgba8UnormSrgb,
                 usage,
             );
-            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0), 1))
+            Some((image, Vec4::new(0.0, 0.0, 0.0, 1.0), 1, None))
         }
         ObjectKind::Dicom => {
             let frame = haven_share::dicom::display_frame(data, frame, &DicomLimits::default())
@@ -485,6 +500,7 @@ fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image,
                         ),
                         Vec4::new(centre, width, invert, 0.0),
                         frame.frames,
+                        frame.burned_in.caution_for_clinician(),
                     ))
                 }
                 FramePixels::Rgb8(rgb) => {
@@ -502,6 +518,7 @@ fn picture_any_size(kind: ObjectKind, data: &[u8], frame: u32) -> Option<(Image,
                         ),
                         Vec4::new(0.0, 0.0, 0.0, 1.0),
                         frame.frames,
+                        frame.burned_in.caution_for_clinician(),
                     ))
                 }
             }
@@ -617,6 +634,10 @@ mod tests {
             "another frame, other values"
         );
         // Past the end: the last frame, not an error.
+        assert_eq!(
+            first.caution, None,
+            "this file says its pixels carry no text"
+        );
         let past = picture(ObjectKind::Dicom, &data, first.frames + 5).expect("clamped");
         assert_eq!(past.image.data, last.image.data);
         // A single picture has one frame.
@@ -625,12 +646,16 @@ mod tests {
             "/../../tests/data/dicom/CT_small.dcm"
         ))
         .expect("test data");
+        let ct = picture(ObjectKind::Dicom, &single, 0).expect("CT");
+        assert_eq!(ct.frames, 1);
+        // It does not say whether text is burned into its pixels: the caption says so.
+        assert_eq!(ct.caution, Some("may show text burned into the picture"));
         assert_eq!(
-            picture(ObjectKind::Dicom, &single, 0).expect("CT").frames,
-            1
+            caption(&Redacted::new("Shared scan".to_owned()), 0, 1, ct.caution).expose(),
+            "Shared scan - may show text burned into the picture"
         );
         assert_eq!(
-            caption(&Redacted::new("Shared scan".to_owned()), 2, 10).expose(),
+            caption(&Redacted::new("Shared scan".to_owned()), 2, 10, None).expose(),
             "Shared scan  (frame 3 of 10: PageUp/PageDown)"
         );
     }

@@ -216,7 +216,13 @@ enum Source {
 
 /// What one press asks the compute pool to make.
 enum Job {
-    Picture(usize, ObjectKind, Arc<Vec<u8>>, String),
+    Picture(
+        usize,
+        ObjectKind,
+        Arc<Vec<u8>>,
+        String,
+        Option<&'static str>,
+    ),
     Rows(usize, Vec<usize>, Arc<Records>, Vec<usize>, String),
 }
 
@@ -294,6 +300,7 @@ fn take_ticked(picker: &mut SharePicker) -> Vec<Job> {
                     offer.kind,
                     Arc::clone(offer.data.expose()),
                     offer.label.expose().clone(),
+                    offer.caution,
                 ));
             }
             Candidate::Records {
@@ -329,9 +336,13 @@ fn take_ticked(picker: &mut SharePicker) -> Vec<Job> {
 fn prepare(jobs: Vec<Job>, terms: &ShareTerms) -> Vec<Prepared> {
     jobs.into_iter()
         .map(|job| match job {
-            Job::Picture(c, kind, data, label) => {
-                (Source::Picture(c), object_offer(kind, data, &label, terms))
-            }
+            Job::Picture(c, kind, data, label, caution) => (
+                Source::Picture(c),
+                object_offer(kind, data, &label, terms).map(|mut offer| {
+                    offer.caution = caution;
+                    offer
+                }),
+            ),
             Job::Rows(c, rows, source, positions, label) => (
                 Source::Rows(c, rows),
                 records_offer(source.select_positions(&positions), &label, terms),

@@ -316,6 +316,7 @@ impl DicomFile {
             invert: f.invert,
             frame: index,
             frames,
+            burned_in: deid::burned_in(&self.file),
         })
     }
 

@@ -125,6 +125,8 @@ pub struct DisplayFrame {
     pub frame: u32,
     /// How many frames the file has (at least 1).
     pub frames: u32,
+    /// What the file says about text burned into its pixels.
+    pub burned_in: super::BurnedInAnnotation,
 }
 
 #[cfg(test)]

@@ -161,6 +161,34 @@ pub enum BurnedInAnnotation {
     NotStated,
 }
 
+impl BurnedInAnnotation {
+    /// What the patient is told before a scan is shared, when its pictures may show text
+    /// (their name, a date of birth): de-identification cleans the file's attributes, not the
+    /// pixels. `None` when the file says its pixels carry no text.
+    pub fn caution_for_patient(self) -> Option<&'static str> {
+        match self {
+            Self::Yes => Some(
+                "This scan says text is burned into its picture: it may show your name. \
+                 Look at it before you share it.",
+            ),
+            Self::NotStated => Some(
+                "This scan does not say whether text is burned into its picture: it may show \
+                 your name. Look at it before you share it.",
+            ),
+            Self::No => None,
+        }
+    }
+
+    /// What the clinician's caption adds for such a scan.
+    pub fn caution_for_clinician(self) -> Option<&'static str> {
+        match self {
+            Self::Yes => Some("text is burned into this picture"),
+            Self::NotStated => Some("may show text burned into the picture"),
+            Self::No => None,
+        }
+    }
+}
+
 /// Opens `bytes` and describes it. See [`DicomFile::info`].
 pub fn info(bytes: &[u8], limits: &DicomLimits) -> Result<DicomInfo, DicomError> {
     Ok(DicomFile::open(bytes, limits)?.info())
