@@ -119,6 +119,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             secret: secret.clone(),
             limits: Limits::default(),
             ice_servers: Vec::new(),
+            invite_files: None,
         })
         .await?
         .spawn()

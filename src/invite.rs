@@ -14,14 +14,18 @@ pub(crate) struct Args {
     #[arg(long, default_value = "haven.secret")]
     secret: PathBuf,
     /// The server as peers reach it: wss://HOST:PORT.
-    #[arg(long)]
-    server: String,
+    #[arg(long, required_unless_present = "revoke")]
+    server: Option<String>,
     /// The room: 1-64 of A-Z a-z 0-9 - _ (it appears in server logs: no names).
-    #[arg(long)]
-    room: RoomId,
+    #[arg(long, required_unless_present = "revoke")]
+    room: Option<RoomId>,
     /// The role the holder joins as.
-    #[arg(long, value_parser = parse_role)]
-    role: Role,
+    #[arg(long, value_parser = parse_role, required_unless_present = "revoke")]
+    role: Option<Role>,
+    /// Revoke an invite instead of making one: the invite itself, or the id `haven invite`
+    /// printed for it. The server refuses it from its next join on (no key rotation needed).
+    #[arg(long, conflicts_with_all = ["server", "room", "role"])]
+    revoke: Option<String>,
     /// How long the invite is valid, e.g. 30m, 2h.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     ttl: Duration,
@@ -66,7 +70,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let secret = ServerSecret::load_or_create(&args.secret)?;
-    let (host, port) = split_server(&args.server)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    if let Some(which) = &args.revoke {
+        return revoke(&secret, &args.secret, which.trim(), now);
+    }
+    let (Some(server), Some(room), Some(role)) = (&args.server, &args.room, args.role) else {
+        bail!("--server, --room and --role are needed to make an invite");
+    };
+    let (host, port) = split_server(server)?;
     if args.ttl.is_zero() {
         bail!("--ttl must be longer than zero");
     }
@@ -81,17 +95,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("the clock is before 1970")?
-        .as_secs();
     let token = issue(
         &secret,
         InviteRequest {
             host,
             port,
-            room: args.room.clone(),
-            role: args.role,
+            room: room.clone(),
+            role,
             ttl_secs: args.ttl.as_secs().max(1),
             uses: args.uses,
             pin: pin.map(|p| p.to_hex()),
@@ -99,14 +109,46 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         now,
     )
     .context("no randomness for the invite's nonce")?;
+    let id = haven_proto::invite::parse(&token)
+        .map(|p| p.invite.nonce)
+        .context("the invite just made reads back")?;
     println!(
-        "invite for a {} in room {}, valid {}, {} join(s):",
-        args.role,
-        args.room,
+        "invite {id} for a {role} in room {room}, valid {}, {} join(s) (revoke it with \
+         `haven invite --revoke {id}`):",
         humantime::format_duration(args.ttl),
         args.uses
     );
     println!("{token}");
+    Ok(())
+}
+
+/// How long a revocation by id alone is kept (the invite's own expiry is not known then; no
+/// invite lives longer than this).
+const REVOKE_BY_ID_FOR: u64 = 400 * 24 * 3600;
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the confirmation is the command's output"
+)]
+fn revoke(
+    secret: &ServerSecret,
+    path: &std::path::Path,
+    which: &str,
+    now: u64,
+) -> anyhow::Result<()> {
+    // An invite string is checked against the key (its id and expiry then come from it); a
+    // bare id is taken as it is.
+    let (id, exp) = if which.starts_with("hv1.") {
+        let invite = haven_signal::verify(secret, which, now).map_err(|e| {
+            anyhow::anyhow!("not an invite of this server, or no longer valid: {e}")
+        })?;
+        (invite.nonce, invite.exp)
+    } else {
+        (which.to_owned(), now + REVOKE_BY_ID_FOR)
+    };
+    haven_signal::ledger::revoke(&haven_signal::ledger::InviteFiles::beside(path), &id, exp)
+        .context("writing the revocation beside the secret")?;
+    println!("invite {id} revoked: the server refuses it from its next join");
     Ok(())
 }
 

@@ -88,6 +88,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                     credential: None,
                 })
                 .collect(),
+            // Joins counted and invites revoked are remembered beside the secret.
+            invite_files: Some(haven_signal::ledger::InviteFiles::beside(&args.secret)),
         })
         .await?;
         let addr = server.local_addr()?;

@@ -168,6 +168,7 @@ async fn measure(
         secret: secret.clone(),
         limits: Limits::default(),
         ice_servers: Vec::new(),
+        invite_files: None,
     })
     .await?
     .spawn()?;

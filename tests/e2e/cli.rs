@@ -285,3 +285,155 @@ fn the_room_bench_runs() {
         "{figures}"
     );
 }
+
+/// A running `haven serve`: its address and pin; stopped (Ctrl-C, then waited for) on drop.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    pin: Fingerprint,
+}
+
+impl Served {
+    fn start(secret: &std::path::Path) -> Self {
+        let mut child = Command::new(HAVEN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
+            .arg(secret)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (mut url, mut pin) = (None, None);
+        for line in BufReader::new(stdout).lines().take(5).map_while(Result::ok) {
+            if line.contains("fingerprint") {
+                pin = line.rsplit(' ').next().and_then(|s| s.parse().ok());
+            }
+            if let Some(at) = line.find("wss://") {
+                url = Some(line[at..].trim().to_owned());
+                break;
+            }
+        }
+        Self {
+            child,
+            url: url.expect("an address"),
+            pin: pin.expect("a fingerprint"),
+        }
+    }
+
+    /// Joins with `token`: `Ok` when welcomed, else the refusal's code.
+    fn join(&self, token: &str) -> Result<(), haven_proto::signal::ErrorCode> {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let joined = tokio::time::timeout(
+                Duration::from_secs(10),
+                SignalClient::join(&self.url, &ClientTls::Pinned(self.pin), token),
+            )
+            .await
+            .expect("answered in time");
+            match joined {
+                Ok((client, _)) => {
+                    drop(client);
+                    Ok(())
+                }
+                Err(haven_signal::ClientError::Refused { code, .. }) => Err(code),
+                Err(e) => panic!("neither welcomed nor refused: {e}"),
+            }
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Makes an invite; returns (its id, the invite).
+fn make_invite(secret: &std::path::Path, url: &str, uses: &str) -> (String, String) {
+    let out = Command::new(HAVEN)
+        .args([
+            "invite",
+            "--server",
+            url,
+            "--room",
+            "uses-1",
+            "--role",
+            "clinician",
+        ])
+        .args(["--uses", uses, "--secret"])
+        .arg(secret)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let id = text
+        .split_whitespace()
+        .nth(1)
+        .expect("`invite ID for ...`")
+        .to_owned();
+    let token = text.lines().last().expect("the invite").trim().to_owned();
+    (id, token)
+}
+
+/// A single-use invite stays used across a restart of the server, and an invite revoked by
+/// its id (or by the invite itself) is refused by the running server, without rotating the
+/// key.
+#[test]
+fn invite_uses_survive_a_restart_and_an_invite_can_be_revoked() {
+    use haven_proto::signal::ErrorCode;
+    let dir = temp_dir("uses");
+    let secret = dir.join("haven.secret");
+    let served = Served::start(&secret);
+    let (_, once) = make_invite(&secret, &served.url, "1");
+    assert_eq!(served.join(&once), Ok(()));
+    assert_eq!(served.join(&once), Err(ErrorCode::TokenUsed));
+    drop(served);
+    let served = Served::start(&secret);
+    assert_eq!(
+        served.join(&once),
+        Err(ErrorCode::TokenUsed),
+        "a restart does not make a used invite new"
+    );
+    let revoke = |which: &str| {
+        let out = Command::new(HAVEN)
+            .args(["invite", "--revoke", which, "--secret"])
+            .arg(&secret)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (id, by_id) = make_invite(&secret, &served.url, "5");
+    let (_, by_token) = make_invite(&secret, &served.url, "5");
+    assert_eq!(served.join(&by_id), Ok(()));
+    revoke(&id);
+    revoke(&by_token);
+    assert_eq!(
+        served.join(&by_id),
+        Err(ErrorCode::TokenUsed),
+        "revoked by id"
+    );
+    assert_eq!(
+        served.join(&by_token),
+        Err(ErrorCode::TokenUsed),
+        "revoked by invite"
+    );
+    drop(served);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

@@ -34,6 +34,7 @@ pub(crate) async fn start(limits: Limits) -> TestServer {
         secret: secret.clone(),
         limits,
         ice_servers: Vec::new(),
+        invite_files: None,
     })
     .await
     .expect("binds");

@@ -8,12 +8,15 @@
 //!
 //! - [`invite`]: making and checking signed invites ([`ServerSecret`] holds the key).
 //! - [`rooms`]: the room state machine, sans I/O.
+//! - [`ledger`]: invite uses and revocations remembered across restarts (files beside the
+//!   secret).
 //! - [`server`]: the tokio server with its limits.
 //! - [`tls`]: certificates (files or a fresh self-signed one) and the client's pinning.
 //! - [`client`]: a signaling client, used by `haven` and by tests.
 
 pub mod client;
 pub mod invite;
+pub mod ledger;
 pub mod limits;
 pub mod rooms;
 pub mod secret;

@@ -38,6 +38,8 @@ pub struct Rooms {
     rooms: HashMap<RoomId, Vec<PeerId>>,
     members: HashMap<PeerId, Member>,
     uses: HashMap<String, Uses>,
+    /// Invites revoked by id (`haven invite --revoke`), with their expiry.
+    revoked: HashMap<String, u64>,
     next_id: u64,
 }
 
@@ -47,9 +49,22 @@ impl Rooms {
         Self::default()
     }
 
+    /// Joins already counted for invite `id` (remembered across a restart).
+    pub fn remember_uses(&mut self, id: &str, count: u32, exp: u64) {
+        self.uses.insert(id.to_owned(), Uses { count, exp });
+    }
+
+    /// Invites revoked by id: refused from now on, as used up.
+    pub fn set_revoked(&mut self, revoked: HashMap<String, u64>) {
+        self.revoked = revoked;
+    }
+
     /// Joins the holder of a checked invite to its room.
     pub fn join(&mut self, invite: &Invite, now_unix: u64) -> Result<Joined, ErrorCode> {
         self.forget_expired(now_unix);
+        if self.revoked.contains_key(&invite.nonce) {
+            return Err(ErrorCode::TokenUsed);
+        }
         let room = self.rooms.entry(invite.room.clone()).or_default();
         if room.len() >= MAX_ROOM_PEERS {
             if room.is_empty() {

@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// STUN/TURN servers handed to peers in the welcome.
     pub ice_servers: Vec<IceServer>,
+    /// Where invite uses and revocations are remembered across restarts (beside the secret);
+    /// `None`: in memory only (tests, the demo).
+    pub invite_files: Option<crate::ledger::InviteFiles>,
 }
 
 /// A bound server, not yet serving.
@@ -70,6 +73,7 @@ struct Shared {
 struct Hub {
     rooms: Rooms,
     outboxes: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
+    invites: Option<crate::ledger::InviteLedger>,
 }
 
 impl Hub {
@@ -128,12 +132,23 @@ impl SignalServer {
             .max_frame_size(Some(limits.max_message))
             .read_buffer_size(4096)
             .write_buffer_size(0);
+        // What earlier runs counted and revoked holds: a single-use invite stays used.
+        let mut hub = Hub::default();
+        if let Some(files) = config.invite_files {
+            let (ledger, remembered) = crate::ledger::InviteLedger::open(files, now_unix())
+                .map_err(BindError::InviteState)?;
+            for (id, (count, exp)) in &remembered.uses {
+                hub.rooms.remember_uses(id, *count, *exp);
+            }
+            hub.rooms.set_revoked(remembered.revoked);
+            hub.invites = Some(ledger);
+        }
         Ok(Self {
             listener,
             acceptor,
             fingerprint: config.identity.fingerprint(),
             shared: Arc::new(Shared {
-                hub: Mutex::new(Hub::default()),
+                hub: Mutex::new(hub),
                 secret: config.secret,
                 limits,
                 ice_servers: config.ice_servers,
@@ -254,6 +269,9 @@ pub enum BindError {
     /// The certificate or key was refused.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The files remembering invite uses and revocations cannot be read or written.
+    #[error("the invite uses and revocations cannot be kept: {0}")]
+    InviteState(std::io::Error),
 }
 
 impl From<rustls::Error> for BindError {
@@ -345,10 +363,22 @@ impl Connection {
             End::Error(e.code(), "the invite was refused")
         })?;
         let mut hub = self.shared.hub();
+        // Revocations made since the last join (`haven invite --revoke`) count from now.
+        if let Some(revoked) = hub.invites.as_mut().and_then(|l| {
+            l.revocations(now)
+                .inspect_err(|e| warn!("the invite revocations cannot be read ({})", e.kind()))
+                .ok()
+                .flatten()
+        }) {
+            hub.rooms.set_revoked(revoked);
+        }
         let joined = hub.rooms.join(&invite, now).map_err(|code| {
             info!(room = %invite.room, %code, "join refused");
             End::Error(code, "the join was refused")
         })?;
+        if let Some(ledger) = hub.invites.as_mut() {
+            ledger.record_use(&invite.nonce, invite.exp);
+        }
         let (tx, rx) = mpsc::channel(self.shared.limits.outbound_queue);
         tx.try_send(ServerMessage::Welcome {
             version: SIGNAL_VERSION,
