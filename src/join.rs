@@ -66,6 +66,11 @@ pub(crate) struct Args {
     /// Opus frame length in ms: 10 (default) or 20.
     #[arg(long = "frame-ms", default_value = "10", value_parser = parse_frame)]
     frame: FrameDuration,
+    /// Trust the certificate authorities in this PEM file (repeatable) as well as the
+    /// system's, for a server with a real certificate (an invite from a self-signed server
+    /// pins its certificate and needs none).
+    #[arg(long = "ca")]
+    ca: Vec<PathBuf>,
     /// Use loopback addresses only (tests, one-machine trials).
     #[arg(long)]
     loopback_only: bool,
@@ -156,7 +161,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     } else {
         NetworkPolicy::Any
     };
-    let config = SessionConfig::from_invite(args.invite.trim(), network)?;
+    let ca: Vec<&std::path::Path> = args.ca.iter().map(PathBuf::as_path).collect();
+    let config = SessionConfig::from_invite_with(args.invite.trim(), network, &ca)?;
     if !args.headless {
         return window(args, config);
     }

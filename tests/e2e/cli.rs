@@ -290,14 +290,20 @@ fn the_room_bench_runs() {
 struct Served {
     child: std::process::Child,
     url: String,
-    pin: Fingerprint,
+    /// Printed for a self-signed certificate only.
+    pin: Option<Fingerprint>,
 }
 
 impl Served {
     fn start(secret: &std::path::Path) -> Self {
+        Self::start_with(secret, &[])
+    }
+
+    fn start_with(secret: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Self {
         let mut child = Command::new(HAVEN)
             .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
             .arg(secret)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -316,7 +322,7 @@ impl Served {
         Self {
             child,
             url: url.expect("an address"),
-            pin: pin.expect("a fingerprint"),
+            pin,
         }
     }
 
@@ -326,7 +332,11 @@ impl Served {
         runtime.block_on(async {
             let joined = tokio::time::timeout(
                 Duration::from_secs(10),
-                SignalClient::join(&self.url, &ClientTls::Pinned(self.pin), token),
+                SignalClient::join(
+                    &self.url,
+                    &ClientTls::Pinned(self.pin.expect("a self-signed server")),
+                    token,
+                ),
             )
             .await
             .expect("answered in time");
@@ -434,6 +444,102 @@ fn invite_uses_survive_a_restart_and_an_invite_can_be_revoked() {
         Err(ErrorCode::TokenUsed),
         "revoked by invite"
     );
+    drop(served);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// A server with a certificate from an authority (a clinic's CA, made here) is joined with
+/// `--ca` (its invite pins nothing), and refused without it: the authority is not the
+/// system's.
+#[test]
+fn a_server_certified_by_an_authority_is_joined_with_its_ca() {
+    let dir = temp_dir("ca");
+    let ca_key = rcgen::KeyPair::generate().expect("a key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test Clinic CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("the CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().expect("a key");
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("signed by the CA");
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_pem, ca_cert.pem()).expect("written");
+    std::fs::write(&cert_pem, server_cert.pem()).expect("written");
+    std::fs::write(&key_pem, server_key.serialize_pem()).expect("written");
+    let secret = dir.join("haven.secret");
+    let served = Served::start_with(
+        &secret,
+        &[
+            "--cert".as_ref(),
+            cert_pem.as_os_str(),
+            "--key".as_ref(),
+            key_pem.as_os_str(),
+        ],
+    );
+    assert!(
+        served.pin.is_none(),
+        "a certificate from an authority is not pinned"
+    );
+    let out = Command::new(HAVEN)
+        .args([
+            "invite",
+            "--server",
+            &served.url,
+            "--room",
+            "ca-1",
+            "--role",
+            "patient",
+        ])
+        .arg("--secret")
+        .arg(&secret)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .last()
+        .expect("the invite")
+        .trim()
+        .to_owned();
+    assert_eq!(parse(&token).expect("an invite").invite.pin, None);
+    let join = |ca: Option<&std::path::Path>| {
+        let mut cmd = Command::new(HAVEN);
+        cmd.args([
+            "join",
+            "--headless",
+            "--loopback-only",
+            "--still",
+            "--voice-in",
+            "silent",
+        ])
+        .args(["--duration", "1s"]);
+        if let Some(ca) = ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        cmd.arg(&token).output().expect("runs")
+    };
+    let trusted = join(Some(&ca_pem));
+    assert!(
+        trusted.status.success(),
+        "joined through the CA: {}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let untrusted = join(None);
+    assert!(!untrusted.status.success(), "refused without the CA");
     drop(served);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

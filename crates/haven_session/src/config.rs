@@ -72,9 +72,15 @@ pub enum SessionError {
     /// The invite pins a malformed fingerprint.
     #[error("the invite's certificate pin is malformed")]
     Pin,
-    /// The invite names no pin and no certificate authorities were given.
-    #[error("the invite does not pin a certificate; pass certificate authorities")]
+    /// The invite names no pin, and no certificate authority was found (none in the system,
+    /// none given with `--ca`).
+    #[error(
+        "the invite does not pin a certificate and no certificate authority was found; pass --ca FILE"
+    )]
     NoTrust,
+    /// A certificate authority file could not be read.
+    #[error(transparent)]
+    Roots(#[from] haven_signal::TlsError),
     /// The backend thread could not start.
     #[error("starting the network thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -83,18 +89,35 @@ pub enum SessionError {
 impl SessionConfig {
     /// A configuration from an invite string: server and pin come from the invite.
     pub fn from_invite(token: &str, network: NetworkPolicy) -> Result<Self, SessionError> {
+        Self::from_invite_with(token, network, &[])
+    }
+
+    /// Like [`SessionConfig::from_invite`]; an invite that pins no certificate (a server with
+    /// a real one) is trusted through the system's certificate authorities and those in the
+    /// PEM files `ca` (`haven join --ca FILE`).
+    pub fn from_invite_with(
+        token: &str,
+        network: NetworkPolicy,
+        ca: &[&std::path::Path],
+    ) -> Result<Self, SessionError> {
         let parsed = invite::parse(token)?;
-        let pin: Fingerprint = parsed
-            .invite
-            .pin
-            .as_deref()
-            .ok_or(SessionError::NoTrust)?
-            .parse()
-            .map_err(|_| SessionError::Pin)?;
+        let tls = match parsed.invite.pin.as_deref() {
+            Some(pin) => {
+                let pin: Fingerprint = pin.parse().map_err(|_| SessionError::Pin)?;
+                ClientTls::Pinned(pin)
+            }
+            None => {
+                let roots = haven_signal::tls::trusted_roots(ca)?;
+                if roots.is_empty() {
+                    return Err(SessionError::NoTrust);
+                }
+                ClientTls::Roots(std::sync::Arc::new(roots))
+            }
+        };
         Ok(Self {
             server_url: parsed.invite.server_url(),
             token: token.to_owned(),
-            tls: ClientTls::Pinned(pin),
+            tls,
             network,
             bulk_budget: 512 * 1024 * 1024,
             timing: ConnectionTiming::default(),

@@ -14,7 +14,7 @@
 //! The invite id is the invite's nonce: random, and nothing of the patient. Both files are the
 //! server user's only (0600).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

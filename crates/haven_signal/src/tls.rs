@@ -179,6 +179,40 @@ impl TlsIdentity {
     }
 }
 
+/// The certificate authorities a client trusts when an invite pins no certificate: the
+/// operating system's (as `rustls-native-certs` finds them; what cannot be read is logged and
+/// left out) and those in `extra` PEM files (`haven join --ca FILE`).
+pub fn trusted_roots(extra: &[&Path]) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    if !native.errors.is_empty() {
+        tracing::warn!(
+            errors = native.errors.len(),
+            "some of the system's certificate authorities could not be read"
+        );
+    }
+    let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
+    for path in extra {
+        let pem_err = |reason: String| TlsError::Pem {
+            path: path.display().to_string(),
+            reason,
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| pem_err(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(pem_err("no certificate in the file".into()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| pem_err(format!("not a usable authority: {e}")))?;
+        }
+    }
+    Ok(roots)
+}
+
 /// How a client decides to trust the server.
 #[derive(Clone, Debug)]
 pub enum ClientTls {
