@@ -293,24 +293,40 @@ pub(crate) fn audit(args: AuditArgs) -> anyhow::Result<()> {
     match args.command {
         AuditCommand::Verify { log } => {
             let bytes = read(&log, 256 << 20)?;
-            let report = audit::verify(&bytes)?;
-            if let Some(b) = &report.broken {
-                println!(
-                    "BROKEN at line {} (seq {}): {:?}; {} entries before it are intact",
-                    b.line, b.seq, b.reason, report.entries
-                );
-                bail!("the audit log does not verify");
-            }
-            println!(
-                "intact: {} entries, session {}, {}",
-                report.entries,
-                report.session.as_deref().unwrap_or("?"),
-                if report.closed {
-                    "closed"
+            // A file used for several consults (or reopened after a crash) holds one session
+            // after another, each with its own header and key.
+            let sessions = audit::verify_sessions(&bytes)?;
+            let mut broken = 0;
+            for s in &sessions {
+                let r = &s.report;
+                let name = r.session.as_deref().unwrap_or("?");
+                let last = s.first_line + s.lines - 1;
+                if let Some(b) = &r.broken {
+                    broken += 1;
+                    println!(
+                        "session {name} (lines {}-{last}): BROKEN at line {} (seq {}): {:?}; \
+                         {} entries before it are intact",
+                        s.first_line, b.line, b.seq, b.reason, r.entries
+                    );
+                } else if s.whole() {
+                    println!(
+                        "session {name} (lines {}-{last}): whole, {} entries, closed",
+                        s.first_line, r.entries
+                    );
                 } else {
-                    "not closed (still open, or cut short)"
+                    println!(
+                        "session {name} (lines {}-{last}): cut short: {} entries intact, no close \
+                         entry (a crash, a killed process, or its tail removed)",
+                        s.first_line, r.entries
+                    );
                 }
-            );
+            }
+            if broken > 0 {
+                bail!(
+                    "{broken} of {} session(s) in the audit log do not verify",
+                    sessions.len()
+                );
+            }
         }
         AuditCommand::Export { log } => {
             let bytes = read(&log, 256 << 20)?;

@@ -558,6 +558,79 @@ pub fn verify(bytes: &[u8]) -> Result<VerifyReport, AuditError> {
     walk(bytes, |_| {})
 }
 
+/// One session of a log file that holds several (a file used for several consults, or
+/// reopened after a crash: each session starts with its own header and key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionReport {
+    /// The 1-based line of the file its header is on.
+    pub first_line: usize,
+    /// Its lines, in the file.
+    pub lines: usize,
+    /// Its verification; a break's line is the file's line.
+    pub report: VerifyReport,
+}
+
+impl SessionReport {
+    /// Every line verified and it ends with its `close` entry.
+    pub fn whole(&self) -> bool {
+        self.report.intact() && self.report.closed
+    }
+
+    /// Every line verified but it has no `close` entry: the session was cut short (a crash, a
+    /// killed process) or its tail was removed.
+    pub fn cut_short(&self) -> bool {
+        self.report.intact() && !self.report.closed
+    }
+}
+
+/// Whether a line is a session's header (`seq` 0, `start`, with a session id).
+fn is_header(line: &[u8]) -> bool {
+    line.len() <= MAX_LINE_BYTES
+        && serde_json::from_slice::<Entry>(line)
+            .is_ok_and(|e| e.seq == 0 && e.action == Action::Start && e.session.is_some())
+}
+
+/// Verifies a log file as the sequence of sessions it holds: each header starts a session,
+/// verified on its own ([`verify`]); what comes before the first header is a session with
+/// no header (reported broken). `Err` only for input over [`MAX_LOG_BYTES`].
+pub fn verify_sessions(bytes: &[u8]) -> Result<Vec<SessionReport>, AuditError> {
+    if bytes.len() > MAX_LOG_BYTES {
+        return Err(AuditError::TooLarge {
+            size: bytes.len(),
+            max: MAX_LOG_BYTES,
+        });
+    }
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_header(l))
+        .map(|(i, _)| i)
+        .collect();
+    if starts.first() != Some(&0) {
+        starts.insert(0, 0);
+    }
+    let mut sessions = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+        let mut segment = lines[start..end].join(&b'\n');
+        segment.push(b'\n');
+        let mut report = verify(&segment)?;
+        if let Some(b) = report.broken.as_mut() {
+            b.line += start;
+        }
+        sessions.push(SessionReport {
+            first_line: start + 1,
+            lines: end - start,
+            report,
+        });
+    }
+    Ok(sessions)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use proptest::prelude::*;
@@ -784,5 +857,41 @@ pub(crate) mod tests {
             // Every byte is covered by the hash, the signature or the syntax.
             prop_assert!(!report.intact());
         }
+    }
+
+    #[test]
+    fn a_file_of_several_sessions_verifies_each_and_says_which_was_cut_short() {
+        use super::writer::AuditWriter;
+        let path =
+            std::env::temp_dir().join(format!("haven-sessions-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // A first consult that crashed (never closed), a second that closed, a third whole.
+        let mut first = AuditWriter::new(Some(path.clone()), Role::Clinician);
+        first.record_at(10, Action::View, "peer1-object1", &[1; 32]);
+        std::mem::forget(first);
+        for t in [20, 30] {
+            let mut w = AuditWriter::new(Some(path.clone()), Role::Clinician);
+            w.record_at(t, Action::View, "peer1-object2", &[2; 32]);
+            w.close_at(t + 1);
+        }
+        let bytes = std::fs::read(&path).expect("written");
+        let sessions = verify_sessions(&bytes).expect("reads");
+        assert_eq!(sessions.len(), 3, "{sessions:?}");
+        assert!(sessions[0].cut_short(), "{:?}", sessions[0]);
+        assert!(sessions[1].whole() && sessions[2].whole());
+        assert_eq!(sessions[1].first_line, 3);
+        // A whole-file verify stops at the second header; the sessions view does not.
+        assert!(!verify(&bytes).expect("reads").intact());
+        // An edit in the second session is found there, at the file's line.
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let edited = text.replacen("peer1-object2", "peer1-object9", 1);
+        let sessions = verify_sessions(edited.as_bytes()).expect("reads");
+        assert!(sessions[0].cut_short() && sessions[2].whole());
+        let broken = sessions[1].report.broken.as_ref().expect("broken");
+        assert_eq!(
+            (broken.line, broken.reason.clone()),
+            (4, BreakReason::HashMismatch)
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }
