@@ -16,6 +16,7 @@
 
 pub mod display;
 pub mod picker;
+pub mod picture;
 pub mod protocol;
 
 use bevy::prelude::*;

@@ -21,6 +21,22 @@
 //!                                      consent / provenance / revoke
 //! ```
 //!
+//! # Refused resources
+//!
+//! A resource that is not what it claims is refused, with [`RecordsError::NotAResource`]: its
+//! `resourceType` is not one of FHIR R4's ([`R4_RESOURCE_TYPES`]), or an element breaks its
+//! type's shape (an element R4 does not define for a type Haven has a view for, a list that is
+//! not a JSON array, an object that is not a JSON object). The checks and the R4 tables live in
+//! `shape.rs`; its module docs say exactly what is checked. R4 types without a typed view are
+//! still read and shown generically; only their `id`, common elements and `identifier` are
+//! checked.
+//!
+//! One refused resource refuses the whole input, a Bundle included: the error names the
+//! resource by position (the `Bundle.entry` index, and the `contained` index for a contained
+//! one) and says which element and what R4 expects there, never a value. Leaving the resource
+//! out instead would show the patient (and share) a record that is silently less than the file
+//! they chose; a refusal is something they see, and can take back to whoever wrote the file.
+//!
 //! # Patient data
 //!
 //! [`Records`], [`ResourceRef`], the typed views and the [`Summary`] all carry patient data.
@@ -33,6 +49,7 @@ mod consent;
 mod dates;
 mod names;
 mod select;
+mod shape;
 mod share;
 mod summary;
 mod values;
@@ -51,6 +68,7 @@ pub use consent::{
 };
 pub use dates::format_instant;
 pub use select::{Selector, SelectorParseError};
+pub use shape::{ElementName, Expected, Malformed, R4_RESOURCE_TYPES, ResourcePosition};
 pub use share::{PreparedShare, ShareMode, prepare_selected, prepare_share};
 pub use summary::{Row, Section, SectionKind, Summary, render_text, summarise};
 pub use values::{ObsValue, Quantity, codeable_text};
@@ -97,6 +115,15 @@ pub enum RecordsError {
     NotFhir {
         /// What is missing or wrong (a fixed text, never from the input).
         why: &'static str,
+    },
+    /// A resource is not what it claims: its `resourceType` is not an R4 resource type, or an
+    /// element breaks its type's shape. The whole input is refused.
+    #[error("{position} is refused: {why}")]
+    NotAResource {
+        /// Which resource.
+        position: ResourcePosition,
+        /// Why (element and type names from Haven's R4 tables, never values).
+        why: Malformed,
     },
     /// The input is larger than [`Limits::max_bytes`].
     #[error("input too large: {size} bytes, at most {max}")]
@@ -282,8 +309,9 @@ fn resource_key(resource_type: &str, value: &Value) -> String {
 
 /// Reads FHIR R4 JSON: a Bundle of any type or a single resource.
 ///
-/// Checks, in this order, the size, the nesting depth, the JSON syntax, the FHIR shape and the
-/// resource count. Never panics on any input.
+/// Checks, in this order, the size, the nesting depth, the JSON syntax, the FHIR shape (the
+/// Bundle's, then each resource's R4 type and shape, see [`RecordsError::NotAResource`]) and
+/// the resource count. Never panics on any input.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Records, RecordsError> {
     if bytes.len() > limits.max_bytes {
         return Err(RecordsError::TooLarge {
@@ -361,11 +389,6 @@ impl Records {
                 why: "no resourceType",
             });
         };
-        if !is_type_name(resource_type) {
-            return Err(RecordsError::NotFhir {
-                why: "resourceType is not a FHIR type name",
-            });
-        }
         let mut slots = Vec::new();
         let mut total = 0usize;
         let kind = if resource_type == "Bundle" {
@@ -406,16 +429,8 @@ impl Records {
                 let Some(resource) = entry.get("resource") else {
                     continue;
                 };
-                let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
-                    return Err(RecordsError::NotFhir {
-                        why: "a Bundle entry's resource has no resourceType",
-                    });
-                };
-                if !is_type_name(rt) {
-                    return Err(RecordsError::NotFhir {
-                        why: "a resourceType is not a FHIR type name",
-                    });
-                }
+                let rt =
+                    shape::check_resource(resource, ResourcePosition::entry(i)).map_err(refused)?;
                 total = total
                     .saturating_add(1)
                     .saturating_add(count_contained(resource));
@@ -434,8 +449,12 @@ impl Records {
                     full_url,
                 });
             }
+            // The Bundle's own elements, once its entries are known to be resources.
+            shape::check_resource(&root, ResourcePosition::ROOT).map_err(refused)?;
             RecordsKind::Bundle(kind)
         } else {
+            let resource_type =
+                shape::check_resource(&root, ResourcePosition::ROOT).map_err(refused)?;
             total = 1usize.saturating_add(count_contained(&root));
             if total > limits.max_resources {
                 return Err(RecordsError::TooManyResources {
@@ -572,6 +591,10 @@ impl Records {
             names: None,
         }
     }
+}
+
+fn refused((position, why): (ResourcePosition, Malformed)) -> RecordsError {
+    RecordsError::NotAResource { position, why }
 }
 
 fn is_type_name(name: &str) -> bool {
@@ -804,17 +827,358 @@ pub(crate) mod tests {
                 b"{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":{}}",
                 "Bundle.entry is not an array",
             ),
-            (
-                b"{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":{}}]}",
-                "a Bundle entry's resource has no resourceType",
-            ),
-            (b"{\"resourceType\":\"no such\"}", "resourceType is not a FHIR type name"),
         ] {
             assert_eq!(
                 parse(bad, &Limits::default()).err(),
                 Some(RecordsError::NotFhir { why }),
             );
         }
+        for (bad, position, why) in [
+            (
+                &b"{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":{}}]}"[..],
+                ResourcePosition::entry(0),
+                Malformed::NoResourceType,
+            ),
+            (
+                b"{\"resourceType\":\"no such\"}",
+                ResourcePosition::ROOT,
+                Malformed::UnknownType { name: None },
+            ),
+        ] {
+            assert_eq!(
+                parse(bad, &Limits::default()).err(),
+                Some(RecordsError::NotAResource { position, why }),
+            );
+        }
+    }
+
+    /// `parse` of a JSON value.
+    fn parse_json(value: &Value) -> Result<Records, RecordsError> {
+        parse(
+            &serde_json::to_vec(value).expect("serialises"),
+            &Limits::default(),
+        )
+    }
+
+    /// A collection Bundle of `resources`.
+    fn bundle_of(resources: Vec<Value>) -> Value {
+        let entry: Vec<Value> = resources
+            .into_iter()
+            .map(|resource| serde_json::json!({ "resource": resource }))
+            .collect();
+        serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": entry})
+    }
+
+    fn refusal(value: &Value) -> (ResourcePosition, Malformed, String) {
+        match parse_json(value) {
+            Err(e @ RecordsError::NotAResource { .. }) => {
+                let text = e.to_string();
+                let RecordsError::NotAResource { position, why } = e else {
+                    unreachable!("matched above")
+                };
+                (position, why, text)
+            }
+            other => panic!("expected NotAResource, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_fixture_file_still_parses() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/fhir");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("test data folder") {
+            let path = entry.expect("folder entry").path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let bytes = std::fs::read(&path).expect("readable");
+                if let Err(e) = parse(&bytes, &Limits::default()) {
+                    panic!("{}: {e}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= ALL.len());
+    }
+
+    #[test]
+    fn a_patient_with_bundle_elements_is_refused_with_its_position() {
+        let observation = serde_json::json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"text": "weight"}, "valueQuantity": {"value": 70, "unit": "kg"}
+        });
+        let patient = serde_json::json!({
+            "resourceType": "Patient", "id": "p1",
+            "name": [{"family": "Zebedee"}],
+            "type": "collection", "entry": [{"resource": {"resourceType": "Basic"}}]
+        });
+        let (position, why, text) = refusal(&bundle_of(vec![observation, patient.clone()]));
+        assert_eq!(position, ResourcePosition::entry(1));
+        assert_eq!(
+            why,
+            Malformed::UnknownElement {
+                resource_type: "Patient",
+                element: Some("type"),
+                index: 3,
+            }
+        );
+        assert_eq!(
+            text,
+            "Bundle entry #1 is refused: `type` (key #3) is not an element of Patient"
+        );
+        assert!(!text.contains("Zebedee") && !text.contains("collection"));
+        // Alone, too.
+        let (position, _, _) = refusal(&patient);
+        assert_eq!(position, ResourcePosition::ROOT);
+        // A key that is no element name anywhere is named by its index only.
+        let (_, why, text) = refusal(&serde_json::json!({
+            "resourceType": "Patient", "Zebedee Smith": "1970-01-01"
+        }));
+        assert_eq!(
+            why,
+            Malformed::UnknownElement {
+                resource_type: "Patient",
+                element: None,
+                index: 1,
+            }
+        );
+        assert!(
+            !text.contains("Zebedee") && !text.contains("1970"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_identifier_that_is_not_a_list_is_refused() {
+        let wrong = |resource_type, element, item, expected| Malformed::WrongKind {
+            resource_type,
+            element,
+            underscore: false,
+            item,
+            expected,
+        };
+        let mrn = serde_json::json!({"system": "urn:mrn", "value": "MRN-884422"});
+        let (position, why, text) = refusal(&serde_json::json!({
+            "resourceType": "Patient", "identifier": mrn
+        }));
+        assert_eq!(position, ResourcePosition::ROOT);
+        assert_eq!(why, wrong("Patient", "identifier", None, Expected::List));
+        assert_eq!(
+            text,
+            "the top-level resource is refused: Patient.identifier is not a list"
+        );
+        assert!(!text.contains("884422"));
+        // A list of something else than Identifiers.
+        let (_, why, _) = refusal(&serde_json::json!({
+            "resourceType": "Condition", "identifier": [{"value": "a"}, "MRN-884422"]
+        }));
+        assert_eq!(
+            why,
+            wrong("Condition", "identifier", Some(1), Expected::Object)
+        );
+        // Types without a view: identifier 0..* must be a list...
+        let (position, why, _) = refusal(&bundle_of(vec![
+            serde_json::json!({"resourceType": "Encounter", "identifier": mrn}),
+        ]));
+        assert_eq!(position, ResourcePosition::entry(0));
+        assert_eq!(why, wrong("Encounter", "identifier", None, Expected::List));
+        // ...and 0..1 must be one object (Composition, Bundle).
+        let composition = |identifier: Value| {
+            bundle_of(vec![serde_json::json!({
+                "resourceType": "Composition", "identifier": identifier
+            })])
+        };
+        assert!(parse_json(&composition(mrn.clone())).is_ok());
+        let (_, why, _) = refusal(&composition(Value::Array(vec![mrn.clone()])));
+        assert_eq!(
+            why,
+            wrong("Composition", "identifier", None, Expected::Object)
+        );
+        let (position, why, _) = refusal(&serde_json::json!({
+            "resourceType": "Bundle", "type": "collection", "identifier": [mrn]
+        }));
+        assert_eq!(position, ResourcePosition::ROOT);
+        assert_eq!(why, wrong("Bundle", "identifier", None, Expected::Object));
+        // `id` is a string.
+        let (_, why, _) = refusal(&serde_json::json!({"resourceType": "Goal", "id": 7}));
+        assert_eq!(why, wrong("Goal", "id", None, Expected::String));
+    }
+
+    #[test]
+    fn elements_of_the_wrong_kind_are_refused() {
+        let cases = [
+            // A single complex element that is a list.
+            (
+                serde_json::json!({"resourceType": "Observation", "code": [{"text": "x"}]}),
+                "Observation.code is not an object",
+            ),
+            // A single primitive that is an object.
+            (
+                serde_json::json!({"resourceType": "Patient", "birthDate": {"y": 1970}}),
+                "Patient.birthDate is not a string, number or boolean",
+            ),
+            // A primitive's `_` companion.
+            (
+                serde_json::json!({"resourceType": "Patient", "_birthDate": "1970"}),
+                "Patient._birthDate is not an object",
+            ),
+            // `_` is only for primitives.
+            (
+                serde_json::json!({"resourceType": "Patient", "_name": {}}),
+                "key #1 is not an element of Patient",
+            ),
+            // A choice form R4 does not allow.
+            (
+                serde_json::json!({"resourceType": "Observation", "valueDecimal": 1.5}),
+                "key #1 is not an element of Observation",
+            ),
+            // A choice form of the wrong kind.
+            (
+                serde_json::json!({"resourceType": "Observation", "valueQuantity": "70 kg"}),
+                "Observation.valueQuantity is not an object",
+            ),
+            (
+                serde_json::json!({"resourceType": "AllergyIntolerance", "category": "food"}),
+                "AllergyIntolerance.category is not a list",
+            ),
+            // Common DomainResource elements, on any type.
+            (
+                serde_json::json!({"resourceType": "CarePlan", "extension": {}}),
+                "CarePlan.extension is not a list",
+            ),
+        ];
+        for (resource, expected) in cases {
+            let (_, _, text) = refusal(&resource);
+            assert_eq!(
+                text,
+                format!("the top-level resource is refused: {expected}"),
+                "{resource}"
+            );
+        }
+        // The allowed forms are accepted.
+        for ok in [
+            serde_json::json!({"resourceType": "Patient", "birthDate": "1970",
+                "_birthDate": {"extension": []}, "deceasedBoolean": false,
+                "multipleBirthInteger": 2}),
+            serde_json::json!({"resourceType": "Observation", "valueString": "x",
+                "_valueString": {"id": "a"}, "effectivePeriod": {}}),
+            serde_json::json!({"resourceType": "MedicationRequest",
+                "instantiatesUri": ["urn:a", null], "_instantiatesUri": [null, {}]}),
+        ] {
+            assert!(parse_json(&ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_made_up_resource_type_is_refused() {
+        let (position, why, text) = refusal(&bundle_of(vec![
+            serde_json::json!({"resourceType": "Patient"}),
+            serde_json::json!({"resourceType": "Basic"}),
+            serde_json::json!({"resourceType": "Pateint", "name": [{"family": "Zebedee"}]}),
+        ]));
+        assert_eq!(position, ResourcePosition::entry(2));
+        assert_eq!(
+            why,
+            Malformed::UnknownType {
+                name: Some("Pateint".into())
+            }
+        );
+        assert_eq!(
+            text,
+            "Bundle entry #2 is refused: `Pateint` is not a FHIR R4 resource type"
+        );
+        // An R5-only type is not R4.
+        let (_, why, _) = refusal(&serde_json::json!({"resourceType": "ArtifactAssessment"}));
+        assert!(matches!(why, Malformed::UnknownType { name: Some(_) }));
+        // Not an object at all.
+        let (position, why, _) = refusal(&serde_json::json!({
+            "resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": {"resourceType": "Basic"}}, {"resource": "Patient/1"}]
+        }));
+        assert_eq!(position, ResourcePosition::entry(1));
+        assert_eq!(why, Malformed::NotAnObject);
+    }
+
+    #[test]
+    fn a_resource_type_that_is_not_a_name_is_not_quoted() {
+        let long = "Patient".repeat(20);
+        for claimed in [
+            "Zoë Ångström, born 1970-01-01",
+            "Zebedee Smith",
+            "Zoë",
+            long.as_str(),
+            "",
+        ] {
+            let (_, why, text) = refusal(&bundle_of(vec![
+                serde_json::json!({"resourceType": claimed}),
+            ]));
+            assert_eq!(why, Malformed::UnknownType { name: None }, "{claimed}");
+            assert_eq!(
+                text,
+                "Bundle entry #0 is refused: its resourceType is not a resource type name"
+            );
+        }
+    }
+
+    #[test]
+    fn a_contained_resource_is_checked_too() {
+        let (position, why, text) = refusal(&bundle_of(vec![
+            serde_json::json!({"resourceType": "Basic"}),
+            serde_json::json!({
+                "resourceType": "MedicationStatement",
+                "contained": [
+                    {"resourceType": "Medication", "id": "m"},
+                    {"resourceType": "Patient", "identifier": {"value": "MRN-884422"}}
+                ],
+                "medicationReference": {"reference": "#m"}
+            }),
+        ]));
+        assert_eq!(
+            position,
+            ResourcePosition {
+                entry: Some(1),
+                contained: Some(1)
+            }
+        );
+        assert!(matches!(
+            why,
+            Malformed::WrongKind {
+                resource_type: "Patient",
+                element: "identifier",
+                ..
+            }
+        ));
+        assert!(
+            text.starts_with("Bundle entry #1, contained resource #1 is refused: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn r4_types_without_a_view_still_read_generically() {
+        let care_plan = serde_json::json!({
+            "resourceType": "CarePlan", "id": "cp", "status": "active", "intent": "plan",
+            "identifier": [{"value": "1"}], "title": "Walking plan",
+            "subject": {"reference": "Patient/p"},
+            // Elements Haven has no table for are not refused on these types.
+            "activity": [{"detail": {"status": "in-progress"}}]
+        });
+        let goal = serde_json::json!({
+            "resourceType": "Goal", "lifecycleStatus": "active",
+            "description": {"text": "Walk 5 km"}, "subject": {"reference": "Patient/p"}
+        });
+        let records = parse_json(&bundle_of(vec![care_plan.clone(), goal])).expect("reads");
+        assert_eq!(records.len(), 2);
+        for resource in records.resources() {
+            assert!(
+                matches!(resource.typed(), Typed::Other(_)),
+                "{}",
+                resource.resource_type()
+            );
+        }
+        let single = parse_json(&care_plan).expect("reads");
+        assert!(matches!(
+            single.get(0).expect("one").typed(),
+            Typed::Other(_)
+        ));
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! The sharing side of the ledger: the patient's offers, who they go to (the clinicians in
+//! the room, newcomers the patient says yes to), revokes, deliveries and what the clinicians
+//! say back.
+
+use haven_proto::bulk::ObjectId;
+use haven_proto::control::Control;
+use haven_proto::signal::{PeerId, Role};
+
+use super::{Effect, Outgoing, ShareKey, ShareLedger, digest_of};
+use crate::audit::{Action, object_digest};
+use crate::offer::Offer;
+
+impl ShareLedger {
+    /// The patient offers a prepared object: it goes to every clinician connected now and to
+    /// those who connect later. Returns its position.
+    pub fn offer(&mut self, offer: Offer) -> usize {
+        let index = self.outgoing.len();
+        let key = ShareKey::Mine(index);
+        self.effects.push(Effect::Audit {
+            action: Action::Share,
+            object: key.audit_name(),
+            digest: digest_of(&offer.data),
+        });
+        self.effects.push(Effect::Show {
+            key,
+            kind: offer.kind,
+            data: offer.data.clone(),
+            label: offer.label.clone(),
+        });
+        self.outgoing.push(Outgoing {
+            offer,
+            sent_to: Vec::new(),
+            revoked: false,
+            delivered: Vec::new(),
+            viewed: false,
+            purged: false,
+        });
+        for peer in self.recipients.clone() {
+            self.send_share(index, peer);
+        }
+        index
+    }
+
+    fn send_share(&mut self, index: usize, to: PeerId) {
+        let object = ObjectId(self.next_object);
+        self.next_object = self.next_object.wrapping_add(1).max(1);
+        let share = &mut self.outgoing[index];
+        share.sent_to.push((to, object));
+        self.effects.push(Effect::SendObject {
+            to,
+            object,
+            kind: share.offer.kind,
+            data: share.offer.data.clone(),
+        });
+        self.effects.push(Effect::Send {
+            to,
+            message: Control::Shared(share.offer.terms(object)),
+        });
+    }
+
+    /// A peer's channels opened (a new peer: a participant resuming its own place reconnects,
+    /// it does not connect again). A clinician or therapist who arrives before anything is
+    /// shared will get what the patient shares from then on. One who arrives while something
+    /// is shared is a newcomer: it gets nothing until the patient says yes
+    /// ([`Effect::AskAboutNewcomer`]); an invite is a bearer token, and the patient decides
+    /// who sees what.
+    pub fn peer_connected(&mut self, peer: PeerId, role: Role) {
+        if !matches!(role, Role::Clinician | Role::Therapist)
+            || self.recipients.contains(&peer)
+            || self.newcomers.contains(&peer)
+            || self.declined.contains(&peer)
+        {
+            return;
+        }
+        if self
+            .outgoing
+            .iter()
+            .any(|s| !s.revoked && !self.expired(&s.offer))
+        {
+            self.newcomers.push(peer);
+            self.effects.push(Effect::AskAboutNewcomer(peer));
+        } else {
+            self.recipients.push(peer);
+        }
+    }
+
+    /// The patient says yes to a newcomer: everything they share now goes to it, and what they
+    /// share later too.
+    pub fn share_with(&mut self, peer: PeerId) {
+        let Some(at) = self.newcomers.iter().position(|&p| p == peer) else {
+            return;
+        };
+        self.newcomers.remove(at);
+        self.recipients.push(peer);
+        for index in 0..self.outgoing.len() {
+            let share = &self.outgoing[index];
+            if !share.revoked
+                && !self.expired(&share.offer)
+                && !share.sent_to.iter().any(|(p, _)| *p == peer)
+            {
+                self.send_share(index, peer);
+            }
+        }
+    }
+
+    /// The patient says no to a newcomer: nothing of theirs goes to it.
+    pub fn decline(&mut self, peer: PeerId) {
+        if let Some(at) = self.newcomers.iter().position(|&p| p == peer) {
+            self.newcomers.remove(at);
+            self.declined.push(peer);
+        }
+    }
+
+    /// Newcomers waiting for the patient's answer, in the order they arrived.
+    pub fn newcomers(&self) -> &[PeerId] {
+        &self.newcomers
+    }
+
+    /// A peer's connection was rebuilt: room events sent just before may have been lost with
+    /// the old one, so this side says again, to that peer only, what it shares and what it
+    /// took back.
+    pub fn peer_reconnected(&mut self, peer: PeerId) {
+        for share in &self.outgoing {
+            for &(to, object) in share.sent_to.iter().filter(|(to, _)| *to == peer) {
+                let message = if share.revoked {
+                    Control::Revoked { object }
+                } else {
+                    Control::Shared(share.offer.terms(object))
+                };
+                self.effects.push(Effect::Send { to, message });
+            }
+        }
+    }
+
+    /// The patient takes back the offer at `index`: what is on its way stops, every clinician
+    /// who got it is told. A second revoke does nothing.
+    pub fn revoke(&mut self, index: usize) {
+        let Some(share) = self.outgoing.get_mut(index).filter(|s| !s.revoked) else {
+            return;
+        };
+        share.revoked = true;
+        for &(to, object) in &share.sent_to {
+            self.effects.push(Effect::CancelObject { to, object });
+            self.effects.push(Effect::Send {
+                to,
+                message: Control::Revoked { object },
+            });
+        }
+        let key = ShareKey::Mine(index);
+        self.effects.push(Effect::Audit {
+            action: Action::Revoke,
+            object: key.audit_name(),
+            digest: digest_of(&share.offer.data),
+        });
+        self.effects.push(Effect::Purge(key));
+    }
+
+    /// One of this side's objects arrived whole at `to` (every byte acknowledged).
+    pub fn delivered(&mut self, to: PeerId, object: ObjectId) {
+        for share in &mut self.outgoing {
+            if share.sent_to.contains(&(to, object)) && !share.delivered.contains(&object) {
+                share.delivered.push(object);
+            }
+        }
+    }
+
+    /// A clinician said it viewed (`Control::Viewed`) or dropped (`Control::Purged`) one of
+    /// this side's objects.
+    pub fn acknowledged(&mut self, from: PeerId, object: ObjectId, viewed: bool) {
+        self.effects.push(Effect::Audit {
+            action: if viewed { Action::View } else { Action::Purge },
+            object: ShareKey::From(from, object).audit_name(),
+            digest: object_digest(&[]),
+        });
+        for share in &mut self.outgoing {
+            if share.sent_to.contains(&(from, object)) {
+                if viewed {
+                    share.viewed = true;
+                } else {
+                    share.purged = true;
+                }
+            }
+        }
+    }
+}
