@@ -201,13 +201,17 @@ pub fn object_offer(
     terms: &ShareTerms,
 ) -> Result<Offer, OfferError> {
     let sha256: [u8; 32] = Sha256::digest(data.as_slice()).into();
-    let consent = records::consent_for(
-        ConsentData::Object {
-            sha256: &sha256,
-            what: consent_noun(kind),
-        },
-        &terms.consent_request(),
-    );
+    let what = ConsentData::Object {
+        sha256: &sha256,
+        what: consent_noun(kind),
+    };
+    let request = terms.consent_request();
+    // An anonymous patient's Consent carries years only (Safe Harbor's dates).
+    let consent = if terms.anonymous {
+        request.anonymous_consent(what)
+    } else {
+        records::consent_for(what, &request)
+    };
     let consent = serde_json::to_string(consent.expose())?;
     make_offer(kind, data, consent, label, terms)
 }
@@ -445,6 +449,12 @@ mod tests {
         assert_eq!(share.object, ObjectId(7));
         assert_eq!(share.consent.expose(), anon.consent.expose());
         assert_eq!((share.may_keep, share.until), (anon.may_keep, anon.until));
+        // An anonymous patient's Consent says the year only, like the records it describes.
+        let c = consent(&anon);
+        let date = c["dateTime"].as_str().expect("a date");
+        assert_eq!(date.len(), 4, "a year: {date}");
+        let named_date = consent(&named)["dateTime"].as_str().map_or(0, str::len);
+        assert!(named_date > 4, "a named patient's Consent keeps its time");
         let too_long = make_offer(
             ObjectKind::Fhir,
             Arc::new(Vec::new()),

@@ -4,12 +4,20 @@
 //! The Consent names the shared resources by the references they have in the shared Bundle,
 //! so in anonymous mode it holds pseudonymous ids only. Its `patient` is the shared Patient
 //! (pseudonymous in anonymous mode), or absent when no Patient was shared.
+//!
+//! An anonymous share's Consent is anonymous too (Safe Harbor: no date element but the
+//! year): its `dateTime` and `provision.period` are years, and its `id` is a digest of the
+//! share id (which may carry the time the share was made). [`consent_for`] does this for
+//! records that [`anonymise`](super::anonymise()) made ([`Records::is_anonymised`]);
+//! [`ConsentRequest::anonymous_consent`] does it for anything else an anonymous patient
+//! shares (a picture, a scan).
 
 use haven_proto::Redacted;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::Records;
-use super::dates::format_instant;
+use super::dates::{format_instant, year_of};
 
 /// Extension URL on the Consent saying whether the patient ticked "the clinic may keep this".
 pub const CLINIC_MAY_KEEP_EXTENSION: &str = "urn:haven:fhir:StructureDefinition:clinic-may-keep";
@@ -135,13 +143,47 @@ pub fn build_consent(shared: &Records, request: &ConsentRequest) -> Redacted<Val
 /// clinician (role PRCP, primary information recipient, as in the FHIR R4 Consent examples)
 /// to `access` (and `collect`, when the clinic may keep it) the listed `data`, for `purpose`,
 /// during `period`. Only `data` (and, for records, `patient`) depends on what is shared.
+///
+/// For records that [`anonymise`](super::anonymise()) made, this is
+/// [`ConsentRequest::anonymous_consent`]: dates are years.
 pub fn consent_for(what: ConsentData<'_>, request: &ConsentRequest) -> Redacted<Value> {
-    let start = format_instant(request.now_unix);
-    let end = format_instant(
-        request
-            .now_unix
-            .saturating_add(request.duration_secs.max(0)),
-    );
+    let anonymous = matches!(what, ConsentData::Records(shared) if shared.is_anonymised());
+    build(what, request, anonymous)
+}
+
+impl ConsentRequest {
+    /// The Consent of an anonymous patient's share: [`consent_for`], with `dateTime` and
+    /// `provision.period` given as years only (Safe Harbor) and an `id` that does not carry
+    /// the share id (a digest of it instead). [`consent_for`] already does this for
+    /// anonymised records; call this for a picture or scan an anonymous patient shares.
+    pub fn anonymous_consent(&self, what: ConsentData<'_>) -> Redacted<Value> {
+        build(what, self, true)
+    }
+}
+
+/// The id of an anonymous Consent: `share-` and 16 hex digits of SHA-256(share id).
+fn anonymous_id(share_id: &str) -> String {
+    let digest = Sha256::digest(share_id.as_bytes());
+    format!("share-{}", hex::encode(&digest[..8]))
+}
+
+fn build(what: ConsentData<'_>, request: &ConsentRequest, anonymous: bool) -> Redacted<Value> {
+    let end_unix = request
+        .now_unix
+        .saturating_add(request.duration_secs.max(0));
+    let (start, end, id) = if anonymous {
+        (
+            format!("{:04}", year_of(request.now_unix)),
+            format!("{:04}", year_of(end_unix)),
+            anonymous_id(&request.share_id),
+        )
+    } else {
+        (
+            format_instant(request.now_unix),
+            format_instant(end_unix),
+            fhir_id(&request.share_id),
+        )
+    };
     let mut actions = vec![json!({"coding": [{
         "system": "http://terminology.hl7.org/CodeSystem/consentaction",
         "code": "access",
@@ -173,7 +215,7 @@ pub fn consent_for(what: ConsentData<'_>, request: &ConsentRequest) -> Redacted<
     };
     let mut consent = json!({
         "resourceType": "Consent",
-        "id": fhir_id(&request.share_id),
+        "id": id,
         "extension": [{"url": CLINIC_MAY_KEEP_EXTENSION, "valueBoolean": request.clinic_may_keep}],
         "status": "active",
         "scope": {"coding": [{
@@ -227,10 +269,19 @@ pub fn consent_for(what: ConsentData<'_>, request: &ConsentRequest) -> Redacted<
 }
 
 /// The Consent revoked at `now_unix`: `status` becomes `inactive` and the provision's period
-/// ends now (if it ended later). The clinician's side then drops the share.
+/// ends now (if it ended later). The clinician's side then drops the share. An anonymous
+/// Consent (dates as years) stays so: its period ends this year.
 pub fn revoke_consent(consent: &Value, now_unix: i64) -> Redacted<Value> {
     let mut revoked = consent.clone();
-    let now = format_instant(now_unix);
+    let year_only = consent
+        .get("dateTime")
+        .and_then(Value::as_str)
+        .is_some_and(|d| d.len() == 4);
+    let now = if year_only {
+        format!("{:04}", year_of(now_unix))
+    } else {
+        format_instant(now_unix)
+    };
     if let Some(map) = revoked.as_object_mut() {
         map.insert("status".into(), Value::from("inactive"));
         if let Some(Value::Object(provision)) = map.get_mut("provision") {
@@ -324,8 +375,9 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::super::anonymise::{AnonKey, AnonymiseOptions, anonymise};
+    use super::super::dates::is_partial_or_full_date;
     use super::super::tests::load;
-    use super::super::{SectionKind, Selector};
+    use super::super::{SectionKind, Selector, ShareMode, prepare_share};
     use super::*;
 
     fn request(keep: bool) -> ConsentRequest {
@@ -351,19 +403,15 @@ mod tests {
         );
         let consent = build_consent(&anon, &request(false)).into_inner();
         assert_eq!(consent["resourceType"], "Consent");
-        assert_eq!(consent["id"], "share-019x");
+        assert_eq!(consent["id"], anonymous_id("share-01 9/x"));
         assert_eq!(consent["status"], "active");
         assert_eq!(consent["scope"]["coding"][0]["code"], "patient-privacy");
         assert_eq!(consent["provision"]["type"], "permit");
         assert_eq!(consent["provision"]["purpose"][0]["code"], "TREAT");
-        assert_eq!(
-            consent["provision"]["period"]["start"],
-            "2026-01-01T00:00:00Z"
-        );
-        assert_eq!(
-            consent["provision"]["period"]["end"],
-            "2026-01-01T01:00:00Z"
-        );
+        // Anonymous: years only.
+        assert_eq!(consent["dateTime"], "2026");
+        assert_eq!(consent["provision"]["period"]["start"], "2026");
+        assert_eq!(consent["provision"]["period"]["end"], "2026");
         let patient = consent["patient"]["reference"].as_str().expect("a patient");
         assert!(patient.starts_with("urn:uuid:"));
         assert!(anon.resolve(patient).is_some());
@@ -376,6 +424,88 @@ mod tests {
         assert!(!Records::consent_allows_keeping(&consent));
         let actions = consent["provision"]["action"].as_array().map(Vec::len);
         assert_eq!(actions, Some(1));
+    }
+
+    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.values().for_each(|c| strings(c, out)),
+            _ => {}
+        }
+    }
+
+    /// Issue 11, defect 7: an anonymous share's Consent has no month, day or time, and its
+    /// id does not carry the share id (which holds the time the share was made).
+    #[test]
+    fn an_anonymous_consent_has_years_only() {
+        let source = load("safe-harbor-gaps.json");
+        let req = ConsentRequest {
+            share_id: "share-6955c2a4-123456".to_owned(),
+            now_unix: 1_767_225_600 + 86_400 * 40 + 3_723,
+            duration_secs: 7_200,
+            purpose: Purpose::Treatment,
+            clinic_may_keep: true,
+        };
+        let all: Vec<Selector> = SectionKind::ALL
+            .into_iter()
+            .map(Selector::Section)
+            .collect();
+        let share = prepare_share(&source, &all, ShareMode::Anonymous, &req).expect("prepares");
+        let digest = [3u8; 32];
+        let object = ConsentData::Object {
+            sha256: &digest,
+            what: "image",
+        };
+        for consent in [
+            share.consent.expose().clone(),
+            req.anonymous_consent(object).into_inner(),
+            revoke_consent(share.consent.expose(), req.now_unix + 60).into_inner(),
+        ] {
+            assert_eq!(consent["dateTime"], "2026");
+            let period = &consent["provision"]["period"];
+            assert_eq!(
+                (&period["start"], &period["end"]),
+                (&json!("2026"), &json!("2026"))
+            );
+            let id = consent["id"].as_str().expect("an id");
+            assert!(id.starts_with("share-") && !id.contains("6955c2a4"));
+            let mut all = Vec::new();
+            strings(&consent, &mut all);
+            for s in all {
+                assert!(
+                    !is_partial_or_full_date(s),
+                    "a date with more than its year"
+                );
+                assert!(
+                    !s.contains("02-10") && !s.contains("01:02"),
+                    "no day or time"
+                );
+            }
+        }
+        // Revoked across the new year, it still gives the year only.
+        let new_year_eve = ConsentRequest {
+            now_unix: 1_798_761_000,
+            ..req.clone()
+        };
+        let late = prepare_share(&source, &all, ShareMode::Anonymous, &new_year_eve)
+            .expect("prepares")
+            .consent
+            .into_inner();
+        assert_eq!(late["provision"]["period"]["end"], "2027");
+        let revoked = revoke_consent(&late, new_year_eve.now_unix + 60).into_inner();
+        assert_eq!(revoked["status"], "inactive");
+        assert_eq!(revoked["provision"]["period"]["end"], "2026");
+        // The share's Consent still lists what was sent, and keeping is still allowed.
+        assert!(Records::consent_allows_keeping(share.consent.expose()));
+        let data = share.consent.expose()["provision"]["data"]
+            .as_array()
+            .map(Vec::len);
+        assert_eq!(data, Some(share.records.len()));
+        // Named shares keep the exact instant.
+        let named = prepare_share(&source, &all, ShareMode::Named, &req).expect("prepares");
+        assert_eq!(named.consent.expose()["dateTime"], "2026-02-10T01:02:03Z");
+        assert_eq!(named.consent.expose()["id"], "share-6955c2a4-123456");
     }
 
     #[test]
