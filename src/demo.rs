@@ -85,7 +85,15 @@ struct Headless {
     report: Arc<Mutex<DemoFigures>>,
     /// The window is the patient's (it reports what it shared).
     as_patient: bool,
+    /// The frame at which the other participant's first pose arrived: the `frames` counted
+    /// run from there, so a slow start (a busy machine) does not end the demo before the
+    /// consult has begun. `None` until then.
+    met_at: Option<u32>,
 }
+
+/// How long the headless demo waits for the other participant before it counts frames anyway
+/// (the figures then say nobody came).
+const MEET_WITHIN_S: f64 = 60.0;
 
 /// The renderer compiles its pipelines in the background and draws nothing until they are
 /// ready (a few seconds on lavapipe), so the demo probes with throwaway screenshots until one
@@ -246,6 +254,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             shot: Arc::new(Mutex::new(Shot::Idle)),
             report: Arc::clone(&report),
             as_patient: args.as_patient,
+            met_at: None,
         })
         .add_systems(Last, headless_frames);
         if args.as_patient {
@@ -329,6 +338,15 @@ fn headless_frames(
             screenshot: r.screenshot.clone(),
         };
     }
+    if state.met_at.is_none()
+        && (figures.poses_received > 0 || time.elapsed_secs_f64() > MEET_WITHIN_S)
+    {
+        state.met_at = Some(frames);
+    }
+    let Some(met_at) = state.met_at else {
+        return;
+    };
+    let frames = frames - met_at;
     if frames < state.frames {
         return;
     }

@@ -45,9 +45,9 @@ pub(crate) struct Args {
     /// Append this side's audit log (shares, views, revokes, purges; no contents) to a file.
     #[arg(long)]
     audit: Option<PathBuf>,
-    /// Share what this patient shares with each clinician or therapist who joins after it was
-    /// shared (in the window the patient is asked; without this flag the headless patient
-    /// says no).
+    /// Share what this patient shares with each clinician or therapist who joins after this
+    /// patient (those already in the room get it anyway; in the window the patient is asked;
+    /// without this flag the headless patient says no).
     #[arg(long, requires = "headless")]
     share_with_newcomers: bool,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
@@ -292,6 +292,11 @@ async fn participate(
                     own_role = Some(me.role);
                     audit.set_role(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));
+                    // What this patient shares goes to the clinicians already in the room;
+                    // one who joins later is a newcomer (`--share-with-newcomers`).
+                    for p in peers.iter().filter(|p| p.role != Role::Patient) {
+                        shares.admit(p.id);
+                    }
                 }
                 SessionEvent::PeerJoined(info) => {
                     roles.insert(info.id, info.role);

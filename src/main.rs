@@ -49,13 +49,18 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let (filter, ignored) = log_filter(std::env::var("HAVEN_LOG").ok().as_deref());
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(log_filter(
-            std::env::var("HAVEN_LOG").ok().as_deref(),
-        )))
+        .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            ?ignored,
+            "HAVEN_LOG: only levels and Haven's own targets are taken; these were ignored"
+        );
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
@@ -101,7 +106,8 @@ webrtc_srtp=error,webrtc_mdns=error,wgpu_core=error,wgpu_hal=error,winit=error";
 /// The filter: `warn` (and [`QUIET`]) for everything, and for Haven's own targets `info` or
 /// the level `HAVEN_LOG` gives. `HAVEN_LOG` is a level (`debug`), or `target=level` directives
 /// of which only those naming one of Haven's targets are taken.
-fn log_filter(user: Option<&str>) -> String {
+fn log_filter(user: Option<&str>) -> (String, Vec<String>) {
+    let mut ignored = Vec::new();
     let mut levels: Vec<(String, String)> = OWN_TARGETS
         .iter()
         .map(|t| ((*t).to_owned(), "info".to_owned()))
@@ -112,24 +118,30 @@ fn log_filter(user: Option<&str>) -> String {
         .map(str::trim)
         .filter(|d| !d.is_empty())
     {
+        let is_level = |l: &str| l.parse::<tracing_subscriber::filter::LevelFilter>().is_ok();
+        let own = |target: &str| {
+            OWN_TARGETS
+                .iter()
+                .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+        };
         match directive.split_once('=') {
-            None => {
+            // A level for all of Haven's targets.
+            None if is_level(directive) => {
                 for (_, level) in &mut levels {
                     directive.clone_into(level);
                 }
             }
-            Some((target, level)) => {
-                let own = OWN_TARGETS
-                    .iter()
-                    .any(|t| target == *t || target.starts_with(&format!("{t}::")));
-                if own {
-                    levels.push((target.to_owned(), level.to_owned()));
-                }
+            // A bare target: everything it logs.
+            None if own(directive) => levels.push((directive.to_owned(), "trace".to_owned())),
+            Some((target, level)) if own(target) && is_level(level) => {
+                levels.push((target.to_owned(), level.to_owned()));
             }
+            // Another crate's target, a span filter or a typo: ignored (said at start).
+            _ => ignored.push(directive.to_owned()),
         }
     }
     let own: Vec<String> = levels.iter().map(|(t, l)| format!("{t}={l}")).collect();
-    format!("warn,{QUIET},{}", own.join(","))
+    (format!("warn,{QUIET},{}", own.join(",")), ignored)
 }
 
 #[cfg(test)]
@@ -138,7 +150,7 @@ mod tests {
 
     #[test]
     fn haven_log_reaches_havens_targets_only() {
-        let all = log_filter(Some("trace"));
+        let (all, _) = log_filter(Some("trace"));
         assert!(all.starts_with("warn,"), "{all}");
         assert!(
             all.contains("haven_session=trace") && all.contains("haven=trace"),
@@ -148,17 +160,25 @@ mod tests {
             !all.contains("tungstenite") && !all.contains("dtls=trace"),
             "{all}"
         );
-        let named = log_filter(Some(
+        let (named, ignored) = log_filter(Some(
             "tungstenite=trace,webrtc_dtls=trace,haven_app::session=debug",
         ));
+        assert_eq!(ignored, ["tungstenite=trace", "webrtc_dtls=trace"]);
         assert!(
             !named.contains("tungstenite") && !named.contains("webrtc_dtls=trace"),
             "{named}"
         );
         assert!(named.contains("haven_app::session=debug"), "{named}");
-        assert!(log_filter(None).contains("haven_share=info"));
+        assert!(log_filter(None).0.contains("haven_share=info"));
+        // A bare target of Haven's is everything it logs, not a level named after it.
+        let (bare, ignored) = log_filter(Some("haven_session,nonsense"));
+        assert!(
+            bare.contains("haven_session=trace") && bare.contains("haven_app=info"),
+            "{bare}"
+        );
+        assert_eq!(ignored, ["nonsense"]);
         // Every directive parses.
-        for f in [all, named, log_filter(None)] {
+        for f in [all, named, bare, log_filter(None).0] {
             assert!(EnvFilter::try_new(&f).is_ok(), "{f}");
         }
     }

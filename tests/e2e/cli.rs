@@ -526,20 +526,26 @@ fn a_server_certified_by_an_authority_is_joined_with_its_ca() {
             "--voice-in",
             "silent",
         ])
-        .args(["--duration", "1s"]);
+        .args(["--duration", "3s"]);
         if let Some(ca) = ca {
             cmd.arg("--ca").arg(ca);
         }
         cmd.arg(&token).output().expect("runs")
     };
     let trusted = join(Some(&ca_pem));
+    let said = String::from_utf8_lossy(&trusted.stderr).into_owned();
     assert!(
-        trusted.status.success(),
-        "joined through the CA: {}",
-        String::from_utf8_lossy(&trusted.stderr)
+        trusted.status.success() && said.contains("joined"),
+        "joined through the CA: {said}"
     );
     let untrusted = join(None);
-    assert!(!untrusted.status.success(), "refused without the CA");
+    let said = String::from_utf8_lossy(&untrusted.stderr).into_owned();
+    assert!(
+        !untrusted.status.success()
+            && said.contains("the session ended")
+            && !said.contains(" joined"),
+        "refused without the CA: {said}"
+    );
     drop(served);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -64,7 +64,7 @@ fn join(invite: &str, name: &str, log: &Path, extra: &[&str]) -> Child {
             "--voice-in",
             "silent",
         ])
-        .args(["--duration", "8s", "--name", name])
+        .args(["--duration", "10s", "--name", name])
         .args(extra)
         .arg(invite)
         .env("HAVEN_LOG", "trace")

@@ -24,7 +24,11 @@ pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File>
     options.create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    let file = options.open(path)?;
+    // A file that was already there keeps its mode on open: made the owner's only too.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! and which were revoked. Without it a restart forgets the counts and a single-use invite
 //! works again.
 //!
-//! Two small files beside the secret, one line per fact, written by appending (a line of a few
-//! dozen bytes is one `write` to an `O_APPEND` file, so a crash loses at most that line and
-//! never corrupts another):
+//! Two small files beside the secret, one line per fact, written by appending (each line is one
+//! `write` to an `O_APPEND` file, so a crash loses at most that line and never corrupts
+//! another; a use is synced to disk before the join goes on):
 //! - `SECRET.uses`: `use <invite id> <expiry>` for every join, appended by the server; at start
 //!   it is read, expired lines are dropped, and it is rewritten compact (to a temporary file,
 //!   then renamed over it: atomic);
@@ -94,7 +94,8 @@ pub fn revoke(files: &InviteFiles, id: &str, exp: u64) -> std::io::Result<()> {
             "an invite id is letters, digits, - and _",
         ));
     }
-    writeln!(open_append(&files.revoked)?, "revoke {id} {exp}")
+    // One write of the whole line, so a reader never sees half of it.
+    open_append(&files.revoked)?.write_all(format!("revoke {id} {exp}\n").as_bytes())
 }
 
 /// The server's side: joins counted so far, revocations, and the file it appends joins to.
@@ -102,8 +103,9 @@ pub fn revoke(files: &InviteFiles, id: &str, exp: u64) -> std::io::Result<()> {
 pub struct InviteLedger {
     files: InviteFiles,
     uses_file: File,
-    /// When the revocations were last read (`None`: never; `Some(None)`: no file then).
-    revoked_seen: Option<Option<SystemTime>>,
+    /// What the revocations file was (length, modification time) when last read (`None`:
+    /// never; `Some(None)`: no file then).
+    revoked_seen: Option<Option<(u64, SystemTime)>>,
 }
 
 /// What the ledger held at start, for the rooms.
@@ -155,7 +157,11 @@ impl InviteLedger {
         if !valid_id(id) {
             return;
         }
-        if let Err(e) = writeln!(self.uses_file, "use {id} {exp}") {
+        if let Err(e) = self
+            .uses_file
+            .write_all(format!("use {id} {exp}\n").as_bytes())
+            .and_then(|()| self.uses_file.sync_data())
+        {
             warn!(
                 "an invite's use could not be remembered ({}); a restart forgets it",
                 e.kind()
@@ -165,20 +171,20 @@ impl InviteLedger {
 
     /// The revocations if the file changed since the last look (`None`: unchanged).
     pub fn revocations(&mut self, now: u64) -> std::io::Result<Option<HashMap<String, u64>>> {
-        let modified = match std::fs::metadata(&self.files.revoked) {
-            Ok(m) => m.modified().ok(),
+        // Length and time together: an append within the clock's tick still changes the
+        // length (the file only grows).
+        let seen = match std::fs::metadata(&self.files.revoked) {
+            Ok(m) => m.modified().ok().map(|t| (m.len(), t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        if self.revoked_seen == Some(modified) {
+        if self.revoked_seen == Some(seen) {
             return Ok(None);
         }
-        self.revoked_seen = Some(modified);
-        Ok(Some(
-            read_facts(&self.files.revoked, "revoke", now)?
-                .into_iter()
-                .collect(),
-        ))
+        let facts = read_facts(&self.files.revoked, "revoke", now)?;
+        // Only once it was read: a failed read is tried again at the next join.
+        self.revoked_seen = Some(seen);
+        Ok(Some(facts.into_iter().collect()))
     }
 }
 

@@ -563,7 +563,13 @@ fn a_newcomer_gets_nothing_until_the_patient_says_yes() {
     );
     // A second clinician, declined: nothing now, nothing later.
     let second = consult.join(Role::Clinician, hear_too);
-    consult.steps(3);
+    assert!(
+        consult.step_until(10, |s| sharing(s, Role::Patient)
+            .ledger
+            .newcomers()
+            .contains(&second)),
+        "the patient is asked about the second one too"
+    );
     consult
         .app(Role::Patient)
         .world_mut()
@@ -571,6 +577,13 @@ fn a_newcomer_gets_nothing_until_the_patient_says_yes() {
             peer: second,
             share: false,
         });
+    consult.step();
+    assert!(
+        sharing(&mut consult, Role::Patient)
+            .ledger
+            .newcomers()
+            .is_empty()
+    );
     offer(&mut consult, blob(1_000));
     consult.steps(20);
     let declined = &consult

@@ -38,6 +38,22 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Whether the file at `path` ends in the middle of a line (its last byte is not `\n`).
+fn ends_cut(path: &std::path::Path) -> bool {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut last = [0u8; 1];
+    File::open(path)
+        .and_then(|mut f| {
+            if f.metadata()?.len() == 0 {
+                return Ok(false);
+            }
+            f.seek(SeekFrom::End(-1))?;
+            f.read_exact(&mut last)?;
+            Ok(last[0] != b'\n')
+        })
+        .unwrap_or(false)
+}
+
 impl AuditWriter {
     /// A log kept as `role`, in memory and appended to `path` if given (a file that cannot be
     /// opened is logged, and the log is kept in memory only). Nothing is written until the
@@ -45,6 +61,14 @@ impl AuditWriter {
     pub fn new(path: Option<PathBuf>, role: Role) -> Self {
         let file = path.and_then(|p| {
             crate::files::private_file(&p, true)
+                .and_then(|mut file| {
+                    // A line cut short by a crash ends there: the next session starts on a
+                    // line of its own, so it still reads as a session.
+                    if ends_cut(&p) {
+                        file.write_all(b"\n")?;
+                    }
+                    Ok(file)
+                })
                 .inspect_err(|e| {
                     tracing::warn!(
                         "the audit log cannot be written ({}); kept in memory",
@@ -88,8 +112,9 @@ impl AuditWriter {
 
     fn push(&mut self, line: &str) {
         let line = line.trim_end().to_owned();
+        // One write per line, so a crash cuts at most this line.
         if let Some(file) = self.file.as_mut()
-            && let Err(e) = writeln!(file, "{line}")
+            && let Err(e) = file.write_all(format!("{line}\n").as_bytes())
         {
             tracing::warn!(
                 "an audit line could not be written ({}); kept in memory",

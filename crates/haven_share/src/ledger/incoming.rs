@@ -19,6 +19,10 @@ impl ShareLedger {
     /// newcomer.
     pub fn tick(&mut self, now_unix: u64) {
         self.now = self.now.max(now_unix);
+        // No clock (a caller that could not read one): nothing expires.
+        if self.now == 0 {
+            return;
+        }
         let mut expired: Vec<(PeerId, ObjectId)> = self
             .incoming
             .iter()
@@ -198,6 +202,7 @@ impl ShareLedger {
     /// this side's offers stop going to it.
     pub fn peer_left(&mut self, peer: PeerId) {
         self.recipients.retain(|&p| p != peer);
+        self.admitted.retain(|&p| p != peer);
         self.newcomers.retain(|&p| p != peer);
         self.declined.retain(|&p| p != peer);
         let mut keys: Vec<_> = self

@@ -184,6 +184,8 @@ pub struct ShareLedger {
     newcomers: Vec<PeerId>,
     /// Newcomers the patient said no to: nothing of this side's goes to them.
     declined: Vec<PeerId>,
+    /// Peers the patient said yes to before they connected ([`ShareLedger::admit`]).
+    admitted: Vec<PeerId>,
     /// The latest time given to [`ShareLedger::tick`], Unix seconds (0: never).
     now: u64,
     incoming: HashMap<(PeerId, ObjectId), Incoming>,

@@ -72,6 +72,13 @@ impl ShareLedger {
         {
             return;
         }
+        // The patient said yes before it connected ([`ShareLedger::admit`]).
+        if let Some(at) = self.admitted.iter().position(|&p| p == peer) {
+            self.admitted.remove(at);
+            self.newcomers.push(peer);
+            self.share_with(peer);
+            return;
+        }
         if self
             .outgoing
             .iter()
@@ -81,6 +88,15 @@ impl ShareLedger {
             self.effects.push(Effect::AskAboutNewcomer(peer));
         } else {
             self.recipients.push(peer);
+        }
+    }
+
+    /// The patient says yes, in advance, to a clinician or therapist who is in the room but not
+    /// connected yet (the peers named when the patient joined: `join --headless --share`
+    /// shares with whoever is already there): when it connects it gets what is shared.
+    pub fn admit(&mut self, peer: PeerId) {
+        if !self.recipients.contains(&peer) && !self.admitted.contains(&peer) {
+            self.admitted.push(peer);
         }
     }
 

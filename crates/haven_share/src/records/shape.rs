@@ -315,7 +315,7 @@ impl fmt::Display for Malformed {
                 write!(f, "`{name}` is not a FHIR R4 resource type")
             }
             Self::UnknownType { name: None } => {
-                f.write_str("its resourceType is not a resource type name")
+                f.write_str("its resourceType is not a FHIR R4 resource type (not quoted)")
             }
             Self::UnknownElement {
                 resource_type,
@@ -955,14 +955,45 @@ fn check_kind(
     Ok(())
 }
 
-/// `name` when it is a short ASCII identifier (so a type name, if a wrong one), else `None`.
+/// `name` when it is a near miss of an R4 type name (at most two edits, a swap of two letters
+/// counting as one: `Pateint`), else `None`: a value from the file is quoted only when it is
+/// plainly a misspelt type, never when it could be anything else (a surname).
 fn safe_type_name(name: &str) -> Option<&str> {
-    let mut chars = name.chars();
-    let first = chars.next()?;
-    (name.len() <= 64
-        && first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    .then_some(name)
+    (name.len() <= 64 && name.is_ascii())
+        .then_some(())
+        .and_then(|()| {
+            R4_RESOURCE_TYPES
+                .iter()
+                .any(|t| edits(name.as_bytes(), t.as_bytes()) <= 2)
+                .then_some(name)
+        })
+}
+
+/// Optimal string alignment distance (insertions, deletions, substitutions, adjacent swaps).
+fn edits(a: &[u8], b: &[u8]) -> usize {
+    if a.len().abs_diff(b.len()) > 2 {
+        return 3;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// `key` as a `'static` name when it is an element name in this module's tables (of any
