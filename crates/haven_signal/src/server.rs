@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -67,13 +67,15 @@ struct Shared {
     limits: Limits,
     ice_servers: Vec<IceServer>,
     ws_config: WebSocketConfig,
+    /// The invite files, under a lock of their own: their reads and synced writes never hold
+    /// up the rooms' lock (which every relay takes).
+    invites: Option<Mutex<crate::ledger::InviteLedger>>,
 }
 
 #[derive(Default)]
 struct Hub {
     rooms: Rooms,
     outboxes: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
-    invites: Option<crate::ledger::InviteLedger>,
 }
 
 impl Hub {
@@ -134,6 +136,7 @@ impl SignalServer {
             .write_buffer_size(0);
         // What earlier runs counted and revoked holds: a single-use invite stays used.
         let mut hub = Hub::default();
+        let mut invites = None;
         if let Some(files) = config.invite_files {
             let (ledger, remembered) = crate::ledger::InviteLedger::open(files, now_unix())
                 .map_err(BindError::InviteState)?;
@@ -141,7 +144,7 @@ impl SignalServer {
                 hub.rooms.remember_uses(id, *count, *exp);
             }
             hub.rooms.set_revoked(remembered.revoked);
-            hub.invites = Some(ledger);
+            invites = Some(Mutex::new(ledger));
         }
         Ok(Self {
             listener,
@@ -153,6 +156,7 @@ impl SignalServer {
                 limits,
                 ice_servers: config.ice_servers,
                 ws_config,
+                invites,
             }),
         })
     }
@@ -362,23 +366,23 @@ impl Connection {
             info!(reason = %e, "invite refused");
             End::Error(e.code(), "the invite was refused")
         })?;
-        let mut hub = self.shared.hub();
         // Revocations made since the last join (`haven invite --revoke`) count from now.
-        if let Some(revoked) = hub.invites.as_mut().and_then(|l| {
-            l.revocations(now)
+        let revoked = self.shared.invites.as_ref().and_then(|l| {
+            l.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .revocations(now)
                 .inspect_err(|e| warn!("the invite revocations cannot be read ({})", e.kind()))
                 .ok()
                 .flatten()
-        }) {
+        });
+        let mut hub = self.shared.hub();
+        if let Some(revoked) = revoked {
             hub.rooms.set_revoked(revoked);
         }
         let joined = hub.rooms.join(&invite, now).map_err(|code| {
             info!(room = %invite.room, %code, "join refused");
             End::Error(code, "the join was refused")
         })?;
-        if let Some(ledger) = hub.invites.as_mut() {
-            ledger.record_use(&invite.nonce, invite.exp);
-        }
         let (tx, rx) = mpsc::channel(self.shared.limits.outbound_queue);
         tx.try_send(ServerMessage::Welcome {
             version: SIGNAL_VERSION,
@@ -392,6 +396,14 @@ impl Connection {
         hub.outboxes.insert(joined.peer.id, tx);
         for other in &joined.others {
             hub.deliver(other.id, ServerMessage::PeerJoined { peer: joined.peer });
+        }
+        drop(hub);
+        // Remembered (written and synced) outside the rooms' lock.
+        if let Some(ledger) = &self.shared.invites {
+            ledger
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record_use(&invite.nonce, invite.exp);
         }
         info!(room = %invite.room, peer = %joined.peer.id, role = %joined.peer.role, peers = joined.others.len() + 1, "joined");
         Ok((joined.peer, rx))

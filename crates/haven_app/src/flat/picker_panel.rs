@@ -159,7 +159,7 @@ fn rebuild_panel(
         .iter()
         .map(|s| [s.revoked, !s.delivered.is_empty(), s.viewed, s.purged])
         .collect();
-    let states = (states, sharing.ledger.newcomers().to_vec());
+    let states = (states, sharing.ledger.newcomers());
     if drawn.as_ref() == Some(&states) && !picker.is_changed() {
         return;
     }
@@ -195,7 +195,7 @@ fn rebuild_panel(
         p.spawn(button(PickerAction::OpenClose, &title, BUTTON_BG, TEXT));
         // A newcomer is asked about whether the panel is open or not: nothing goes to them
         // until the patient answers.
-        for &peer in sharing.ledger.newcomers() {
+        for peer in sharing.ledger.newcomers() {
             p.spawn(label(
                 format!(
                     "{} joined. Share what you share now with them too?",

@@ -201,10 +201,7 @@ impl ShareLedger {
     /// A peer left: what it shared with this side is settled (kept if allowed, else purged);
     /// this side's offers stop going to it.
     pub fn peer_left(&mut self, peer: PeerId) {
-        self.recipients.retain(|&p| p != peer);
-        self.admitted.retain(|&p| p != peer);
-        self.newcomers.retain(|&p| p != peer);
-        self.declined.retain(|&p| p != peer);
+        self.standing.retain(|(p, _)| *p != peer);
         let mut keys: Vec<_> = self
             .incoming
             .keys()

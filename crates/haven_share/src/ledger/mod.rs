@@ -169,6 +169,21 @@ pub struct Incoming {
     pub shown: bool,
 }
 
+/// Where a clinician or therapist stands with what this side shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// The patient said yes before it connected ([`ShareLedger::admit`]).
+    Admitted,
+    /// This side's offers go to it: it was in the room before anything was shared, or the
+    /// patient said yes.
+    Recipient,
+    /// It connected while something was shared: nothing goes to it until the patient says yes
+    /// ([`ShareLedger::share_with`]).
+    Newcomer,
+    /// The patient said no: nothing of this side's goes to it.
+    Declined,
+}
+
 /// The share protocol's state on one side of a consult.
 #[derive(Debug, Default)]
 pub struct ShareLedger {
@@ -176,16 +191,9 @@ pub struct ShareLedger {
     can_keep: bool,
     next_object: u32,
     outgoing: Vec<Outgoing>,
-    /// Clinicians and therapists this side's offers go to: those in the room before anything
-    /// was shared, and newcomers the patient said yes to.
-    recipients: Vec<PeerId>,
-    /// Clinicians and therapists who connected while something was shared: they get nothing
-    /// until the patient says yes ([`ShareLedger::share_with`]).
-    newcomers: Vec<PeerId>,
-    /// Newcomers the patient said no to: nothing of this side's goes to them.
-    declined: Vec<PeerId>,
-    /// Peers the patient said yes to before they connected ([`ShareLedger::admit`]).
-    admitted: Vec<PeerId>,
+    /// Where each clinician or therapist stands with this side's offers, in the order they
+    /// came (offers go out in that order).
+    standing: Vec<(PeerId, Standing)>,
     /// The latest time given to [`ShareLedger::tick`], Unix seconds (0: never).
     now: u64,
     incoming: HashMap<(PeerId, ObjectId), Incoming>,
@@ -254,6 +262,21 @@ impl ShareLedger {
             .values()
             .filter(|e| e.object.is_none() && e.progress.1 > 0)
             .fold((0, 0), |(g, t), e| (g + e.progress.0, t + e.progress.1))
+    }
+
+    fn standing(&self, peer: PeerId) -> Option<Standing> {
+        self.standing
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, s)| *s)
+    }
+
+    /// Puts `peer` at `standing` (where it was, or last).
+    fn stand(&mut self, peer: PeerId, standing: Standing) {
+        match self.standing.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, s)) => *s = standing,
+            None => self.standing.push((peer, standing)),
+        }
     }
 
     fn expired(&self, offer: &Offer) -> bool {

@@ -6,7 +6,7 @@ use haven_proto::bulk::ObjectId;
 use haven_proto::control::Control;
 use haven_proto::signal::{PeerId, Role};
 
-use super::{Effect, Outgoing, ShareKey, ShareLedger, digest_of};
+use super::{Effect, Outgoing, ShareKey, ShareLedger, Standing, digest_of};
 use crate::audit::{Action, object_digest};
 use crate::offer::Offer;
 
@@ -35,7 +35,13 @@ impl ShareLedger {
             viewed: false,
             purged: false,
         });
-        for peer in self.recipients.clone() {
+        let recipients: Vec<PeerId> = self
+            .standing
+            .iter()
+            .filter(|(_, s)| *s == Standing::Recipient)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in recipients {
             self.send_share(index, peer);
         }
         index
@@ -65,29 +71,22 @@ impl ShareLedger {
     /// ([`Effect::AskAboutNewcomer`]); an invite is a bearer token, and the patient decides
     /// who sees what.
     pub fn peer_connected(&mut self, peer: PeerId, role: Role) {
-        if !matches!(role, Role::Clinician | Role::Therapist)
-            || self.recipients.contains(&peer)
-            || self.newcomers.contains(&peer)
-            || self.declined.contains(&peer)
-        {
+        if !matches!(role, Role::Clinician | Role::Therapist) {
             return;
         }
-        // The patient said yes before it connected ([`ShareLedger::admit`]).
-        if let Some(at) = self.admitted.iter().position(|&p| p == peer) {
-            self.admitted.remove(at);
-            self.newcomers.push(peer);
-            self.share_with(peer);
-            return;
-        }
-        if self
-            .outgoing
-            .iter()
-            .any(|s| !s.revoked && !self.expired(&s.offer))
-        {
-            self.newcomers.push(peer);
-            self.effects.push(Effect::AskAboutNewcomer(peer));
-        } else {
-            self.recipients.push(peer);
+        match self.standing(peer) {
+            // The patient said yes before it connected ([`ShareLedger::admit`]).
+            Some(Standing::Admitted) => self.send_all_to(peer),
+            Some(_) => {}
+            None if self
+                .outgoing
+                .iter()
+                .any(|s| !s.revoked && !self.expired(&s.offer)) =>
+            {
+                self.stand(peer, Standing::Newcomer);
+                self.effects.push(Effect::AskAboutNewcomer(peer));
+            }
+            None => self.stand(peer, Standing::Recipient),
         }
     }
 
@@ -95,19 +94,22 @@ impl ShareLedger {
     /// connected yet (the peers named when the patient joined: `join --headless --share`
     /// shares with whoever is already there): when it connects it gets what is shared.
     pub fn admit(&mut self, peer: PeerId) {
-        if !self.recipients.contains(&peer) && !self.admitted.contains(&peer) {
-            self.admitted.push(peer);
+        if self.standing(peer).is_none() {
+            self.stand(peer, Standing::Admitted);
         }
     }
 
     /// The patient says yes to a newcomer: everything they share now goes to it, and what they
     /// share later too.
     pub fn share_with(&mut self, peer: PeerId) {
-        let Some(at) = self.newcomers.iter().position(|&p| p == peer) else {
-            return;
-        };
-        self.newcomers.remove(at);
-        self.recipients.push(peer);
+        if self.standing(peer) == Some(Standing::Newcomer) {
+            self.send_all_to(peer);
+        }
+    }
+
+    /// Makes `peer` a recipient and sends it every offer still held that it has not got.
+    fn send_all_to(&mut self, peer: PeerId) {
+        self.stand(peer, Standing::Recipient);
         for index in 0..self.outgoing.len() {
             let share = &self.outgoing[index];
             if !share.revoked
@@ -121,15 +123,18 @@ impl ShareLedger {
 
     /// The patient says no to a newcomer: nothing of theirs goes to it.
     pub fn decline(&mut self, peer: PeerId) {
-        if let Some(at) = self.newcomers.iter().position(|&p| p == peer) {
-            self.newcomers.remove(at);
-            self.declined.push(peer);
+        if self.standing(peer) == Some(Standing::Newcomer) {
+            self.stand(peer, Standing::Declined);
         }
     }
 
     /// Newcomers waiting for the patient's answer, in the order they arrived.
-    pub fn newcomers(&self) -> &[PeerId] {
-        &self.newcomers
+    pub fn newcomers(&self) -> Vec<PeerId> {
+        self.standing
+            .iter()
+            .filter(|(_, s)| *s == Standing::Newcomer)
+            .map(|(p, _)| *p)
+            .collect()
     }
 
     /// A peer's connection was rebuilt: room events sent just before may have been lost with
