@@ -145,6 +145,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 ttl_secs: 3600,
                 uses: 3,
                 pin: Some(server.fingerprint.to_hex()),
+                clinic: None,
             },
             now,
         )

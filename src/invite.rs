@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use haven_proto::signal::{Role, RoomId};
+use haven_signal::clinic::{ClinicKey, ClinicPublicKey};
 use haven_signal::{Fingerprint, InviteRequest, ServerSecret, TlsIdentity, issue};
 
 /// Flags of `haven invite`.
@@ -36,6 +37,27 @@ pub(crate) struct Args {
     /// `haven serve` keeps beside the secret, if any.
     #[arg(long)]
     pin: Option<Fingerprint>,
+    /// The clinic whose clinicians the holder meets (its `clinic.pub`, or its key file from
+    /// `haven clinic init`): the patient's app checks each clinician's credential against it.
+    #[arg(long, conflicts_with = "revoke")]
+    clinic: Option<PathBuf>,
+}
+
+/// A clinic's public key from its `.pub` file (the key as text) or its key file.
+pub(crate) fn clinic_key(path: &std::path::Path) -> anyhow::Result<ClinicPublicKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the clinic key {}", path.display()))?;
+    if let Ok(key) = text.trim().parse::<ClinicPublicKey>() {
+        return Ok(key);
+    }
+    Ok(ClinicKey::load(path)
+        .with_context(|| {
+            format!(
+                "{} is neither a clinic.pub nor a clinic key",
+                path.display()
+            )
+        })?
+        .public_key())
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -105,6 +127,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             ttl_secs: args.ttl.as_secs().max(1),
             uses: args.uses,
             pin: pin.map(|p| p.to_hex()),
+            clinic: args.clinic.as_deref().map(clinic_key).transpose()?,
         },
         now,
     )

@@ -16,6 +16,7 @@ use haven_proto::signal::{PeerId, Role};
 use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_share::audit::AuditWriter;
 use haven_share::ledger::{Effect, ShareLedger};
+use haven_signal::clinic::Identity;
 use haven_voice::FrameDuration;
 use haven_voice::device::{Microphone, Speakers};
 use haven_voice::engine::EngineOptions;
@@ -71,6 +72,10 @@ pub(crate) struct Args {
     /// pins its certificate and needs none).
     #[arg(long = "ca")]
     ca: Vec<PathBuf>,
+    /// This clinician's or therapist's clinic credential (`haven clinic credential`): proved
+    /// to every peer on each connection, so a patient's app can show who vouches for them.
+    #[arg(long)]
+    identity: Option<PathBuf>,
     /// Use loopback addresses only (tests, one-machine trials).
     #[arg(long)]
     loopback_only: bool,
@@ -109,6 +114,10 @@ struct JoinFigures {
     shares_viewed: u64,
     shares_purged: u64,
     shares_revoked: u64,
+    /// What each clinician's or therapist's credential said ("Verified by …" or why not).
+    verdicts: Vec<String>,
+    /// The safety words of each connection, as "peer N: six words".
+    safety_words: Vec<String>,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -162,7 +171,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         NetworkPolicy::Any
     };
     let ca: Vec<&std::path::Path> = args.ca.iter().map(PathBuf::as_path).collect();
-    let config = SessionConfig::from_invite_with(args.invite.trim(), network, &ca)?;
+    let mut config = SessionConfig::from_invite_with(args.invite.trim(), network, &ca)?;
+    if let Some(path) = &args.identity {
+        config.identity = Some(std::sync::Arc::new(
+            Identity::load(path).with_context(|| format!("--identity {}", path.display()))?,
+        ));
+    }
     if !args.headless {
         return window(args, config);
     }
@@ -240,6 +254,10 @@ async fn participate(
     // The share protocol is the ledger's, as in the room app: offers go to each clinician as
     // it connects; what a patient shares with us is held in memory and purged at the end.
     let mut shares = ShareLedger::new(false);
+    // An invite that names the clinic: only its verified clinicians get what is shared.
+    if config.clinic.is_some() {
+        shares.require_verified();
+    }
     for offer in crate::share::offers(&args.share, args.anonymous)? {
         shares.offer(offer);
     }
@@ -344,6 +362,20 @@ async fn participate(
                     voice.forget(p);
                     voice.set_live(connected > 0);
                     info!(peer = %p, "left");
+                }
+                SessionEvent::PeerVerified { peer, verdict } => {
+                    match &verdict {
+                        Ok(v) => info!(%peer, clinic = %v.clinic, "verified by the clinic"),
+                        Err(why) => warn!(%peer, %why, "not verified"),
+                    }
+                    shares.peer_verified(peer, verdict.is_ok());
+                    figures.verdicts.push(match verdict {
+                        Ok(v) => v.to_string(),
+                        Err(why) => format!("not verified: {why}"),
+                    });
+                }
+                SessionEvent::SafetyWords { peer, words } => {
+                    figures.safety_words.push(format!("peer {peer}: {words}"));
                 }
                 SessionEvent::PeerReconnecting(p) => info!(peer = %p, "reconnecting"),
                 SessionEvent::PeerReconnected(p) => {
@@ -487,6 +519,10 @@ fn apply_share_effects(
                 Effect::AskAboutNewcomer(peer) => {
                     info!(%peer, "a clinician joined; what is shared is not shared with them (no --share-with-newcomers)");
                     shares.decline(peer);
+                }
+                // Without a patient to ask, an unverified clinician gets nothing.
+                Effect::AskAboutUnverified(peer) => {
+                    warn!(%peer, "not verified by the patient's clinic: nothing is shared with them");
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! takes part in a consult, `bench` measures. Nothing clever lives here: each subcommand reads its flags and calls a crate.
 
 mod bench;
+mod clinic;
 mod demo;
 mod invite;
 mod join;
@@ -33,6 +34,8 @@ enum Command {
     Serve(serve::Args),
     /// Print a signed invite to a room, for one role.
     Invite(invite::Args),
+    /// The clinic's signing key and its clinicians' credentials (checked by patients).
+    Clinic(clinic::Args),
     /// Join a consult with an invite: the room window (flat or --xr), or --headless.
     Join(join::Args),
     /// The whole thing on one machine: signaling, a simulated patient, the clinician's room.
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
+        Command::Clinic(args) => clinic::run(args),
         Command::Join(args) => join::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

@@ -51,6 +51,8 @@ pub(crate) struct RoomOptions {
 
 /// Builds the room app, joined to the session. Run it with `App::run`.
 pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
+    // An invite that names the clinic: only its verified clinicians get what is shared.
+    let verify_clinicians = options.config.clinic.is_some();
     let (session, voice_link) =
         Session::start_with_voice(options.config).context("starting the session")?;
     let source = options.source.unwrap_or_else(|| match Microphone::open() {
@@ -97,6 +99,7 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
         audit: options.audit,
         keep_dir: options.keep_dir,
         role: Some(options.role),
+        verify_clinicians,
     });
     app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))

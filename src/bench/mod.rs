@@ -360,6 +360,7 @@ fn signal_bench(connections: usize, concurrent: usize) -> anyhow::Result<SignalF
                 ttl_secs: 3600,
                 uses: 1,
                 pin: None,
+                clinic: None,
             },
             now,
         )

@@ -61,6 +61,7 @@ impl Room {
                 ttl_secs: 600,
                 uses: 1,
                 pin: Some(self.server.fingerprint.to_hex()),
+                clinic: None,
             },
             now,
         )?;

@@ -6,6 +6,8 @@
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 //! - [`privacy`]: a whole consult at trace level logs no token, SDP, name or record.
+//! - [`trust`]: a clinician's clinic credential is verified end to end, and a man in the
+//!   middle at the signaling server is caught by it and by the safety words.
 
 mod cli;
 mod demo;
@@ -14,3 +16,4 @@ mod privacy;
 mod session;
 mod signal;
 mod support;
+mod trust;

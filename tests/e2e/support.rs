@@ -56,6 +56,28 @@ impl TestServer {
         uses: u32,
         now: u64,
     ) -> String {
+        self.invite_full(room, role, ttl_secs, uses, now, None)
+    }
+
+    /// An invite that names the clinic whose clinicians the holder checks.
+    pub(crate) fn invite_for_clinic(
+        &self,
+        room: &str,
+        role: Role,
+        clinic: haven_signal::clinic::ClinicPublicKey,
+    ) -> String {
+        self.invite_full(room, role, 600, 5, now(), Some(clinic))
+    }
+
+    fn invite_full(
+        &self,
+        room: &str,
+        role: Role,
+        ttl_secs: u64,
+        uses: u32,
+        now: u64,
+        clinic: Option<haven_signal::clinic::ClinicPublicKey>,
+    ) -> String {
         issue(
             &self.secret,
             InviteRequest {
@@ -66,6 +88,7 @@ impl TestServer {
                 ttl_secs,
                 uses,
                 pin: Some(self.handle.fingerprint.to_hex()),
+                clinic,
             },
             now,
         )

@@ -8,8 +8,10 @@
 //!   features declare, and the front-end kind).
 //! - **scenery**: [`room`] (geometry, lights, anchors, the [`room::Environment`]).
 //! - **features**, in `Update`: [`voice`], [`avatar`] (with its drawing), [`pointer`],
-//!   [`sharing`]. A feature may use a feature listed before it (the pointer takes its colour
-//!   from the avatar; the avatar's speaking ring reads the voice), never one after it.
+//!   [`trust`] (clinic verdicts and safety words under the avatars), [`sharing`]. A feature
+//!   may use a feature listed before it (the pointer takes its colour from the avatar; the
+//!   avatar's speaking ring reads the voice; trust writes under the avatar), never one after
+//!   it.
 //! - **front ends**: [`flat`] (camera, controls, HUD, the picker's panel, the display keys),
 //!   [`world_panel`] (lays out and presses the in-room buttons); the XR front end is the
 //!   `haven_xr` crate. Front ends write the same rig.
@@ -29,6 +31,7 @@ pub mod session;
 pub mod sharing;
 pub mod stepper;
 pub mod text;
+pub mod trust;
 pub mod voice;
 pub mod world_panel;
 
@@ -42,6 +45,7 @@ pub use rig::RigPlugin;
 pub use room::RoomPlugin;
 pub use session::{SessionFigures, SessionLink, SessionPlugin};
 pub use sharing::SharePlugin;
+pub use trust::TrustPlugin;
 pub use voice::{VoicePlugin, VoiceThread};
 pub use world_panel::WorldPanelPlugin;
 
@@ -62,6 +66,7 @@ impl PluginGroup for RoomPlugins {
             .add(AvatarPlugin)
             .add(AvatarDrawPlugin)
             .add(PointerPlugin)
+            .add(TrustPlugin)
             .add(SharePlugin)
             .add(WorldPanelPlugin)
     }

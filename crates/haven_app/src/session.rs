@@ -2,7 +2,7 @@
 //!
 //! It alone turns session events into "down" messages, in `PreUpdate`
 //! ([`SessionSystems::Receive`]): [`PeerJoined`], [`PeerConnected`], [`PeerReconnecting`],
-//! [`PeerReconnected`], [`PeerLeft`], [`PoseReceived`], [`ControlReceived`] (every room event,
+//! [`PeerReconnected`], [`PeerLeft`], [`PeerVerified`], [`SafetyWordsKnown`], [`PoseReceived`], [`ControlReceived`] (every room event,
 //! with its sender's role: each feature reads the variants it owns), [`ObjectArrived`],
 //! [`ObjectProgress`], [`ObjectDelivered`] and [`ObjectCancelled`]. It alone turns "up"
 //! requests into network sends, in `PostUpdate` ([`SessionSystems::Send`]): [`SendPose`],
@@ -23,6 +23,7 @@ use haven_proto::control::Control;
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::{PeerId, PeerInfo, Role};
 use haven_session::{PeerStats, Session, SessionEvent, StatsRequest};
+use haven_signal::clinic::{NotVerified, SafetyWords, Verified};
 
 use crate::button::{Pressed, RoomButton};
 
@@ -98,6 +99,25 @@ pub struct PeerReconnected(pub PeerId);
 /// A peer left (or its connection was closed for good).
 #[derive(Message, Clone, Copy, Debug)]
 pub struct PeerLeft(pub PeerId);
+
+/// What the session found of a clinician's or therapist's clinic credential on its current
+/// connection (`haven_signal::clinic`).
+#[derive(Message, Clone, Debug)]
+pub struct PeerVerified {
+    /// Who.
+    pub peer: PeerId,
+    /// Who they are, or why that is not known.
+    pub verdict: Result<Verified, NotVerified>,
+}
+
+/// The safety words of the current connection to a peer.
+#[derive(Message, Clone, Copy, Debug)]
+pub struct SafetyWordsKnown {
+    /// The peer.
+    pub peer: PeerId,
+    /// The words.
+    pub words: SafetyWords,
+}
 
 /// A pose update arrived from a peer.
 #[derive(Message, Clone, Debug)]
@@ -231,6 +251,8 @@ impl Plugin for SessionPlugin {
             .add_message::<PeerReconnecting>()
             .add_message::<PeerReconnected>()
             .add_message::<PeerLeft>()
+            .add_message::<PeerVerified>()
+            .add_message::<SafetyWordsKnown>()
             .add_message::<PoseReceived>()
             .add_message::<ControlReceived>()
             .add_message::<ObjectArrived>()
@@ -270,6 +292,8 @@ struct Down<'w> {
     reconnecting: MessageWriter<'w, PeerReconnecting>,
     reconnected: MessageWriter<'w, PeerReconnected>,
     left: MessageWriter<'w, PeerLeft>,
+    verified: MessageWriter<'w, PeerVerified>,
+    words: MessageWriter<'w, SafetyWordsKnown>,
     poses: MessageWriter<'w, PoseReceived>,
     controls: MessageWriter<'w, ControlReceived>,
     arrived: MessageWriter<'w, ObjectArrived>,
@@ -377,6 +401,12 @@ fn poll_session(
             SessionEvent::Audio { .. } => figures.audio_frames_received += 1,
             SessionEvent::Refused { from, channel, why } => {
                 warn!(peer = %from, channel, why, "refused a peer's message");
+            }
+            SessionEvent::PeerVerified { peer, verdict } => {
+                down.verified.write(PeerVerified { peer, verdict });
+            }
+            SessionEvent::SafetyWords { peer, words } => {
+                down.words.write(SafetyWordsKnown { peer, words });
             }
             SessionEvent::Failed(why) => figures.failed = Some(why),
             SessionEvent::ObjectResumed { .. } => {}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Redacted;
 use crate::bulk::ObjectId;
 use crate::framing::{decode_versioned, encode_versioned};
+use crate::identity::IdentityProof;
 use crate::signal::Role;
 
 /// The error every data-channel decoder returns, under the name it had when it lived here.
@@ -87,6 +88,18 @@ pub enum Control {
         /// The object.
         object: ObjectId,
     },
+    /// A clinician's or therapist's clinic credential, bound to this connection: the first
+    /// event on each connection of a participant that has one (`haven_proto::identity`).
+    /// Clinicians and therapists only.
+    Identity(Box<IdentityProof>),
+    /// The Ed25519 public key of the sender's audit log for this consult, announced when the
+    /// channels open: each side records the other's, so a log rewritten afterwards under
+    /// another key, or with other entries, is caught against the other side's record.
+    AuditKey {
+        /// 32 bytes.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
 }
 
 /// A share's terms, as the patient set them.
@@ -112,7 +125,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 8;
+const KNOWN_KINDS: u32 = 10;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -120,12 +133,16 @@ impl Control {
     /// scene, SUDS and consent events (later issues) are where roles differ.
     pub fn allowed_from(&self, role: Role) -> bool {
         match self {
-            Self::Avatar(_) | Self::Pointer(_) | Self::Speaking { .. } | Self::Muted { .. } => {
+            Self::Avatar(_)
+            | Self::Pointer(_)
+            | Self::Speaking { .. }
+            | Self::Muted { .. }
+            | Self::AuditKey { .. } => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
             // What is shared is the patient's to give and to take back.
             Self::Shared(_) | Self::Revoked { .. } => role == Role::Patient,
-            Self::Viewed { .. } | Self::Purged { .. } => {
+            Self::Viewed { .. } | Self::Purged { .. } | Self::Identity(_) => {
                 matches!(role, Role::Clinician | Role::Therapist)
             }
         }
@@ -142,6 +159,8 @@ impl Control {
             Self::Revoked { .. } => "revoked",
             Self::Viewed { .. } => "viewed",
             Self::Purged { .. } => "purged",
+            Self::Identity(_) => "identity",
+            Self::AuditKey { .. } => "audit-key",
         }
     }
 }
@@ -166,6 +185,18 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
         return Err(ControlDecodeError::Invalid(
             "share label or consent id too long",
         ));
+    }
+    if let Control::Identity(proof) = &message
+        && !proof.well_formed()
+    {
+        return Err(ControlDecodeError::Invalid(
+            "identity proof has a field of the wrong size",
+        ));
+    }
+    if let Control::AuditKey { key } = &message
+        && key.len() != crate::identity::PUBLIC_KEY_LEN
+    {
+        return Err(ControlDecodeError::Invalid("audit key is not 32 bytes"));
     }
     Ok(message)
 }
@@ -220,6 +251,25 @@ mod tests {
             }),
             any::<u32>().prop_map(|id| Control::Purged {
                 object: ObjectId(id)
+            }),
+            any::<[u8; 32]>().prop_map(|key| Control::AuditKey { key: key.to_vec() }),
+            ("[a-zA-Z ]{1,64}", any::<u64>(), any::<[u8; 32]>()).prop_map(|(name, t, key)| {
+                Control::Identity(Box::new(IdentityProof {
+                    credential: crate::identity::SignedCredential {
+                        credential: crate::identity::Credential {
+                            clinic: "Clinic".into(),
+                            clinic_key: key.to_vec(),
+                            name: name.clone(),
+                            qualification: name.clone(),
+                            licence: name,
+                            not_before: t / 2,
+                            not_after: t,
+                            key: key.to_vec(),
+                        },
+                        signature: vec![7; 64],
+                    },
+                    binding: vec![9; 64],
+                }))
             }),
         ]
     }

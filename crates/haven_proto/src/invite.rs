@@ -2,7 +2,8 @@
 //!
 //! An invite is `hv1.<payload>.<tag>`: the payload is base64url (no padding) of a JSON object
 //! with the server's host and port, the room, the role, the expiry (Unix seconds), a random
-//! nonce, how many joins it allows and, for a self-signed server, its certificate's SHA-256; the tag is base64url of HMAC-SHA256, keyed by the
+//! nonce, how many joins it allows, for a self-signed server its certificate's SHA-256, and for
+//! a patient the clinic's public key (to check clinicians against); the tag is base64url of HMAC-SHA256, keyed by the
 //! server's secret, over everything before the last dot. Only the server that holds the secret
 //! can make or check the tag (`haven_signal::invite`); anyone holding the invite can read where
 //! to connect, so an invite carries no name and nothing medical.
@@ -43,6 +44,10 @@ pub struct Invite {
     /// the joining peer pins it instead of trusting a certificate authority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    /// The public key (Ed25519, base64url) of the clinic whose clinicians the holder meets: a
+    /// patient's app checks each clinician's credential against it (`haven_signal::clinic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clinic: Option<String>,
 }
 
 /// An invite string split into its parts, before its tag is checked.
@@ -149,6 +154,7 @@ mod tests {
             nonce: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             uses: 5,
             pin: None,
+            clinic: None,
         }
     }
 

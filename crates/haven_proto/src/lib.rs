@@ -16,6 +16,7 @@
 pub mod bulk;
 pub mod control;
 pub mod framing;
+pub mod identity;
 pub mod invite;
 pub mod pose;
 pub mod signal;

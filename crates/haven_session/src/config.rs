@@ -1,8 +1,10 @@
 //! How to join: the signaling server, the invite, trust, addresses and timings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use haven_proto::invite;
+use haven_signal::clinic::{ClinicPublicKey, Identity};
 use haven_signal::{ClientTls, Fingerprint};
 use thiserror::Error;
 
@@ -35,6 +37,12 @@ pub struct SessionConfig {
     pub timing: ConnectionTiming,
     /// Run on a simulated network instead of the machine's (tests); `None`: the real one.
     pub simulated: Option<simnet::SimulatedNic>,
+    /// This participant's clinic credential (a clinician or therapist): proved to every peer
+    /// as the first room event of each connection.
+    pub identity: Option<Arc<Identity>>,
+    /// The clinic whose credentials this side checks clinicians and therapists against (from
+    /// the invite).
+    pub clinic: Option<ClinicPublicKey>,
 }
 
 /// How quickly a broken connection is noticed and replaced.
@@ -72,6 +80,9 @@ pub enum SessionError {
     /// The invite pins a malformed fingerprint.
     #[error("the invite's certificate pin is malformed")]
     Pin,
+    /// The invite's clinic key is malformed.
+    #[error("the invite's clinic key is malformed")]
+    Clinic,
     /// The invite names no pin, and no certificate authority was found (none in the system,
     /// none given with `--ca`).
     #[error(
@@ -101,6 +112,13 @@ impl SessionConfig {
         ca: &[&std::path::Path],
     ) -> Result<Self, SessionError> {
         let parsed = invite::parse(token)?;
+        let clinic = parsed
+            .invite
+            .clinic
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| SessionError::Clinic)?;
         let tls = match parsed.invite.pin.as_deref() {
             Some(pin) => {
                 let pin: Fingerprint = pin.parse().map_err(|_| SessionError::Pin)?;
@@ -111,7 +129,7 @@ impl SessionConfig {
                 if roots.is_empty() {
                     return Err(SessionError::NoTrust);
                 }
-                ClientTls::Roots(std::sync::Arc::new(roots))
+                ClientTls::Roots(Arc::new(roots))
             }
         };
         Ok(Self {
@@ -122,6 +140,8 @@ impl SessionConfig {
             bulk_budget: 512 * 1024 * 1024,
             timing: ConnectionTiming::default(),
             simulated: None,
+            identity: None,
+            clinic,
         })
     }
 }

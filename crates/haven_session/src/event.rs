@@ -5,6 +5,7 @@ use haven_proto::bulk::{Manifest, ObjectId};
 use haven_proto::control::Control;
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::{PeerId, PeerInfo, Role, RoomId};
+use haven_signal::clinic::{NotVerified, SafetyWords, Verified};
 
 /// A voice packet from a peer, as it came off the wire (the jitter buffer orders it).
 #[derive(Clone, Debug)]
@@ -140,6 +141,25 @@ pub enum SessionEvent {
         from: PeerId,
         /// The packet.
         packet: AudioPacket,
+    },
+    /// A connection to a peer is up (new, or rebuilt with new DTLS certificates): the words
+    /// both ends derive from its two DTLS fingerprints ([`haven_signal::clinic::safety_words`]).
+    /// Read aloud, they show no one sits in between.
+    SafetyWords {
+        /// The peer.
+        peer: PeerId,
+        /// The words.
+        words: SafetyWords,
+    },
+    /// Whether a clinician or therapist is who its clinic says, on this connection: its
+    /// credential checked against the clinic key from this side's invite and bound to this
+    /// connection's DTLS fingerprints ([`haven_signal::clinic::verify`]). Said for every
+    /// connection to one (again after a rebuilt connection).
+    PeerVerified {
+        /// The peer.
+        peer: PeerId,
+        /// Who they are, or why that is not known.
+        verdict: Result<Verified, NotVerified>,
     },
     /// A peer sent something that was refused (malformed, or not allowed for its role). The
     /// session goes on.

@@ -31,6 +31,7 @@ mod receive;
 mod session;
 pub mod simnet;
 pub mod transfer;
+mod trust;
 
 pub use config::{ConnectionTiming, NetworkPolicy, SessionConfig, SessionError};
 pub use event::{AudioPacket, PeerStats, SessionEvent};

@@ -57,6 +57,9 @@ pub struct InviteRequest {
     pub uses: u32,
     /// SHA-256 of the server's certificate, hex, when it is self-signed.
     pub pin: Option<String>,
+    /// For a patient: the clinic whose clinicians they meet (their credentials are checked
+    /// against it).
+    pub clinic: Option<crate::clinic::ClinicPublicKey>,
 }
 
 /// Makes a signed invite string.
@@ -76,6 +79,7 @@ pub fn issue(
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         uses: request.uses,
         pin: request.pin,
+        clinic: request.clinic.map(|key| key.to_string()),
     };
     Ok(invite.to_token(&tag(secret, &invite.signed_part())))
 }
@@ -107,6 +111,7 @@ mod tests {
             ttl_secs: 1800,
             uses: 3,
             pin: None,
+            clinic: None,
         }
     }
 

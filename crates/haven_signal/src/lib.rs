@@ -15,6 +15,7 @@
 //! - [`client`]: a signaling client, used by `haven` and by tests.
 
 pub mod client;
+pub mod clinic;
 pub mod invite;
 pub mod ledger;
 pub mod limits;

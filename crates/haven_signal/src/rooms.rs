@@ -171,6 +171,7 @@ mod tests {
             nonce: nonce.into(),
             uses,
             pin: None,
+            clinic: None,
         }
     }
 

@@ -131,7 +131,7 @@ fn tick_row(action: PickerAction, ticked: bool, text: &str, indent: f32) -> impl
 }
 
 /// What the panel last drew: each share's state and who waits for the patient's answer.
-type Drawn = (Vec<[bool; 4]>, Vec<PeerId>);
+type Drawn = (Vec<[bool; 4]>, Vec<PeerId>, Vec<PeerId>);
 
 /// Draws the panel again when the picker or the patient's shares change (a press, a share
 /// delivered, viewed or revoked): a few dozen nodes, only then.
@@ -159,7 +159,11 @@ fn rebuild_panel(
         .iter()
         .map(|s| [s.revoked, !s.delivered.is_empty(), s.viewed, s.purged])
         .collect();
-    let states = (states, sharing.ledger.newcomers());
+    let states = (
+        states,
+        sharing.ledger.newcomers(),
+        sharing.ledger.unverified(),
+    );
     if drawn.as_ref() == Some(&states) && !picker.is_changed() {
         return;
     }
@@ -222,6 +226,23 @@ fn rebuild_panel(
                     TEXT,
                 ));
             });
+        }
+        // One whose clinic credential did not check out gets nothing unless the patient says so.
+        for peer in sharing.ledger.unverified() {
+            p.spawn(label(
+                format!(
+                    "{} is NOT verified by your clinic. Nothing is shared with them.",
+                    who(peer)
+                ),
+                15.0,
+                STOP_BG,
+            ));
+            p.spawn(button(
+                PickerAction::TrustAnyway(peer),
+                "Share with them anyway",
+                BUTTON_BG,
+                TEXT,
+            ));
         }
         if !picker.open {
             return;

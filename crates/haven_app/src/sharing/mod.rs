@@ -22,7 +22,9 @@ pub mod protocol;
 use bevy::prelude::*;
 
 pub use display::ShareTexts;
-pub use protocol::{AnswerNewcomer, OfferShare, RevokeShare, ShareSettings, ShareSystems, Sharing};
+pub use protocol::{
+    AnswerNewcomer, OfferShare, RevokeShare, ShareSettings, ShareSystems, Sharing, TrustAnyway,
+};
 
 /// Sharing in the room: the protocol, the display and the board, the patient's picker.
 #[derive(Debug, Default)]

@@ -178,6 +178,8 @@ pub enum PickerAction {
         /// Share with them.
         share: bool,
     },
+    /// Share with a clinician or therapist whose clinic credential did not check out.
+    TrustAnyway(PeerId),
 }
 
 /// The patient's picker: its logic everywhere, its panel in the flat window.
@@ -283,6 +285,10 @@ fn apply(
             PickerAction::AnswerNewcomer { peer, share: false } => {
                 sharing.ledger.decline(peer);
                 picker.notice = Some("Not shared with them.".into());
+            }
+            PickerAction::TrustAnyway(peer) => {
+                sharing.ledger.trust_anyway(peer);
+                picker.notice = Some("Shared with them, unverified.".into());
             }
         }
     }

@@ -14,8 +14,8 @@ use haven_share::offer::Offer;
 
 use crate::session::{
     CancelObject, ControlReceived, LeaveRequested, ObjectArrived, ObjectCancelled, ObjectDelivered,
-    ObjectProgress, PeerConnected, PeerLeft, PeerReconnected, SendControlTo, SendObject,
-    SessionFigures, SessionSystems,
+    ObjectProgress, PeerConnected, PeerLeft, PeerReconnected, PeerVerified, SendControlTo,
+    SendObject, SessionFigures, SessionSystems,
 };
 
 /// How this side shares: where its audit log is appended and where kept shares go. Insert it
@@ -28,6 +28,9 @@ pub struct ShareSettings {
     pub keep_dir: Option<PathBuf>,
     /// The local role, when known before the session says it (the invite's).
     pub role: Option<Role>,
+    /// Share only with clinicians and therapists verified against the clinic the patient's
+    /// invite names (or whom the patient trusts anyway): set when it names one.
+    pub verify_clinicians: bool,
 }
 
 /// The local patient offers a prepared object to every clinician.
@@ -49,6 +52,11 @@ pub struct AnswerNewcomer {
     pub share: bool,
 }
 
+/// The patient says to share with a clinician or therapist whose credential did not check
+/// out (`Effect::AskAboutUnverified`; the ledger keeps who is unverified).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct TrustAnyway(pub haven_proto::signal::PeerId);
+
 /// This side's shares: the protocol's state, the audit log, where kept shares go.
 #[derive(Resource, Debug)]
 pub struct Sharing {
@@ -65,8 +73,12 @@ pub struct Sharing {
 impl Sharing {
     /// A side's shares with these settings.
     pub fn new(settings: ShareSettings) -> Self {
+        let mut ledger = ShareLedger::new(settings.keep_dir.is_some());
+        if settings.verify_clinicians {
+            ledger.require_verified();
+        }
         Self {
-            ledger: ShareLedger::new(settings.keep_dir.is_some()),
+            ledger,
             audit: AuditWriter::new(settings.audit, settings.role.unwrap_or(Role::Clinician)),
             role_known: settings.role.is_some(),
             keep_dir: settings.keep_dir,
@@ -143,8 +155,9 @@ impl Sharing {
                 Effect::Show { .. } | Effect::Purge(_) | Effect::Expired(_) => {
                     self.view.push(effect);
                 }
-                // The question waits in the ledger (`newcomers`) for the picker to ask it.
-                Effect::AskAboutNewcomer(_) => {}
+                // The questions wait in the ledger (`newcomers`, `unverified`) for the picker
+                // to ask them.
+                Effect::AskAboutNewcomer(_) | Effect::AskAboutUnverified(_) => {}
             }
         }
     }
@@ -190,6 +203,7 @@ impl Plugin for ProtocolPlugin {
             .add_message::<OfferShare>()
             .add_message::<RevokeShare>()
             .add_message::<AnswerNewcomer>()
+            .add_message::<TrustAnyway>()
             .configure_sets(
                 Update,
                 (
@@ -213,14 +227,23 @@ fn take_requests(
     mut offers: MessageReader<'_, '_, OfferShare>,
     mut revokes: MessageReader<'_, '_, RevokeShare>,
     mut answers: MessageReader<'_, '_, AnswerNewcomer>,
+    mut trusts: MessageReader<'_, '_, TrustAnyway>,
     mut sharing: ResMut<'_, Sharing>,
     figures: Res<'_, SessionFigures>,
     mut out: Outbox<'_>,
 ) {
     let (mut offered, mut revoked) = (offers.read().peekable(), revokes.read().peekable());
     let mut answered = answers.read().peekable();
-    if offered.peek().is_none() && revoked.peek().is_none() && answered.peek().is_none() {
+    let mut trusted = trusts.read().peekable();
+    if offered.peek().is_none()
+        && revoked.peek().is_none()
+        && answered.peek().is_none()
+        && trusted.peek().is_none()
+    {
         return;
+    }
+    for &TrustAnyway(peer) in trusted {
+        sharing.ledger.trust_anyway(peer);
     }
     for answer in answered {
         if answer.share {
@@ -247,6 +270,7 @@ struct News<'w, 's> {
     delivered: MessageReader<'w, 's, ObjectDelivered>,
     cancelled: MessageReader<'w, 's, ObjectCancelled>,
     connected: MessageReader<'w, 's, PeerConnected>,
+    verified: MessageReader<'w, 's, PeerVerified>,
     reconnected: MessageReader<'w, 's, PeerReconnected>,
     left: MessageReader<'w, 's, PeerLeft>,
 }
@@ -268,6 +292,9 @@ fn take_news(
         if let Some(role) = m.role {
             ledger.peer_connected(m.peer, role);
         }
+    }
+    for m in news.verified.read() {
+        ledger.peer_verified(m.peer, m.verdict.is_ok());
     }
     for m in news.arrived.read() {
         ledger.arrived(m.from, m.object, m.kind, m.data.clone());

@@ -36,6 +36,15 @@ pub fn headless_app(step: Duration) -> App {
     app
 }
 
+/// What a participant proves and checks of clinic credentials (see `haven_signal::clinic`).
+#[derive(Debug, Default)]
+pub struct Trust {
+    /// Its own credential (a clinician or therapist).
+    pub identity: Option<std::sync::Arc<haven_signal::clinic::Identity>>,
+    /// The clinic it checks clinicians and therapists against (a patient's invite names it).
+    pub clinic: Option<haven_signal::clinic::ClinicPublicKey>,
+}
+
 /// One participant of a stepped consult.
 #[derive(Debug)]
 pub struct Participant {
@@ -62,14 +71,25 @@ pub const FRAME: Duration = Duration::from_millis(10);
 impl ConsultStepper {
     /// A consult with one participant per role, in this order, each app set up by `setup`
     /// (called before the room's plugins are added: insert settings there) and joined.
-    pub fn new(roles: &[Role], mut setup: impl FnMut(Role, &mut App)) -> Self {
+    pub fn new(roles: &[Role], setup: impl FnMut(Role, &mut App)) -> Self {
+        Self::new_checked(roles, setup, |_| Trust::default())
+    }
+
+    /// Like [`ConsultStepper::new`], each participant with the clinic credential it proves
+    /// and the clinic it checks others against (`trust`).
+    pub fn new_checked(
+        roles: &[Role],
+        mut setup: impl FnMut(Role, &mut App),
+        mut trust: impl FnMut(Role) -> Trust,
+    ) -> Self {
         let mut hub = LoopbackHub::new("stepped".parse::<RoomId>().expect("a valid room id"));
         let mut participants = Vec::new();
         for &role in roles {
             let mut app = headless_app(FRAME);
             setup(role, &mut app);
             app.add_plugins(RoomPlugins);
-            let session = hub.join(role);
+            let Trust { identity, clinic } = trust(role);
+            let session = hub.join_checked(role, identity, clinic);
             app.insert_resource(SessionLink::new(session));
             participants.push(Participant {
                 role,
@@ -105,10 +125,21 @@ impl ConsultStepper {
     /// A participant who joins later, its app set up by `setup`; steps until everyone sees it
     /// connected (bounded). Returns its peer id.
     pub fn join(&mut self, role: Role, setup: impl FnOnce(&mut App)) -> PeerId {
+        self.join_checked(role, setup, Trust::default())
+    }
+
+    /// Like [`ConsultStepper::join`], with a clinic credential and a clinic to check against.
+    pub fn join_checked(
+        &mut self,
+        role: Role,
+        setup: impl FnOnce(&mut App),
+        trust: Trust,
+    ) -> PeerId {
         let mut app = headless_app(FRAME);
         setup(&mut app);
         app.add_plugins(RoomPlugins);
-        app.insert_resource(SessionLink::new(self.hub.join(role)));
+        let session = self.hub.join_checked(role, trust.identity, trust.clinic);
+        app.insert_resource(SessionLink::new(session));
         self.participants.push(Participant {
             role,
             peer: PeerId(0),

@@ -659,3 +659,102 @@ fn a_share_ends_when_the_patient_said() {
         "{lines:?}"
     );
 }
+
+/// With an invite that names the clinic, the patient's app shows who the clinic vouches for
+/// and shares only with them: a verified clinician gets the share and is captioned "Verified
+/// by …"; a therapist with no credential, even once the patient says yes to the newcomer, gets
+/// nothing until the patient says to share anyway. Both ends of each connection hold the same
+/// safety words.
+#[test]
+fn only_clinicians_the_clinic_vouches_for_get_shares_unless_the_patient_says_otherwise() {
+    use haven_signal::clinic::ClinicKey;
+
+    use super::Trust;
+    use crate::sharing::TrustAnyway;
+    use crate::trust::PeerTrust;
+
+    let clinic = ClinicKey::generate("Northside Clinic").expect("key");
+    let doctor = Arc::new(
+        clinic
+            .issue("Dr Ada Byrne", "GP", "GMC 1", 0, u64::MAX)
+            .expect("credential"),
+    );
+    let key = clinic.public_key();
+    let mut consult = ConsultStepper::new_checked(
+        &[Role::Clinician, Role::Patient],
+        |role, app| {
+            app.insert_resource(ShareSettings {
+                verify_clinicians: role == Role::Patient,
+                ..ShareSettings::default()
+            })
+            .init_resource::<Heard>()
+            .add_systems(Update, hear);
+        },
+        |role| match role {
+            Role::Patient => Trust {
+                identity: None,
+                clinic: Some(key),
+            },
+            _ => Trust {
+                identity: Some(Arc::clone(&doctor)),
+                clinic: None,
+            },
+        },
+    );
+    offer(&mut consult, summary(false));
+    assert!(viewed(&mut consult), "the verified clinician got it");
+    let clinician = consult.get(Role::Clinician).peer;
+    let patient = consult.get(Role::Patient).peer;
+    let trust = consult.app(Role::Patient).world().resource::<PeerTrust>();
+    assert_eq!(
+        trust.caption(clinician).as_deref(),
+        Some("Verified by Northside Clinic: Dr Ada Byrne, GP")
+    );
+    let patients_words = trust.words.get(&clinician).copied().expect("words");
+    let clinicians_words = consult
+        .app(Role::Clinician)
+        .world()
+        .resource::<PeerTrust>()
+        .words
+        .get(&patient)
+        .copied()
+        .expect("words");
+    assert_eq!(patients_words, clinicians_words);
+
+    let therapist = consult.join(Role::Therapist, |app| {
+        app.insert_resource(ShareSettings::default())
+            .init_resource::<Heard>()
+            .add_systems(Update, hear);
+    });
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(AnswerNewcomer {
+            peer: therapist,
+            share: true,
+        });
+    // The therapist's first room event (its avatar) is not a credential.
+    assert!(consult.step_until(20, |s| {
+        sharing(s, Role::Patient)
+            .ledger
+            .unverified()
+            .contains(&therapist)
+    }));
+    consult.steps(10);
+    let h = heard(&mut consult, Role::Therapist);
+    assert_eq!((h.shared, h.arrived, h.progress), (0, 0, 0), "nothing yet");
+    assert_eq!(
+        consult
+            .app(Role::Patient)
+            .world()
+            .resource::<PeerTrust>()
+            .caption(therapist)
+            .as_deref(),
+        Some("NOT verified: they sent no clinic credential")
+    );
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(TrustAnyway(therapist));
+    assert!(consult.step_until(50, |s| heard(s, Role::Therapist).arrived == 1));
+}

@@ -2,6 +2,7 @@
 //! incoming audio track, each wired to the receive rules every backend shares
 //! (`crate::receive`: role checks, decoders, object assembly).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, SessionEvent};
 use crate::receive::{self, ToSender};
 use crate::transfer::Incoming;
+use crate::trust;
 
 /// Negotiated SCTP stream ids: both sides create the channels, nobody announces them.
 const POSE_ID: u16 = 1;
@@ -43,6 +45,8 @@ pub(super) struct Channels {
     pub(super) bulk: Arc<RTCDataChannel>,
     pub(super) bulk_low: Arc<Notify>,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
+    /// Still waiting for the connection's first room event.
+    pub(super) first_event: Arc<AtomicBool>,
 }
 
 impl Backend {
@@ -73,8 +77,18 @@ impl Backend {
 
         let events = self.events.clone();
         let role = info.role;
+        let internal = self.internal.clone();
+        // The connection's first room event says who a clinician or therapist is (`trust`).
+        let first_event = Arc::new(AtomicBool::new(true));
+        let first = Arc::clone(&first_event);
         control_dc.on_message(Box::new(move |msg| {
-            let _ = events.send(receive::control_event(id, role, &msg.data));
+            let event = receive::control_event(id, role, &msg.data);
+            if first.swap(false, Ordering::AcqRel)
+                && let Some(said) = trust::first_event(role, &event)
+            {
+                let _ = internal.send(Internal::FirstEvent(id, generation, said));
+            }
+            let _ = events.send(event);
             Box::pin(async {})
         }));
         let internal = self.internal.clone();
@@ -175,6 +189,7 @@ impl Backend {
             bulk: bulk_dc,
             bulk_low,
             audio: counters,
+            first_event,
         })
     }
 }

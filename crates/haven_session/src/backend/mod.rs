@@ -129,6 +129,8 @@ async fn session(
         sending: HashMap::new(),
         incoming: HashMap::new(),
         connected_once: HashSet::new(),
+        identity: config.identity.clone(),
+        clinic: config.clinic,
     };
     async move {
         // The newcomer offers to everyone already here.

@@ -15,6 +15,7 @@ use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::interceptor::registry::Registry;
+use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::track::track_local::TrackLocal;
@@ -89,6 +90,18 @@ pub(super) fn from_webrtc(c: RTCIceCandidateInit) -> IceCandidate {
 fn dtls_fingerprint(sdp: &str) -> Option<&str> {
     sdp.lines()
         .find_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
+}
+
+/// A connection's DTLS fingerprints, this side's and the peer's, from its local and remote
+/// descriptions (webrtc-rs refuses a DTLS handshake whose certificate does not match the remote
+/// description's, so once the channels are open these are the certificates in use).
+pub(super) async fn fingerprints(pc: &RTCPeerConnection) -> Option<(String, String)> {
+    let local = pc.local_description().await?;
+    let remote = pc.remote_description().await?;
+    Some((
+        dtls_fingerprint(&local.sdp)?.to_owned(),
+        dtls_fingerprint(&remote.sdp)?.to_owned(),
+    ))
 }
 
 impl Backend {
@@ -168,6 +181,7 @@ impl Backend {
                 pending: Vec::new(),
                 open: false,
                 audio: channels.audio,
+                first_event: channels.first_event,
             },
         );
         Ok(offer)

@@ -3,6 +3,8 @@
 //! has not worked in time. Objects on their way go on from what the receiver holds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
@@ -12,9 +14,10 @@ use tracing::{debug, info, warn};
 use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 
-use super::peer::from_webrtc;
-use super::state::{Backend, Internal, Peer, SEND_GRACE};
+use super::peer::{fingerprints, from_webrtc};
+use super::state::{Backend, FIRST_EVENT_WAIT, Internal, Peer, SEND_GRACE};
 use crate::event::SessionEvent;
+use crate::trust;
 
 impl Backend {
     /// A note about a connection's state: candidates, channels opening, ICE state, the
@@ -54,6 +57,26 @@ impl Backend {
                     let _ = self.events.send(SessionEvent::PeerConnected(id));
                 } else if reconnected {
                     let _ = self.events.send(SessionEvent::PeerReconnected(id));
+                }
+                if let Some((own, other)) = fingerprints(&peer.pc).await {
+                    let _ = self.events.send(trust::words(id, &own, &other));
+                    // The credential's proof is this connection's first room event.
+                    if let Some(identity) = &self.identity {
+                        let proof = Bytes::from(trust::proof(identity, &own, &other));
+                        let _ = peer.control.send(&proof).await;
+                    }
+                } else {
+                    warn!(peer = %id, "the connection's descriptions name no DTLS fingerprint");
+                }
+                // A clinician or therapist that says nothing at all is judged after a while.
+                if let Some(said) = trust::nothing_said(peer.info.role) {
+                    let (first, internal) = (Arc::clone(&peer.first_event), self.internal.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(FIRST_EVENT_WAIT).await;
+                        if first.swap(false, Ordering::AcqRel) {
+                            let _ = internal.send(Internal::FirstEvent(id, generation, said));
+                        }
+                    });
                 }
                 for cancel in std::mem::take(&mut peer.held_cancels) {
                     let cancel = Bulk::Cancel {
@@ -104,6 +127,14 @@ impl Backend {
                 }
                 info!(peer = %id, "not connected again in time; building a new connection");
                 self.rebuild(id).await
+            }
+            Internal::FirstEvent(id, generation, said) => {
+                let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
+                // No fingerprints to check against: no proof can match.
+                let (own, other) = fingerprints(&peer.pc).await.unwrap_or_default();
+                let event = trust::verdict(id, &said, self.clinic.as_ref(), &own, &other);
+                let _ = self.events.send(event);
+                None
             }
             // Transfer notes are `send`'s.
             Internal::Acked(..) | Internal::Declined(..) | Internal::Stalled(..) => None,

@@ -23,6 +23,8 @@ use crate::command::AudioRoute;
 use crate::counters::AudioCounters;
 use crate::event::SessionEvent;
 use crate::transfer::{Incoming, Outbound};
+use crate::trust::FirstEvent;
+use haven_signal::clinic::{ClinicPublicKey, Identity};
 
 /// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Poses share the SCTP
 /// association with `bulk` and queue behind what is buffered, so HIGH bounds how long a pose
@@ -40,6 +42,11 @@ pub(super) const MAX_HELD: usize = 256;
 /// race for good; see docs/ARCHITECTURE.md.)
 pub(super) const SEND_GRACE: Duration = Duration::from_millis(100);
 
+/// How long after its channels open a clinician or therapist may take to send its first room
+/// event (its credential's proof, sent as soon as its own channels open) before this side
+/// says it sent none.
+pub(super) const FIRST_EVENT_WAIT: Duration = Duration::from_secs(10);
+
 /// What peer-connection callbacks and send tasks tell the main loop (which owns the signaling
 /// client). The `u32` is the connection's generation: notes from a connection that has since
 /// been replaced are ignored.
@@ -56,6 +63,9 @@ pub(super) enum Internal {
     Declined(PeerId, ObjectId, &'static str),
     /// A send task (its number) found its channel closed.
     Stalled(PeerId, ObjectId, u64),
+    /// The first room event of a connection from a clinician or therapist: to be checked
+    /// against the connection's fingerprints.
+    FirstEvent(PeerId, u32, FirstEvent),
 }
 
 pub(super) struct Peer {
@@ -79,6 +89,9 @@ pub(super) struct Peer {
     pub(super) pending: Vec<RTCIceCandidateInit>,
     pub(super) open: bool,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
+    /// Still waiting for this connection's first room event (its control callback and the
+    /// `FIRST_EVENT_WAIT` timer race for it; whoever takes it says what it means).
+    pub(super) first_event: Arc<AtomicBool>,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -126,4 +139,8 @@ pub(super) struct Backend {
     pub(super) incoming: HashMap<PeerId, Arc<Mutex<Incoming>>>,
     /// Peers whose channels have opened at least once (`PeerConnected` was said).
     pub(super) connected_once: HashSet<PeerId>,
+    /// This side's clinic credential, proved on each connection.
+    pub(super) identity: Option<Arc<Identity>>,
+    /// The clinic whose credentials this side checks.
+    pub(super) clinic: Option<ClinicPublicKey>,
 }

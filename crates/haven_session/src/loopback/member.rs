@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use haven_proto::bulk::{self, Bulk, CancelReason, Manifest, ObjectId};
 use haven_proto::signal::{PeerId, PeerInfo, Role};
+use haven_signal::clinic::{ClinicPublicKey, Identity};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -18,6 +20,7 @@ use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, PeerStats, SessionEvent};
 use crate::receive::{self, ToSender};
 use crate::transfer::{AckOutcome, Incoming, Outbound, chunks_from};
+use crate::trust;
 
 /// The most room events (and cancels) held for one peer while its link is not open.
 const MAX_HELD: usize = 256;
@@ -27,6 +30,15 @@ const RTP_RATE: u64 = 48_000;
 /// Every object this participant sends to `to`, as a range of the `sending` map.
 fn to_peer(to: PeerId) -> std::ops::RangeInclusive<(PeerId, ObjectId)> {
     (to, ObjectId(0))..=(to, ObjectId(u32::MAX))
+}
+
+/// A made-up DTLS fingerprint for a participant: SHA-256 of its id, as SDP writes one.
+fn fingerprint_of(peer: PeerId) -> String {
+    Sha256::digest(peer.0.to_be_bytes())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// One message in flight from one participant to another.
@@ -79,6 +91,13 @@ pub(super) struct Member {
     /// Bytes sent to and received from each peer.
     pub(super) bytes: HashMap<PeerId, (u64, u64)>,
     pub(super) rtp: RtpClock,
+    /// This participant's DTLS fingerprint, as the hub makes it up (one per participant).
+    pub(super) fingerprint: String,
+    /// Its clinic credential, and the clinic it checks others against.
+    pub(super) identity: Option<Arc<Identity>>,
+    pub(super) clinic: Option<ClinicPublicKey>,
+    /// Peers whose connection's first room event has not come yet, with their fingerprints.
+    pub(super) first_from: HashMap<PeerId, String>,
 }
 
 impl Member {
@@ -101,7 +120,40 @@ impl Member {
             audio: HashMap::new(),
             bytes: HashMap::new(),
             rtp: RtpClock::default(),
+            fingerprint: format!("sha-256 {}", fingerprint_of(info.id)),
+            identity: None,
+            clinic: None,
+            first_from: HashMap::new(),
         }
+    }
+
+    /// A new connection to `other` (in `role`, whose fingerprint is `theirs`, and which
+    /// `proves` a credential or not) opened: the safety words, and the credential's proof as
+    /// the first room event on it. One that proves nothing is judged at once (the WebRTC
+    /// backend waits a bounded time for a first event that on this hub would come now).
+    pub(super) fn connected(
+        &mut self,
+        other: PeerId,
+        role: Role,
+        theirs: &str,
+        proves: bool,
+    ) -> Option<Wire> {
+        self.say(trust::words(other, &self.fingerprint, theirs));
+        if proves {
+            self.first_from.insert(other, theirs.to_owned());
+        } else if let Some(said) = trust::nothing_said(role) {
+            let clinic = self.clinic.as_ref();
+            self.say(trust::verdict(
+                other,
+                &said,
+                clinic,
+                &self.fingerprint,
+                theirs,
+            ));
+        }
+        self.identity
+            .as_ref()
+            .map(|identity| Wire::Control(trust::proof(identity, &self.fingerprint, theirs)))
     }
 
     /// Tells this participant's front end.
@@ -262,7 +314,22 @@ impl Member {
         self.bytes.entry(from).or_default().1 += wire.len() as u64;
         match wire {
             Wire::Pose(bytes) => self.say(receive::pose_event(from, &bytes)),
-            Wire::Control(bytes) => self.say(receive::control_event(from, role, &bytes)),
+            Wire::Control(bytes) => {
+                let event = receive::control_event(from, role, &bytes);
+                if let Some(theirs) = self.first_from.remove(&from)
+                    && let Some(said) = trust::first_event(role, &event)
+                {
+                    let clinic = self.clinic.as_ref();
+                    self.say(trust::verdict(
+                        from,
+                        &said,
+                        clinic,
+                        &self.fingerprint,
+                        &theirs,
+                    ));
+                }
+                self.say(event);
+            }
             Wire::Audio(packet) => {
                 self.audio
                     .entry(from)

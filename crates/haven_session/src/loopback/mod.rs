@@ -46,10 +46,12 @@
 mod member;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use haven_proto::bulk::{self, Bulk, CancelReason};
 use haven_proto::signal::{PeerId, PeerInfo, Role, RoomId};
+use haven_signal::clinic::{ClinicPublicKey, Identity};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -146,6 +148,24 @@ impl LoopbackHub {
         self.add(role, None)
     }
 
+    /// Like [`LoopbackHub::join`], with a clinic credential to prove (a clinician or
+    /// therapist) and the clinic to check others against (a patient's invite carries it).
+    /// Each participant has a made-up DTLS fingerprint of its own; the proof, the checks and
+    /// the safety words are the WebRTC backend's.
+    pub fn join_checked(
+        &mut self,
+        role: Role,
+        identity: Option<Arc<Identity>>,
+        clinic: Option<ClinicPublicKey>,
+    ) -> Session {
+        let session = self.add(role, None);
+        if let Some(member) = self.members.values_mut().next_back() {
+            member.identity = identity;
+            member.clinic = clinic;
+        }
+        session
+    }
+
     /// Like [`LoopbackHub::join`], with voice split off into a [`VoiceLink`].
     pub fn join_with_voice(&mut self, role: Role) -> (Session, VoiceLink) {
         let (audio_tx, incoming) = mpsc::unbounded_channel();
@@ -239,17 +259,33 @@ impl LoopbackHub {
     /// The link `a`–`b` opens (`say` tells each side about the other): what waited for it
     /// goes, as when channels open.
     fn open(&mut self, a: PeerId, b: PeerId, say: fn(PeerId) -> SessionEvent) {
+        let reconnect = self.links.get(&(a, b)).is_some_and(|l| l.connected);
         if let Some(link) = self.links.get_mut(&(a, b)) {
             *link = Link {
                 connected: true,
                 open: true,
             };
         }
-        for (me, other) in [(a, b), (b, a)] {
+        let about = |p: PeerId| {
+            self.members
+                .get(&p)
+                .map(|m| (m.info.role, m.fingerprint.clone(), m.identity.is_some()))
+        };
+        let (about_a, about_b) = (about(a), about(b));
+        for ((me, other), theirs) in [((a, b), about_b), ((b, a), about_a)] {
             if let Some(m) = self.members.get_mut(&me) {
                 m.say(say(other));
+                // A new connection (not one coming back after a cut): its first room event.
+                let first = match theirs {
+                    Some((role, fingerprint, proves)) if !reconnect => {
+                        m.connected(other, role, &fingerprint, proves)
+                    }
+                    _ => None,
+                };
                 let waiting = m.waiting_for(other);
-                self.wires.entry((me, other)).or_default().extend(waiting);
+                let wire = self.wires.entry((me, other)).or_default();
+                wire.extend(first);
+                wire.extend(waiting);
             }
         }
     }

@@ -202,6 +202,7 @@ impl ShareLedger {
     /// this side's offers stop going to it.
     pub fn peer_left(&mut self, peer: PeerId) {
         self.standing.retain(|(p, _)| *p != peer);
+        self.clearance.remove(&peer);
         let mut keys: Vec<_> = self
             .incoming
             .keys()

@@ -124,6 +124,9 @@ pub enum Effect {
     /// whether what they share goes to them too ([`ShareLedger::share_with`] or
     /// [`ShareLedger::decline`]). Nothing goes to them until then.
     AskAboutNewcomer(PeerId),
+    /// A clinician or therapist could not be verified against the patient's clinic: nothing
+    /// goes to them unless the patient says to share anyway ([`ShareLedger::trust_anyway`]).
+    AskAboutUnverified(PeerId),
 }
 
 /// One of this side's offers.
@@ -184,6 +187,18 @@ enum Standing {
     Declined,
 }
 
+/// Whether a clinician or therapist is verified against the patient's clinic
+/// ([`ShareLedger::require_verified`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clearance {
+    /// Its credential checked out on its current connection.
+    Verified,
+    /// It did not: nothing goes to it.
+    Failed,
+    /// It did not, and the patient said to share with it anyway.
+    Trusted,
+}
+
 /// The share protocol's state on one side of a consult.
 #[derive(Debug, Default)]
 pub struct ShareLedger {
@@ -194,6 +209,10 @@ pub struct ShareLedger {
     /// Where each clinician or therapist stands with this side's offers, in the order they
     /// came (offers go out in that order).
     standing: Vec<(PeerId, Standing)>,
+    /// Offers go only to clinicians verified against the patient's clinic (or trusted anyway).
+    verify: bool,
+    /// What is known of each one's credential (no entry: nothing yet).
+    clearance: HashMap<PeerId, Clearance>,
     /// The latest time given to [`ShareLedger::tick`], Unix seconds (0: never).
     now: u64,
     incoming: HashMap<(PeerId, ObjectId), Incoming>,
@@ -279,6 +298,15 @@ impl ShareLedger {
         }
     }
 
+    /// Whether this side's offers may go to `peer` as far as its credential goes.
+    fn cleared(&self, peer: PeerId) -> bool {
+        !self.verify
+            || matches!(
+                self.clearance.get(&peer),
+                Some(Clearance::Verified | Clearance::Trusted)
+            )
+    }
+
     fn expired(&self, offer: &Offer) -> bool {
         self.now > 0 && offer.until <= self.now
     }
@@ -360,6 +388,63 @@ mod tests {
             !effects.iter().any(|e| matches!(e, Effect::SendObject { to, .. } | Effect::Send { to, .. } if *to == PeerId(4))),
             "{effects:?}"
         );
+    }
+
+    fn sent_to(effects: &[Effect]) -> Vec<PeerId> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SendObject { to, .. } => Some(*to),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn when_the_invite_names_a_clinic_only_verified_clinicians_get_shares() {
+        let mut ledger = ShareLedger::new(false);
+        ledger.require_verified();
+        let (verified, forged, late) = (PeerId(1), PeerId(2), PeerId(3));
+        ledger.peer_connected(verified, Role::Clinician);
+        ledger.peer_connected(forged, Role::Clinician);
+        ledger.peer_connected(late, Role::Therapist);
+        ledger.offer(offer("a", false));
+        assert!(
+            sent_to(&ledger.drain_effects().collect::<Vec<_>>()).is_empty(),
+            "nothing before a verdict"
+        );
+        ledger.peer_verified(verified, true);
+        assert_eq!(
+            sent_to(&ledger.drain_effects().collect::<Vec<_>>()),
+            vec![verified]
+        );
+        ledger.peer_verified(forged, false);
+        ledger.peer_verified(forged, false);
+        let asked: Vec<_> = ledger.drain_effects().collect();
+        assert_eq!(
+            asked,
+            vec![Effect::AskAboutUnverified(forged)],
+            "asked once"
+        );
+        assert_eq!(ledger.unverified(), vec![forged]);
+        // What is shared later still goes to the verified one only.
+        ledger.offer(offer("b", false));
+        assert_eq!(
+            sent_to(&ledger.drain_effects().collect::<Vec<_>>()),
+            vec![verified]
+        );
+        // The patient says to share anyway: both offers go.
+        ledger.trust_anyway(forged);
+        assert_eq!(
+            sent_to(&ledger.drain_effects().collect::<Vec<_>>()),
+            vec![forged, forged]
+        );
+        assert!(ledger.unverified().is_empty());
+        // A verdict that comes later is not undone by a second failure of a trusted peer,
+        // and one who never proves anything gets nothing.
+        ledger.peer_verified(forged, false);
+        assert_eq!(ledger.drain_effects().count(), 0);
+        assert!(!ledger.outgoing()[0].sent_to.iter().any(|(p, _)| *p == late));
     }
 
     #[test]

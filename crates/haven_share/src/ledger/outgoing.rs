@@ -6,7 +6,7 @@ use haven_proto::bulk::ObjectId;
 use haven_proto::control::Control;
 use haven_proto::signal::{PeerId, Role};
 
-use super::{Effect, Outgoing, ShareKey, ShareLedger, Standing, digest_of};
+use super::{Clearance, Effect, Outgoing, ShareKey, ShareLedger, Standing, digest_of};
 use crate::audit::{Action, object_digest};
 use crate::offer::Offer;
 
@@ -38,7 +38,7 @@ impl ShareLedger {
         let recipients: Vec<PeerId> = self
             .standing
             .iter()
-            .filter(|(_, s)| *s == Standing::Recipient)
+            .filter(|(p, s)| *s == Standing::Recipient && self.cleared(*p))
             .map(|(p, _)| *p)
             .collect();
         for peer in recipients {
@@ -107,9 +107,13 @@ impl ShareLedger {
         }
     }
 
-    /// Makes `peer` a recipient and sends it every offer still held that it has not got.
+    /// Makes `peer` a recipient and sends it every offer still held that it has not got (once
+    /// it is cleared, when clinicians must be verified).
     fn send_all_to(&mut self, peer: PeerId) {
         self.stand(peer, Standing::Recipient);
+        if !self.cleared(peer) {
+            return;
+        }
         for index in 0..self.outgoing.len() {
             let share = &self.outgoing[index];
             if !share.revoked
@@ -119,6 +123,63 @@ impl ShareLedger {
                 self.send_share(index, peer);
             }
         }
+    }
+
+    /// Offers go only to clinicians and therapists whose clinic credential checked out
+    /// ([`ShareLedger::peer_verified`]) or whom the patient trusts anyway: set when the
+    /// patient's invite names their clinic.
+    pub fn require_verified(&mut self) {
+        self.verify = true;
+    }
+
+    /// What the session found of `peer`'s credential on its current connection. Verified: what
+    /// waits for it goes. Not: nothing more goes to it, and the patient is asked
+    /// ([`Effect::AskAboutUnverified`]) unless they already said to trust it.
+    pub fn peer_verified(&mut self, peer: PeerId, verified: bool) {
+        if !self.verify {
+            return;
+        }
+        let before = self.clearance.get(&peer).copied();
+        if verified {
+            self.clearance.insert(peer, Clearance::Verified);
+            if self.standing(peer) == Some(Standing::Recipient) {
+                self.send_all_to(peer);
+            }
+        } else if before != Some(Clearance::Trusted) {
+            self.clearance.insert(peer, Clearance::Failed);
+            if before != Some(Clearance::Failed) {
+                self.effects.push(Effect::AskAboutUnverified(peer));
+            }
+        }
+    }
+
+    /// The patient says to share with a clinician or therapist who could not be verified.
+    pub fn trust_anyway(&mut self, peer: PeerId) {
+        if self.clearance.get(&peer) == Some(&Clearance::Failed) {
+            self.clearance.insert(peer, Clearance::Trusted);
+            if self.standing(peer) == Some(Standing::Recipient) {
+                self.send_all_to(peer);
+            }
+        }
+    }
+
+    /// Clinicians and therapists that could not be verified and are not trusted anyway, in
+    /// the order they came.
+    pub fn unverified(&self) -> Vec<PeerId> {
+        if !self.verify {
+            return Vec::new();
+        }
+        self.standing
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(self.clearance.keys().copied())
+            .filter(|p| self.clearance.get(p) == Some(&Clearance::Failed))
+            .fold(Vec::new(), |mut seen, p| {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                }
+                seen
+            })
     }
 
     /// The patient says no to a newcomer: nothing of theirs goes to it.

@@ -1,0 +1,190 @@
+//! Who is on the other side, over real WebRTC through a real signaling server: the patient's
+//! app verifies a clinician's clinic credential against the clinic key in its invite, bound to
+//! the DTLS fingerprints of the connection it has; both ends derive the same safety words. A
+//! man in the middle at the signaling server — built here as a compromised server would act:
+//! it puts each victim in a room with one half of a relay that terminates DTLS on both sides and
+//! bridges the room events, so the consult does connect through it — is caught by both.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use haven_proto::Redacted;
+use haven_proto::control::{AvatarChoice, Control};
+use haven_proto::signal::{PeerId, Role};
+use haven_session::{NetworkPolicy, Session, SessionConfig, SessionEvent};
+use haven_signal::Limits;
+use haven_signal::clinic::{ClinicKey, Identity, NotVerified, SafetyWords, Verified};
+
+use crate::support::{TestServer, now, start};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn clinic_and_doctor() -> (ClinicKey, Arc<Identity>) {
+    let clinic = ClinicKey::generate("Northside Clinic").expect("clinic key");
+    let doctor = clinic
+        .issue(
+            "Dr Ada Byrne",
+            "Clinical psychologist",
+            "PSY 40211",
+            now() - 60,
+            now() + 3600,
+        )
+        .expect("credential");
+    (clinic, Arc::new(doctor))
+}
+
+fn start_session(token: &str, identity: Option<Arc<Identity>>) -> Session {
+    let mut config =
+        SessionConfig::from_invite(token, NetworkPolicy::LoopbackOnly).expect("invite");
+    config.identity = identity;
+    Session::start(config).expect("starts")
+}
+
+/// What one participant saw of another.
+#[derive(Debug, Default)]
+struct Seen {
+    me: Option<PeerId>,
+    peer: Option<PeerId>,
+    words: Option<SafetyWords>,
+    verdict: Option<Result<Verified, NotVerified>>,
+    avatar: Option<String>,
+}
+
+fn note(seen: &mut Seen, event: &SessionEvent) {
+    match event {
+        SessionEvent::Joined { me, .. } => seen.me = Some(me.id),
+        SessionEvent::PeerJoined(info) => seen.peer = Some(info.id),
+        SessionEvent::SafetyWords { words, .. } => seen.words = Some(*words),
+        SessionEvent::PeerVerified { verdict, .. } => seen.verdict = Some(verdict.clone()),
+        SessionEvent::Control {
+            message: Control::Avatar(AvatarChoice::Named { name, .. }),
+            ..
+        } => seen.avatar = Some(name.expose().clone()),
+        SessionEvent::Failed(why) => panic!("a session failed: {why}"),
+        _ => {}
+    }
+}
+
+fn avatar(name: &str) -> Control {
+    Control::Avatar(AvatarChoice::Named {
+        name: Redacted::new(name.to_owned()),
+        colour: [1, 2, 3],
+    })
+}
+
+/// Control: with no one in between, the patient's app verifies the clinician ("Verified by
+/// Northside Clinic: Dr Ada Byrne, Clinical psychologist") and both see the same words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_is_verified_end_to_end_and_both_read_the_same_words() {
+    let server: TestServer = start(Limits::default()).await;
+    let (clinic, doctor) = clinic_and_doctor();
+    let mut clinician = start_session(&server.invite("consult", Role::Clinician), Some(doctor));
+    let mut patient = start_session(
+        &server.invite_for_clinic("consult", Role::Patient, clinic.public_key()),
+        None,
+    );
+    let (mut p, mut c) = (Seen::default(), Seen::default());
+    let deadline = Instant::now() + LIMIT;
+    while (p.verdict.is_none() || p.words.is_none() || c.words.is_none())
+        && Instant::now() < deadline
+    {
+        if let Some(e) = patient.next_event(Duration::from_millis(20)).await {
+            note(&mut p, &e);
+        }
+        while let Some(e) = clinician.try_event() {
+            note(&mut c, &e);
+        }
+    }
+    let verified = p
+        .verdict
+        .expect("a verdict on the clinician")
+        .expect("verified");
+    assert_eq!(
+        verified.to_string(),
+        "Verified by Northside Clinic: Dr Ada Byrne, Clinical psychologist"
+    );
+    assert_eq!(verified.licence, "PSY 40211");
+    assert_eq!(p.words.expect("words"), c.words.expect("words"));
+    assert!(
+        c.verdict.is_none(),
+        "a patient has no credential to check: {:?}",
+        c.verdict
+    );
+}
+
+/// The man in the middle: the consult connects through it (the patient's avatar reaches the
+/// clinician, the clinician's credential reaches the patient), and still the patient's app
+/// says the clinician is not verified — the credential is bound to another connection — and
+/// the two sides' safety words differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
+    let server: TestServer = start(Limits::default()).await;
+    let (clinic, doctor) = clinic_and_doctor();
+    // The compromised server holds the secret: it seats each victim with half of its relay.
+    let mut patient = start_session(
+        &server.invite_for_clinic("patient-side", Role::Patient, clinic.public_key()),
+        None,
+    );
+    let mut relay_to_patient = start_session(&server.invite("patient-side", Role::Clinician), None);
+    let mut clinician = start_session(
+        &server.invite("clinician-side", Role::Clinician),
+        Some(doctor),
+    );
+    let mut relay_to_clinician =
+        start_session(&server.invite("clinician-side", Role::Patient), None);
+
+    let (mut p, mut c, mut ra, mut rb) = (
+        Seen::default(),
+        Seen::default(),
+        Seen::default(),
+        Seen::default(),
+    );
+    let mut avatar_sent = false;
+    let deadline = Instant::now() + LIMIT;
+    while (p.verdict.is_none() || p.words.is_none() || c.words.is_none() || c.avatar.is_none())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while let Some(e) = patient.try_event() {
+            note(&mut p, &e);
+        }
+        while let Some(e) = clinician.try_event() {
+            note(&mut c, &e);
+        }
+        // The relay: each half's room events go out of the other half, to its victim.
+        while let Some(e) = relay_to_patient.try_event() {
+            note(&mut ra, &e);
+            if let (SessionEvent::Control { message, .. }, Some(to)) = (&e, rb.peer) {
+                relay_to_clinician.send_control_to(to, message);
+            }
+        }
+        while let Some(e) = relay_to_clinician.try_event() {
+            note(&mut rb, &e);
+            if let (SessionEvent::Control { message, .. }, Some(to)) = (&e, ra.peer) {
+                relay_to_patient.send_control_to(to, message);
+            }
+        }
+        if let (false, Some(to)) = (avatar_sent, p.peer) {
+            patient.send_control_to(to, &avatar("Pat Quinn"));
+            avatar_sent = true;
+        }
+    }
+    assert_eq!(
+        c.avatar.as_deref(),
+        Some("Pat Quinn"),
+        "the consult connects through the relay"
+    );
+    assert_eq!(
+        p.verdict.expect("a verdict on the 'clinician'"),
+        Err(NotVerified::OtherConnection),
+        "the relayed credential is bound to the relay's other connection"
+    );
+    assert_ne!(
+        p.words.expect("words"),
+        c.words.expect("words"),
+        "the two halves of a relayed consult read different words"
+    );
+    for s in [patient, clinician, relay_to_patient, relay_to_clinician] {
+        s.leave();
+    }
+}
