@@ -21,6 +21,7 @@ use haven_session::{NetworkPolicy, SessionConfig};
 use haven_voice::engine::EngineOptions;
 
 use crate::room::{FrontEndArgs, RoomOptions};
+use haven_signal::clinic::ClinicKey;
 use haven_signal::{
     InviteRequest, Limits, ServerConfig, ServerSecret, SignalServer, TlsIdentity, issue,
 };
@@ -134,6 +135,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .map_err(anyhow::Error::from)
     })?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    // A demo clinic vouches for the clinician; the patient's invite names it, so the patient's
+    // side checks the clinician's credential before anything is shared.
+    let clinic = ClinicKey::generate("Haven Demo Clinic")?;
+    let credential = clinic.issue(
+        "Dr Sam Rivera",
+        "General practitioner",
+        "DEMO-0001",
+        now.saturating_sub(60),
+        now + 24 * 3600,
+    )?;
     let invite = |role| {
         issue(
             &secret,
@@ -145,7 +156,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 ttl_secs: 3600,
                 uses: 3,
                 pin: Some(server.fingerprint.to_hex()),
-                clinic: None,
+                clinic: (role == Role::Patient).then(|| clinic.public_key()),
             },
             now,
         )
@@ -173,8 +184,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         "synthetic",
     ]);
     if args.as_patient {
-        // The simulated clinician; the window's patient shares from its picker.
+        // The simulated clinician, with its credential; the window's patient shares from its
+        // picker.
+        let credential_file = samples.join("clinician.credential");
+        let _ = std::fs::remove_file(&credential_file);
+        credential.save(&credential_file)?;
         simulated.args(["--name", "Clinician", "--colour", "#3c8d7f"]);
+        simulated.arg("--identity").arg(&credential_file);
         simulated.arg(&clinician_invite);
     } else {
         // The simulated patient says yes to the clinician who joins (the window).
@@ -222,8 +238,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             None,
         )
     };
+    let mut config = SessionConfig::from_invite(&window_invite, NetworkPolicy::LoopbackOnly)?;
+    if !args.as_patient {
+        config.identity = Some(Arc::new(credential));
+    }
     let mut app = crate::room::build(RoomOptions {
-        config: SessionConfig::from_invite(&window_invite, NetworkPolicy::LoopbackOnly)?,
+        config,
         role,
         avatar,
         front: args.front,

@@ -31,11 +31,20 @@ pub struct PeerTrust {
 }
 
 impl PeerTrust {
-    /// The line shown under a peer's avatar, if any.
+    /// What is said under a peer's avatar, if anything, in one line.
     pub fn caption(&self, peer: PeerId) -> Option<String> {
+        self.caption_lines(peer).map(|[a, b]| format!("{a}: {b}"))
+    }
+
+    /// The same, as the two lines drawn: who vouches (or that no one does), then who they are
+    /// (or why not).
+    pub fn caption_lines(&self, peer: PeerId) -> Option<[String; 2]> {
         self.verdicts.get(&peer).map(|verdict| match verdict {
-            Ok(verified) => verified.to_string(),
-            Err(why) => format!("NOT verified: {why}"),
+            Ok(v) => [
+                format!("Verified by {}", v.clinic),
+                format!("{}, {}", v.name, v.qualification),
+            ],
+            Err(why) => ["NOT verified".to_owned(), why.to_string()],
         })
     }
 }
@@ -131,31 +140,34 @@ fn captions(
             continue;
         };
         let facing = Quat::from_rotation_y(std::f32::consts::PI);
-        let mut line = head + Vec3::Y * 0.17;
-        if patient && let Some(caption) = trust.caption(avatar.peer) {
+        if trust.show_words
+            && let Some(words) = trust.words.get(&avatar.peer)
+        {
+            // Above the name tag, clear of the head.
+            gizmos.text(
+                Isometry3d::new(head + Vec3::Y * 0.34, facing),
+                &format!("Words: {words}"),
+                0.028,
+                Vec2::ZERO,
+                Color::from(css::LIGHT_SKY_BLUE),
+            );
+        }
+        let mut line = head + Vec3::Y * 0.16;
+        if patient && let Some(lines) = trust.caption_lines(avatar.peer) {
             let colour = match trust.verdicts.get(&avatar.peer) {
                 Some(Ok(_)) => Color::from(css::PALE_GREEN),
                 _ => Color::from(css::ORANGE),
             };
-            gizmos.text(
-                Isometry3d::new(line, facing),
-                &clip(&ascii(&caption), 60),
-                0.035,
-                Vec2::ZERO,
-                colour,
-            );
-            line -= Vec3::Y * 0.06;
-        }
-        if trust.show_words
-            && let Some(words) = trust.words.get(&avatar.peer)
-        {
-            gizmos.text(
-                Isometry3d::new(line, facing),
-                &format!("Words: {words}"),
-                0.035,
-                Vec2::ZERO,
-                Color::from(css::LIGHT_SKY_BLUE),
-            );
+            for text in lines {
+                gizmos.text(
+                    Isometry3d::new(line, facing),
+                    &clip(&ascii(&text), 48),
+                    0.028,
+                    Vec2::ZERO,
+                    colour,
+                );
+                line -= Vec3::Y * 0.045;
+            }
         }
     }
 }

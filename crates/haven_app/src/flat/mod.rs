@@ -22,6 +22,7 @@ use crate::hit::{HitBox, first_hit};
 use crate::layout::Seat;
 use crate::rig::{LocalHand, LocalHead, LocalPointer, Side};
 use crate::session::{LeaveRequested, SessionFigures};
+use crate::trust::PeerTrust;
 use crate::voice::{SetMuted, VoiceActivity};
 
 /// The flat camera, controls and session panels.
@@ -111,6 +112,7 @@ struct StatusLine;
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
 enum HudButton {
     Mute,
+    Words,
     Leave,
 }
 
@@ -179,6 +181,7 @@ fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
             ));
             for (button, label, bg) in [
                 (HudButton::Mute, "Mute (M)", BUTTON_BG),
+                (HudButton::Words, "Safety words (V)", BUTTON_BG),
                 (HudButton::Leave, "Leave", LEAVE_BG),
             ] {
                 bar.spawn((
@@ -313,12 +316,13 @@ fn buttons(
         Changed<Interaction>,
     >,
     activity: Res<'_, VoiceActivity>,
+    mut trust: ResMut<'_, PeerTrust>,
     mut mute: MessageWriter<'_, SetMuted>,
     mut leave: MessageWriter<'_, LeaveRequested>,
 ) {
     for (button, interaction, mut bg) in &mut buttons {
         let base = match button {
-            HudButton::Mute => BUTTON_BG,
+            HudButton::Mute | HudButton::Words => BUTTON_BG,
             HudButton::Leave => LEAVE_BG,
         };
         bg.0 = match interaction {
@@ -327,13 +331,14 @@ fn buttons(
                     HudButton::Mute => {
                         mute.write(SetMuted(!activity.muted));
                     }
+                    HudButton::Words => trust.show_words = !trust.show_words,
                     HudButton::Leave => {
                         leave.write(LeaveRequested);
                     }
                 }
                 base
             }
-            Interaction::Hovered if *button == HudButton::Mute => BUTTON_HOVER,
+            Interaction::Hovered if *button != HudButton::Leave => BUTTON_HOVER,
             _ => base,
         };
     }
@@ -342,10 +347,14 @@ fn buttons(
 fn shortcuts(
     keys: Res<'_, ButtonInput<KeyCode>>,
     activity: Res<'_, VoiceActivity>,
+    mut trust: ResMut<'_, PeerTrust>,
     mut mute: MessageWriter<'_, SetMuted>,
 ) {
     if keys.just_pressed(KeyCode::KeyM) {
         mute.write(SetMuted(!activity.muted));
+    }
+    if keys.just_pressed(KeyCode::KeyV) {
+        trust.show_words = !trust.show_words;
     }
 }
 
@@ -376,6 +385,7 @@ pub fn quality(rtt_ms: Option<f64>, lost: i64, received: u64) -> &'static str {
 fn update_hud(
     figures: Res<'_, SessionFigures>,
     activity: Res<'_, VoiceActivity>,
+    trust: Res<'_, PeerTrust>,
     mut texts: ParamSet<
         '_,
         '_,
@@ -387,7 +397,7 @@ fn update_hud(
         ),
     >,
 ) {
-    if !figures.is_changed() && !activity.is_changed() {
+    if !figures.is_changed() && !activity.is_changed() && !trust.is_changed() {
         return;
     }
     let mut lines = Vec::new();
@@ -434,6 +444,15 @@ fn update_hud(
                 s.join(", ")
             };
             lines.push(format!("  {} - {state}", role_name(person.role)));
+            if trust.show_words
+                && let Some(words) = trust.words.get(&person.id)
+            {
+                lines.push(format!("    words: {words}"));
+            }
+        }
+        if trust.show_words {
+            lines.push("Read the words aloud: the same on both".to_owned());
+            lines.push("sides means no one is in between.".to_owned());
         }
     }
     // Write only what changed: a changed `Text` is laid out again, which is not free.
