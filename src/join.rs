@@ -396,6 +396,7 @@ async fn participate(
                         }
                         Control::Shared(terms) => shares.announced(from, terms),
                         Control::Revoked { object } => shares.revoked(from, object),
+                        Control::AuditKey { key } => shares.peer_audit_key(from, &key),
                         _ => {}
                     }
                 }
@@ -502,6 +503,11 @@ fn apply_share_effects(
                     figures.shares_sent += 1;
                 }
                 Effect::CancelObject { to, object } => session.cancel_object(to, object),
+                Effect::AnnounceAuditKey(to) => {
+                    if let Some(key) = audit.public_key() {
+                        session.send_control_to(to, &Control::AuditKey { key: key.to_vec() });
+                    }
+                }
                 Effect::Send { to, message } => session.send_control_to(to, &message),
                 Effect::Audit {
                     action,

@@ -91,6 +91,15 @@ enum AuditCommand {
         /// The log (JSON lines).
         log: PathBuf,
     },
+    /// Compare this side's log with the other side's of the same consult: each recorded the
+    /// other's key and the views of what was shared, so a log rewritten afterwards is caught
+    /// (exit 1 if they disagree).
+    Compare {
+        /// This side's log.
+        mine: PathBuf,
+        /// The other side's log.
+        theirs: PathBuf,
+    },
     /// Print the log as a FHIR Bundle of AuditEvent resources.
     Export {
         /// The log (JSON lines).
@@ -327,6 +336,37 @@ pub(crate) fn audit(args: AuditArgs) -> anyhow::Result<()> {
                     sessions.len()
                 );
             }
+        }
+        AuditCommand::Compare { mine, theirs } => {
+            let compared = audit::compare(&read(&mine, 256 << 20)?, &read(&theirs, 256 << 20)?)?;
+            for (m, t) in &compared.matched {
+                let name = |s: &audit::SessionReport| {
+                    s.report.session.clone().unwrap_or_else(|| "?".to_owned())
+                };
+                println!(
+                    "consult: my session {} and their session {} recorded each other's keys",
+                    name(&compared.mine[*m]),
+                    name(&compared.theirs[*t])
+                );
+            }
+            for (side, sessions) in [("my", &compared.mine), ("their", &compared.theirs)] {
+                for s in sessions.iter().filter(|s| !s.whole()) {
+                    println!(
+                        "{side} session {} is not whole (run `haven audit verify`)",
+                        s.report.session.as_deref().unwrap_or("?")
+                    );
+                }
+            }
+            for mismatch in &compared.mismatches {
+                println!("MISMATCH: {mismatch}");
+            }
+            if compared.matched.is_empty() {
+                println!("no session of one log recorded the other's key: not the same consult");
+            }
+            if !compared.agree() {
+                bail!("the two audit logs do not agree");
+            }
+            println!("the two logs agree");
         }
         AuditCommand::Export { log } => {
             let bytes = read(&log, 256 << 20)?;

@@ -155,6 +155,14 @@ impl Sharing {
                 Effect::Show { .. } | Effect::Purge(_) | Effect::Expired(_) => {
                     self.view.push(effect);
                 }
+                Effect::AnnounceAuditKey(to) => {
+                    if let Some(key) = self.audit.public_key() {
+                        out.controls.write(SendControlTo {
+                            to,
+                            message: Control::AuditKey { key: key.to_vec() },
+                        });
+                    }
+                }
                 // The questions wait in the ledger (`newcomers`, `unverified`) for the picker
                 // to ask them.
                 Effect::AskAboutNewcomer(_) | Effect::AskAboutUnverified(_) => {}
@@ -314,6 +322,7 @@ fn take_news(
             Control::Revoked { object } => ledger.revoked(m.from, *object),
             Control::Viewed { object } => ledger.acknowledged(m.from, *object, true),
             Control::Purged { object } => ledger.acknowledged(m.from, *object, false),
+            Control::AuditKey { key } => ledger.peer_audit_key(m.from, key),
             _ => {}
         }
     }

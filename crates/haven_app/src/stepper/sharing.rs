@@ -175,11 +175,12 @@ fn a_share_is_shown_viewed_then_revoked_purged_and_audited() {
     assert_eq!(clinician.resource::<Sharing>().ledger.incoming().count(), 0);
     assert!(clinician.resource::<ShareTexts>().board.is_none());
     drop(consult);
-    // The log: start, view, revoke, purge, close — intact, and no contents in it.
+    // The log: start, the patient's audit key, view, revoke, purge, close — intact, and no
+    // contents in it.
     let bytes = std::fs::read(&log).expect("the log was written");
     let report = audit::verify(&bytes).expect("reads");
     assert!(report.intact() && report.closed, "{report:?}");
-    assert_eq!(report.entries, 5);
+    assert_eq!(report.entries, 6);
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains("Problems") && !text.contains("Summary"));
 }
@@ -757,4 +758,48 @@ fn only_clinicians_the_clinic_vouches_for_get_shares_unless_the_patient_says_oth
         .world_mut()
         .write_message(TrustAnyway(therapist));
     assert!(consult.step_until(50, |s| heard(s, Role::Therapist).arrived == 1));
+}
+
+/// Each side announces its audit key when the channels open and records the other's, so the
+/// two logs of one consult can be compared afterwards: they agree, and each names the other's
+/// key.
+#[test]
+fn each_side_records_the_others_audit_key_and_the_two_logs_agree() {
+    let scratch = Scratch::new("share-audit-keys");
+    let log_of = |role: Role| scratch.0.join(format!("{role}.jsonl"));
+    let mut consult = consult(&[Role::Clinician, Role::Patient], |role| ShareSettings {
+        audit: Some(log_of(role)),
+        ..ShareSettings::default()
+    });
+    offer(&mut consult, summary(false));
+    assert!(viewed(&mut consult));
+    drop(consult);
+    let patient = std::fs::read(log_of(Role::Patient)).expect("the patient's log");
+    let clinician = std::fs::read(log_of(Role::Clinician)).expect("the clinician's log");
+    for log in [&patient, &clinician] {
+        assert_eq!(count_in(log, "peer-key"), 1, "the other side's key, once");
+    }
+    let compared = audit::compare(&patient, &clinician).expect("compares");
+    assert!(compared.agree(), "{compared:?}");
+    assert_eq!(compared.matched, vec![(0, 0)]);
+    // Another consult's log is not this one's other side.
+    let (mut other, header) = audit::AuditLog::start(
+        audit::ObjectId::new("session-other").expect("an id"),
+        Role::Clinician,
+        1,
+    )
+    .expect("starts");
+    let mut stranger = header;
+    stranger.push_str(&other.close(2, Role::Clinician).expect("closes"));
+    let compared = audit::compare(&patient, stranger.as_bytes()).expect("compares");
+    assert!(!compared.agree());
+    assert!(compared.matched.is_empty());
+}
+
+fn count_in(log: &[u8], action: &str) -> usize {
+    let lines: Vec<String> = String::from_utf8_lossy(log)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    count(&lines, action)
 }

@@ -32,6 +32,7 @@
 //! key the peer announced at session start to know it is *that* session's log. A log that
 //! ends without a `close` entry may have lost its tail ([`VerifyReport::closed`]).
 
+mod compare;
 mod export;
 mod writer;
 
@@ -42,6 +43,7 @@ use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use compare::{Compared, Mismatch, compare};
 pub use export::export_fhir;
 pub use writer::AuditWriter;
 
@@ -102,6 +104,11 @@ pub enum Action {
     Keep,
     /// A share's time ran out (the patient's `--share-for`): the clinician's side deleted it.
     Expire,
+    /// The other side announced its own log's key for this consult (`Control::AuditKey`):
+    /// `object` names the peer, and `object_sha256` holds the key itself (32 bytes), so this
+    /// log says which log of the other side is the true one ([`compare`]).
+    #[serde(rename = "peer-key")]
+    PeerKey,
     /// The session's log ends.
     Close,
 }
@@ -116,6 +123,7 @@ impl Action {
             Self::Purge => "purge",
             Self::Keep => "keep",
             Self::Expire => "expire",
+            Self::PeerKey => "peer-key",
             Self::Close => "close",
         }
     }
@@ -594,6 +602,25 @@ fn is_header(line: &[u8]) -> bool {
 /// verified on its own ([`verify`]); what comes before the first header is a session with
 /// no header (reported broken). `Err` only for input over [`MAX_LOG_BYTES`].
 pub fn verify_sessions(bytes: &[u8]) -> Result<Vec<SessionReport>, AuditError> {
+    Ok(sessions_with_entries(bytes)?
+        .into_iter()
+        .map(|(report, _)| report)
+        .collect())
+}
+
+/// What one verified entry says, for comparing logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Said {
+    pub(crate) action: Action,
+    pub(crate) actor: Role,
+    pub(crate) object: String,
+    pub(crate) digest: [u8; 32],
+}
+
+/// Each session of a log file with its verified entries.
+pub(crate) fn sessions_with_entries(
+    bytes: &[u8],
+) -> Result<Vec<(SessionReport, Vec<Said>)>, AuditError> {
     if bytes.len() > MAX_LOG_BYTES {
         return Err(AuditError::TooLarge {
             size: bytes.len(),
@@ -618,15 +645,26 @@ pub fn verify_sessions(bytes: &[u8]) -> Result<Vec<SessionReport>, AuditError> {
         let end = starts.get(n + 1).copied().unwrap_or(lines.len());
         let mut segment = lines[start..end].join(&b'\n');
         segment.push(b'\n');
-        let mut report = verify(&segment)?;
+        let mut said = Vec::new();
+        let mut report = walk(&segment, |v| {
+            said.push(Said {
+                action: v.entry.action,
+                actor: v.entry.actor,
+                object: v.entry.object.clone(),
+                digest: decode32(&v.entry.object_sha256).unwrap_or([0; 32]),
+            });
+        })?;
         if let Some(b) = report.broken.as_mut() {
             b.line += start;
         }
-        sessions.push(SessionReport {
-            first_line: start + 1,
-            lines: end - start,
-            report,
-        });
+        sessions.push((
+            SessionReport {
+                first_line: start + 1,
+                lines: end - start,
+                report,
+            },
+            said,
+        ));
     }
     Ok(sessions)
 }

@@ -130,8 +130,15 @@ impl AuditWriter {
         self.record_at(unix_now(), action, object, digest);
     }
 
-    /// [`record`](Self::record) at `now` (Unix seconds).
-    pub fn record_at(&mut self, now: i64, action: Action, object: &str, digest: &[u8; 32]) {
+    /// The public key of this consult's log (starting it if it has not started), to announce
+    /// to the other side (`Control::AuditKey`). `None` if it cannot start.
+    pub fn public_key(&mut self) -> Option<[u8; 32]> {
+        self.start(unix_now());
+        self.log.as_ref().map(AuditLog::public_key)
+    }
+
+    /// Starts the log (its header) if it has not started.
+    fn start(&mut self, now: i64) {
         if self.log.is_none() {
             let mut b = [0u8; 8];
             if getrandom::fill(&mut b).is_err() {
@@ -145,12 +152,14 @@ impl AuditWriter {
                     self.log = Some(log);
                     self.push(&header);
                 }
-                Err(e) => {
-                    tracing::warn!("the audit log could not start: {e}");
-                    return;
-                }
+                Err(e) => tracing::warn!("the audit log could not start: {e}"),
             }
         }
+    }
+
+    /// [`record`](Self::record) at `now` (Unix seconds).
+    pub fn record_at(&mut self, now: i64, action: Action, object: &str, digest: &[u8; 32]) {
+        self.start(now);
         let role = self.role;
         let Some(log) = self.log.as_mut() else {
             return;

@@ -124,6 +124,9 @@ pub enum Effect {
     /// whether what they share goes to them too ([`ShareLedger::share_with`] or
     /// [`ShareLedger::decline`]). Nothing goes to them until then.
     AskAboutNewcomer(PeerId),
+    /// Tell this peer the key of this side's audit log (`Control::AuditKey`), so each side's
+    /// log records the other's ([`crate::audit::compare`]).
+    AnnounceAuditKey(PeerId),
     /// A clinician or therapist could not be verified against the patient's clinic: nothing
     /// goes to them unless the patient says to share anyway ([`ShareLedger::trust_anyway`]).
     AskAboutUnverified(PeerId),
@@ -219,6 +222,10 @@ pub struct ShareLedger {
     /// Objects taken back while their bytes may still be on the way.
     revoked: HashSet<(PeerId, ObjectId)>,
     effects: Vec<Effect>,
+    /// The audit key each peer announced (recorded once each).
+    peer_keys: HashMap<PeerId, [u8; 32]>,
+    /// Peers this side announced its audit key to.
+    announced: HashSet<PeerId>,
 }
 
 fn digest_of(data: &Redacted<Arc<Vec<u8>>>) -> [u8; 32] {
@@ -353,7 +360,14 @@ mod tests {
         ledger.peer_connected(PeerId(7), Role::Patient);
         ledger.peer_connected(CLINICIAN, Role::Clinician);
         ledger.peer_connected(CLINICIAN, Role::Clinician);
-        assert_eq!(ledger.drain_effects().count(), 0, "nothing shared yet");
+        assert_eq!(
+            ledger.drain_effects().collect::<Vec<_>>(),
+            vec![
+                Effect::AnnounceAuditKey(PeerId(7)),
+                Effect::AnnounceAuditKey(CLINICIAN)
+            ],
+            "nothing shared yet; each peer told this side's audit key once"
+        );
         ledger.offer(offer("a", false));
         let sent: Vec<_> = ledger.drain_effects().collect();
         assert_eq!(actions(&sent), vec![Action::Share]);
@@ -373,7 +387,13 @@ mod tests {
         // to it until they say yes; then it gets it, under another id.
         ledger.peer_connected(PeerId(3), Role::Therapist);
         let asked: Vec<_> = ledger.drain_effects().collect();
-        assert_eq!(asked, vec![Effect::AskAboutNewcomer(PeerId(3))]);
+        assert_eq!(
+            asked,
+            vec![
+                Effect::AnnounceAuditKey(PeerId(3)),
+                Effect::AskAboutNewcomer(PeerId(3))
+            ]
+        );
         ledger.share_with(PeerId(3));
         let later: Vec<_> = ledger.drain_effects().collect();
         assert!(

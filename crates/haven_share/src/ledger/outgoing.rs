@@ -71,6 +71,9 @@ impl ShareLedger {
     /// ([`Effect::AskAboutNewcomer`]); an invite is a bearer token, and the patient decides
     /// who sees what.
     pub fn peer_connected(&mut self, peer: PeerId, role: Role) {
+        if self.announced.insert(peer) {
+            self.effects.push(Effect::AnnounceAuditKey(peer));
+        }
         if !matches!(role, Role::Clinician | Role::Therapist) {
             return;
         }
@@ -246,13 +249,35 @@ impl ShareLedger {
         }
     }
 
+    /// A peer announced its audit log's key: recorded in this side's log (once per peer and
+    /// key), so the two logs can be compared later.
+    pub fn peer_audit_key(&mut self, from: PeerId, key: &[u8]) {
+        let Ok(key) = <[u8; 32]>::try_from(key) else {
+            return;
+        };
+        if self.peer_keys.insert(from, key) == Some(key) {
+            return;
+        }
+        self.effects.push(Effect::Audit {
+            action: Action::PeerKey,
+            object: format!("peer{}", from.0),
+            digest: key,
+        });
+    }
+
     /// A clinician said it viewed (`Control::Viewed`) or dropped (`Control::Purged`) one of
     /// this side's objects.
     pub fn acknowledged(&mut self, from: PeerId, object: ObjectId, viewed: bool) {
+        // The digest of what went to it as `object`, as the clinician's side records it.
+        let digest = self
+            .outgoing
+            .iter()
+            .find(|s| s.sent_to.contains(&(from, object)))
+            .map_or_else(|| object_digest(&[]), |s| digest_of(&s.offer.data));
         self.effects.push(Effect::Audit {
             action: if viewed { Action::View } else { Action::Purge },
             object: ShareKey::From(from, object).audit_name(),
-            digest: object_digest(&[]),
+            digest,
         });
         for share in &mut self.outgoing {
             if share.sent_to.contains(&(from, object)) {
