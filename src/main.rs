@@ -21,7 +21,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Haven: a private VR consult room.
 #[derive(Debug, Parser)]
-#[command(name = "haven", version, about, propagate_version = true)]
+#[command(
+    name = "haven",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("HAVEN_COMMIT"), ")"),
+    about,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

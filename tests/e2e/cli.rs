@@ -18,6 +18,120 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// `haven --version` names the commit the binary was built from (CI builds a clone, so there
+/// is always one to name).
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs: the tests are built from a git checkout");
+    assert!(head.status.success(), "not a git checkout");
+    let head = String::from_utf8(head.stdout).expect("utf-8");
+    let out = Command::new(HAVEN).arg("--version").output().expect("runs");
+    let version = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(
+        version.trim(),
+        format!(
+            "haven {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            head.trim()
+        )
+    );
+}
+
+/// A clinic's key and a clinician's credential from the command line: the files are the
+/// owner's only, the invite names the clinic, and the credential is the clinic's.
+#[test]
+fn a_clinic_issues_a_credential_and_a_patients_invite_names_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("clinic");
+    let ok = |args: &[&str]| {
+        let out = Command::new(HAVEN)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    ok(&[
+        "clinic",
+        "init",
+        "--name",
+        "Northside Clinic",
+        "--out",
+        "clinic",
+    ]);
+    ok(&[
+        "clinic",
+        "credential",
+        "--clinic",
+        "clinic/clinic.key",
+        "--name",
+        "Dr Ada Byrne",
+        "--qualification",
+        "GP",
+        "--licence",
+        "GMC 1",
+        "--valid",
+        "30days",
+        "--out",
+        "ada.credential",
+    ]);
+    for file in ["clinic/clinic.key", "ada.credential"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let public = std::fs::read_to_string(dir.join("clinic/clinic.pub")).expect("clinic.pub");
+    let identity =
+        haven_signal::clinic::Identity::load(&dir.join("ada.credential")).expect("loads");
+    assert_eq!(identity.credential().clinic, "Northside Clinic");
+    assert_eq!(
+        haven_signal::clinic::ClinicPublicKey(
+            identity
+                .credential()
+                .clinic_key
+                .clone()
+                .try_into()
+                .expect("32 bytes")
+        )
+        .to_string(),
+        public.trim()
+    );
+    // `haven invite` needs a server secret; one made here stands for the server's.
+    std::fs::write(dir.join("haven.secret"), "07".repeat(32)).expect("secret");
+    let invite = ok(&[
+        "invite",
+        "--secret",
+        "haven.secret",
+        "--server",
+        "wss://127.0.0.1:4433",
+        "--room",
+        "r1",
+        "--role",
+        "patient",
+        "--pin",
+        &"ab".repeat(32),
+        "--clinic",
+        "clinic/clinic.pub",
+    ]);
+    let token = invite.lines().last().expect("the invite").trim();
+    assert_eq!(
+        parse(token).expect("an invite").invite.clinic.as_deref(),
+        Some(public.trim())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for args in [
@@ -36,6 +150,9 @@ fn every_subcommand_has_help() {
         &["image", "info", "--help"],
         &["audit", "verify", "--help"],
         &["audit", "export", "--help"],
+        &["audit", "compare", "--help"],
+        &["clinic", "init", "--help"],
+        &["clinic", "credential", "--help"],
     ] {
         let out = Command::new(HAVEN).args(args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");

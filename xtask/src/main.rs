@@ -3,8 +3,11 @@
 //! - `cargo xtask demo`: the main job, `haven demo`: an embedded signaling server on loopback,
 //!   a simulated patient (synthetic voice, scripted motion, a scan and records shared) and the
 //!   clinician's room window (headless under Xvfb with a screenshot when there is no display).
-//! - `cargo xtask test`: what CI runs: format check, clippy, every test, the fuzz targets
-//!   compiled.
+//! - `cargo xtask test`: what CI runs: format check, clippy, the supply-chain checks and the
+//!   SBOM (`cargo xtask deny`), every test, the fuzz targets compiled.
+//! - `cargo xtask deny [--advisories]`: `cargo deny` on licences, bans and sources (and the
+//!   RustSec advisories with `--advisories`, where the network reaches GitHub), then the
+//!   binary's CycloneDX SBOM in `target/sbom/`.
 //!
 //! Both first make sure the Debian packages the build needs are installed (with apt-get when
 //! run as root; otherwise they say which to install).
@@ -40,11 +43,13 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("deps") => deps(),
+        Some("deny") => supply_chain(args.iter().any(|a| a == "--advisories")),
         _ => {
-            say("usage: cargo xtask <demo | test | deps>");
+            say("usage: cargo xtask <demo | test | deps | deny [--advisories]>");
             say("  demo  run the main job: haven demo (a consult with a simulated patient)");
             say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
             say("  deps  install the Debian and Python packages the build and tests need");
+            say("  deny  cargo deny (licences, bans, sources; --advisories too) and the SBOM");
             return ExitCode::from(2);
         }
     };
@@ -194,6 +199,9 @@ fn test() -> anyhow::Result<()> {
     let mut fuzz = cargo();
     fuzz.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
     run(fuzz, "cargo check fuzz targets")?;
+    // The advisory database lives on GitHub, which CI machines cannot reach: `cargo xtask deny
+    // --advisories` where there is a network.
+    supply_chain(false)?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked"]);
     run_tests(test)
@@ -239,6 +247,164 @@ fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// A cargo subcommand the checks need, at a pinned version.
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+/// `cargo deny`: licences, bans, sources and advisories, configured in `deny.toml`.
+const CARGO_DENY: Tool = Tool {
+    name: "cargo-deny",
+    version: "0.20.2",
+};
+/// `cargo cyclonedx`: the CycloneDX project's SBOM generator for cargo.
+const CARGO_CYCLONEDX: Tool = Tool {
+    name: "cargo-cyclonedx",
+    version: "0.5.9",
+};
+
+/// The tool's binary, installed from crates.io (`--locked`, its pinned version) into the
+/// target folder the first time (about two minutes each on two cores).
+fn tool(tool: &Tool) -> anyhow::Result<PathBuf> {
+    let tools = target_dir().join("tools");
+    let root = tools.join(format!("{}-{}", tool.name, tool.version));
+    let bin = root.join("bin").join(tool.name);
+    if !bin.exists() {
+        let mut install = cargo();
+        install
+            .args(["install", "--locked", "--version", tool.version, "--root"])
+            .arg(&root)
+            .arg(tool.name)
+            // Its own build folder: the project's stays as it is.
+            .env("CARGO_TARGET_DIR", tools.join("build"));
+        run(
+            install,
+            &format!("cargo install {}@{}", tool.name, tool.version),
+        )?;
+    }
+    Ok(bin)
+}
+
+/// `cargo deny` on licences, bans and sources (and advisories when asked), then the SBOM.
+fn supply_chain(advisories: bool) -> anyhow::Result<()> {
+    let deny = tool(&CARGO_DENY)?;
+    let mut check = Command::new(&deny);
+    check.current_dir(root());
+    if advisories {
+        check.args(["check"]);
+        run(
+            check,
+            "cargo deny check (advisories, licences, bans, sources)",
+        )?;
+    } else {
+        check.args(["--offline", "check", "licenses", "bans", "sources"]);
+        run(check, "cargo deny check licenses bans sources")?;
+    }
+    let sbom = sbom()?;
+    say(&format!("SBOM: {}", sbom.display()));
+    Ok(())
+}
+
+/// The `haven` binary's CycloneDX SBOM (JSON, spec 1.5, every dependency that goes into it,
+/// build-time ones left out), as `target/sbom/haven-<commit>.cdx.json`, checked against
+/// `Cargo.lock`.
+fn sbom() -> anyhow::Result<PathBuf> {
+    let cyclonedx = tool(&CARGO_CYCLONEDX)?;
+    let mut make = Command::new(&cyclonedx);
+    make.current_dir(root()).args([
+        "cyclonedx",
+        "--format",
+        "json",
+        "--spec-version",
+        "1.5",
+        "--describe",
+        "binaries",
+        "--no-build-deps",
+        "-q",
+    ]);
+    run(make, "cargo cyclonedx")?;
+    // It writes one file per binary beside each manifest: keep the binary's, drop the rest.
+    let made = root().join("haven_bin.cdx.json");
+    let _ = std::fs::remove_file(root().join("xtask").join("xtask_bin.cdx.json"));
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        );
+    let dir = target_dir().join("sbom");
+    std::fs::create_dir_all(&dir)?;
+    let sbom = dir.join(format!("haven-{commit}.cdx.json"));
+    std::fs::rename(&made, &sbom)
+        .with_context(|| format!("cargo cyclonedx wrote no {}", made.display()))?;
+    check_sbom(&sbom)?;
+    Ok(sbom)
+}
+
+/// The SBOM describes `haven`, and lists the crates that carry its security (TLS, DTLS, crypto,
+/// DICOM, images) at the versions `Cargo.lock` pins; every component it lists is in the lock.
+fn check_sbom(path: &Path) -> anyhow::Result<()> {
+    let bom: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))?;
+    let mut locked = std::collections::HashSet::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_owned());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            locked.insert(format!("{n}@{}", v.trim_matches('"')));
+        }
+    }
+    if bom["bomFormat"] != "CycloneDX" || bom["metadata"]["component"]["name"] != "haven" {
+        bail!("{} is not a CycloneDX SBOM of haven", path.display());
+    }
+    let listed: Vec<String> = bom["components"]
+        .as_array()
+        .context("the SBOM lists no components")?
+        .iter()
+        .map(|c| {
+            format!(
+                "{}@{}",
+                c["name"].as_str().unwrap_or_default(),
+                c["version"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if let Some(stray) = listed.iter().find(|c| !locked.contains(*c)) {
+        bail!("the SBOM lists {stray}, which Cargo.lock does not");
+    }
+    for key in [
+        "ring",
+        "rustls",
+        "webrtc",
+        "dtls",
+        "opus",
+        "dicom-object",
+        "image",
+    ] {
+        let pinned = locked
+            .iter()
+            .filter(|l| l.split('@').next() == Some(key))
+            .collect::<Vec<_>>();
+        if !pinned.iter().any(|p| listed.contains(p)) {
+            bail!("the SBOM does not list {key} at the version Cargo.lock pins ({pinned:?})");
+        }
+    }
+    say(&format!("SBOM lists {} components", listed.len()));
+    Ok(())
+}
+
 /// The main job: `haven demo` — an embedded signaling server on loopback, a simulated patient,
 /// and the clinician's window. With no display it runs headless under Xvfb and says where the
 /// screenshot is.
@@ -247,9 +413,7 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
     let mut build = cargo();
     build.args(["build", "--bin", "haven"]);
     run(build, "cargo build --bin haven")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let haven = target.join("debug").join("haven");
     let has_display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
