@@ -113,32 +113,49 @@ async fn a_clinician_is_verified_end_to_end_and_both_read_the_same_words() {
 }
 
 /// The man in the middle: the consult connects through it (the patient's avatar reaches the
-/// clinician, the clinician's credential reaches the patient), and still the patient's app
-/// says the clinician is not verified — the credential is bound to another connection — and
-/// the two sides' safety words differ.
+/// clinician), the relay hands the patient the clinician's real credential as the first room
+/// event of its connection, and still the patient's session says the clinician is not verified
+/// (the credential is bound to the relay's other connection), and the two sides' safety words
+/// differ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
     let server: TestServer = start(Limits::default()).await;
     let (clinic, doctor) = clinic_and_doctor();
     // The compromised server holds the secret: it seats each victim with half of its relay.
-    let mut patient = start_session(
-        &server.invite_for_clinic("patient-side", Role::Patient, clinic.public_key()),
-        None,
-    );
-    let mut relay_to_patient = start_session(&server.invite("patient-side", Role::Clinician), None);
+    // First the clinician's half: the relay learns the clinician's proof.
     let mut clinician = start_session(
         &server.invite("clinician-side", Role::Clinician),
         Some(doctor),
     );
+    joined(&mut clinician).await;
     let mut relay_to_clinician =
         start_session(&server.invite("clinician-side", Role::Patient), None);
-
-    let (mut p, mut c, mut ra, mut rb) = (
-        Seen::default(),
-        Seen::default(),
-        Seen::default(),
-        Seen::default(),
+    let clinician_id = joined(&mut relay_to_clinician).await[0];
+    let proof = until(&mut relay_to_clinician, |e| match e {
+        SessionEvent::Control {
+            message: message @ Control::Identity(_),
+            ..
+        } => Some(message.clone()),
+        _ => None,
+    })
+    .await
+    .expect("the clinician proves its credential to whoever it connects to");
+    // Then the patient's half, which hands the patient that proof as its first room event.
+    let mut patient = start_session(
+        &server.invite_for_clinic("patient-side", Role::Patient, clinic.public_key()),
+        None,
     );
+    let patient_id = until(&mut patient, |e| match e {
+        SessionEvent::Joined { me, .. } => Some(me.id),
+        _ => None,
+    })
+    .await
+    .expect("welcomed");
+    let mut relay_to_patient = start_session(&server.invite("patient-side", Role::Clinician), None);
+    joined(&mut relay_to_patient).await;
+    relay_to_patient.send_control_to(patient_id, &proof);
+
+    let (mut p, mut c) = (Seen::default(), Seen::default());
     let mut avatar_sent = false;
     let deadline = Instant::now() + LIMIT;
     while (p.verdict.is_none() || p.words.is_none() || c.words.is_none() || c.avatar.is_none())
@@ -153,19 +170,19 @@ async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
         }
         // The relay: each half's room events go out of the other half, to its victim.
         while let Some(e) = relay_to_patient.try_event() {
-            note(&mut ra, &e);
-            if let (SessionEvent::Control { message, .. }, Some(to)) = (&e, rb.peer) {
-                relay_to_clinician.send_control_to(to, message);
+            if let SessionEvent::Control { message, .. } = &e {
+                relay_to_clinician.send_control_to(clinician_id, message);
             }
         }
         while let Some(e) = relay_to_clinician.try_event() {
-            note(&mut rb, &e);
-            if let (SessionEvent::Control { message, .. }, Some(to)) = (&e, ra.peer) {
-                relay_to_patient.send_control_to(to, message);
+            if let SessionEvent::Control { message, .. } = &e {
+                relay_to_patient.send_control_to(patient_id, message);
             }
         }
-        if let (false, Some(to)) = (avatar_sent, p.peer) {
-            patient.send_control_to(to, &avatar("Pat Quinn"));
+        // A room event for everyone (one for the "clinician" alone would be held: its
+        // connection is not verified), once the patient's channels are open.
+        if !avatar_sent && p.words.is_some() {
+            patient.send_control(&avatar("Pat Quinn"));
             avatar_sent = true;
         }
     }
@@ -187,4 +204,119 @@ async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
     for s in [patient, clinician, relay_to_patient, relay_to_clinician] {
         s.leave();
     }
+}
+
+/// Waits (bounded) until `session` is welcomed; returns who else is there.
+async fn joined(session: &mut Session) -> Vec<PeerId> {
+    until(session, |e| match e {
+        SessionEvent::Joined { peers, .. } => Some(peers.iter().map(|p| p.id).collect()),
+        _ => None,
+    })
+    .await
+    .expect("welcomed")
+}
+
+/// Waits (bounded) until `session` says something `wanted` picks; returns it.
+async fn until<T>(
+    session: &mut Session,
+    mut wanted: impl FnMut(&SessionEvent) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + LIMIT;
+    while Instant::now() < deadline {
+        match session.next_event(Duration::from_millis(50)).await {
+            Some(SessionEvent::Failed(why)) => panic!("a session failed: {why}"),
+            Some(e) => {
+                if let Some(found) = wanted(&e) {
+                    return Some(found);
+                }
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+/// With a clinic in the patient's invite, a connection to a clinician that has not proved its
+/// credential on that very connection carries nothing the patient's side sends to it alone:
+/// not on the first connection, and not on one that replaced it after the patient trusted the
+/// first. The patient's word releases what waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchecked_connection_carries_nothing_until_it_is_verified_or_trusted() {
+    let server: TestServer = start(Limits::default()).await;
+    let (clinic, _) = clinic_and_doctor();
+    // A clinician without a credential; the patient joins last, so it offers (and rebuilds).
+    let mut clinician = start_session(&server.invite("consult", Role::Clinician), None);
+    joined(&mut clinician).await;
+    let mut patient = start_session(
+        &server.invite_for_clinic("consult", Role::Patient, clinic.public_key()),
+        None,
+    );
+    let to = until(&mut patient, |e| match e {
+        SessionEvent::PeerVerified { peer, verdict } => {
+            assert_eq!(verdict, &Err(NotVerified::NoCredential));
+            Some(*peer)
+        }
+        _ => None,
+    })
+    .await
+    .expect("a verdict on the clinician");
+    let arrived = |id: u32| {
+        move |e: &SessionEvent| match e {
+            SessionEvent::ObjectReceived { manifest, .. } if manifest.id.0 == id => Some(()),
+            _ => None,
+        }
+    };
+    let data = Arc::new(vec![7u8; 40_000]);
+    let kind = haven_proto::bulk::ObjectKind::Image;
+    patient.send_object(to, haven_proto::bulk::ObjectId(1), kind, Arc::clone(&data));
+    patient.send_control_to(to, &avatar("Pat Quinn"));
+    // Room events for everyone still flow, so this one marks how far the clinician has read.
+    patient.send_control(&Control::Speaking { speaking: true });
+    let seen = until(&mut clinician, |e| match e {
+        SessionEvent::ObjectReceived { .. } => Some("the object"),
+        SessionEvent::Control {
+            message: Control::Avatar(_),
+            ..
+        } => Some("the avatar sent to it alone"),
+        SessionEvent::Control {
+            message: Control::Speaking { .. },
+            ..
+        } => Some("nothing held: the room event for everyone"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, Some("nothing held: the room event for everyone"));
+    // The patient says to trust it: what waited goes.
+    patient.trust_anyway(to);
+    assert!(
+        until(&mut clinician, arrived(1)).await.is_some(),
+        "released"
+    );
+    // A new connection (new DTLS certificates) is checked again, whatever the old one was.
+    patient.reconnect(to);
+    let again = until(&mut patient, |e| match e {
+        SessionEvent::PeerVerified { verdict, .. } => Some(verdict.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(again, Some(Err(NotVerified::NoCredential)), "judged again");
+    patient.send_object(to, haven_proto::bulk::ObjectId(2), kind, data);
+    patient.send_control(&Control::Muted { muted: true });
+    let seen = until(&mut clinician, |e| match e {
+        SessionEvent::ObjectReceived { .. } => Some("the object"),
+        SessionEvent::Control {
+            message: Control::Muted { .. },
+            ..
+        } => Some("nothing held"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, Some("nothing held"));
+    patient.trust_anyway(to);
+    assert!(
+        until(&mut clinician, arrived(2)).await.is_some(),
+        "released"
+    );
+    patient.leave();
+    clinician.leave();
 }

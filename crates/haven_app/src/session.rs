@@ -6,7 +6,7 @@
 //! with its sender's role: each feature reads the variants it owns), [`ObjectArrived`],
 //! [`ObjectProgress`], [`ObjectDelivered`] and [`ObjectCancelled`]. It alone turns "up"
 //! requests into network sends, in `PostUpdate` ([`SessionSystems::Send`]): [`SendPose`],
-//! [`SendControl`], [`SendControlTo`], [`SendObject`], [`CancelObject`] and
+//! [`SendControl`], [`SendControlTo`], [`SendObject`], [`CancelObject`], [`TrustPeer`] and
 //! [`LeaveRequested`]. Features run in `Update`, between the two. Voice does not pass through
 //! here: it has its own thread (`crate::voice`).
 //!
@@ -225,6 +225,11 @@ pub struct CancelObject {
     pub object: ObjectId,
 }
 
+/// The patient trusts a clinician or therapist whose clinic credential did not check out:
+/// the session stops holding back what waits for its connection.
+#[derive(Message, Clone, Copy, Debug)]
+pub struct TrustPeer(pub PeerId);
+
 /// Asks to leave the consult: the session is closed (after this frame's sends) and the app
 /// ends.
 #[derive(Message, Clone, Copy, Debug, Default)]
@@ -264,6 +269,7 @@ impl Plugin for SessionPlugin {
             .add_message::<SendControlTo>()
             .add_message::<SendObject>()
             .add_message::<CancelObject>()
+            .add_message::<TrustPeer>()
             .add_message::<LeaveRequested>()
             .add_message::<Pressed>()
             .add_systems(Startup, add_leave_button)
@@ -448,6 +454,7 @@ struct Up<'w, 's> {
     targeted: MessageReader<'w, 's, SendControlTo>,
     objects: MessageReader<'w, 's, SendObject>,
     cancels: MessageReader<'w, 's, CancelObject>,
+    trusted: MessageReader<'w, 's, TrustPeer>,
 }
 
 fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut up: Up<'_, '_>) {
@@ -474,6 +481,9 @@ fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut
     }
     for CancelObject { to, object } in up.cancels.read() {
         session.cancel_object(*to, *object);
+    }
+    for TrustPeer(peer) in up.trusted.read() {
+        session.trust_anyway(*peer);
     }
     for SendControlTo { to, message } in up.targeted.read() {
         session.send_control_to(*to, message);

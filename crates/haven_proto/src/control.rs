@@ -100,6 +100,20 @@ pub enum Control {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// The sender's commitment to a random nonce for this connection's safety words
+    /// (SHA-256 of it, `haven_signal::clinic::words_commitment`), sent when the channels open.
+    WordsCommit {
+        /// 32 bytes.
+        #[serde(with = "serde_bytes")]
+        commit: Vec<u8>,
+    },
+    /// The sender's nonce, revealed once it has the receiver's commitment: the words come
+    /// from both fingerprints and both nonces, so no one in between can choose theirs to match.
+    WordsReveal {
+        /// 32 bytes.
+        #[serde(with = "serde_bytes")]
+        nonce: Vec<u8>,
+    },
 }
 
 /// A share's terms, as the patient set them.
@@ -125,7 +139,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 10;
+const KNOWN_KINDS: u32 = 12;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -137,7 +151,9 @@ impl Control {
             | Self::Pointer(_)
             | Self::Speaking { .. }
             | Self::Muted { .. }
-            | Self::AuditKey { .. } => {
+            | Self::AuditKey { .. }
+            | Self::WordsCommit { .. }
+            | Self::WordsReveal { .. } => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
             // What is shared is the patient's to give and to take back.
@@ -161,6 +177,8 @@ impl Control {
             Self::Purged { .. } => "purged",
             Self::Identity(_) => "identity",
             Self::AuditKey { .. } => "audit-key",
+            Self::WordsCommit { .. } => "words-commit",
+            Self::WordsReveal { .. } => "words-reveal",
         }
     }
 }
@@ -193,10 +211,14 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
             "identity proof has a field of the wrong size",
         ));
     }
-    if let Control::AuditKey { key } = &message
-        && key.len() != crate::identity::PUBLIC_KEY_LEN
+    if let Control::AuditKey { key: bytes }
+    | Control::WordsCommit { commit: bytes }
+    | Control::WordsReveal { nonce: bytes } = &message
+        && bytes.len() != 32
     {
-        return Err(ControlDecodeError::Invalid("audit key is not 32 bytes"));
+        return Err(ControlDecodeError::Invalid(
+            "a key, commitment or nonce is not 32 bytes",
+        ));
     }
     Ok(message)
 }
@@ -253,6 +275,8 @@ mod tests {
                 object: ObjectId(id)
             }),
             any::<[u8; 32]>().prop_map(|key| Control::AuditKey { key: key.to_vec() }),
+            any::<[u8; 32]>().prop_map(|c| Control::WordsCommit { commit: c.to_vec() }),
+            any::<[u8; 32]>().prop_map(|n| Control::WordsReveal { nonce: n.to_vec() }),
             ("[a-zA-Z ]{1,64}", any::<u64>(), any::<[u8; 32]>()).prop_map(|(name, t, key)| {
                 Control::Identity(Box::new(IdentityProof {
                     credential: crate::identity::SignedCredential {

@@ -23,6 +23,9 @@ pub(crate) enum Command {
         id: ObjectId,
     },
     Reconnect(PeerId),
+    /// The patient trusts a clinician whose credential did not check out on its current
+    /// connection: what waits for it goes.
+    TrustAnyway(PeerId),
     Audio {
         packet: Vec<u8>,
         duration: Duration,
@@ -43,6 +46,7 @@ impl std::fmt::Debug for Command {
             Self::Object { .. } => "Object",
             Self::Cancel { .. } => "Cancel",
             Self::Reconnect(_) => "Reconnect",
+            Self::TrustAnyway(_) => "TrustAnyway",
             Self::Audio { .. } => "Audio",
             Self::Stats(_) => "Stats",
             Self::Leave => "Leave",

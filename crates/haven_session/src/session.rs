@@ -227,6 +227,14 @@ impl Session {
         let _ = self.commands.send(Command::Reconnect(peer));
     }
 
+    /// The patient trusts `peer` although its clinic credential did not check out on its
+    /// current connection: room events for it alone and objects, held until now, go. (With a
+    /// clinic in the invite, a clinician's or therapist's connection carries those only once
+    /// its credential checks out on that very connection, or after this.)
+    pub fn trust_anyway(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::TrustAnyway(peer));
+    }
+
     /// Figures for every peer connection (a hub's session gets them when the hub is next
     /// pumped).
     pub async fn stats(&self) -> Vec<PeerStats> {

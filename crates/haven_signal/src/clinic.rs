@@ -385,10 +385,12 @@ pub fn verify(
     })
 }
 
-/// Six words both ends of one connection derive from its two DTLS fingerprints (in either
-/// order). A relay in the middle has two connections with four fingerprints, so the two people
-/// see different words; to make them match it would have to find certificates whose words
-/// collide, about 2^24 certificate pairs per try while the connection is being set up.
+/// Six words both ends of one connection derive from its two DTLS fingerprints and a random
+/// nonce from each side, exchanged commit-then-reveal on the connection ([`words_commitment`]):
+/// each side reveals its nonce only once it holds the other's commitment. A relay in the middle
+/// has two connections, so the two people see different words unless it makes them match; but
+/// it must commit to its own nonces before it learns the victims', so it gets one try, with a
+/// chance of 2^-48, instead of searching for certificates whose words collide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SafetyWords(pub [&'static str; 6]);
 
@@ -398,15 +400,29 @@ impl fmt::Display for SafetyWords {
     }
 }
 
-/// The safety words of a connection between fingerprints `a` and `b` (in either order).
-pub fn safety_words(a: &str, b: &str) -> SafetyWords {
-    let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
-    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+/// What a side sends before its nonce: SHA-256 of a context string and the nonce.
+pub fn words_commitment(nonce: &[u8; 32]) -> [u8; 32] {
     let mut hash = Sha256::new();
-    hash.update(b"haven safety words v1\0");
-    for fingerprint in [first, second] {
+    hash.update(b"haven words commitment v1\0");
+    hash.update(nonce);
+    hash.finalize().into()
+}
+
+/// The safety words of a connection between the side with fingerprint `a` and nonce
+/// `a_nonce` and the side with `b` and `b_nonce` (the two sides in either order).
+pub fn safety_words(a: &str, a_nonce: &[u8; 32], b: &str, b_nonce: &[u8; 32]) -> SafetyWords {
+    let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
+    let (first, second) = if a <= b {
+        ((a, a_nonce), (b, b_nonce))
+    } else {
+        ((b, b_nonce), (a, a_nonce))
+    };
+    let mut hash = Sha256::new();
+    hash.update(b"haven safety words v2\0");
+    for (fingerprint, nonce) in [first, second] {
         hash.update((fingerprint.len() as u32).to_be_bytes());
         hash.update(fingerprint.as_bytes());
+        hash.update(nonce);
     }
     let digest = hash.finalize();
     SafetyWords(std::array::from_fn(|i| WORDS[usize::from(digest[i])]))
@@ -591,13 +607,17 @@ mod tests {
 
     #[test]
     fn safety_words_match_on_one_connection_and_differ_across_a_relay() {
-        let here = safety_words(PATIENT_FP, CLINICIAN_FP);
-        assert_eq!(here, safety_words("SHA-256 cc:dd", "sha-256 aa:bb"));
+        let (p, c) = ([1; 32], [2; 32]);
+        let here = safety_words(PATIENT_FP, &p, CLINICIAN_FP, &c);
+        assert_eq!(here, safety_words("SHA-256 cc:dd", &c, "sha-256 aa:bb", &p));
         // The patient's half and the clinician's half of a relayed consult.
-        let patient_half = safety_words(PATIENT_FP, "sha-256 EE:01");
-        let clinician_half = safety_words("sha-256 EE:02", CLINICIAN_FP);
+        let patient_half = safety_words(PATIENT_FP, &p, "sha-256 EE:01", &[3; 32]);
+        let clinician_half = safety_words("sha-256 EE:02", &[4; 32], CLINICIAN_FP, &c);
         assert_ne!(patient_half, clinician_half);
         assert_ne!(here, patient_half);
+        // Each nonce counts, and a commitment binds its nonce.
+        assert_ne!(here, safety_words(PATIENT_FP, &p, CLINICIAN_FP, &[5; 32]));
+        assert_ne!(words_commitment(&p), words_commitment(&c));
         let mut distinct = WORDS.to_vec();
         distinct.sort_unstable();
         distinct.dedup();

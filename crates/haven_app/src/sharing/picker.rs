@@ -233,6 +233,7 @@ fn apply(
     mut picker: ResMut<'_, SharePicker>,
     mut preparing: ResMut<'_, Preparing>,
     mut sharing: ResMut<'_, Sharing>,
+    mut trust: MessageWriter<'_, super::TrustAnyway>,
 ) {
     for action in actions.read() {
         let picker = &mut *picker;
@@ -287,7 +288,9 @@ fn apply(
                 picker.notice = Some("Not shared with them.".into());
             }
             PickerAction::TrustAnyway(peer) => {
-                sharing.ledger.trust_anyway(peer);
+                // The protocol tells the ledger and the session (which holds back what waits
+                // for an unchecked connection).
+                trust.write(super::TrustAnyway(peer));
                 picker.notice = Some("Shared with them, unverified.".into());
             }
         }

@@ -15,7 +15,7 @@ use haven_share::offer::Offer;
 use crate::session::{
     CancelObject, ControlReceived, LeaveRequested, ObjectArrived, ObjectCancelled, ObjectDelivered,
     ObjectProgress, PeerConnected, PeerLeft, PeerReconnected, PeerVerified, SendControlTo,
-    SendObject, SessionFigures, SessionSystems,
+    SendObject, SessionFigures, SessionSystems, TrustPeer,
 };
 
 /// How this side shares: where its audit log is appended and where kept shares go. Insert it
@@ -183,6 +183,7 @@ pub(super) struct Outbox<'w> {
     objects: MessageWriter<'w, SendObject>,
     cancels: MessageWriter<'w, CancelObject>,
     controls: MessageWriter<'w, SendControlTo>,
+    trusted: MessageWriter<'w, TrustPeer>,
 }
 
 /// The protocol's part of sharing: requests and news into the ledger, effects applied.
@@ -252,6 +253,7 @@ fn take_requests(
     }
     for &TrustAnyway(peer) in trusted {
         sharing.ledger.trust_anyway(peer);
+        out.trusted.write(TrustPeer(peer));
     }
     for answer in answered {
         if answer.share {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use haven_proto::bulk;
 use haven_proto::channel;
+use haven_proto::control::Control;
 use haven_proto::signal::PeerInfo;
 use tokio::sync::Notify;
 use webrtc::data_channel::RTCDataChannel;
@@ -87,6 +88,13 @@ impl Backend {
                 && let Some(said) = trust::first_event(role, &event)
             {
                 let _ = internal.send(Internal::FirstEvent(id, generation, said));
+            }
+            if let SessionEvent::Control {
+                message: message @ (Control::WordsCommit { .. } | Control::WordsReveal { .. }),
+                ..
+            } = &event
+            {
+                let _ = internal.send(Internal::Words(id, generation, message.clone()));
             }
             let _ = events.send(event);
             Box::pin(async {})

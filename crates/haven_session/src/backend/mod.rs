@@ -238,10 +238,11 @@ impl Backend {
                 }
             }
             Command::ControlTo(to, bytes) => match self.peers.get_mut(&to) {
-                Some(peer) if peer.open => {
+                Some(peer) if peer.open && peer.checked => {
                     let _ = peer.control.send(&Bytes::from(bytes)).await;
                 }
-                // Connecting or reconnecting: it goes when the channels open.
+                // Connecting, reconnecting or not checked yet: it goes when the channels open
+                // (and the connection is checked).
                 Some(peer) if peer.held_control.len() < MAX_HELD => {
                     peer.held_control.push(Bytes::from(bytes));
                 }
@@ -265,6 +266,7 @@ impl Backend {
             Command::Object { to, manifest, data } => self.send_object(to, manifest, data),
             Command::Cancel { to, id } => self.cancel_object(to, id).await,
             Command::Reconnect(to) => return self.rebuild(to).await,
+            Command::TrustAnyway(peer) => self.trust(peer).await,
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats().await);
             }

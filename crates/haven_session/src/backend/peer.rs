@@ -182,6 +182,8 @@ impl Backend {
                 open: false,
                 audio: channels.audio,
                 first_event: channels.first_event,
+                checked: !self.needs_check(info.role),
+                words: crate::trust::WordsExchange::new(),
             },
         );
         Ok(offer)

@@ -18,6 +18,7 @@ use super::peer::{fingerprints, from_webrtc};
 use super::state::{Backend, FIRST_EVENT_WAIT, Internal, Peer, SEND_GRACE};
 use crate::event::SessionEvent;
 use crate::trust;
+use haven_proto::control::Control;
 
 impl Backend {
     /// A note about a connection's state: candidates, channels opening, ICE state, the
@@ -59,7 +60,6 @@ impl Backend {
                     let _ = self.events.send(SessionEvent::PeerReconnected(id));
                 }
                 if let Some((own, other)) = fingerprints(&peer.pc).await {
-                    let _ = self.events.send(trust::words(id, &own, &other));
                     // The credential's proof is this connection's first room event.
                     if let Some(identity) = &self.identity {
                         let proof = Bytes::from(trust::proof(identity, &own, &other));
@@ -85,10 +85,15 @@ impl Backend {
                     };
                     let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
                 }
-                for bytes in std::mem::take(&mut peer.held_control) {
-                    let _ = peer.control.send(&bytes).await;
+                if peer.checked {
+                    self.release(id).await;
                 }
-                self.resume_sends(id).await;
+                // Then the safety words' commitment (and nonce, if theirs is here).
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    for bytes in peer.words.open() {
+                        let _ = peer.control.send(&Bytes::from(bytes)).await;
+                    }
+                }
                 None
             }
             Internal::State(id, generation, state) => {
@@ -133,12 +138,61 @@ impl Backend {
                 // No fingerprints to check against: no proof can match.
                 let (own, other) = fingerprints(&peer.pc).await.unwrap_or_default();
                 let event = trust::verdict(id, &said, self.clinic.as_ref(), &own, &other);
+                let verified = matches!(event, SessionEvent::PeerVerified { verdict: Ok(_), .. });
                 let _ = self.events.send(event);
+                if verified {
+                    self.trust(id).await;
+                }
+                None
+            }
+            Internal::Words(id, generation, message) => {
+                let peer = self
+                    .peers
+                    .get_mut(&id)
+                    .filter(|p| p.generation == generation)?;
+                match message {
+                    Control::WordsCommit { commit } => {
+                        if let Some(bytes) = peer.words.on_commit(&commit) {
+                            let _ = peer.control.send(&Bytes::from(bytes)).await;
+                        }
+                    }
+                    Control::WordsReveal { nonce } => {
+                        let (own, other) = fingerprints(&peer.pc).await.unwrap_or_default();
+                        if let Some(event) = peer.words.on_reveal(id, &nonce, &own, &other) {
+                            let _ = self.events.send(event);
+                        }
+                    }
+                    _ => {}
+                }
                 None
             }
             // Transfer notes are `send`'s.
             Internal::Acked(..) | Internal::Declined(..) | Internal::Stalled(..) => None,
         }
+    }
+
+    /// `id`'s current connection may carry what waits for it (its credential checked out on
+    /// it, or the patient trusts it anyway): sent now if its channels are open.
+    pub(super) async fn trust(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.checked = true;
+        if peer.open {
+            self.release(id).await;
+        }
+    }
+
+    /// Sends what waited for `id`'s channels (and its check): held room events, then every
+    /// object on its way resumes from what the receiver holds.
+    async fn release(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        for bytes in std::mem::take(&mut peer.held_control) {
+            let _ = peer.control.send(&bytes).await;
+        }
+        self.resume_sends(id).await;
     }
 
     /// Starts an ICE restart on the connection we offered, and a check that it worked.

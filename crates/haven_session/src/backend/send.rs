@@ -27,7 +27,7 @@ impl Backend {
             });
             return;
         };
-        let open = peer.open;
+        let open = peer.open && peer.checked;
         let id = manifest.id;
         if self.sending.contains_key(&(to, id)) {
             warn!(peer = %to, object = id.0, "an object id already on its way to this peer; the second object is dropped");
@@ -43,7 +43,7 @@ impl Backend {
         if open {
             self.start_send(to, id, None);
         }
-        // Otherwise it goes with a `Resume` once the connection is open.
+        // Otherwise it goes with a `Resume` once the connection is open (and checked).
     }
 
     /// Stops sending `id` to `to`; the receiver is told to drop what it holds.

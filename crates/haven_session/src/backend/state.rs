@@ -23,7 +23,8 @@ use crate::command::AudioRoute;
 use crate::counters::AudioCounters;
 use crate::event::SessionEvent;
 use crate::transfer::{Incoming, Outbound};
-use crate::trust::FirstEvent;
+use crate::trust::{FirstEvent, WordsExchange};
+use haven_proto::control::Control;
 use haven_signal::clinic::{ClinicPublicKey, Identity};
 
 /// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Poses share the SCTP
@@ -66,6 +67,8 @@ pub(super) enum Internal {
     /// The first room event of a connection from a clinician or therapist: to be checked
     /// against the connection's fingerprints.
     FirstEvent(PeerId, u32, FirstEvent),
+    /// A safety-words commitment or nonce arrived on that connection.
+    Words(PeerId, u32, Control),
 }
 
 pub(super) struct Peer {
@@ -92,6 +95,14 @@ pub(super) struct Peer {
     /// Still waiting for this connection's first room event (its control callback and the
     /// `FIRST_EVENT_WAIT` timer race for it; whoever takes it says what it means).
     pub(super) first_event: Arc<AtomicBool>,
+    /// This connection may carry what waits for this peer: room events for it alone and
+    /// objects. False for a clinician or therapist on each new connection while this side
+    /// checks credentials (a clinic is configured), until its proof checks out on this very
+    /// connection or the patient trusts it anyway: so a connection that replaced a verified
+    /// one (a rebuild, or a relay the server slipped in) gets nothing unchecked.
+    pub(super) checked: bool,
+    /// This connection's safety-words exchange.
+    pub(super) words: WordsExchange,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -143,4 +154,12 @@ pub(super) struct Backend {
     pub(super) identity: Option<Arc<Identity>>,
     /// The clinic whose credentials this side checks.
     pub(super) clinic: Option<ClinicPublicKey>,
+}
+
+impl Backend {
+    /// Whether a peer in `role` must prove its credential on each connection before anything
+    /// waiting for it goes.
+    pub(super) fn needs_check(&self, role: Role) -> bool {
+        self.clinic.is_some() && matches!(role, Role::Clinician | Role::Therapist)
+    }
 }

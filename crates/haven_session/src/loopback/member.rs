@@ -20,7 +20,8 @@ use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, PeerStats, SessionEvent};
 use crate::receive::{self, ToSender};
 use crate::transfer::{AckOutcome, Incoming, Outbound, chunks_from};
-use crate::trust;
+use crate::trust::{self, WordsExchange};
+use haven_proto::control::Control;
 
 /// The most room events (and cancels) held for one peer while its link is not open.
 const MAX_HELD: usize = 256;
@@ -98,6 +99,8 @@ pub(super) struct Member {
     pub(super) clinic: Option<ClinicPublicKey>,
     /// Peers whose connection's first room event has not come yet, with their fingerprints.
     pub(super) first_from: HashMap<PeerId, String>,
+    /// Each connection's safety-words exchange, and the peer's fingerprint.
+    pub(super) words: HashMap<PeerId, (WordsExchange, String)>,
 }
 
 impl Member {
@@ -124,6 +127,7 @@ impl Member {
             identity: None,
             clinic: None,
             first_from: HashMap::new(),
+            words: HashMap::new(),
         }
     }
 
@@ -137,8 +141,7 @@ impl Member {
         role: Role,
         theirs: &str,
         proves: bool,
-    ) -> Option<Wire> {
-        self.say(trust::words(other, &self.fingerprint, theirs));
+    ) -> Vec<Wire> {
         if proves {
             self.first_from.insert(other, theirs.to_owned());
         } else if let Some(said) = trust::nothing_said(role) {
@@ -151,9 +154,16 @@ impl Member {
                 theirs,
             ));
         }
-        self.identity
+        let mut out: Vec<Wire> = self
+            .identity
             .as_ref()
             .map(|identity| Wire::Control(trust::proof(identity, &self.fingerprint, theirs)))
+            .into_iter()
+            .collect();
+        let mut words = WordsExchange::new();
+        out.extend(words.open().into_iter().map(Wire::Control));
+        self.words.insert(other, (words, theirs.to_owned()));
+        out
     }
 
     /// Tells this participant's front end.
@@ -302,7 +312,7 @@ impl Member {
     }
 
     /// A message from `from` (a peer in `role`) reached this participant; returns what it
-    /// sends back on `bulk`.
+    /// sends back (on `bulk`, or a safety-words nonce on `control`).
     pub(super) fn receive(
         &mut self,
         from: PeerId,
@@ -310,7 +320,7 @@ impl Member {
         wire: Wire,
         epoch: Instant,
         bulk_budget: u64,
-    ) -> Option<Bulk> {
+    ) -> Option<Wire> {
         self.bytes.entry(from).or_default().1 += wire.len() as u64;
         match wire {
             Wire::Pose(bytes) => self.say(receive::pose_event(from, &bytes)),
@@ -328,7 +338,26 @@ impl Member {
                         &theirs,
                     ));
                 }
+                let mut reply = None;
+                if let SessionEvent::Control { message, .. } = &event
+                    && let Some((words, theirs)) = self.words.get_mut(&from)
+                {
+                    match message {
+                        Control::WordsCommit { commit } => {
+                            reply = words.on_commit(commit).map(Wire::Control);
+                        }
+                        Control::WordsReveal { nonce } => {
+                            if let Some(said) =
+                                words.on_reveal(from, nonce, &self.fingerprint, theirs)
+                            {
+                                let _ = self.events.send(said);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 self.say(event);
+                return reply;
             }
             Wire::Audio(packet) => {
                 self.audio
@@ -364,7 +393,7 @@ impl Member {
                     }
                     Some(ToSender::Declined(..)) | None => {}
                 }
-                return outcome.reply;
+                return outcome.reply.map(|b| Wire::Bulk(bulk::encode(&b)));
             }
         }
         None

@@ -60,6 +60,16 @@ pub enum Mismatch {
         /// Their session.
         theirs: usize,
     },
+    /// Only one side of a consult recorded the other's key: the other's log never says which
+    /// log of this side is the true one, so nothing in it can be checked against this side's
+    /// (a side that never announced or never recorded a key, or a log written afterwards that
+    /// names the key it was told).
+    KeyNotRecorded {
+        /// My session.
+        mine: usize,
+        /// Their session.
+        theirs: usize,
+    },
     /// The two sides of one consult record different views (by object id and digest).
     Views {
         /// My session.
@@ -93,6 +103,12 @@ impl fmt::Display for Mismatch {
             Self::MyKeyUnknown { theirs } => write!(
                 f,
                 "session {} of theirs recorded a key for me that opens none of my sessions: my log was rewritten, or is another consult's",
+                theirs + 1
+            ),
+            Self::KeyNotRecorded { mine, theirs } => write!(
+                f,
+                "sessions {} (mine) and {} (theirs): only one of them recorded the other's key, so neither vouches for the other",
+                mine + 1,
                 theirs + 1
             ),
             Self::Views {
@@ -230,6 +246,7 @@ pub fn compare(mine: &[u8], theirs: &[u8]) -> Result<Compared, AuditError> {
                 .map(|(_, name)| name.to_owned())
         };
         let (Some(b_in_a), Some(a_in_b)) = (name_in(a, b), name_in(b, a)) else {
+            mismatches.push(Mismatch::KeyNotRecorded { mine: m, theirs: t });
             continue;
         };
         let (views_a, views_b) = (a.views_with(&b_in_a), b.views_with(&a_in_b));
@@ -348,6 +365,34 @@ mod tests {
                 .mismatches
                 .contains(&Mismatch::TheirKeyUnknown { mine: 0 }),
             "{caught:?}"
+        );
+
+        // A clinician's log that never recorded the patient's key (its side never said one,
+        // or it was written afterwards with the key it was told): nothing vouches for it.
+        let (mut silent, silent_head) =
+            AuditLog::start(id("session-c"), Role::Clinician, 1).expect("starts");
+        let silent_key = silent.public_key();
+        let unrecorded = log(
+            &mut silent,
+            silent_head,
+            Role::Clinician,
+            &[(Action::View, "peer1-object1", scan)],
+        );
+        let (mut p2, p2_head) = AuditLog::start(id("session-p"), Role::Patient, 1).expect("starts");
+        let patient2 = log(
+            &mut p2,
+            p2_head,
+            Role::Patient,
+            &[
+                (Action::PeerKey, "peer2", silent_key),
+                (Action::Share, "share0", scan),
+            ],
+        );
+        let caught = compare(&patient2, &unrecorded).expect("compares");
+        assert!(!caught.agree(), "{caught:?}");
+        assert_eq!(
+            caught.mismatches,
+            vec![Mismatch::KeyNotRecorded { mine: 0, theirs: 0 }]
         );
     }
 

@@ -205,6 +205,9 @@ impl ShareLedger {
     /// the old one, so this side says again, to that peer only, what it shares and what it
     /// took back.
     pub fn peer_reconnected(&mut self, peer: PeerId) {
+        if !self.cleared(peer) {
+            return;
+        }
         for share in &self.outgoing {
             for &(to, object) in share.sent_to.iter().filter(|(to, _)| *to == peer) {
                 let message = if share.revoked {
