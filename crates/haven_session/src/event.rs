@@ -68,7 +68,7 @@ pub enum SessionEvent {
     /// way. The peer is still in the room.
     PeerReconnecting(PeerId),
     /// A peer's connection works again after [`SessionEvent::PeerReconnecting`] (or after
-    /// [`Session::reconnect`]): the same peer, nothing to set up again. Objects on their way
+    /// [`Session::reconnect`](crate::Session::reconnect)): the same peer, nothing to set up again. Objects on their way
     /// go on from what the receiver holds.
     PeerReconnected(PeerId),
     /// A peer left (or its connection was closed).
@@ -142,9 +142,9 @@ pub enum SessionEvent {
         /// The packet.
         packet: AudioPacket,
     },
-    /// A connection to a peer is up (new, or rebuilt with new DTLS certificates): the words
-    /// both ends derive from its two DTLS fingerprints ([`haven_signal::clinic::safety_words`]).
-    /// Read aloud, they show no one sits in between.
+    /// The words both ends of a connection (new, or rebuilt with new DTLS certificates)
+    /// derive from its two DTLS fingerprints and the nonces they exchanged commit-then-reveal
+    /// ([`haven_signal::clinic::safety_words`]). Read aloud, they show no one sits in between.
     SafetyWords {
         /// The peer.
         peer: PeerId,
