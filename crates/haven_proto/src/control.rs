@@ -114,6 +114,15 @@ pub enum Control {
         #[serde(with = "serde_bytes")]
         nonce: Vec<u8>,
     },
+    /// A therapist's scene command (propose, intensity, pin, fire, stop, end): the patient's
+    /// app, which runs the scene, applies it or refuses it. Therapists only.
+    Scene(haven_scenes::Command),
+    /// The scene as the patient's app runs it (on every change and to a therapist who joins):
+    /// a therapist's app mirrors it. Patient only.
+    SceneState(Box<haven_scenes::SceneState>),
+    /// Still here, while a scene runs (1 Hz each way): 5 s without the therapist's sends the
+    /// patient to the safe room.
+    Heartbeat,
 }
 
 /// A share's terms, as the patient set them.
@@ -139,7 +148,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 12;
+const KNOWN_KINDS: u32 = 15;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -156,8 +165,13 @@ impl Control {
             | Self::WordsReveal { .. } => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
-            // What is shared is the patient's to give and to take back.
-            Self::Shared(_) | Self::Revoked { .. } => role == Role::Patient,
+            // What is shared is the patient's to give and to take back; the scene runs on the
+            // patient's device.
+            Self::Shared(_) | Self::Revoked { .. } | Self::SceneState(_) => role == Role::Patient,
+            // Only a therapist runs a scene (and, where the patient's invite names a clinic,
+            // only a verified one: the patient's app checks that).
+            Self::Scene(_) => role == Role::Therapist,
+            Self::Heartbeat => matches!(role, Role::Patient | Role::Therapist),
             Self::Viewed { .. } | Self::Purged { .. } | Self::Identity(_) => {
                 matches!(role, Role::Clinician | Role::Therapist)
             }
@@ -179,6 +193,9 @@ impl Control {
             Self::AuditKey { .. } => "audit-key",
             Self::WordsCommit { .. } => "words-commit",
             Self::WordsReveal { .. } => "words-reveal",
+            Self::Scene(_) => "scene",
+            Self::SceneState(_) => "scene-state",
+            Self::Heartbeat => "heartbeat",
         }
     }
 }
@@ -211,6 +228,13 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
             "identity proof has a field of the wrong size",
         ));
     }
+    if let Control::SceneState(state) = &message
+        && !scene_state_sane(state)
+    {
+        return Err(ControlDecodeError::Invalid(
+            "scene state out of range (intensity, list lengths, a value not finite)",
+        ));
+    }
     if let Control::AuditKey { key: bytes }
     | Control::WordsCommit { commit: bytes }
     | Control::WordsReveal { nonce: bytes } = &message
@@ -221,6 +245,20 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
         ));
     }
     Ok(message)
+}
+
+/// A scene state a mirror can run: intensity 0–10, short lists, finite values.
+fn scene_state_sane(state: &haven_scenes::SceneState) -> bool {
+    state.intensity <= haven_scenes::catalog::MAX_INTENSITY
+        && state.ramps.len() <= 16
+        && state.pins.len() <= 16
+        && state.pending.len() <= 64
+        && state.events.len() <= 64
+        && state
+            .ramps
+            .iter()
+            .all(|r| r.from.is_finite() && r.to.is_finite())
+        && state.pins.iter().all(|(_, v)| v.is_finite())
 }
 
 #[cfg(test)]
@@ -277,6 +315,13 @@ mod tests {
             any::<[u8; 32]>().prop_map(|key| Control::AuditKey { key: key.to_vec() }),
             any::<[u8; 32]>().prop_map(|c| Control::WordsCommit { commit: c.to_vec() }),
             any::<[u8; 32]>().prop_map(|n| Control::WordsReveal { nonce: n.to_vec() }),
+            Just(Control::Heartbeat),
+            (0u8..=10, 0u32..10_000).prop_map(|(intensity, ramp_ms)| Control::Scene(
+                haven_scenes::Command::SetIntensity { intensity, ramp_ms }
+            )),
+            any::<u64>().prop_map(|seed| Control::SceneState(Box::new(
+                haven_scenes::ScenePlayer::new(seed, 0).state().clone()
+            ))),
             ("[a-zA-Z ]{1,64}", any::<u64>(), any::<[u8; 32]>()).prop_map(|(name, t, key)| {
                 Control::Identity(Box::new(IdentityProof {
                     credential: crate::identity::SignedCredential {
@@ -308,6 +353,21 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(&bytes);
         }
+    }
+
+    #[test]
+    fn only_a_therapist_runs_a_scene_and_only_the_patient_says_its_state() {
+        let stop = Control::Scene(haven_scenes::Command::Stop);
+        assert!(stop.allowed_from(Role::Therapist));
+        assert!(!stop.allowed_from(Role::Clinician));
+        assert!(!stop.allowed_from(Role::Patient));
+        let state = Control::SceneState(Box::new(
+            haven_scenes::ScenePlayer::new(1, 0).state().clone(),
+        ));
+        assert!(state.allowed_from(Role::Patient));
+        assert!(!state.allowed_from(Role::Therapist));
+        assert!(Control::Heartbeat.allowed_from(Role::Therapist));
+        assert!(!Control::Heartbeat.allowed_from(Role::Clinician));
     }
 
     #[test]

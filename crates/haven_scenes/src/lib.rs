@@ -1,0 +1,20 @@
+//! Exposure-therapy scenes, pure: no Bevy, no I/O, no clock (every call takes `now`).
+//!
+//! - [`catalog`]: the scenes (heights, spiders, flying, public speaking, the safe room), each
+//!   with a checked-in table from intensity 0–10 to its parameters (every threat parameter
+//!   non-decreasing in intensity) and the events it can fire.
+//! - [`player`]: the scene state machine. Commands (choose a scene, the patient's consent, set
+//!   the intensity with a ramp, pin or unpin a parameter, fire an event with or without a cue,
+//!   stop, enter or leave the safe room, heartbeats) applied at a time give the scene's state
+//!   and its effects. The patient's app runs the authoritative one; a therapist's app runs a
+//!   mirror from the patient's snapshots.
+//! - [`stimulus`]: where the spiders are, what the audience does, how the air moves the
+//!   aircraft outside the window: pure functions of scene, parameters, seed and scene time, so
+//!   the patient's app and the therapist's compute the same scene from the same state.
+
+pub mod catalog;
+pub mod player;
+pub mod stimulus;
+
+pub use catalog::{Event, Param, SceneId};
+pub use player::{Command, Effect, Refused, ScenePlayer, SceneState};
