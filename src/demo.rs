@@ -49,6 +49,15 @@ pub(crate) struct Args {
     /// --headless the ticked items are shared as soon as the clinician is connected.
     #[arg(long)]
     as_patient: bool,
+    /// Exposure therapy: the window is a therapist's, with the scene console; the simulated
+    /// patient accepts the scenes it is offered. With --headless a short session is scripted
+    /// (heights proposed at 6, raised to 9, an announced gust).
+    #[arg(long, conflicts_with = "as_patient")]
+    therapy: bool,
+    /// With --therapy: the window looks from the patient's seat, the way the patient faces
+    /// (to see the scene as the patient does).
+    #[arg(long, requires = "therapy")]
+    patient_view: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -63,6 +72,12 @@ struct DemoFigures {
     /// The window patient's shares that reached the clinician (`--as-patient` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     shares_delivered: Option<usize>,
+    /// The scene the patient is in, as the therapist's mirror shows it (`--therapy` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scene: Option<String>,
+    /// Its intensity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scene_intensity: Option<u8>,
     screenshot: Option<String>,
 }
 
@@ -183,7 +198,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         "--voice-in",
         "synthetic",
     ]);
-    if args.as_patient {
+    if args.therapy {
+        // The simulated patient accepts the scenes the therapist (the window) proposes.
+        simulated.args(["--anonymous", "--accept-scenes"]);
+        simulated.arg(&patient_invite);
+    } else if args.as_patient {
         // The simulated clinician, with its credential; the window's patient shares from its
         // picker.
         let credential_file = samples.join("clinician.credential");
@@ -209,7 +228,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .spawn()
             .context("starting the simulated participant")?,
     );
-    let (role, window_invite, avatar, picker) = if args.as_patient {
+    let (role, window_invite, avatar, picker) = if args.therapy {
+        (
+            Role::Therapist,
+            invite(Role::Therapist)?,
+            AvatarChoice::Named {
+                name: Redacted::new("Therapist".to_owned()),
+                colour: [0x6a, 0x5a, 0xa8],
+            },
+            None,
+        )
+    } else if args.as_patient {
         // Problems, medications and allergies start ticked; results and the rest do not.
         let share = crate::share::ShareArgs {
             share: vec![ct.clone(), summary.clone()],
@@ -239,7 +268,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
     };
     let mut config = SessionConfig::from_invite(&window_invite, NetworkPolicy::LoopbackOnly)?;
-    if !args.as_patient {
+    if args.therapy {
+        config.identity = Some(Arc::new(clinic.issue(
+            "Dr Sam Rivera",
+            "Clinical psychologist",
+            "DEMO-0002",
+            now.saturating_sub(60),
+            now + 24 * 3600,
+        )?));
+    } else if !args.as_patient {
         config.identity = Some(Arc::new(credential));
     }
     let mut app = crate::room::build(RoomOptions {
@@ -260,6 +297,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         audit: None,
         keep_dir: None,
     })?;
+    if args.patient_view {
+        let eyes = haven_app::layout::PATIENT_SEAT + Vec3::Y * 1.2;
+        app.insert_resource(haven_app::layout::Seat {
+            eyes,
+            looks_at: eyes + Vec3::new(0.0, -0.25, 1.0),
+        });
+    }
     if args.look_at_records {
         app.insert_resource(haven_app::layout::Seat {
             eyes: haven_app::layout::CLINICIAN_EYES,
@@ -280,6 +324,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .add_systems(Last, headless_frames);
         if args.as_patient {
             app.add_systems(Update, share_when_the_clinician_is_here);
+        }
+        if args.therapy {
+            app.add_systems(Update, run_a_short_session);
         }
     }
     app.run();
@@ -317,6 +364,43 @@ fn share_when_the_clinician_is_here(
 }
 
 /// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
+/// The headless therapy demo's script: once the patient is here, propose heights at 6; once
+/// it runs, raise it to 9 over 3 s and fire an announced gust.
+fn run_a_short_session(
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, haven_app::scenes::Scenes>,
+    mut console: ResMut<'_, haven_app::flat::scene_panel::Console>,
+    mut step: Local<'_, u8>,
+    mut out: MessageWriter<'_, haven_app::scenes::TherapistAction>,
+) {
+    use haven_app::scenes::TherapistAction;
+    use haven_scenes::player::Phase;
+    use haven_scenes::{Command, Event, SceneId};
+    match *step {
+        0 if figures.connected.len() == 1 && figures.poses_received > 0 => {
+            console.intensity = 6;
+            out.write(TherapistAction(Command::Propose {
+                scene: SceneId::Heights,
+                intensity: 6,
+            }));
+            *step = 1;
+        }
+        1 if scenes.player.phase() == Phase::Running => {
+            console.intensity = 9;
+            out.write(TherapistAction(Command::SetIntensity {
+                intensity: 9,
+                ramp_ms: 3_000,
+            }));
+            out.write(TherapistAction(Command::Fire {
+                event: Event::Gust,
+                announce: true,
+            }));
+            *step = 2;
+        }
+        _ => {}
+    }
+}
+
 fn headless_frames(
     mut commands: Commands<'_, '_>,
     mut state: ResMut<'_, Headless>,
@@ -325,6 +409,7 @@ fn headless_frames(
     voice: Res<'_, VoiceActivity>,
     front: Res<'_, FrontEnd>,
     sharing: Res<'_, haven_app::sharing::Sharing>,
+    scenes: Res<'_, haven_app::scenes::Scenes>,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -356,6 +441,11 @@ fn headless_frames(
                     .filter(|s| !s.delivered.is_empty())
                     .count()
             }),
+            scene: scenes.player.showing().map(|s| s.name().to_owned()),
+            scene_intensity: scenes
+                .player
+                .showing()
+                .map(|_| scenes.player.state().intensity),
             screenshot: r.screenshot.clone(),
         };
     }

@@ -51,6 +51,10 @@ pub(crate) struct Args {
     /// without this flag the headless patient says no).
     #[arg(long, requires = "headless")]
     share_with_newcomers: bool,
+    /// Accept every exposure scene a therapist proposes (the demo's simulated patient; without
+    /// it the headless patient declines them: a script cannot consent).
+    #[arg(long, requires = "headless")]
+    accept_scenes: bool,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
     #[arg(long, requires = "headless", value_parser = humantime::parse_duration)]
     revoke_after: Option<Duration>,
@@ -118,6 +122,10 @@ struct JoinFigures {
     verdicts: Vec<String>,
     /// The safety words of each connection, as "peer N: six words".
     safety_words: Vec<String>,
+    /// Exposure scenes this patient ran, by name.
+    scenes_started: Vec<String>,
+    /// Scene commands refused (not a verified therapist, out of range, ...).
+    scene_commands_refused: u64,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -266,6 +274,7 @@ async fn participate(
     let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
+    let mut scene = crate::therapy::HeadlessScene::new(args.accept_scenes);
     let (mut session, link) = Session::start_with_voice(config)?;
     // Voice on its own thread and clock (haven_voice's runner, as in the room app); it starts
     // capturing once someone is there to hear it (a WAV starts playing then).
@@ -357,6 +366,7 @@ async fn participate(
                     }
                 }
                 SessionEvent::PeerLeft(p) => {
+                    scene.left(p);
                     connected = connected.saturating_sub(1);
                     shares.peer_left(p);
                     voice.forget(p);
@@ -369,6 +379,13 @@ async fn participate(
                         Err(why) => warn!(%peer, %why, "not verified"),
                     }
                     shares.peer_verified(peer, verdict.is_ok());
+                    if roles.get(&peer) == Some(&Role::Therapist) {
+                        let trusted = matches!(
+                            verdict,
+                            Ok(_) | Err(haven_signal::clinic::NotVerified::NoClinic)
+                        );
+                        scene.therapist(peer, trusted);
+                    }
                     figures.verdicts.push(match verdict {
                         Ok(v) => v.to_string(),
                         Err(why) => format!("not verified: {why}"),
@@ -383,8 +400,13 @@ async fn participate(
                     shares.peer_reconnected(p);
                 }
                 SessionEvent::Pose { .. } => figures.poses_received += 1,
-                SessionEvent::Control { from, message, .. } => {
+                SessionEvent::Control {
+                    from,
+                    role,
+                    message,
+                } => {
                     figures.controls_received += 1;
+                    scene.on_control(from, role, &message);
                     match message {
                         Control::Viewed { object } => {
                             figures.shares_viewed += 1;
@@ -431,6 +453,9 @@ async fn participate(
             &mut figures,
             args.share_with_newcomers,
         );
+        if own_role == Some(Role::Patient) {
+            scene.step(&session);
+        }
         // The speaking indicator others show for us.
         if let Some(now) = voice.try_snapshot().map(|v| v.local_speaking)
             && now != speaking
@@ -469,6 +494,8 @@ async fn participate(
         &mut figures,
         args.share_with_newcomers,
     );
+    figures.scenes_started = std::mem::take(&mut scene.scenes_started);
+    figures.scene_commands_refused = scene.refused;
     figures.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     figures.peers_seen = seen.len();
     session.leave();

@@ -10,6 +10,7 @@ mod room;
 mod serve;
 mod share;
 mod sim;
+mod therapy;
 
 /// mimalloc: parsing shared records into JSON trees is mostly allocation, and it cut the
 /// records pipeline by about a fifth against the system allocator (`benches/records.rs`).

@@ -201,3 +201,29 @@ fn the_patient_shares_from_the_picker_and_sees_the_clinician_across_the_table() 
         "the picker panel is not there ({light} of 420 rows)"
     );
 }
+
+/// `haven demo --therapy`: the therapist's window runs a short session (heights proposed at 6,
+/// accepted by the simulated patient, raised to 9, an announced gust); seen from the patient's
+/// seat, the city lies far below a glass floor, under the console.
+#[test]
+fn the_therapy_demo_runs_a_scene_the_patient_accepted_and_shows_the_drop() {
+    let Some((figures, _, picture)) = run_demo(&["--therapy", "--patient-view", "--frames", "30"])
+    else {
+        return;
+    };
+    assert_eq!(figures["scene"], "Heights", "{figures}");
+    assert_eq!(figures["scene_intensity"], 9, "{figures}");
+    // Below the horizon: the ground, green, far down (the consult room would be its walls).
+    let green = (480..620)
+        .step_by(10)
+        .flat_map(|y| (300..1000).step_by(50).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let [r, g, b] = rgb_at(&picture, x, y);
+            g > r + 10 && g > b + 10
+        })
+        .count();
+    assert!(green > 60, "the ground below is not there ({green} of 196)");
+    // The console: light behind its text, at the top.
+    let [r, g, b] = rgb_at(&picture, 890, 30);
+    assert!(r > 225 && g > 225 && b > 215, "no console ({r}, {g}, {b})");
+}

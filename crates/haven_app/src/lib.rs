@@ -8,7 +8,8 @@
 //!   features declare, and the front-end kind).
 //! - **scenery**: [`room`] (geometry, lights, anchors, the [`room::Environment`]).
 //! - **features**, in `Update`: [`voice`], [`avatar`] (with its drawing), [`pointer`],
-//!   [`trust`] (clinic verdicts and safety words under the avatars), [`sharing`]. A feature
+//!   [`trust`] (clinic verdicts and safety words under the avatars), [`sharing`], [`scenes`]
+//!   (exposure-therapy scenes: the patient's app runs them, a therapist's mirrors). A feature
 //!   may use a feature listed before it (the pointer takes its colour from the avatar; the
 //!   avatar's speaking ring reads the voice; trust writes under the avatar), never one after
 //!   it.
@@ -27,6 +28,7 @@ pub mod layout;
 pub mod pointer;
 pub mod rig;
 pub mod room;
+pub mod scenes;
 pub mod session;
 pub mod sharing;
 pub mod stepper;
@@ -68,6 +70,8 @@ impl PluginGroup for RoomPlugins {
             .add(PointerPlugin)
             .add(TrustPlugin)
             .add(SharePlugin)
+            .add(scenes::ScenePlugin)
+            .add(scenes::SceneDrawPlugin)
             .add(WorldPanelPlugin)
     }
 }

@@ -304,6 +304,9 @@ pub struct SceneState {
     pub pending: Vec<(u64, Event)>,
     /// Events under way: when each happened.
     pub events: Vec<Happened>,
+    /// The sender's time when it sent this state, ms: a mirror maps its own clock onto the
+    /// sender's with it.
+    pub now: u64,
 }
 
 /// The scene state machine (see the [module](self)).
@@ -334,6 +337,7 @@ impl ScenePlayer {
                 pins: Vec::new(),
                 pending: Vec::new(),
                 events: Vec::new(),
+                now,
             },
             saved: None,
             last_heartbeat: now,
@@ -347,15 +351,23 @@ impl ScenePlayer {
     /// A mirror of a patient's player from its state (a therapist's app, or one that joined
     /// late): it computes the same parameters and stimuli from then on.
     pub fn mirror(state: SceneState) -> Self {
-        let now = state.started;
+        let now = state.now;
         let mut player = Self::new(state.seed, now);
         player.state = state;
         player
     }
 
-    /// The state, for a mirror.
+    /// The state as it stands.
     pub fn state(&self) -> &SceneState {
         &self.state
+    }
+
+    /// The state at `now`, to send to a mirror.
+    pub fn snapshot(&self, now: u64) -> SceneState {
+        SceneState {
+            now,
+            ..self.state.clone()
+        }
     }
 
     /// Where the scene stands.

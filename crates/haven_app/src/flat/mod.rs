@@ -16,6 +16,7 @@ use bevy::window::PrimaryWindow;
 
 pub mod display_keys;
 pub mod picker_panel;
+pub mod scene_panel;
 
 use crate::button::FrontEnd;
 use crate::hit::{HitBox, first_hit};
@@ -35,6 +36,7 @@ impl Plugin for FlatPlugin {
             .add_plugins((
                 picker_panel::PickerPanelPlugin,
                 display_keys::DisplayKeysPlugin,
+                scene_panel::ScenePanelPlugin,
             ))
             .add_systems(
                 Update,

@@ -6,6 +6,8 @@
 //! runs in milliseconds and the same way every time.
 
 #[cfg(test)]
+mod scenes;
+#[cfg(test)]
 mod sharing;
 
 use std::time::Duration;

@@ -1,0 +1,444 @@
+//! The scenes in the window: the fade to black over a scene change; for the patient, the
+//! consent panel ("Start" / "Not now"), Esc to the safe room and the way back; for a therapist,
+//! the console: scene buttons, the intensity with its ramp, one button per event (with
+//! "announce"), an always-visible STOP (also Space), and the patient's state and for how long.
+
+use bevy::prelude::*;
+use haven_proto::signal::Role;
+use haven_scenes::player::{DEFAULT_RAMP_MS, Phase, SafeReason};
+use haven_scenes::{Command, SceneId};
+
+use crate::scenes::{PatientAction, SceneFade, Scenes, TherapistAction};
+use crate::session::SessionFigures;
+
+/// The scene panels of the window.
+#[derive(Debug, Default)]
+pub struct ScenePanelPlugin;
+
+impl Plugin for ScenePanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Console>().add_systems(
+            Update,
+            (spawn, keys, press, redraw, fade)
+                .chain()
+                .after(crate::scenes::SceneSystems),
+        );
+    }
+}
+
+const TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
+const MUTED: Color = Color::srgb(0.38, 0.42, 0.46);
+const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.92);
+const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
+const CHOSEN_BG: Color = Color::srgb(0.16, 0.50, 0.52);
+const STOP_BG: Color = Color::srgb(0.80, 0.33, 0.30);
+
+/// The therapist's choices not yet sent: the intensity the slider shows, announce or not.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct Console {
+    /// The intensity the next scene or "set" uses.
+    pub intensity: u8,
+    /// Events fire with a cue 3 s before.
+    pub announce: bool,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self {
+            intensity: 2,
+            announce: true,
+        }
+    }
+}
+
+#[derive(Component)]
+struct Panel;
+
+#[derive(Component)]
+struct Blackout;
+
+/// What a button does.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+enum Press {
+    Patient(Command),
+    Therapist(Command),
+    Intensity(i8),
+    Announce,
+}
+
+fn spawn(
+    mut commands: Commands<'_, '_>,
+    panels: Query<'_, '_, (), With<Panel>>,
+    figures: Res<'_, SessionFigures>,
+) {
+    if !panels.is_empty() || figures.me.is_none() {
+        return;
+    }
+    commands.spawn((
+        Panel,
+        Node {
+            position_type: PositionType::Absolute,
+            top: px(12),
+            left: percent(30),
+            width: px(520),
+            flex_direction: FlexDirection::Column,
+            row_gap: px(6),
+            padding: UiRect::all(px(10)),
+            border_radius: BorderRadius::all(px(8)),
+            ..default()
+        },
+        BackgroundColor(PANEL_BG),
+        Visibility::Hidden,
+    ));
+    commands.spawn((
+        Blackout,
+        Node {
+            position_type: PositionType::Absolute,
+            width: percent(100),
+            height: percent(100),
+            ..default()
+        },
+        BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.0)),
+        GlobalZIndex(100),
+    ));
+}
+
+fn label(text: impl Into<String>, size: f32, colour: Color) -> impl Bundle {
+    (
+        Text::new(text),
+        TextFont::from_font_size(size),
+        TextColor(colour),
+    )
+}
+
+fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
+    (
+        press,
+        Button,
+        Node {
+            padding: UiRect::axes(px(10), px(5)),
+            border_radius: BorderRadius::all(px(6)),
+            ..default()
+        },
+        BackgroundColor(bg),
+        children![label(text, 15.0, fg)],
+    )
+}
+
+fn now_ms(time: &Time) -> u64 {
+    u64::try_from(time.elapsed().as_millis()).unwrap_or(0)
+}
+
+/// Esc: the patient to the safe room (no network needed); Space: the therapist's STOP; digits:
+/// the therapist's intensity.
+fn keys(
+    keys: Res<'_, ButtonInput<KeyCode>>,
+    figures: Res<'_, SessionFigures>,
+    mut console: ResMut<'_, Console>,
+    mut patient: MessageWriter<'_, PatientAction>,
+    mut therapist: MessageWriter<'_, TherapistAction>,
+) {
+    match figures.me.map(|m| m.role) {
+        Some(Role::Patient) if keys.just_pressed(KeyCode::Escape) => {
+            patient.write(PatientAction(Command::EnterSafeRoom));
+        }
+        Some(Role::Therapist) => {
+            if keys.just_pressed(KeyCode::Space) {
+                therapist.write(TherapistAction(Command::Stop));
+            }
+            let digits = [
+                KeyCode::Digit0,
+                KeyCode::Digit1,
+                KeyCode::Digit2,
+                KeyCode::Digit3,
+                KeyCode::Digit4,
+                KeyCode::Digit5,
+                KeyCode::Digit6,
+                KeyCode::Digit7,
+                KeyCode::Digit8,
+                KeyCode::Digit9,
+            ];
+            if let Some(d) = digits.iter().position(|k| keys.just_pressed(*k)) {
+                console.intensity = d as u8;
+                therapist.write(TherapistAction(Command::SetIntensity {
+                    intensity: console.intensity,
+                    ramp_ms: DEFAULT_RAMP_MS,
+                }));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn press(
+    buttons: Query<'_, '_, (&Press, &Interaction), Changed<Interaction>>,
+    mut console: ResMut<'_, Console>,
+    mut patient: MessageWriter<'_, PatientAction>,
+    mut therapist: MessageWriter<'_, TherapistAction>,
+) {
+    for (press, interaction) in &buttons {
+        if *interaction != Interaction::Pressed {
+            continue;
+        }
+        match *press {
+            Press::Patient(command) => {
+                patient.write(PatientAction(command));
+            }
+            Press::Therapist(command) => {
+                therapist.write(TherapistAction(command));
+            }
+            Press::Intensity(step) => {
+                console.intensity = console.intensity.saturating_add_signed(step).min(10);
+                therapist.write(TherapistAction(Command::SetIntensity {
+                    intensity: console.intensity,
+                    ramp_ms: DEFAULT_RAMP_MS,
+                }));
+            }
+            Press::Announce => console.announce = !console.announce,
+        }
+    }
+}
+
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// What the panel says, as lines of (text, buttons): rebuilt when it changes.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the panel from the scene's state"
+)]
+fn redraw(
+    mut commands: Commands<'_, '_>,
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
+    console: Res<'_, Console>,
+    panels: Query<'_, '_, Entity, With<Panel>>,
+    mut visibility: Query<'_, '_, &mut Visibility, With<Panel>>,
+    mut drawn: Local<'_, Option<(String, Console)>>,
+) {
+    let Ok(panel) = panels.single() else {
+        return;
+    };
+    let role = figures.me.map(|m| m.role);
+    let now = scenes.player_time(now_ms(&time));
+    let phase = scenes.player.phase();
+    let scene = scenes.player.state().scene;
+    let intensity = scenes.player.state().intensity;
+    // What the patient is doing, for the therapist, and a key for redrawing.
+    let state = match phase {
+        Phase::Consult => "Patient: in the consult room".to_owned(),
+        Phase::Proposed { scene, intensity } => format!(
+            "Waiting for the patient to accept {} at {intensity}",
+            scene.name()
+        ),
+        Phase::Running => format!(
+            "Patient: in {} at intensity {intensity} for {}",
+            scene.map_or("?", SceneId::name),
+            clock(now.saturating_sub(scenes.player.state().started))
+        ),
+        Phase::SafeRoom { why, since, .. } => format!(
+            "Patient: in the SAFE ROOM ({}) for {}",
+            match why {
+                SafeReason::Patient => "they went",
+                SafeReason::Stop => "STOP",
+                SafeReason::TherapistSilent => "no heartbeat",
+                SafeReason::TherapistLeft => "therapist left",
+            },
+            clock(now.saturating_sub(since))
+        ),
+    };
+    let key = format!(
+        "{role:?}|{state}|{}|{}|{}",
+        scenes.refused.len(),
+        scenes.dropped.len(),
+        scenes.notices.len()
+    );
+    if drawn.as_ref() == Some(&(key.clone(), *console)) {
+        return;
+    }
+    *drawn = Some((key, *console));
+    let shown = match role {
+        Some(Role::Therapist) => true,
+        Some(Role::Patient) => !matches!(phase, Phase::Consult | Phase::Running),
+        _ => false,
+    };
+    if let Ok(mut v) = visibility.single_mut() {
+        v.set_if_neq(if shown {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        });
+    }
+    let mut root = commands.entity(panel);
+    root.despawn_related::<Children>();
+    root.with_children(|p| match role {
+        Some(Role::Patient) => match phase {
+            Phase::Proposed { scene, intensity } => {
+                p.spawn(label(
+                    format!(
+                        "Your therapist suggests: {} at intensity {intensity} of 10.",
+                        scene.name()
+                    ),
+                    17.0,
+                    TEXT,
+                ));
+                p.spawn(label(
+                    "You can go to the safe room at any moment with Esc.",
+                    14.0,
+                    MUTED,
+                ));
+                p.spawn(Node {
+                    column_gap: px(8),
+                    ..default()
+                })
+                .with_children(|line| {
+                    line.spawn(button(
+                        Press::Patient(Command::Accept),
+                        "Start",
+                        CHOSEN_BG,
+                        Color::WHITE,
+                    ));
+                    line.spawn(button(
+                        Press::Patient(Command::Decline),
+                        "Not now",
+                        BUTTON_BG,
+                        TEXT,
+                    ));
+                });
+            }
+            Phase::SafeRoom { .. } => {
+                p.spawn(label(
+                    "You are in the safe room. Take your time.",
+                    17.0,
+                    TEXT,
+                ));
+                p.spawn(button(
+                    Press::Patient(Command::LeaveSafeRoom),
+                    "Go back when you are ready",
+                    BUTTON_BG,
+                    TEXT,
+                ));
+            }
+            _ => {}
+        },
+        Some(Role::Therapist) => {
+            p.spawn(label(state, 16.0, TEXT));
+            p.spawn(Node {
+                column_gap: px(6),
+                flex_wrap: FlexWrap::Wrap,
+                ..default()
+            })
+            .with_children(|line| {
+                for s in SceneId::ALL.into_iter().filter(|s| *s != SceneId::SafeRoom) {
+                    let bg = if scene == Some(s) {
+                        CHOSEN_BG
+                    } else {
+                        BUTTON_BG
+                    };
+                    let fg = if scene == Some(s) { Color::WHITE } else { TEXT };
+                    line.spawn(button(
+                        Press::Therapist(Command::Propose {
+                            scene: s,
+                            intensity: console.intensity,
+                        }),
+                        s.name(),
+                        bg,
+                        fg,
+                    ));
+                }
+                line.spawn(button(
+                    Press::Therapist(Command::End),
+                    "End scene",
+                    BUTTON_BG,
+                    TEXT,
+                ));
+            });
+            p.spawn(Node {
+                column_gap: px(6),
+                align_items: AlignItems::Center,
+                ..default()
+            })
+            .with_children(|line| {
+                line.spawn(button(Press::Intensity(-1), "-", BUTTON_BG, TEXT));
+                line.spawn(label(
+                    format!(
+                        "intensity {} (0-9 keys; ramp {} s)",
+                        console.intensity,
+                        DEFAULT_RAMP_MS / 1000
+                    ),
+                    15.0,
+                    TEXT,
+                ));
+                line.spawn(button(Press::Intensity(1), "+", BUTTON_BG, TEXT));
+                line.spawn(button(
+                    Press::Announce,
+                    if console.announce {
+                        "announce: on"
+                    } else {
+                        "announce: off"
+                    },
+                    BUTTON_BG,
+                    TEXT,
+                ));
+            });
+            if let Some(s) = scene {
+                p.spawn(Node {
+                    column_gap: px(6),
+                    flex_wrap: FlexWrap::Wrap,
+                    ..default()
+                })
+                .with_children(|line| {
+                    for event in s.events() {
+                        line.spawn(button(
+                            Press::Therapist(Command::Fire {
+                                event: *event,
+                                announce: console.announce,
+                            }),
+                            event.name(),
+                            BUTTON_BG,
+                            TEXT,
+                        ));
+                    }
+                });
+            }
+            p.spawn(button(
+                Press::Therapist(Command::Stop),
+                "STOP: to the safe room (Space)",
+                STOP_BG,
+                Color::WHITE,
+            ));
+            for line in scenes.notices.iter().rev().take(2) {
+                p.spawn(label(line.clone(), 13.0, MUTED));
+            }
+            if let Some(last) = scenes.dropped.last() {
+                p.spawn(label(
+                    format!(
+                        "Dropped ({last}): the patient was in the safe room. {} dropped so far.",
+                        scenes.dropped.len()
+                    ),
+                    13.0,
+                    MUTED,
+                ));
+            }
+        }
+        _ => {}
+    });
+}
+
+/// The fade to black and back, over the whole window.
+fn fade(
+    time: Res<'_, Time>,
+    scene_fade: Res<'_, SceneFade>,
+    mut blackout: Query<'_, '_, &mut BackgroundColor, With<Blackout>>,
+) {
+    let alpha = scene_fade.alpha(now_ms(&time));
+    for mut bg in &mut blackout {
+        let next = Color::srgba(0.0, 0.0, 0.0, alpha);
+        if bg.0 != next {
+            bg.0 = next;
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Exposure-therapy scenes in the room: the patient's app runs the scene (the authority, a
+//! `haven_scenes::ScenePlayer`) and says its state to the therapists; a therapist's app mirrors
+//! that state and sends commands. The room's [`Environment`] follows what the patient sees.
+//!
+//! - The patient's side applies a therapist's `Control::Scene` only from a therapist whose
+//!   clinic credential verified (or whose patient's invite names no clinic); anything else is
+//!   refused with its reason (logged by kind, and kept for the console), and the session goes
+//!   on. Its own actions ([`PatientAction`]: accept, decline, the safe room) apply locally,
+//!   with no network. It sends `Control::SceneState` to every therapist on each change, and a
+//!   heartbeat at 1 Hz while a scene runs; 5 s without the therapist's heartbeat, or the
+//!   therapist leaving, sends it to the safe room by itself.
+//! - A therapist's side keeps a mirror of the patient's player from the last state it sent
+//!   (mapped onto its own clock), sends [`TherapistAction`]s as `Control::Scene`, and a
+//!   heartbeat at 1 Hz while a scene runs or waits.
+//! - [`SceneFade`] tells the front end to fade to black and back (a scene or a discrete change,
+//!   or the safe room in under 300 ms).
+
+mod draw;
+
+use bevy::prelude::*;
+use haven_proto::control::Control;
+use haven_proto::signal::{PeerId, Role};
+use haven_scenes::player::{Effect, HEARTBEAT_EVERY_MS, Phase, Sender};
+use haven_scenes::{Command, Refused, SceneId, ScenePlayer};
+use haven_signal::clinic::NotVerified;
+
+pub use draw::SceneDrawPlugin;
+
+use crate::room::Environment;
+use crate::session::{ControlReceived, PeerLeft, SendControlTo, SessionFigures};
+use crate::trust::PeerTrust;
+
+/// The patient's own scene actions (from the consent panel, Esc, the controller's grips).
+#[derive(Message, Clone, Copy, Debug, PartialEq)]
+pub struct PatientAction(pub Command);
+
+/// A therapist's console actions, sent to the patient's app.
+#[derive(Message, Clone, Copy, Debug, PartialEq)]
+pub struct TherapistAction(pub Command);
+
+/// Fade to black and back, `ms` long, from `since` (the app's time, ms).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct SceneFade {
+    /// When it started.
+    pub since: u64,
+    /// How long.
+    pub ms: u32,
+}
+
+impl SceneFade {
+    /// How black the screen is at `now`: 0 clear, 1 black (up in the first half, down after).
+    pub fn alpha(&self, now: u64) -> f32 {
+        if self.ms == 0 {
+            return 0.0;
+        }
+        let t = now.saturating_sub(self.since) as f32 / self.ms as f32;
+        if t >= 1.0 {
+            0.0
+        } else {
+            1.0 - (2.0 * t - 1.0).abs()
+        }
+    }
+}
+
+/// The scene on this side: the authority (patient) or a mirror (therapist).
+#[derive(Resource, Debug)]
+pub struct Scenes {
+    /// The player: the patient's own, or a therapist's mirror of it.
+    pub player: ScenePlayer,
+    /// Mirror: the patient's clock minus ours when its state arrived, ms.
+    offset: i64,
+    /// Refused commands (who, why), newest last, at most 32: the console shows them.
+    pub refused: Vec<(PeerId, Refused)>,
+    /// Commands dropped while the patient was in the safe room (the console shows them).
+    pub dropped: Vec<&'static str>,
+    /// The console's notices (declined, a break suggested), newest last.
+    pub notices: Vec<String>,
+    /// When this side last sent its heartbeat, ms.
+    last_beat: u64,
+    /// The patient (on a therapist's side), once its state arrived.
+    pub patient: Option<PeerId>,
+}
+
+impl Scenes {
+    fn new(now: u64) -> Self {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        Self {
+            player: ScenePlayer::new(u64::from_le_bytes(seed), now),
+            offset: 0,
+            refused: Vec::new(),
+            dropped: Vec::new(),
+            notices: Vec::new(),
+            last_beat: 0,
+            patient: None,
+        }
+    }
+
+    /// The player's time for our time `now` (the patient's clock, on a mirror).
+    pub fn player_time(&self, now: u64) -> u64 {
+        now.saturating_add_signed(self.offset)
+    }
+}
+
+/// The scenes feature's systems run in this set (after sharing, before the front ends).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SceneSystems;
+
+/// The scene, its control and its drawing.
+#[derive(Debug, Default)]
+pub struct ScenePlugin;
+
+impl Plugin for ScenePlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(Scenes::new(0))
+            .init_resource::<SceneFade>()
+            .add_message::<PatientAction>()
+            .add_message::<TherapistAction>()
+            .add_systems(
+                Update,
+                (patient_side, therapist_side, follow)
+                    .chain()
+                    .in_set(SceneSystems),
+            );
+    }
+}
+
+fn now_ms(time: &Time) -> u64 {
+    u64::try_from(time.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Who a scene command's sender is to the player: a therapist counts only when its clinic
+/// credential verified, or when this side checks none (the invite names no clinic).
+fn sender(role: Role, trust: &PeerTrust, peer: PeerId) -> Sender {
+    match (role, trust.verdicts.get(&peer)) {
+        (Role::Therapist, Some(Ok(_) | Err(NotVerified::NoClinic))) => Sender::Therapist,
+        _ => Sender::Other,
+    }
+}
+
+fn therapists(figures: &SessionFigures) -> Vec<PeerId> {
+    figures
+        .people
+        .iter()
+        .filter(|p| p.role == Role::Therapist && figures.connected.contains(&p.id))
+        .map(|p| p.id)
+        .collect()
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the patient's side in order"
+)]
+fn patient_side(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    trust: Res<'_, PeerTrust>,
+    mut scenes: ResMut<'_, Scenes>,
+    mut fade: ResMut<'_, SceneFade>,
+    mut received: MessageReader<'_, '_, ControlReceived>,
+    mut local: MessageReader<'_, '_, PatientAction>,
+    mut left: MessageReader<'_, '_, PeerLeft>,
+    mut out: MessageWriter<'_, SendControlTo>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        return;
+    }
+    let now = now_ms(&time);
+    let scenes = &mut *scenes;
+    let before = scenes.player.state().clone();
+    for m in received.read() {
+        let command = match &m.message {
+            Control::Scene(command) => *command,
+            Control::Heartbeat => Command::Heartbeat,
+            _ => continue,
+        };
+        if let Err(why) = scenes
+            .player
+            .apply(sender(m.role, &trust, m.from), command, now)
+        {
+            warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
+            scenes.refused.push((m.from, why));
+            let excess = scenes.refused.len().saturating_sub(32);
+            scenes.refused.drain(..excess);
+        }
+    }
+    for PatientAction(command) in local.read() {
+        let _ = scenes.player.apply(Sender::Patient, *command, now);
+    }
+    // The therapist gone: no one watches over the scene.
+    let gone = left.read().count() > 0;
+    if gone && therapists(&figures).is_empty() {
+        scenes.player.therapist_left(now);
+    }
+    scenes.player.tick(now);
+    let mut changed = scenes.player.state() != &before;
+    for effect in scenes.player.drain_effects() {
+        changed = true;
+        match effect {
+            Effect::Fade { ms } => *fade = SceneFade { since: now, ms },
+            Effect::SuggestBreak => scenes
+                .notices
+                .push("30 minutes in this scene: time for a break?".to_owned()),
+            _ => {}
+        }
+    }
+    let running = !matches!(scenes.player.phase(), Phase::Consult);
+    let beat = running && now.saturating_sub(scenes.last_beat) >= HEARTBEAT_EVERY_MS;
+    if changed || beat {
+        let state = Box::new(scenes.player.snapshot(now));
+        for to in therapists(&figures) {
+            out.write(SendControlTo {
+                to,
+                message: Control::SceneState(state.clone()),
+            });
+            if beat {
+                out.write(SendControlTo {
+                    to,
+                    message: Control::Heartbeat,
+                });
+            }
+        }
+        if beat {
+            scenes.last_beat = now;
+        }
+    }
+}
+
+fn therapist_side(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    mut scenes: ResMut<'_, Scenes>,
+    mut fade: ResMut<'_, SceneFade>,
+    mut received: MessageReader<'_, '_, ControlReceived>,
+    mut actions: MessageReader<'_, '_, TherapistAction>,
+    mut out: MessageWriter<'_, SendControlTo>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Therapist) {
+        return;
+    }
+    let now = now_ms(&time);
+    for m in received.read() {
+        if let Control::SceneState(state) = &m.message {
+            let showing = scenes.player.showing();
+            scenes.offset = i64::try_from(state.now).unwrap_or(i64::MAX)
+                - i64::try_from(now).unwrap_or(i64::MAX);
+            scenes.player = ScenePlayer::mirror((**state).clone());
+            scenes.patient = Some(m.from);
+            if scenes.player.showing() != showing {
+                *fade = SceneFade {
+                    since: now,
+                    ms: 600,
+                };
+            }
+        }
+    }
+    let Some(patient) = scenes.patient.or_else(|| {
+        figures
+            .people
+            .iter()
+            .find(|p| p.role == Role::Patient)
+            .map(|p| p.id)
+    }) else {
+        return;
+    };
+    for TherapistAction(command) in actions.read() {
+        // The patient's app drops what comes while they are in the safe room: say so here.
+        if matches!(scenes.player.phase(), Phase::SafeRoom { .. })
+            && !matches!(command, Command::Stop | Command::Heartbeat)
+        {
+            scenes.dropped.push(command.name());
+        }
+        out.write(SendControlTo {
+            to: patient,
+            message: Control::Scene(*command),
+        });
+    }
+    let active = !matches!(scenes.player.phase(), Phase::Consult);
+    if active && now.saturating_sub(scenes.last_beat) >= HEARTBEAT_EVERY_MS {
+        scenes.last_beat = now;
+        out.write(SendControlTo {
+            to: patient,
+            message: Control::Heartbeat,
+        });
+    }
+}
+
+/// The room follows what the patient sees.
+fn follow(scenes: Res<'_, Scenes>, mut environment: ResMut<'_, Environment>) {
+    let next = match scenes.player.showing() {
+        None => Environment::ConsultRoom,
+        Some(SceneId::SafeRoom) => Environment::SafeRoom,
+        Some(_) => Environment::Scene,
+    };
+    if *environment != next {
+        *environment = next;
+    }
+}

@@ -1,0 +1,191 @@
+//! Exposure scenes end to end: a therapist's app and a patient's app stepped side by side over
+//! the in-memory hub, through the real bridge, trust verdicts and scene players.
+
+use bevy::prelude::*;
+use haven_proto::control::Control;
+use haven_proto::signal::Role;
+use haven_scenes::catalog::Param;
+use haven_scenes::player::{Phase, SafeReason};
+use haven_scenes::{Command, Refused, SceneId};
+
+use super::ConsultStepper;
+use crate::room::Environment;
+use crate::scenes::{PatientAction, Scenes, TherapistAction};
+use crate::session::SendControlTo;
+
+fn scenes(stepper: &mut ConsultStepper, role: Role) -> &Scenes {
+    stepper.app(role).world().resource::<Scenes>()
+}
+
+fn therapist(stepper: &mut ConsultStepper, command: Command) {
+    stepper
+        .app(Role::Therapist)
+        .world_mut()
+        .write_message(TherapistAction(command));
+}
+
+fn patient(stepper: &mut ConsultStepper, command: Command) {
+    stepper
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(PatientAction(command));
+}
+
+fn environment(stepper: &mut ConsultStepper, role: Role) -> Environment {
+    *stepper.app(role).world().resource::<Environment>()
+}
+
+/// The therapist proposes, the patient accepts, the therapist raises the intensity and fires
+/// an event; the patient's scene follows, the therapist's mirror shows the same, and both
+/// rooms become the scene. STOP and the safe room go and come back.
+#[test]
+fn a_therapist_runs_a_scene_the_patient_accepted_and_the_mirror_follows() {
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |_, _| {});
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Heights,
+            intensity: 2,
+        },
+    );
+    assert!(consult.step_until(20, |s| matches!(
+        scenes(s, Role::Patient).player.phase(),
+        Phase::Proposed { .. }
+    )));
+    assert_eq!(
+        environment(&mut consult, Role::Patient),
+        Environment::ConsultRoom
+    );
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Therapist).player.showing() == Some(SceneId::Heights)
+    }));
+    assert_eq!(environment(&mut consult, Role::Patient), Environment::Scene);
+    assert_eq!(
+        environment(&mut consult, Role::Therapist),
+        Environment::Scene
+    );
+    therapist(
+        &mut consult,
+        Command::SetIntensity {
+            intensity: 8,
+            ramp_ms: 0,
+        },
+    );
+    assert!(consult.step_until(20, |s| {
+        let p = scenes(s, Role::Patient);
+        p.player.value(Param::HeightM, 0) == Some(70.0)
+    }));
+    consult.steps(3);
+    // The mirror's values, at the same moment of the patient's clock, are the patient's.
+    let now = consult
+        .app(Role::Patient)
+        .world()
+        .resource::<Time>()
+        .elapsed()
+        .as_millis() as u64;
+    let live = scenes(&mut consult, Role::Patient).player.values(now);
+    let mirror = scenes(&mut consult, Role::Therapist).player.values(now);
+    assert_eq!(live, mirror);
+    // STOP: the patient is in the safe room, and the therapist sees it.
+    therapist(&mut consult, Command::Stop);
+    assert!(consult.step_until(20, |s| {
+        matches!(
+            scenes(s, Role::Therapist).player.phase(),
+            Phase::SafeRoom {
+                why: SafeReason::Stop,
+                ..
+            }
+        )
+    }));
+    assert_eq!(
+        environment(&mut consult, Role::Patient),
+        Environment::SafeRoom
+    );
+    // What the therapist sends meanwhile is dropped, and shown dropped.
+    therapist(
+        &mut consult,
+        Command::SetIntensity {
+            intensity: 10,
+            ramp_ms: 0,
+        },
+    );
+    consult.steps(5);
+    assert!(
+        scenes(&mut consult, Role::Patient)
+            .refused
+            .iter()
+            .any(|(_, why)| *why == Refused::InSafeRoom)
+    );
+    patient(&mut consult, Command::LeaveSafeRoom);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Therapist).player.showing() == Some(SceneId::Heights)
+    }));
+    assert_eq!(
+        scenes(&mut consult, Role::Patient).player.state().intensity,
+        8
+    );
+}
+
+/// A clinician's scene command is refused with its reason and changes nothing; the patient's
+/// scene goes on.
+#[test]
+fn a_scene_command_from_anyone_but_a_therapist_is_refused() {
+    let mut consult = ConsultStepper::new(&[Role::Clinician, Role::Patient], |_, _| {});
+    let patient_id = consult.get(Role::Patient).peer;
+    consult
+        .app(Role::Clinician)
+        .world_mut()
+        .write_message(SendControlTo {
+            to: patient_id,
+            message: Control::Scene(Command::Propose {
+                scene: SceneId::Spiders,
+                intensity: 9,
+            }),
+        });
+    consult.steps(5);
+    // The session refuses it at the role check already; nothing reaches the player.
+    let patient_scenes = scenes(&mut consult, Role::Patient);
+    assert_eq!(patient_scenes.player.phase(), Phase::Consult);
+}
+
+/// The therapist goes silent (its connection cut): within 5 s the patient's app goes to the
+/// safe room by itself.
+#[test]
+fn a_silent_therapist_sends_the_patient_to_the_safe_room_within_five_seconds() {
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |_, _| {});
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Speaking,
+            intensity: 5,
+        },
+    );
+    consult.steps(5);
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Patient).player.showing() == Some(SceneId::Speaking)
+    }));
+    // Heartbeats keep it running for 10 s.
+    consult.steps(1_000);
+    assert_eq!(
+        scenes(&mut consult, Role::Patient).player.showing(),
+        Some(SceneId::Speaking)
+    );
+    let therapist_id = consult.get(Role::Therapist).peer;
+    consult.hub.cut(therapist_id);
+    // 5 s of silence (500 frames of 10 ms), and a little more.
+    assert!(consult.step_until(560, |s| {
+        matches!(
+            scenes(s, Role::Patient).player.phase(),
+            Phase::SafeRoom {
+                why: SafeReason::TherapistSilent,
+                ..
+            }
+        )
+    }));
+    assert_eq!(
+        environment(&mut consult, Role::Patient),
+        Environment::SafeRoom
+    );
+}

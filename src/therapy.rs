@@ -1,0 +1,131 @@
+//! The headless patient's scene: the participant without a window runs the scene as the
+//! patient's room app does (the authority, `haven_scenes::ScenePlayer`): it applies a verified
+//! therapist's commands, says the scene's state to the therapists on each change, beats at 1 Hz
+//! while a scene runs, and goes to the safe room when the therapist falls silent or leaves.
+//! With `--accept-scenes` it accepts every proposal (the demo's simulated patient); without
+//! it, it declines them: a scripted stand-in cannot consent.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use haven_proto::control::Control;
+use haven_proto::signal::{PeerId, Role};
+use haven_scenes::player::{Effect, HEARTBEAT_EVERY_MS, Phase, Sender};
+use haven_scenes::{Command, ScenePlayer};
+use haven_session::Session;
+use tracing::{info, warn};
+
+/// The headless patient's scene.
+pub(crate) struct HeadlessScene {
+    player: ScenePlayer,
+    epoch: Instant,
+    accept: bool,
+    /// Therapists in the room, and whether they may run a scene (verified, or no clinic to
+    /// check against).
+    therapists: HashMap<PeerId, bool>,
+    last_beat: u64,
+    /// Scene commands refused, for the figures.
+    pub(crate) refused: u64,
+    /// Scenes run, by name, for the figures.
+    pub(crate) scenes_started: Vec<String>,
+}
+
+impl HeadlessScene {
+    pub(crate) fn new(accept: bool) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(7, |d| d.as_nanos() as u64);
+        Self {
+            player: ScenePlayer::new(seed, 0),
+            epoch: Instant::now(),
+            accept,
+            therapists: HashMap::new(),
+            last_beat: 0,
+            refused: 0,
+            scenes_started: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A therapist is in the room; `trusted`: it may run a scene.
+    pub(crate) fn therapist(&mut self, peer: PeerId, trusted: bool) {
+        self.therapists.insert(peer, trusted);
+    }
+
+    /// A peer left: if no therapist is left, the safe room.
+    pub(crate) fn left(&mut self, peer: PeerId) {
+        if self.therapists.remove(&peer).is_some() && self.therapists.is_empty() {
+            let now = self.now();
+            self.player.therapist_left(now);
+        }
+    }
+
+    /// A room event from a peer in `role`.
+    pub(crate) fn on_control(&mut self, from: PeerId, role: Role, message: &Control) {
+        let command = match message {
+            Control::Scene(command) => *command,
+            Control::Heartbeat => Command::Heartbeat,
+            _ => return,
+        };
+        let sender = match (role, self.therapists.get(&from)) {
+            (Role::Therapist, Some(true)) => Sender::Therapist,
+            _ => Sender::Other,
+        };
+        let now = self.now();
+        if let Err(why) = self.player.apply(sender, command, now) {
+            self.refused += 1;
+            warn!(peer = %from, command = command.name(), %why, "a scene command was refused");
+        }
+    }
+
+    /// Time passes: the player ticks, the patient answers proposals, the state and heartbeats go
+    /// to the therapists.
+    pub(crate) fn step(&mut self, session: &Session) {
+        let now = self.now();
+        self.player.tick(now);
+        let mut changed = false;
+        let effects: Vec<Effect> = self.player.drain_effects().collect();
+        for effect in effects {
+            changed = true;
+            match effect {
+                Effect::Proposed { scene, intensity } => {
+                    let answer = if self.accept {
+                        Command::Accept
+                    } else {
+                        Command::Decline
+                    };
+                    info!(
+                        scene = scene.name(),
+                        intensity,
+                        accepted = self.accept,
+                        "a scene was proposed"
+                    );
+                    let _ = self.player.apply(Sender::Patient, answer, now);
+                }
+                Effect::Started(scene) => self.scenes_started.push(scene.name().to_owned()),
+                Effect::SafeRoom(why) => info!(?why, "in the safe room"),
+                _ => {}
+            }
+        }
+        // What answering a proposal started, said in the same step.
+        changed |= self.player.drain_effects().count() > 0;
+        let running = !matches!(self.player.phase(), Phase::Consult);
+        let beat = running && now.saturating_sub(self.last_beat) >= HEARTBEAT_EVERY_MS;
+        if !(changed || beat) {
+            return;
+        }
+        let state = Box::new(self.player.snapshot(now));
+        for (&to, _) in self.therapists.iter().filter(|(_, trusted)| **trusted) {
+            session.send_control_to(to, &Control::SceneState(state.clone()));
+            if beat {
+                session.send_control_to(to, &Control::Heartbeat);
+            }
+        }
+        if beat {
+            self.last_beat = now;
+        }
+    }
+}
