@@ -401,7 +401,10 @@ fn run_a_short_session(
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one system: the headless demo's report")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the headless demo's report"
+)]
 fn headless_frames(
     mut commands: Commands<'_, '_>,
     mut state: ResMut<'_, Headless>,

@@ -360,6 +360,15 @@ fn shortcuts(
     }
 }
 
+/// A line of panel text (the panels' one text style, at a size and colour).
+pub(super) fn label(text: impl Into<String>, size: f32, colour: Color) -> impl Bundle {
+    (
+        Text::new(text),
+        TextFont::from_font_size(size),
+        TextColor(colour),
+    )
+}
+
 fn role_name(role: haven_proto::signal::Role) -> &'static str {
     match role {
         haven_proto::signal::Role::Patient => "Patient",

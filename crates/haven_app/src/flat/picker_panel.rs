@@ -10,6 +10,7 @@ use haven_proto::bulk::ObjectKind;
 
 use haven_proto::signal::{PeerId, Role};
 
+use super::label;
 use crate::avatar::{Appearance, RemoteAvatar};
 use crate::session::SessionFigures;
 use crate::sharing::Sharing;
@@ -71,14 +72,6 @@ fn spawn_panel(mut commands: Commands<'_, '_>, panels: Query<'_, '_, (), With<Pi
         },
         BackgroundColor(PANEL_BG),
     ));
-}
-
-fn label(text: impl Into<String>, size: f32, colour: Color) -> impl Bundle {
-    (
-        Text::new(text),
-        TextFont::from_font_size(size),
-        TextColor(colour),
-    )
 }
 
 fn button(action: PickerAction, text: &str, bg: Color, fg: Color) -> impl Bundle {

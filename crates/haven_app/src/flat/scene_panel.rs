@@ -8,6 +8,7 @@ use haven_proto::signal::Role;
 use haven_scenes::player::{DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
+use super::label;
 use crate::scenes::{PatientAction, SceneFade, Scenes, TherapistAction};
 use crate::session::SessionFigures;
 
@@ -101,14 +102,6 @@ fn spawn(
         BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.0)),
         GlobalZIndex(100),
     ));
-}
-
-fn label(text: impl Into<String>, size: f32, colour: Color) -> impl Bundle {
-    (
-        Text::new(text),
-        TextFont::from_font_size(size),
-        TextColor(colour),
-    )
 }
 
 fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
