@@ -87,31 +87,35 @@ impl HeadlessScene {
         let now = self.now();
         self.player.tick(now);
         let mut changed = false;
-        let effects: Vec<Effect> = self.player.drain_effects().collect();
-        for effect in effects {
-            changed = true;
-            match effect {
-                Effect::Proposed { scene, intensity } => {
-                    let answer = if self.accept {
-                        Command::Accept
-                    } else {
-                        Command::Decline
-                    };
-                    info!(
-                        scene = scene.name(),
-                        intensity,
-                        accepted = self.accept,
-                        "a scene was proposed"
-                    );
-                    let _ = self.player.apply(Sender::Patient, answer, now);
+        // Answering a proposal makes more effects (the scene starts): bounded rounds.
+        for _ in 0..3 {
+            let effects: Vec<Effect> = self.player.drain_effects().collect();
+            if effects.is_empty() {
+                break;
+            }
+            for effect in effects {
+                changed = true;
+                match effect {
+                    Effect::Proposed { scene, intensity } => {
+                        let answer = if self.accept {
+                            Command::Accept
+                        } else {
+                            Command::Decline
+                        };
+                        info!(
+                            scene = scene.name(),
+                            intensity,
+                            accepted = self.accept,
+                            "a scene was proposed"
+                        );
+                        let _ = self.player.apply(Sender::Patient, answer, now);
+                    }
+                    Effect::Started(scene) => self.scenes_started.push(scene.name().to_owned()),
+                    Effect::SafeRoom(why) => info!(?why, "in the safe room"),
+                    _ => {}
                 }
-                Effect::Started(scene) => self.scenes_started.push(scene.name().to_owned()),
-                Effect::SafeRoom(why) => info!(?why, "in the safe room"),
-                _ => {}
             }
         }
-        // What answering a proposal started, said in the same step.
-        changed |= self.player.drain_effects().count() > 0;
         let running = !matches!(self.player.phase(), Phase::Consult);
         let beat = running && now.saturating_sub(self.last_beat) >= HEARTBEAT_EVERY_MS;
         if !(changed || beat) {

@@ -57,10 +57,19 @@ impl Plugin for TrustPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PeerTrust>()
             .add_systems(Startup, add_words_button)
-            .add_systems(Update, (take_news, press_words, label_words_button).chain())
+            .add_systems(
+                Update,
+                (take_news, press_words, label_words_button)
+                    .chain()
+                    .in_set(TrustSystems),
+            )
             .add_systems(Update, captions.after(crate::avatar::AvatarSystems::Place));
     }
 }
+
+/// The trust feature's systems: later features that act on verdicts run after them.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrustSystems;
 
 /// The in-room button that shows and hides the safety words.
 #[derive(Component, Debug)]

@@ -427,11 +427,15 @@ impl ScenePlayer {
             });
         }
         if sender == Sender::Therapist {
+            // Every word from the therapist shows it is there.
+            self.last_heartbeat = self.last_heartbeat.max(now);
             if command == Command::Heartbeat {
-                self.last_heartbeat = self.last_heartbeat.max(now);
                 return Ok(());
             }
-            self.count(now)?;
+            // STOP is never refused as a flood.
+            if command != Command::Stop {
+                self.count(now)?;
+            }
             if let Phase::SafeRoom { .. } = self.state.phase
                 && command != Command::Stop
             {
@@ -446,6 +450,10 @@ impl ScenePlayer {
                 }
                 if scene == SceneId::SafeRoom {
                     return Err(Refused::NotNow("proposing the safe room"));
+                }
+                // One scene at a time: the therapist ends this one first (the console does).
+                if self.state.phase == Phase::Running {
+                    return Err(Refused::NotNow("proposing while a scene runs"));
                 }
                 self.state.phase = Phase::Proposed { scene, intensity };
                 self.effects.push(Effect::Proposed { scene, intensity });
@@ -517,9 +525,12 @@ impl ScenePlayer {
             }
             Command::EnterSafeRoom => self.enter_safe_room(SafeReason::Patient, now),
             Command::LeaveSafeRoom => {
-                let Phase::SafeRoom { resume, .. } = self.state.phase else {
+                let Phase::SafeRoom { resume, why, .. } = self.state.phase else {
                     return Err(Refused::NotNow("leave safe room"));
                 };
+                // A scene comes back only with a therapist there to watch over it: after
+                // the therapist fell silent or left, the patient goes to the consult room.
+                let resume = resume && matches!(why, SafeReason::Patient | SafeReason::Stop);
                 self.effects.push(Effect::LeftSafeRoom);
                 self.effects.push(Effect::Fade { ms: SCENE_FADE_MS });
                 match (resume, self.state.scene, self.saved.take()) {
@@ -1195,5 +1206,93 @@ mod tests {
                 .count();
         }
         assert_eq!(suggested, 1);
+    }
+
+    /// A proposal long after the last heartbeat (the therapist talked first for a minute) is
+    /// shown to the patient, not taken for silence; STOP goes through a flood; proposing over
+    /// a running scene is refused; the safe room from a proposal.
+    #[test]
+    fn a_late_proposal_stop_in_a_flood_and_the_safe_room_from_a_proposal() {
+        let mut player = ScenePlayer::new(1, 0);
+        let propose = Command::Propose {
+            scene: SceneId::Flying,
+            intensity: 2,
+        };
+        player.apply(T, propose, 60_000).expect("proposed");
+        player.tick(60_010);
+        assert!(
+            matches!(player.phase(), Phase::Proposed { .. }),
+            "{:?}",
+            player.phase()
+        );
+        player
+            .apply(P, Command::EnterSafeRoom, 60_020)
+            .expect("safe, from a proposal");
+        assert_eq!(player.showing(), Some(SceneId::SafeRoom));
+        player
+            .apply(P, Command::LeaveSafeRoom, 60_030)
+            .expect("back");
+        assert_eq!(
+            player.phase(),
+            Phase::Consult,
+            "nothing was running to resume"
+        );
+
+        let mut busy = running(3);
+        assert_eq!(
+            busy.apply(T, propose, 2_000),
+            Err(Refused::NotNow("proposing while a scene runs"))
+        );
+        for i in 0..30 {
+            let _ = busy.apply(T, Command::Unpin { param: Param::Wind }, 3_000 + i);
+        }
+        busy.apply(T, Command::Stop, 3_100)
+            .expect("STOP is never a flood");
+        assert!(matches!(busy.phase(), Phase::SafeRoom { .. }));
+    }
+
+    /// After the therapist left (or fell silent), leaving the safe room goes to the consult
+    /// room: no scene runs without someone watching over it.
+    #[test]
+    fn no_scene_comes_back_without_a_therapist() {
+        let mut player = running(7);
+        player.therapist_left(2_000);
+        player
+            .apply(P, Command::LeaveSafeRoom, 3_000)
+            .expect("leaves");
+        assert_eq!(player.phase(), Phase::Consult);
+        assert_eq!(player.showing(), None);
+        let mut silent = running(7);
+        silent.tick(1_000 + HEARTBEAT_TIMEOUT_MS + 1);
+        silent
+            .apply(P, Command::LeaveSafeRoom, 9_000)
+            .expect("leaves");
+        assert_eq!(silent.phase(), Phase::Consult);
+    }
+
+    /// A mirror made from a snapshot sent at the patient's `now`, on a machine whose clock
+    /// reads 40 s less, computes the patient's values once its clock is mapped onto the
+    /// patient's (patient time = mirror time + offset).
+    #[test]
+    fn a_mirror_on_another_clock_maps_onto_the_patients() {
+        let mut live = running(2);
+        live.apply(
+            T,
+            Command::SetIntensity {
+                intensity: 9,
+                ramp_ms: 5_000,
+            },
+            2_000,
+        )
+        .expect("set");
+        let sent_at = 3_000;
+        let mirror = ScenePlayer::mirror(live.snapshot(sent_at));
+        let received_at_mirror = 500u64; // the mirror's clock when the state arrived
+        let offset = sent_at as i64 - received_at_mirror as i64;
+        for mirror_now in (500..9_000u64).step_by(500) {
+            let patient_now = mirror_now.saturating_add_signed(offset);
+            assert_eq!(mirror.values(patient_now), live.values(patient_now));
+        }
+        assert_eq!(mirror.state().now, sent_at);
     }
 }

@@ -5,7 +5,7 @@
 
 use bevy::prelude::*;
 use haven_proto::signal::Role;
-use haven_scenes::player::{DEFAULT_RAMP_MS, Phase, SafeReason};
+use haven_scenes::player::{BREAK_AFTER_MS, DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
 use super::label;
@@ -165,6 +165,7 @@ fn keys(
 
 fn press(
     buttons: Query<'_, '_, (&Press, &Interaction), Changed<Interaction>>,
+    scenes: Res<'_, Scenes>,
     mut console: ResMut<'_, Console>,
     mut patient: MessageWriter<'_, PatientAction>,
     mut therapist: MessageWriter<'_, TherapistAction>,
@@ -178,6 +179,12 @@ fn press(
                 patient.write(PatientAction(command));
             }
             Press::Therapist(command) => {
+                // Another scene while one runs: end this one first (one scene at a time).
+                if matches!(command, Command::Propose { .. })
+                    && scenes.player.phase() == Phase::Running
+                {
+                    therapist.write(TherapistAction(Command::End));
+                }
                 therapist.write(TherapistAction(command));
             }
             Press::Intensity(step) => {
@@ -227,11 +234,19 @@ fn redraw(
             "Waiting for the patient to accept {} at {intensity}",
             scene.name()
         ),
-        Phase::Running => format!(
-            "Patient: in {} at intensity {intensity} for {}",
-            scene.map_or("?", SceneId::name),
-            clock(now.saturating_sub(scenes.player.state().started))
-        ),
+        Phase::Running => {
+            let since = now.saturating_sub(scenes.player.state().started);
+            format!(
+                "Patient: in {} at intensity {intensity} for {}{}",
+                scene.map_or("?", SceneId::name),
+                clock(since),
+                if since >= BREAK_AFTER_MS {
+                    " - time for a break?"
+                } else {
+                    ""
+                }
+            )
+        }
         Phase::SafeRoom { why, since, .. } => format!(
             "Patient: in the SAFE ROOM ({}) for {}",
             match why {

@@ -79,6 +79,8 @@ pub struct Scenes {
     last_beat: u64,
     /// The patient (on a therapist's side), once its state arrived.
     pub patient: Option<PeerId>,
+    /// The therapists told the state so far (on the patient's side).
+    told: Vec<PeerId>,
 }
 
 impl Scenes {
@@ -93,6 +95,7 @@ impl Scenes {
             notices: Vec::new(),
             last_beat: 0,
             patient: None,
+            told: Vec::new(),
         }
     }
 
@@ -120,7 +123,8 @@ impl Plugin for ScenePlugin {
                 Update,
                 (patient_side, therapist_side, follow)
                     .chain()
-                    .in_set(SceneSystems),
+                    .in_set(SceneSystems)
+                    .after(crate::trust::TrustSystems),
             );
     }
 }
@@ -138,11 +142,14 @@ fn sender(role: Role, trust: &PeerTrust, peer: PeerId) -> Sender {
     }
 }
 
-fn therapists(figures: &SessionFigures) -> Vec<PeerId> {
+/// The connected therapists that may run a scene (verified, or no clinic to check against):
+/// only they get the scene's state.
+fn therapists(figures: &SessionFigures, trust: &PeerTrust) -> Vec<PeerId> {
     figures
         .people
         .iter()
         .filter(|p| p.role == Role::Therapist && figures.connected.contains(&p.id))
+        .filter(|p| sender(p.role, trust, p.id) == Sender::Therapist)
         .map(|p| p.id)
         .collect()
 }
@@ -189,11 +196,15 @@ fn patient_side(
     }
     // The therapist gone: no one watches over the scene.
     let gone = left.read().count() > 0;
-    if gone && therapists(&figures).is_empty() {
+    let watching = therapists(&figures, &trust);
+    if gone && watching.is_empty() {
         scenes.player.therapist_left(now);
     }
+    // A therapist who just became able to watch (connected and verified) gets the state.
+    let newcomer = watching.iter().any(|t| !scenes.told.contains(t));
+    scenes.told = watching.clone();
     scenes.player.tick(now);
-    let mut changed = scenes.player.state() != &before;
+    let mut changed = newcomer || scenes.player.state() != &before;
     for effect in scenes.player.drain_effects() {
         changed = true;
         match effect {
@@ -208,7 +219,7 @@ fn patient_side(
     let beat = running && now.saturating_sub(scenes.last_beat) >= HEARTBEAT_EVERY_MS;
     if changed || beat {
         let state = Box::new(scenes.player.snapshot(now));
-        for to in therapists(&figures) {
+        for to in watching {
             out.write(SendControlTo {
                 to,
                 message: Control::SceneState(state.clone()),
@@ -226,6 +237,10 @@ fn patient_side(
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the therapist's side in order"
+)]
 fn therapist_side(
     time: Res<'_, Time>,
     figures: Res<'_, SessionFigures>,
@@ -233,15 +248,29 @@ fn therapist_side(
     mut fade: ResMut<'_, SceneFade>,
     mut received: MessageReader<'_, '_, ControlReceived>,
     mut actions: MessageReader<'_, '_, TherapistAction>,
+    mut left: MessageReader<'_, '_, PeerLeft>,
     mut out: MessageWriter<'_, SendControlTo>,
 ) {
     if figures.me.is_none_or(|me| me.role != Role::Therapist) {
         return;
     }
     let now = now_ms(&time);
+    // The patient left: nothing of its scene is true any more.
+    for PeerLeft(peer) in left.read() {
+        if scenes.patient == Some(*peer) {
+            scenes.player = ScenePlayer::new(0, now);
+            scenes.patient = None;
+            scenes.notices.push("The patient left.".to_owned());
+        }
+    }
     for m in received.read() {
         if let Control::SceneState(state) = &m.message {
             let showing = scenes.player.showing();
+            if matches!(scenes.player.phase(), Phase::Proposed { .. })
+                && state.phase == Phase::Consult
+            {
+                scenes.notices.push("The patient said not now.".to_owned());
+            }
             scenes.offset = i64::try_from(state.now).unwrap_or(i64::MAX)
                 - i64::try_from(now).unwrap_or(i64::MAX);
             scenes.player = ScenePlayer::mirror((**state).clone());
@@ -263,7 +292,18 @@ fn therapist_side(
     }) else {
         return;
     };
+    // While the patient's connection is down, commands are not sent (they would arrive late,
+    // all at once): the console says so.
+    let reachable =
+        figures.connected.contains(&patient) && !figures.reconnecting.contains(&patient);
     for TherapistAction(command) in actions.read() {
+        if !reachable {
+            scenes.notices.push(format!(
+                "Not sent ({}): the patient's connection is down.",
+                command.name()
+            ));
+            continue;
+        }
         // The patient's app drops what comes while they are in the safe room: say so here.
         if matches!(scenes.player.phase(), Phase::SafeRoom { .. })
             && !matches!(command, Command::Stop | Command::Heartbeat)
@@ -275,8 +315,8 @@ fn therapist_side(
             message: Control::Scene(*command),
         });
     }
-    let active = !matches!(scenes.player.phase(), Phase::Consult);
-    if active && now.saturating_sub(scenes.last_beat) >= HEARTBEAT_EVERY_MS {
+    // The heartbeat goes whenever the patient is reachable, scene or not.
+    if reachable && now.saturating_sub(scenes.last_beat) >= HEARTBEAT_EVERY_MS {
         scenes.last_beat = now;
         out.write(SendControlTo {
             to: patient,

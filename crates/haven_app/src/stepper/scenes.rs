@@ -189,3 +189,46 @@ fn a_silent_therapist_sends_the_patient_to_the_safe_room_within_five_seconds() {
         Environment::SafeRoom
     );
 }
+
+/// With a clinic in the patient's invite, a therapist whose credential does not verify cannot
+/// run a scene: its proposal is refused as not a therapist's, and nothing changes.
+#[test]
+fn an_unverified_therapist_cannot_run_a_scene() {
+    use haven_signal::clinic::ClinicKey;
+
+    use super::Trust;
+
+    let clinic = ClinicKey::generate("Northside Clinic").expect("key");
+    let key = clinic.public_key();
+    let mut consult = ConsultStepper::new_checked(
+        &[Role::Therapist, Role::Patient],
+        |_, _| {},
+        |role| Trust {
+            identity: None,
+            clinic: (role == Role::Patient).then_some(key),
+        },
+    );
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Heights,
+            intensity: 1,
+        },
+    );
+    consult.steps(10);
+    let patient_scenes = scenes(&mut consult, Role::Patient);
+    assert_eq!(patient_scenes.player.phase(), Phase::Consult);
+    assert!(
+        patient_scenes.refused.iter().any(|(_, why)| matches!(
+            why,
+            Refused::NotAllowed {
+                sender: haven_scenes::player::Sender::Other,
+                ..
+            }
+        )),
+        "{:?}",
+        patient_scenes.refused
+    );
+    // And it is told nothing of the scene.
+    assert!(scenes(&mut consult, Role::Therapist).patient.is_none());
+}
