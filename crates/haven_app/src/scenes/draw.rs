@@ -21,7 +21,7 @@ impl Plugin for SceneDrawPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(
             Update,
-            (rebuild, animate).chain().after(super::SceneSystems),
+            (rebuild, animate, cue).chain().after(super::SceneSystems),
         );
     }
 }
@@ -430,4 +430,22 @@ fn animate(
             }
         }
     }
+}
+
+/// The cue of an announced event, where the patient looks: ahead of the seat, at eye height,
+/// in both front ends, until the event happens.
+fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time>, scenes: Res<'_, Scenes>) {
+    let Some((event, until)) = scenes.cue else {
+        return;
+    };
+    let now = u64::try_from(time.elapsed().as_millis()).unwrap_or(0);
+    let seconds = until.saturating_sub(now).div_ceil(1000);
+    let at = frame().transform_point(Vec3::new(0.0, 1.45, -1.4));
+    gizmos.text(
+        Isometry3d::new(at, frame().rotation),
+        &format!("In {seconds} s: {}", event.name()),
+        0.05,
+        Vec2::ZERO,
+        Color::srgb(1.0, 0.95, 0.70),
+    );
 }

@@ -81,6 +81,9 @@ pub struct Scenes {
     pub patient: Option<PeerId>,
     /// The therapists told the state so far (on the patient's side).
     told: Vec<PeerId>,
+    /// The cue of an announced event the patient sees now, and when (our time, ms) it goes:
+    /// when the event happens, 3 s on.
+    pub cue: Option<(haven_scenes::Event, u64)>,
 }
 
 impl Scenes {
@@ -96,6 +99,7 @@ impl Scenes {
             last_beat: 0,
             patient: None,
             told: Vec::new(),
+            cue: None,
         }
     }
 
@@ -209,6 +213,10 @@ fn patient_side(
         changed = true;
         match effect {
             Effect::Fade { ms } => *fade = SceneFade { since: now, ms },
+            Effect::Cue(event) => {
+                scenes.cue = Some((event, now + haven_scenes::player::CUE_LEAD_MS));
+            }
+            Effect::Happens { .. } | Effect::SafeRoom(_) | Effect::Ended => scenes.cue = None,
             Effect::SuggestBreak => scenes
                 .notices
                 .push("30 minutes in this scene: time for a break?".to_owned()),

@@ -232,3 +232,53 @@ fn an_unverified_therapist_cannot_run_a_scene() {
     // And it is told nothing of the scene.
     assert!(scenes(&mut consult, Role::Therapist).patient.is_none());
 }
+
+/// An announced event: the patient sees its cue at once, and the event happens 3 s later (the
+/// cue goes then).
+#[test]
+fn an_announced_event_shows_its_cue_to_the_patient_three_seconds_before() {
+    use haven_scenes::Event;
+
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |_, _| {});
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Speaking,
+            intensity: 4,
+        },
+    );
+    consult.steps(5);
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Patient).player.phase() == Phase::Running
+    }));
+    therapist(
+        &mut consult,
+        Command::Fire {
+            event: Event::Cough,
+            announce: true,
+        },
+    );
+    assert!(consult.step_until(10, |s| scenes(s, Role::Patient).cue.is_some()));
+    assert_eq!(
+        scenes(&mut consult, Role::Patient).cue.map(|(e, _)| e),
+        Some(Event::Cough)
+    );
+    // 2.5 s on, still the cue and not the cough; by 3.1 s the cough, and no cue.
+    consult.steps(250);
+    let patient_scenes = scenes(&mut consult, Role::Patient);
+    assert!(patient_scenes.cue.is_some());
+    assert!(patient_scenes.player.timeline().is_empty());
+    consult.steps(60);
+    let patient_scenes = scenes(&mut consult, Role::Patient);
+    assert!(patient_scenes.cue.is_none());
+    assert_eq!(
+        patient_scenes
+            .player
+            .timeline()
+            .iter()
+            .map(|h| (h.event, h.announced))
+            .collect::<Vec<_>>(),
+        vec![(Event::Cough, true)]
+    );
+}
