@@ -86,8 +86,10 @@ impl WordsExchange {
     pub(crate) fn new() -> Self {
         let mut nonce = [0; 32];
         // Without randomness the words still match end to end; they only lose their defence
-        // against a relay that could then predict the nonce.
-        let _ = getrandom::fill(&mut nonce);
+        // against a relay that could then predict the nonce: said, not hidden.
+        if getrandom::fill(&mut nonce).is_err() {
+            tracing::warn!("no randomness for the safety words' nonce: a relay could predict it");
+        }
         Self {
             nonce,
             committed: false,

@@ -9,7 +9,7 @@ use haven_scenes::player::{BREAK_AFTER_MS, DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
 use super::label;
-use crate::scenes::{PatientAction, SceneFade, Scenes, TherapistAction};
+use crate::scenes::{PatientAction, SceneFade, Scenes, TherapistAction, now_ms};
 use crate::session::SessionFigures;
 
 /// The scene panels of the window.
@@ -116,10 +116,6 @@ fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
         BackgroundColor(bg),
         children![label(text, 15.0, fg)],
     )
-}
-
-fn now_ms(time: &Time) -> u64 {
-    u64::try_from(time.elapsed().as_millis()).unwrap_or(0)
 }
 
 /// Esc: the patient to the safe room (no network needed); Space: the therapist's STOP; digits:

@@ -347,7 +347,7 @@ fn animate(
     let Some(root) = roots.iter().next() else {
         return;
     };
-    let now = scenes.player_time(u64::try_from(time.elapsed().as_millis()).unwrap_or(0));
+    let now = scenes.player_time(super::now_ms(&time));
     let values = scenes.player.values(now);
     let value = |p: Param| {
         values
@@ -438,7 +438,7 @@ fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time>, scenes: Res<'_, Scenes>)
     let Some((event, until)) = scenes.cue else {
         return;
     };
-    let now = u64::try_from(time.elapsed().as_millis()).unwrap_or(0);
+    let now = super::now_ms(&time);
     let seconds = until.saturating_sub(now).div_ceil(1000);
     let at = frame().transform_point(Vec3::new(0.0, 1.45, -1.4));
     gizmos.text(

@@ -133,7 +133,18 @@ impl Plugin for ScenePlugin {
     }
 }
 
-fn now_ms(time: &Time) -> u64 {
+/// The most refusals, drops and notices kept for the console.
+const KEPT: usize = 32;
+
+/// Appends `item`, keeping the last [`KEPT`].
+fn keep_last<T>(list: &mut Vec<T>, item: T) {
+    list.push(item);
+    let excess = list.len().saturating_sub(KEPT);
+    list.drain(..excess);
+}
+
+/// This app's time, ms (the scenes' clock on this side).
+pub(crate) fn now_ms(time: &Time) -> u64 {
     u64::try_from(time.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -178,25 +189,29 @@ fn patient_side(
     }
     let now = now_ms(&time);
     let scenes = &mut *scenes;
-    let before = scenes.player.state().clone();
+    // Whether the therapists must hear the state again: a command that took (a heartbeat
+    // changes nothing), or an effect. Events that ended are said with the next heartbeat.
+    let mut changed = false;
     for m in received.read() {
         let command = match &m.message {
             Control::Scene(command) => *command,
             Control::Heartbeat => Command::Heartbeat,
             _ => continue,
         };
-        if let Err(why) = scenes
+        match scenes
             .player
             .apply(sender(m.role, &trust, m.from), command, now)
         {
-            warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
-            scenes.refused.push((m.from, why));
-            let excess = scenes.refused.len().saturating_sub(32);
-            scenes.refused.drain(..excess);
+            Ok(()) => changed |= command != Command::Heartbeat,
+            Err(why) => {
+                warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
+                keep_last(&mut scenes.refused, (m.from, why));
+            }
         }
     }
     for PatientAction(command) in local.read() {
-        let _ = scenes.player.apply(Sender::Patient, *command, now);
+        // A press that makes no sense now (leaving a safe room one is not in) changes nothing.
+        changed |= scenes.player.apply(Sender::Patient, *command, now).is_ok();
     }
     // The therapist gone: no one watches over the scene.
     let gone = left.read().count() > 0;
@@ -205,10 +220,11 @@ fn patient_side(
         scenes.player.therapist_left(now);
     }
     // A therapist who just became able to watch (connected and verified) gets the state.
-    let newcomer = watching.iter().any(|t| !scenes.told.contains(t));
-    scenes.told = watching.clone();
+    if watching != scenes.told {
+        changed |= watching.iter().any(|t| !scenes.told.contains(t));
+        scenes.told.clone_from(&watching);
+    }
     scenes.player.tick(now);
-    let mut changed = newcomer || scenes.player.state() != &before;
     for effect in scenes.player.drain_effects() {
         changed = true;
         match effect {
@@ -217,9 +233,10 @@ fn patient_side(
                 scenes.cue = Some((event, now + haven_scenes::player::CUE_LEAD_MS));
             }
             Effect::Happens { .. } | Effect::SafeRoom(_) | Effect::Ended => scenes.cue = None,
-            Effect::SuggestBreak => scenes
-                .notices
-                .push("30 minutes in this scene: time for a break?".to_owned()),
+            Effect::SuggestBreak => keep_last(
+                &mut scenes.notices,
+                "30 minutes in this scene: time for a break?".to_owned(),
+            ),
             _ => {}
         }
     }
@@ -268,7 +285,7 @@ fn therapist_side(
         if scenes.patient == Some(*peer) {
             scenes.player = ScenePlayer::new(0, now);
             scenes.patient = None;
-            scenes.notices.push("The patient left.".to_owned());
+            keep_last(&mut scenes.notices, "The patient left.".to_owned());
         }
     }
     for m in received.read() {
@@ -277,7 +294,7 @@ fn therapist_side(
             if matches!(scenes.player.phase(), Phase::Proposed { .. })
                 && state.phase == Phase::Consult
             {
-                scenes.notices.push("The patient said not now.".to_owned());
+                keep_last(&mut scenes.notices, "The patient said not now.".to_owned());
             }
             scenes.offset = i64::try_from(state.now).unwrap_or(i64::MAX)
                 - i64::try_from(now).unwrap_or(i64::MAX);
@@ -286,7 +303,7 @@ fn therapist_side(
             if scenes.player.showing() != showing {
                 *fade = SceneFade {
                     since: now,
-                    ms: 600,
+                    ms: haven_scenes::player::SCENE_FADE_MS,
                 };
             }
         }
@@ -306,17 +323,18 @@ fn therapist_side(
         figures.connected.contains(&patient) && !figures.reconnecting.contains(&patient);
     for TherapistAction(command) in actions.read() {
         if !reachable {
-            scenes.notices.push(format!(
+            let note = format!(
                 "Not sent ({}): the patient's connection is down.",
                 command.name()
-            ));
+            );
+            keep_last(&mut scenes.notices, note);
             continue;
         }
         // The patient's app drops what comes while they are in the safe room: say so here.
         if matches!(scenes.player.phase(), Phase::SafeRoom { .. })
             && !matches!(command, Command::Stop | Command::Heartbeat)
         {
-            scenes.dropped.push(command.name());
+            keep_last(&mut scenes.dropped, command.name());
         }
         out.write(SendControlTo {
             to: patient,
