@@ -52,8 +52,27 @@ pub(crate) struct Args {
     /// Exposure therapy: the window is a therapist's, with the scene console; the simulated
     /// patient accepts the scenes it is offered. With --headless a short session is scripted
     /// (heights proposed at 6, raised to 9, an announced gust).
-    #[arg(long, conflicts_with = "as_patient")]
+    /// With --as-patient: the window is the patient's and the simulated participant a
+    /// therapist who proposes `--scene` (the window accepts it).
+    #[arg(long)]
     therapy: bool,
+    /// With --therapy: the scene proposed, as SCENE:INTENSITY (e.g. `spiders:10`); without it
+    /// the therapist's script proposes heights at 6, raises it to 9 and fires a gust.
+    #[arg(long, requires = "therapy", value_parser = crate::therapy::parse_proposal)]
+    scene: Option<(haven_scenes::SceneId, u8)>,
+    /// The simulated participant holds still in its seat, looking ahead (for comparing the
+    /// therapist's picture of the patient's view with the patient's own window).
+    #[arg(long)]
+    hold_seat: bool,
+    /// With --therapy and --headless: also save the therapist's picture of what the patient
+    /// sees here.
+    #[arg(long, requires = "therapy")]
+    mirror_screenshot: Option<PathBuf>,
+    /// With --therapy and --headless: show every scene at intensity 0 and 10 and save the
+    /// patient's view of each in this folder (`heights-0.png` ...), then stop. The simulated
+    /// patient holds still in its seat, looking 25° down.
+    #[arg(long, requires_all = ["therapy", "headless"], conflicts_with = "as_patient")]
+    scene_tour: Option<PathBuf>,
     /// With --therapy: the window looks from the patient's seat, the way the patient faces
     /// (to see the scene as the patient does).
     #[arg(long, requires = "therapy")]
@@ -101,6 +120,8 @@ struct Headless {
     report: Arc<Mutex<DemoFigures>>,
     /// The window is the patient's (it reports what it shared).
     as_patient: bool,
+    /// Also save the therapist's picture of the patient's view, here.
+    mirror_screenshot: Option<PathBuf>,
     /// The frame at which the other participant's first pose arrived: the `frames` counted
     /// run from there, so a slow start (a busy machine) does not end the demo before the
     /// consult has begun. `None` until then.
@@ -198,7 +219,29 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         "--voice-in",
         "synthetic",
     ]);
-    if args.therapy {
+    if args.hold_seat || args.scene_tour.is_some() {
+        simulated.arg("--hold-seat");
+    }
+    if args.scene_tour.is_some() {
+        // The tour's patient looks down a little: the table's spiders, the drop below.
+        simulated.args(["--look-down", "25"]);
+    }
+    let therapist_invite = invite(Role::Therapist)?;
+    if args.therapy && args.as_patient {
+        // The simulated therapist, with its credential, proposes the scene; the patient's
+        // window accepts it.
+        let credential_file = samples.join("therapist.credential");
+        let _ = std::fs::remove_file(&credential_file);
+        therapist_credential(&clinic, now)?.save(&credential_file)?;
+        let (scene, intensity) = args.scene.unwrap_or((haven_scenes::SceneId::Heights, 6));
+        simulated.args(["--name", "Therapist", "--colour", "#6a5aa8"]);
+        simulated.arg("--identity").arg(&credential_file);
+        simulated.arg("--propose").arg(format!(
+            "{}:{intensity}",
+            scene.name().to_lowercase().replace(' ', "-")
+        ));
+        simulated.arg(&therapist_invite);
+    } else if args.therapy {
         // The simulated patient accepts the scenes the therapist (the window) proposes.
         simulated.args(["--anonymous", "--accept-scenes"]);
         simulated.arg(&patient_invite);
@@ -223,15 +266,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     }
     let simulated = Simulated(
         simulated
-            .env("HAVEN_LOG", "warn")
+            .env(
+                "HAVEN_LOG",
+                std::env::var("HAVEN_DEMO_CHILD_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .context("starting the simulated participant")?,
     );
-    let (role, window_invite, avatar, picker) = if args.therapy {
+    let (role, window_invite, avatar, picker) = if args.therapy && !args.as_patient {
         (
             Role::Therapist,
-            invite(Role::Therapist)?,
+            therapist_invite.clone(),
             AvatarChoice::Named {
                 name: Redacted::new("Therapist".to_owned()),
                 colour: [0x6a, 0x5a, 0xa8],
@@ -268,14 +314,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
     };
     let mut config = SessionConfig::from_invite(&window_invite, NetworkPolicy::LoopbackOnly)?;
-    if args.therapy {
-        config.identity = Some(Arc::new(clinic.issue(
-            "Dr Sam Rivera",
-            "Clinical psychologist",
-            "DEMO-0002",
-            now.saturating_sub(60),
-            now + 24 * 3600,
-        )?));
+    if args.therapy && !args.as_patient {
+        config.identity = Some(Arc::new(therapist_credential(&clinic, now)?));
     } else if !args.as_patient {
         config.identity = Some(Arc::new(credential));
     }
@@ -311,7 +351,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     let report = Arc::new(Mutex::new(DemoFigures::default()));
-    if args.headless {
+    if let Some(dir) = args.scene_tour.as_ref().filter(|_| args.headless) {
+        std::fs::create_dir_all(dir)?;
+        app.insert_resource(crate::scene_tour::Tour::new(
+            dir.clone(),
+            args.screenshot.clone(),
+        ))
+        .add_systems(Update, crate::scene_tour::tour);
+    } else if args.headless {
         app.insert_resource(Headless {
             frames: args.frames.max(3),
             screenshot: args.screenshot.clone(),
@@ -319,14 +366,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             shot: Arc::new(Mutex::new(Shot::Idle)),
             report: Arc::clone(&report),
             as_patient: args.as_patient,
+            mirror_screenshot: args.mirror_screenshot.clone(),
             met_at: None,
         })
         .add_systems(Last, headless_frames);
-        if args.as_patient {
+        if args.as_patient && !args.therapy {
             app.add_systems(Update, share_when_the_clinician_is_here);
         }
-        if args.therapy {
-            app.add_systems(Update, run_a_short_session);
+        if args.therapy && args.as_patient {
+            app.add_systems(Update, crate::scene_tour::accept_proposals);
+        } else if args.therapy {
+            app.insert_resource(Script(args.scene))
+                .add_systems(Update, run_a_short_session);
         }
     }
     app.run();
@@ -364,9 +415,29 @@ fn share_when_the_clinician_is_here(
 }
 
 /// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
+/// The demo clinic's credential for the therapist.
+fn therapist_credential(
+    clinic: &ClinicKey,
+    now: u64,
+) -> anyhow::Result<haven_signal::clinic::Identity> {
+    Ok(clinic.issue(
+        "Dr Sam Rivera",
+        "Clinical psychologist",
+        "DEMO-0002",
+        now.saturating_sub(60),
+        now + 24 * 3600,
+    )?)
+}
+
+/// The scene the therapist's script proposes (`--scene`), if not the default show.
+#[derive(Resource)]
+struct Script(Option<(haven_scenes::SceneId, u8)>);
+
 /// The headless therapy demo's script: once the patient is here, propose heights at 6; once
-/// it runs, raise it to 9 over 3 s and fire an announced gust.
+/// it runs, raise it to 9 over 3 s and fire an announced gust. With `--scene`, propose that
+/// and nothing more.
 fn run_a_short_session(
+    script: Res<'_, Script>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, haven_app::scenes::Scenes>,
     mut console: ResMut<'_, haven_app::flat::scene_panel::Console>,
@@ -378,12 +449,10 @@ fn run_a_short_session(
     use haven_scenes::{Command, Event, SceneId};
     match *step {
         0 if figures.connected.len() == 1 && figures.poses_received > 0 => {
-            console.intensity = 6;
-            out.write(TherapistAction(Command::Propose {
-                scene: SceneId::Heights,
-                intensity: 6,
-            }));
-            *step = 1;
+            let (scene, intensity) = script.0.unwrap_or((SceneId::Heights, 6));
+            console.intensity = intensity;
+            out.write(TherapistAction(Command::Propose { scene, intensity }));
+            *step = if script.0.is_some() { 2 } else { 1 };
         }
         1 if scenes.player.phase() == Phase::Running => {
             console.intensity = 9;
@@ -414,6 +483,12 @@ fn headless_frames(
     front: Res<'_, FrontEnd>,
     sharing: Res<'_, haven_app::sharing::Sharing>,
     scenes: Res<'_, haven_app::scenes::Scenes>,
+    mirror: Query<
+        '_,
+        '_,
+        &bevy::camera::RenderTarget,
+        With<haven_app::flat::patient_view::PatientViewCamera>,
+    >,
 ) {
     // Real time: virtual time caps a frame's delta at 250 ms.
     state.frame_ms.push(time.delta_secs_f64() * 1000.0);
@@ -493,6 +568,18 @@ fn headless_frames(
             let path = state.screenshot.clone();
             let report = Arc::clone(&state.report);
             let shown = path.display().to_string();
+            // The therapist's picture of the patient's view, in the same frame.
+            if let (Some(mirror), Some(image)) = (
+                &state.mirror_screenshot,
+                mirror
+                    .single()
+                    .ok()
+                    .and_then(bevy::camera::RenderTarget::as_image),
+            ) {
+                commands
+                    .spawn(Screenshot::image(image.clone()))
+                    .observe(save_to_disk(mirror.clone()));
+            }
             commands
                 .spawn(Screenshot::primary_window())
                 .observe(save_to_disk(path))

@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// it the headless patient declines them: a script cannot consent).
     #[arg(long, requires = "headless")]
     accept_scenes: bool,
+    /// A scripted therapist: propose this scene to the patient once connected, e.g.
+    /// `heights:6` (scene names in lower case, spaces as dashes), and keep the heartbeat.
+    #[arg(long, requires = "headless", value_parser = crate::therapy::parse_proposal)]
+    propose: Option<(haven_scenes::SceneId, u8)>,
     /// Take every share back after this long (trials and tests of revocation), e.g. 5s.
     #[arg(long, requires = "headless", value_parser = humantime::parse_duration)]
     revoke_after: Option<Duration>,
@@ -86,6 +90,13 @@ pub(crate) struct Args {
     /// Send no head and hand motion.
     #[arg(long)]
     still: bool,
+    /// Hold the head still in the seat, looking the way a window's view starts (the hands at
+    /// rest): renders from this pose compare with a window's own view.
+    #[arg(long, conflicts_with = "still")]
+    hold_seat: bool,
+    /// With --hold-seat: look this many degrees further down (at the table, the floor).
+    #[arg(long, requires = "hold_seat", default_value_t = 0.0)]
+    look_down: f32,
     /// Show this name over the avatar; without it the avatar is anonymous (no name, a look
     /// drawn at random for this session).
     #[arg(long, conflicts_with = "anonymous")]
@@ -275,6 +286,7 @@ async fn participate(
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
     let mut scene = crate::therapy::HeadlessScene::new(args.accept_scenes);
+    let mut therapist = crate::therapy::HeadlessTherapist::new(args.propose);
     let (mut session, link) = Session::start_with_voice(config)?;
     // Voice on its own thread and clock (haven_voice's runner, as in the room app); it starts
     // capturing once someone is there to hear it (a WAV starts playing then).
@@ -293,6 +305,10 @@ async fn participate(
         sink,
         link,
     )?;
+    // The scene's sound plays under the voices (silent unless a scene runs).
+    voice.set_ambience(Box::new(haven_app::scenes::sound::SceneAmbience::new(
+        scene.sound.clone(),
+    )));
     let mut figures = JoinFigures::default();
     let mut seen = std::collections::HashSet::new();
     let started = Instant::now();
@@ -364,9 +380,11 @@ async fn participate(
                     if let Some(&role) = roles.get(&p) {
                         shares.peer_connected(p, role);
                     }
+                    therapist.connected(p, roles.get(&p).copied());
                 }
                 SessionEvent::PeerLeft(p) => {
                     scene.left(p);
+                    therapist.left(p);
                     connected = connected.saturating_sub(1);
                     shares.peer_left(p);
                     voice.forget(p);
@@ -406,7 +424,9 @@ async fn participate(
                     message,
                 } => {
                     figures.controls_received += 1;
-                    scene.on_control(from, role, &message);
+                    if own_role == Some(Role::Patient) {
+                        scene.on_control(from, role, &message, &mut audit);
+                    }
                     match message {
                         Control::Viewed { object } => {
                             figures.shares_viewed += 1;
@@ -422,9 +442,19 @@ async fn participate(
                         _ => {}
                     }
                 }
-                SessionEvent::Refused { from, channel, why } => {
+                SessionEvent::Refused {
+                    from,
+                    channel,
+                    why,
+                    forbidden,
+                } => {
                     figures.refused += 1;
                     warn!(peer = %from, channel, why, "refused a message");
+                    if let Some(message) = forbidden
+                        && own_role == Some(Role::Patient)
+                    {
+                        scene.refused_by_session(from, &message, &mut audit);
+                    }
                 }
                 _ => {}
             }
@@ -456,6 +486,9 @@ async fn participate(
         if own_role == Some(Role::Patient) {
             scene.step(&session);
         }
+        if own_role == Some(Role::Therapist) {
+            therapist.step(&session);
+        }
         // The speaking indicator others show for us.
         if let Some(now) = voice.try_snapshot().map(|v| v.local_speaking)
             && now != speaking
@@ -468,8 +501,12 @@ async fn participate(
         ticks += 1;
         if !args.still && connected > 0 && ticks.is_multiple_of(2) {
             let t = started.elapsed().as_secs_f32();
-            let pose =
-                crate::sim::seated_pose(t, seq, (started.elapsed().as_millis() % 65_536) as u16);
+            let sent_at = (started.elapsed().as_millis() % 65_536) as u16;
+            let pose = if args.hold_seat {
+                crate::sim::held_in_seat(args.look_down, seq, sent_at)
+            } else {
+                crate::sim::seated_pose(t, seq, sent_at)
+            };
             // A scripted clinician or therapist sits across the table from the patient.
             session.send_pose(&if own_role.is_some_and(|r| r != Role::Patient) {
                 crate::sim::across_the_table(pose)

@@ -7,6 +7,7 @@ mod demo;
 mod invite;
 mod join;
 mod room;
+mod scene_tour;
 mod serve;
 mod share;
 mod sim;

@@ -49,6 +49,23 @@ pub(crate) fn seated_pose(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
     }
 }
 
+/// Held still in the patient's chair, the head exactly where a patient's window starts its
+/// view (so a render from this pose compares with that window's), tipped `look_down_deg`
+/// further down, the hands at rest.
+pub(crate) fn held_in_seat(look_down_deg: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
+    use haven_app::layout::Seat;
+    let mut view =
+        haven_app::flat::FlatView::seated(Seat::for_role(haven_proto::signal::Role::Patient));
+    view.pitch -= look_down_deg.to_radians();
+    let view = view.transform();
+    let mut pose = seated_pose(0.0, seq, sent_at_ms);
+    pose.head = Placement {
+        position: view.translation.to_array(),
+        orientation: view.rotation.to_array(),
+    };
+    pose
+}
+
 /// `update` turned half a turn about the room's vertical axis: the same motion from the chair
 /// across the table (the clinician's, for a scripted clinician).
 pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {

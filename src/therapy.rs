@@ -3,7 +3,8 @@
 //! therapist's commands, says the scene's state to the therapists on each change, beats at 1 Hz
 //! while a scene runs, and goes to the safe room when the therapist falls silent or leaves.
 //! With `--accept-scenes` it accepts every proposal (the demo's simulated patient); without
-//! it, it declines them: a scripted stand-in cannot consent.
+//! it, it declines them: a scripted stand-in cannot consent. The scene's sound plays under the
+//! voices (`--voice-out` records it), silent in the safe room.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -28,7 +29,14 @@ pub(crate) struct HeadlessScene {
     pub(crate) refused: u64,
     /// Scenes run, by name, for the figures.
     pub(crate) scenes_started: Vec<String>,
+    /// Refused commands audited so far, by peer.
+    audited: HashMap<PeerId, u32>,
+    /// What the scene sounds like now, for the voice thread's playout.
+    pub(crate) sound: haven_app::scenes::sound::SoundShared,
 }
+
+/// The most refused commands audited for one peer in a consult.
+const AUDITED_REFUSALS: u32 = 32;
 
 impl HeadlessScene {
     pub(crate) fn new(accept: bool) -> Self {
@@ -43,6 +51,8 @@ impl HeadlessScene {
             last_beat: 0,
             refused: 0,
             scenes_started: Vec::new(),
+            audited: HashMap::new(),
+            sound: haven_app::scenes::sound::SoundShared::default(),
         }
     }
 
@@ -63,8 +73,15 @@ impl HeadlessScene {
         }
     }
 
-    /// A room event from a peer in `role`.
-    pub(crate) fn on_control(&mut self, from: PeerId, role: Role, message: &Control) {
+    /// A room event from a peer in `role`; a scene command refused because its sender may not
+    /// send it is recorded in `audit` (the first 32 a peer).
+    pub(crate) fn on_control(
+        &mut self,
+        from: PeerId,
+        role: Role,
+        message: &Control,
+        audit: &mut haven_share::audit::AuditWriter,
+    ) {
         let command = match message {
             Control::Scene(command) => *command,
             Control::Heartbeat => Command::Heartbeat,
@@ -78,6 +95,41 @@ impl HeadlessScene {
         if let Err(why) = self.player.apply(sender, command, now) {
             self.refused += 1;
             warn!(peer = %from, command = command.name(), %why, "a scene command was refused");
+            if matches!(why, haven_scenes::Refused::NotAllowed { .. }) {
+                self.audit_refused(from, message, audit);
+            }
+        }
+    }
+
+    /// A scene command the session refused outright (the sender's role may not send one).
+    pub(crate) fn refused_by_session(
+        &mut self,
+        from: PeerId,
+        message: &Control,
+        audit: &mut haven_share::audit::AuditWriter,
+    ) {
+        if let Control::Scene(command) = message {
+            self.refused += 1;
+            warn!(peer = %from, command = command.name(), "a scene command was refused");
+            self.audit_refused(from, message, audit);
+        }
+    }
+
+    fn audit_refused(
+        &mut self,
+        from: PeerId,
+        message: &Control,
+        audit: &mut haven_share::audit::AuditWriter,
+    ) {
+        // A heartbeat is not a command; an unverified therapist sends one a second.
+        let audited = self.audited.entry(from).or_default();
+        if *audited < AUDITED_REFUSALS && !matches!(message, Control::Heartbeat) {
+            *audited += 1;
+            let what = match message {
+                Control::Scene(command) => format!("scene:{}", command.name()),
+                other => other.kind().to_owned(),
+            };
+            audit.refused(from, &what, &haven_proto::control::encode(message));
         }
     }
 
@@ -86,6 +138,7 @@ impl HeadlessScene {
     pub(crate) fn step(&mut self, session: &Session) {
         let now = self.now();
         self.player.tick(now);
+        self.sound.set(self.player.soundscape(now), now);
         let mut changed = false;
         // Answering a proposal makes more effects (the scene starts): bounded rounds.
         for _ in 0..3 {
@@ -132,4 +185,79 @@ impl HeadlessScene {
             self.last_beat = now;
         }
     }
+}
+
+/// A scripted therapist without a window (`haven join --headless --propose SCENE:N`): once the
+/// patient is connected it proposes the scene at that intensity, and it beats at 1 Hz to the
+/// patient so the scene is not ended for silence. For trials and the demo's patient window.
+pub(crate) struct HeadlessTherapist {
+    propose: Option<(haven_scenes::SceneId, u8)>,
+    patient: Option<PeerId>,
+    proposed: bool,
+    epoch: Instant,
+    last_beat: u64,
+}
+
+impl HeadlessTherapist {
+    pub(crate) fn new(propose: Option<(haven_scenes::SceneId, u8)>) -> Self {
+        Self {
+            propose,
+            patient: None,
+            proposed: false,
+            epoch: Instant::now(),
+            last_beat: 0,
+        }
+    }
+
+    /// A peer connected, in `role`.
+    pub(crate) fn connected(&mut self, peer: PeerId, role: Option<Role>) {
+        if role == Some(Role::Patient) {
+            self.patient = Some(peer);
+        }
+    }
+
+    /// A peer left.
+    pub(crate) fn left(&mut self, peer: PeerId) {
+        if self.patient == Some(peer) {
+            self.patient = None;
+        }
+    }
+
+    /// Time passes: the proposal once, then the heartbeat.
+    pub(crate) fn step(&mut self, session: &Session) {
+        let (Some((scene, intensity)), Some(patient)) = (self.propose, self.patient) else {
+            return;
+        };
+        if !self.proposed {
+            self.proposed = true;
+            info!(scene = scene.name(), intensity, "proposing a scene");
+            session.send_control_to(
+                patient,
+                &Control::Scene(Command::Propose { scene, intensity }),
+            );
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(self.last_beat) >= HEARTBEAT_EVERY_MS {
+            self.last_beat = now;
+            session.send_control_to(patient, &Control::Heartbeat);
+        }
+    }
+}
+
+/// `heights:6` → (Heights, 6): a scene's name in lower case (spaces as dashes) and an intensity.
+pub(crate) fn parse_proposal(text: &str) -> Result<(haven_scenes::SceneId, u8), String> {
+    let (name, intensity) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected SCENE:INTENSITY, got {text:?}"))?;
+    let scene = haven_scenes::SceneId::ALL
+        .into_iter()
+        .find(|s| s.name().to_lowercase().replace(' ', "-") == name)
+        .ok_or_else(|| format!("no scene called {name:?}"))?;
+    let intensity: u8 = intensity
+        .parse()
+        .map_err(|_| format!("intensity {intensity:?} is not 0-10"))?;
+    if intensity > haven_scenes::catalog::MAX_INTENSITY {
+        return Err(format!("intensity {intensity} is not 0-10"));
+    }
+    Ok((scene, intensity))
 }

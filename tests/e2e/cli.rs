@@ -666,3 +666,100 @@ fn a_server_certified_by_an_authority_is_joined_with_its_ca() {
     drop(served);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+/// The scene's sound on the patient's side, as its WAV sink recorded it: a scripted therapist
+/// (`--propose flying:10`) proposes the cabin at 10, the headless patient accepts, and the
+/// engines are heard under the (silent) voices; the therapist leaves after 6 s, the patient's
+/// app goes to the safe room by itself, and from then on the recording is silent.
+#[test]
+fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
+    use haven_voice::source::{Source as _, WavSource};
+    let dir = temp_dir("scene-sound");
+    let secret = dir.join("haven.secret");
+    let served = Served::start(&secret);
+    let invite = |role: &str| {
+        let out = Command::new(HAVEN)
+            .args(["invite", "--server", &served.url, "--room", "scene-sound"])
+            .args(["--role", role, "--secret"])
+            .arg(&secret)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .last()
+            .expect("an invite")
+            .trim()
+            .to_owned()
+    };
+    let wav = dir.join("patient.wav");
+    let patient = Command::new(HAVEN)
+        .args(["join", "--headless", "--loopback-only", "--duration", "14s"])
+        .args(["--anonymous", "--accept-scenes", "--voice-out"])
+        .arg(&wav)
+        .arg(invite("patient"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the patient joins");
+    let therapist = Command::new(HAVEN)
+        .args(["join", "--headless", "--loopback-only", "--duration", "6s"])
+        .args(["--name", "Therapist", "--propose", "flying:10"])
+        .arg(invite("therapist"))
+        .output()
+        .expect("the therapist joins");
+    assert!(
+        therapist.status.success(),
+        "{}",
+        String::from_utf8_lossy(&therapist.stderr)
+    );
+    let patient = patient.wait_with_output().expect("the patient ends");
+    assert!(
+        patient.status.success(),
+        "{}",
+        String::from_utf8_lossy(&patient.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&patient.stdout)
+            .lines()
+            .last()
+            .expect("figures"),
+    )
+    .expect("JSON");
+    let mut source = WavSource::open(&wav).expect("a 48 kHz mono WAV");
+    let mut pcm = Vec::new();
+    while !source.finished() {
+        pcm.extend(source.next_frame(480));
+    }
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+    // 100 ms windows: loud ones (the engines) and then, to the end, only silent ones.
+    let windows: Vec<f32> = pcm
+        .chunks(4_800)
+        .map(haven_scenes::sound::level_db)
+        .collect();
+    let loud = windows.iter().filter(|&&db| db > -45.0).count();
+    let last_loud = windows.iter().rposition(|&db| db > -45.0);
+    assert!(
+        loud >= 20,
+        "the engines were heard for only {loud} tenths of a second: {windows:?} {figures}"
+    );
+    let last_loud = last_loud.expect("some sound");
+    let silent_after = windows.len() - 1 - last_loud;
+    assert!(
+        silent_after >= 20,
+        "the safe room was silent for only {silent_after} tenths of a second at the end"
+    );
+    // Silent means nothing at all: the scene's sound is gone, not quieter.
+    let tail = &pcm[(last_loud + 1) * 4_800..];
+    assert!(
+        tail.iter().all(|&s| s == 0),
+        "the safe room is not silent: peak {}",
+        tail.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0)
+    );
+}

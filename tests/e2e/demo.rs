@@ -9,9 +9,13 @@ use std::process::Command;
 
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
 
+/// Held while a demo renders.
+static RENDERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Picture {
     pixels: Vec<u8>,
     width: usize,
+    height: usize,
     channels: usize,
 }
 
@@ -43,6 +47,12 @@ fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
         }
         return None;
     }
+    // One render at a time: lavapipe draws on the CPU, and several windows at once on two
+    // cores starve the simulated participants (a therapist's heartbeat late by 5 s sends the
+    // patient to the safe room, as it should).
+    let _one_at_a_time = RENDERING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = std::env::temp_dir().join(format!(
         "haven-demo-{}-{}",
         std::process::id(),
@@ -52,7 +62,7 @@ fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
     let shot = dir.join("demo.png");
     let out = Command::new("timeout")
         .args([
-            "300",
+            "600",
             "xvfb-run",
             "-a",
             "-s",
@@ -79,28 +89,86 @@ fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let figures: serde_json::Value =
         serde_json::from_str(stdout.lines().last().expect("a figures line")).expect("JSON");
+    let picture = load(&shot);
+    assert_eq!((picture.width, picture.height), (1280, 720));
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    Some((
+        figures,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        picture,
+    ))
+}
+
+/// A PNG's pixels.
+fn load(path: &Path) -> Picture {
     let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&shot).expect("the screenshot exists"),
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     ));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
     let info = reader.next_frame(&mut pixels).expect("decodes");
-    assert_eq!((info.width, info.height), (1280, 720));
     let channels = match info.color_type {
         png::ColorType::Rgba => 4,
         png::ColorType::Rgb => 3,
         other => panic!("unexpected PNG colour type {other:?}"),
     };
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
-    Some((
-        figures,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        Picture {
-            pixels,
-            width: info.width as usize,
-            channels,
-        },
-    ))
+    Picture {
+        pixels,
+        width: info.width as usize,
+        height: info.height as usize,
+        channels,
+    }
+}
+
+/// The mean colour of the rectangle `x0..x1, y0..y1` (fractions of the picture's size).
+fn mean_rgb(p: &Picture, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> [f64; 3] {
+    let (xs, ys) = (
+        (x0 * p.width as f64) as usize..(x1 * p.width as f64) as usize,
+        (y0 * p.height as f64) as usize..(y1 * p.height as f64) as usize,
+    );
+    let n = (xs.len() * ys.len()).max(1) as f64;
+    let mut sum = [0.0; 3];
+    for y in ys {
+        for x in xs.clone() {
+            let c = rgb_at(p, x, y);
+            for k in 0..3 {
+                sum[k] += f64::from(c[k]);
+            }
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+/// The mean absolute difference per channel between `a` and `b` over the region (fractions
+/// of each picture's size), compared cell by cell on a `cells`×`cells` grid of mean colours:
+/// pictures of different sizes compare, and a one-pixel shift of an edge counts little.
+/// Returns the mean over the cells and the largest cell's.
+fn region_difference(
+    a: &Picture,
+    b: &Picture,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    cells: usize,
+) -> (f64, f64) {
+    let mut total = 0.0;
+    let mut most: f64 = 0.0;
+    for j in 0..cells {
+        for i in 0..cells {
+            let xs = (
+                x0 + (x1 - x0) * i as f64 / cells as f64,
+                x0 + (x1 - x0) * (i + 1) as f64 / cells as f64,
+            );
+            let ys = (
+                y0 + (y1 - y0) * j as f64 / cells as f64,
+                y0 + (y1 - y0) * (j + 1) as f64 / cells as f64,
+            );
+            let (ca, cb) = (mean_rgb(a, xs, ys), mean_rgb(b, xs, ys));
+            let cell = (0..3).map(|k| (ca[k] - cb[k]).abs()).sum::<f64>() / 3.0;
+            total += cell;
+            most = most.max(cell);
+        }
+    }
+    (total / (cells * cells) as f64, most)
 }
 
 /// Rows of the band `ys` where column `x` differs from the wall at `left` and `right` (which
@@ -226,4 +294,105 @@ fn the_therapy_demo_runs_a_scene_the_patient_accepted_and_shows_the_drop() {
     // The console: light behind its text, at the top.
     let [r, g, b] = rgb_at(&picture, 890, 30);
     assert!(r > 225 && g > 225 && b > 215, "no console ({r}, {g}, {b})");
+}
+
+/// What the therapist sees of the patient's view (a camera at the patient's streamed head pose,
+/// in the therapist's mirror of the scene) and what the patient's own window shows, from the
+/// same pose (the simulated participant holds still in its seat, looking as the window starts)
+/// and the same scene (heights at 6): the scene around differs by little. Compared where
+/// neither shows what only one side draws (the therapist's own buttons and avatar, the
+/// patient's panels): the left third, between the HUD and the bottom bar.
+#[test]
+fn the_therapists_picture_of_the_patients_view_matches_the_patients_own() {
+    let dir = std::env::temp_dir().join(format!("haven-mirror-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mirror = dir.join("mirror.png");
+    let mirror_arg = mirror.display().to_string();
+    let common = [
+        "--therapy",
+        "--hold-seat",
+        "--scene",
+        "heights:6",
+        "--frames",
+        "20",
+    ];
+    let Some((therapist, _, _)) =
+        run_demo(&[&common[..], &["--mirror-screenshot", &mirror_arg]].concat())
+    else {
+        return;
+    };
+    assert_eq!(therapist["scene"], "Heights", "{therapist}");
+    let Some((patient, _, own)) = run_demo(&[&common[..], &["--as-patient"]].concat()) else {
+        return;
+    };
+    assert_eq!(patient["scene"], "Heights", "{patient}");
+    assert_eq!(patient["scene_intensity"], 6, "{patient}");
+    let seen = load(&mirror);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((seen.width, seen.height), (480, 270));
+    let region = ((0.0, 0.3), (0.15, 0.85));
+    let (near, _) = region_difference(&seen, &own, region.0, region.1, 8);
+    // Measured 0.5; with the avatar head's flattened scale left on the camera (a bug this test
+    // found) 8.6.
+    #[expect(clippy::print_stderr, reason = "the figure, for the notes")]
+    {
+        eprintln!("mirror vs the patient's window: {near:.2} levels");
+    }
+    assert!(
+        near < 6.0,
+        "the therapist's picture differs from the patient's view by {near:.1} levels a channel"
+    );
+}
+
+/// `haven demo --therapy --scene-tour DIR`: the therapist's picture of the patient's view (the
+/// simulated patient holds still, looking 25° down) of every scene at intensity 0 and at 10.
+/// Each pair differs where the scene's threat is (some cell of a grid over the threat's region
+/// changes by more than a bound), and only the threat's region is asserted:
+/// heights' full railing (a dark wall ahead) gives way to sky and the ground far below;
+/// spiders come out of the jar onto the table by the hands; the cabin's seats fill with
+/// passengers' heads; the hall fills with listeners above the lectern.
+#[test]
+fn every_scene_at_0_and_at_10_differs_where_its_threat_is() {
+    let dir = std::env::temp_dir().join(format!("haven-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tour = dir.display().to_string();
+    let Some((_, _, window)) = run_demo(&["--therapy", "--scene-tour", &tour]) else {
+        return;
+    };
+    // The window's last picture shows the console (light, at the top) and the patient's view.
+    let [r, g, b] = rgb_at(&window, 890, 30);
+    assert!(r > 225 && g > 225 && b > 215, "no console ({r}, {g}, {b})");
+    // (scene, x range, y range, the least mean difference there, in levels a channel)
+    let threats = [
+        ("heights", (0.2, 0.8), (0.05, 0.4), 60.0),
+        ("spiders", (0.1, 0.9), (0.45, 1.0), 25.0),
+        ("flying", (0.28, 0.42), (0.0, 0.07), 30.0),
+        ("public-speaking", (0.1, 0.9), (0.0, 0.05), 20.0),
+    ];
+    let mut failed = Vec::new();
+    for (scene, xs, ys, least) in threats {
+        let calm = load(&dir.join(format!("{scene}-0.png")));
+        let hard = load(&dir.join(format!("{scene}-10.png")));
+        assert_eq!((calm.width, calm.height), (480, 270));
+        // Drawn at all: not a black picture.
+        let lit = mean_rgb(&calm, (0.0, 1.0), (0.0, 1.0));
+        assert!(
+            lit.iter().sum::<f64>() > 90.0,
+            "{scene} at 0 is dark: {lit:?}"
+        );
+        // The cell that differs most: a spider anywhere on the table counts.
+        let (_, there) = region_difference(&calm, &hard, xs, ys, 8);
+        #[expect(clippy::print_stderr, reason = "the figure, for the notes")]
+        {
+            eprintln!("{scene}: 0 against 10 differ by {there:.1} levels where the threat is");
+        }
+        if there <= least {
+            failed.push(format!("{scene}: {there:.1} levels"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "scenes at 0 and 10 that barely differ where the threat is: {failed:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,8 +2,9 @@
 //!
 //! It alone turns session events into "down" messages, in `PreUpdate`
 //! ([`SessionSystems::Receive`]): [`PeerJoined`], [`PeerConnected`], [`PeerReconnecting`],
-//! [`PeerReconnected`], [`PeerLeft`], [`PeerVerified`], [`SafetyWordsKnown`], [`PoseReceived`], [`ControlReceived`] (every room event,
-//! with its sender's role: each feature reads the variants it owns), [`ObjectArrived`],
+//! [`PeerReconnected`], [`PeerLeft`], [`PeerVerified`], [`SafetyWordsKnown`], [`PoseReceived`],
+//! [`ControlReceived`] (every room event, with its sender's role: each feature reads the
+//! variants it owns), [`ControlRefused`] (one its sender's role may not send), [`ObjectArrived`],
 //! [`ObjectProgress`], [`ObjectDelivered`] and [`ObjectCancelled`]. It alone turns "up"
 //! requests into network sends, in `PostUpdate` ([`SessionSystems::Send`]): [`SendPose`],
 //! [`SendControl`], [`SendControlTo`], [`SendObject`], [`CancelObject`], [`TrustPeer`] and
@@ -139,6 +140,16 @@ pub struct ControlReceived {
     pub message: Control,
 }
 
+/// A room event the session refused because the sender's role may not send it (a clinician's
+/// scene command): features that guard such events audit it. Malformed ones are only logged.
+#[derive(Message, Clone, Debug)]
+pub struct ControlRefused {
+    /// From whom.
+    pub from: PeerId,
+    /// The event.
+    pub message: Control,
+}
+
 /// A whole object arrived and its SHA-256 matched (the session takes objects only from a
 /// role that may send them).
 #[derive(Message, Clone, Debug)]
@@ -260,6 +271,7 @@ impl Plugin for SessionPlugin {
             .add_message::<SafetyWordsKnown>()
             .add_message::<PoseReceived>()
             .add_message::<ControlReceived>()
+            .add_message::<ControlRefused>()
             .add_message::<ObjectArrived>()
             .add_message::<ObjectProgress>()
             .add_message::<ObjectDelivered>()
@@ -302,6 +314,7 @@ struct Down<'w> {
     words: MessageWriter<'w, SafetyWordsKnown>,
     poses: MessageWriter<'w, PoseReceived>,
     controls: MessageWriter<'w, ControlReceived>,
+    refused: MessageWriter<'w, ControlRefused>,
     arrived: MessageWriter<'w, ObjectArrived>,
     progress: MessageWriter<'w, ObjectProgress>,
     delivered: MessageWriter<'w, ObjectDelivered>,
@@ -405,8 +418,19 @@ fn poll_session(
                 down.cancelled.write(ObjectCancelled { peer, object: id });
             }
             SessionEvent::Audio { .. } => figures.audio_frames_received += 1,
-            SessionEvent::Refused { from, channel, why } => {
+            SessionEvent::Refused {
+                from,
+                channel,
+                why,
+                forbidden,
+            } => {
                 warn!(peer = %from, channel, why, "refused a peer's message");
+                if let Some(message) = forbidden {
+                    down.refused.write(ControlRefused {
+                        from,
+                        message: *message,
+                    });
+                }
             }
             SessionEvent::PeerVerified { peer, verdict } => {
                 down.verified.write(PeerVerified { peer, verdict });

@@ -18,9 +18,15 @@ pub struct WorldPanelPlugin;
 
 impl Plugin for WorldPanelPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, (lay_out, press, label).chain());
+        app.init_gizmo_group::<ButtonLabels>()
+            .add_systems(Update, (lay_out, press, label).chain());
     }
 }
+
+/// The buttons' labels are drawn in their own gizmo group, so a front end can keep them to the
+/// cameras that see the buttons.
+#[derive(Default, Reflect, GizmoConfigGroup)]
+pub struct ButtonLabels;
 
 const BUTTON: Vec3 = Vec3::new(0.16, 0.07, 0.02);
 /// Where the first button stands from the seat's centre line, and the step to the next.
@@ -91,7 +97,10 @@ fn press(
     }
 }
 
-fn label(mut gizmos: Gizmos<'_, '_>, buttons: Query<'_, '_, (&RoomButton, &GlobalTransform)>) {
+fn label(
+    mut gizmos: Gizmos<'_, '_, ButtonLabels>,
+    buttons: Query<'_, '_, (&RoomButton, &GlobalTransform)>,
+) {
     for (button, at) in &buttons {
         let (_, rotation, translation) = at.to_scale_rotation_translation();
         // On the face towards the seat (+z of a button that looks away from it).

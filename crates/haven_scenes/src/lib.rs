@@ -11,9 +11,12 @@
 //! - [`stimulus`]: where the spiders are, what the audience does, how the air moves the
 //!   aircraft outside the window: pure functions of scene, parameters, seed and scene time, so
 //!   the patient's app and the therapist's compute the same scene from the same state.
+//! - [`sound`]: the scenes' sound, synthesized from the same state (wind, engines, the hall),
+//!   for the voice playout to mix under the voices.
 
 pub mod catalog;
 pub mod player;
+pub mod sound;
 pub mod stimulus;
 
 pub use catalog::{Event, Param, SceneId};

@@ -53,6 +53,17 @@ pub enum Sender {
     Other,
 }
 
+impl Sender {
+    /// Who, in a sentence ("the patient", "a verified therapist", "anyone else").
+    pub fn described(self) -> &'static str {
+        match self {
+            Self::Patient => "the patient",
+            Self::Therapist => "a therapist",
+            Self::Other => "a participant who is not a verified therapist",
+        }
+    }
+}
+
 /// What a therapist or the patient asks of the scene.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -136,7 +147,7 @@ impl Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum Refused {
     /// The sender's role may not send it.
-    #[error("a {sender:?} may not {command}")]
+    #[error("{} may not {command}", sender.described())]
     NotAllowed {
         /// Who sent it.
         sender: Sender,

@@ -170,6 +170,9 @@ pub enum SessionEvent {
         channel: &'static str,
         /// Why.
         why: String,
+        /// The room event itself, where it decoded but the sender's role may not send it
+        /// (so the app can audit what was refused).
+        forbidden: Option<Box<Control>>,
     },
 }
 

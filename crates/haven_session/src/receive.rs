@@ -18,6 +18,7 @@ pub(crate) fn pose_event(from: PeerId, bytes: &[u8]) -> SessionEvent {
             from,
             channel: channel::POSE,
             why: e.to_string(),
+            forbidden: None,
         },
     }
 }
@@ -35,11 +36,13 @@ pub(crate) fn control_event(from: PeerId, role: Role, bytes: &[u8]) -> SessionEv
             from,
             channel: channel::CONTROL,
             why: format!("a {role} may not send {}", message.kind()),
+            forbidden: Some(Box::new(message)),
         },
         Err(e) => SessionEvent::Refused {
             from,
             channel: channel::CONTROL,
             why: e.to_string(),
+            forbidden: None,
         },
     }
 }
@@ -82,6 +85,7 @@ pub(crate) fn bulk_message(from: PeerId, incoming: &mut Incoming, bytes: &[u8]) 
                 from,
                 channel: channel::BULK,
                 why: e.to_string(),
+                forbidden: None,
             });
         }
     };
@@ -146,6 +150,7 @@ fn received(from: PeerId, received: Received) -> BulkOutcome {
                 from,
                 channel: channel::BULK,
                 why: why.to_owned(),
+                forbidden: None,
             }),
             reply: Some(Bulk::Cancel { id: object, reason }),
             to_sender: None,

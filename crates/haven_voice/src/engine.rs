@@ -207,8 +207,21 @@ impl<K: Copy + Eq + Hash> VoiceEngine<K> {
     /// One frame from every voice, mixed, for the speakers; it also becomes the echo
     /// canceller's reference.
     pub fn playout(&mut self) -> Result<Vec<i16>, EngineError> {
+        self.playout_with(None)
+    }
+
+    /// [`playout`](Self::playout) with a room sound under the voices (a therapy scene's):
+    /// mixed in before the echo canceller's reference is taken, so the microphone does not
+    /// send it back.
+    pub fn playout_with(
+        &mut self,
+        ambience: Option<&mut (dyn crate::thread::Ambience + 'static)>,
+    ) -> Result<Vec<i16>, EngineError> {
         let frame = self.options.frame;
         let mut mix = vec![0i16; frame.samples()];
+        if let Some(ambience) = ambience {
+            ambience.fill(&mut mix);
+        }
         for peer in self.voices.values_mut() {
             match peer.voice.next_frame() {
                 Some((pcm, _)) => {

@@ -108,6 +108,13 @@ impl<P> Default for VoiceSnapshot<P> {
     }
 }
 
+/// A sound played under the voices (a therapy scene's), one frame at a time: it writes the
+/// frame's samples (48 kHz mono) into `out`, which starts silent.
+pub trait Ambience: Send {
+    /// Writes the next frame.
+    fn fill(&mut self, out: &mut [i16]);
+}
+
 /// One participant's voice, one turn at a time: what the voice thread runs, without its clock.
 pub struct VoiceLoop<T: VoiceTransport> {
     engine: VoiceEngine<T::Peer>,
@@ -119,6 +126,8 @@ pub struct VoiceLoop<T: VoiceTransport> {
     received: u64,
     /// Playout figures of peers already forgotten.
     retired: JitterStats,
+    /// The sound under the voices, if any.
+    ambience: Option<Box<dyn Ambience>>,
 }
 
 impl<T: VoiceTransport> std::fmt::Debug for VoiceLoop<T> {
@@ -153,7 +162,13 @@ impl<T: VoiceTransport> VoiceLoop<T> {
             started,
             received: 0,
             retired: JitterStats::default(),
+            ambience: None,
         })
+    }
+
+    /// Plays `ambience` under the voices from the next turn (`None`: none).
+    pub fn set_ambience(&mut self, ambience: Option<Box<dyn Ambience>>) {
+        self.ambience = ambience;
     }
 
     /// The transport.
@@ -186,7 +201,7 @@ impl<T: VoiceTransport> VoiceLoop<T> {
                 Err(e) => warn!(error = %e, "a voice frame was dropped"),
             }
         }
-        match self.engine.playout() {
+        match self.engine.playout_with(self.ambience.as_deref_mut()) {
             Ok(mix) => self.sink.play(&mix),
             Err(e) => warn!(error = %e, "a playout frame was dropped"),
         }
@@ -242,6 +257,8 @@ struct Shared<P> {
     stop: AtomicBool,
     snapshot: Mutex<VoiceSnapshot<P>>,
     gone: Mutex<Vec<P>>,
+    /// A sound to play under the voices from the next turn.
+    ambience: Mutex<Option<Box<dyn Ambience>>>,
 }
 
 /// The running voice thread (named `haven-voice`). Dropping it stops the thread.
@@ -273,6 +290,7 @@ impl<P: Copy + Eq + Hash + Send + 'static> VoiceThread<P> {
             stop: AtomicBool::new(false),
             snapshot: Mutex::new(VoiceSnapshot::default()),
             gone: Mutex::new(Vec::new()),
+            ambience: Mutex::new(None),
         });
         let theirs = Arc::clone(&shared);
         let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
@@ -315,6 +333,15 @@ impl<P: Copy + Eq + Hash + Send + 'static> VoiceThread<P> {
     /// Starts (or stops) capturing and sending; see [`VoiceOptions::live`].
     pub fn set_live(&self, live: bool) {
         self.shared.live.store(live, Ordering::Relaxed);
+    }
+
+    /// Plays `ambience` under the voices from the next turn on (it replaces any before).
+    pub fn set_ambience(&self, ambience: Box<dyn Ambience>) {
+        *self
+            .shared
+            .ambience
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(ambience);
     }
 
     /// Forgets a peer that left.
@@ -381,6 +408,11 @@ fn run<T: VoiceTransport>(
             for peer in gone.drain(..) {
                 voice.forget(peer);
             }
+        }
+        if let Ok(mut ambience) = shared.ambience.try_lock()
+            && let Some(ambience) = ambience.take()
+        {
+            voice.set_ambience(Some(ambience));
         }
         let live = shared.live.load(Ordering::Relaxed);
         voice.turn(live, shared.muted.load(Ordering::Relaxed));

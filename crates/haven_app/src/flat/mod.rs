@@ -15,6 +15,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
 pub mod display_keys;
+pub mod patient_view;
 pub mod picker_panel;
 pub mod scene_panel;
 
@@ -37,6 +38,7 @@ impl Plugin for FlatPlugin {
                 picker_panel::PickerPanelPlugin,
                 display_keys::DisplayKeysPlugin,
                 scene_panel::ScenePanelPlugin,
+                patient_view::PatientViewPlugin,
             ))
             .add_systems(
                 Update,

@@ -5,6 +5,7 @@
 
 use bevy::prelude::*;
 use haven_proto::signal::Role;
+use haven_scenes::catalog::{Kind, ParamSpec};
 use haven_scenes::player::{BREAK_AFTER_MS, DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
@@ -67,6 +68,42 @@ enum Press {
     Announce,
 }
 
+/// The keys that fire the scene's events, in the catalog's order.
+const EVENT_KEYS: [(KeyCode, &str); 6] = [
+    (KeyCode::F1, "F1"),
+    (KeyCode::F2, "F2"),
+    (KeyCode::F3, "F3"),
+    (KeyCode::F4, "F4"),
+    (KeyCode::F5, "F5"),
+    (KeyCode::F6, "F6"),
+];
+
+/// A parameter's value as the console shows it: a level's name, or the number and its unit.
+fn shown_value(spec: &ParamSpec, value: f32) -> String {
+    match spec.kind {
+        Kind::Discrete { levels } => levels
+            .get(value.round().max(0.0) as usize)
+            .copied()
+            .unwrap_or("?")
+            .to_owned(),
+        Kind::Continuous { unit, .. } if value >= 10.0 => format!("{value:.0} {unit}"),
+        Kind::Continuous { unit, .. } => format!("{value:.1} {unit}"),
+    }
+}
+
+/// The value one step from `value` (`step` ±1): the next level, or a tenth of the range,
+/// kept within what the parameter takes.
+fn stepped(spec: &ParamSpec, value: f32, step: i8) -> f32 {
+    match spec.kind {
+        Kind::Discrete { levels } => {
+            (value.round() + f32::from(step)).clamp(0.0, (levels.len() - 1) as f32)
+        }
+        Kind::Continuous { min, max, .. } => {
+            (value + f32::from(step) * (max - min) / 10.0).clamp(min, max)
+        }
+    }
+}
+
 fn spawn(
     mut commands: Commands<'_, '_>,
     panels: Query<'_, '_, (), With<Panel>>,
@@ -119,10 +156,11 @@ fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
 }
 
 /// Esc: the patient to the safe room (no network needed); Space: the therapist's STOP; digits:
-/// the therapist's intensity.
+/// the therapist's intensity; F1-F6: the scene's events (announced if "announce" is on).
 fn keys(
     keys: Res<'_, ButtonInput<KeyCode>>,
     figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
     mut console: ResMut<'_, Console>,
     mut patient: MessageWriter<'_, PatientAction>,
     mut therapist: MessageWriter<'_, TherapistAction>,
@@ -147,6 +185,15 @@ fn keys(
                 KeyCode::Digit8,
                 KeyCode::Digit9,
             ];
+            let events = scenes.player.showing().map_or(&[][..], SceneId::events);
+            for ((key, _), event) in EVENT_KEYS.iter().zip(events) {
+                if keys.just_pressed(*key) {
+                    therapist.write(TherapistAction(Command::Fire {
+                        event: *event,
+                        announce: console.announce,
+                    }));
+                }
+            }
             if let Some(d) = digits.iter().position(|k| keys.just_pressed(*k)) {
                 console.intensity = d as u8;
                 therapist.write(TherapistAction(Command::SetIntensity {
@@ -254,8 +301,31 @@ fn redraw(
             clock(now.saturating_sub(since))
         ),
     };
+    // The running scene's parameters: spec, value now, pinned or not (the therapist's).
+    let params: Vec<(&ParamSpec, f32, bool)> = match (role, scene) {
+        (Some(Role::Therapist), Some(s)) if phase == Phase::Running => s
+            .params()
+            .iter()
+            .filter_map(|spec| {
+                let value = scenes.player.value(spec.param, now)?;
+                let pinned = scenes
+                    .player
+                    .state()
+                    .pins
+                    .iter()
+                    .any(|(p, _)| *p == spec.param);
+                Some((spec, value, pinned))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Values as shown (a ramp redraws the panel as it moves).
+    let shown: Vec<String> = params
+        .iter()
+        .map(|(spec, v, pinned)| format!("{}{pinned}", shown_value(spec, *v)))
+        .collect();
     let key = format!(
-        "{role:?}|{state}|{}|{}|{}",
+        "{role:?}|{state}|{}|{}|{}|{shown:?}",
         scenes.refused.len(),
         scenes.dropped.len(),
         scenes.notices.len()
@@ -395,18 +465,68 @@ fn redraw(
                     ..default()
                 })
                 .with_children(|line| {
-                    for event in s.events() {
+                    for (event, (_, key)) in s.events().iter().zip(EVENT_KEYS) {
                         line.spawn(button(
                             Press::Therapist(Command::Fire {
                                 event: *event,
                                 announce: console.announce,
                             }),
-                            event.name(),
+                            &format!("{} ({key})", event.name()),
                             BUTTON_BG,
                             TEXT,
                         ));
                     }
                 });
+                // Each parameter: its value now, and a pin that holds it whatever the
+                // intensity (with steps while pinned).
+                for (spec, value, pinned) in &params {
+                    p.spawn(Node {
+                        column_gap: px(6),
+                        align_items: AlignItems::Center,
+                        ..default()
+                    })
+                    .with_children(|line| {
+                        line.spawn(label(
+                            format!(
+                                "{}: {}{}",
+                                spec.name,
+                                shown_value(spec, *value),
+                                if *pinned { " (pinned)" } else { "" }
+                            ),
+                            14.0,
+                            TEXT,
+                        ));
+                        if *pinned {
+                            for (step, text) in [(-1, "-"), (1, "+")] {
+                                line.spawn(button(
+                                    Press::Therapist(Command::Pin {
+                                        param: spec.param,
+                                        value: stepped(spec, *value, step),
+                                    }),
+                                    text,
+                                    BUTTON_BG,
+                                    TEXT,
+                                ));
+                            }
+                            line.spawn(button(
+                                Press::Therapist(Command::Unpin { param: spec.param }),
+                                "unpin",
+                                BUTTON_BG,
+                                TEXT,
+                            ));
+                        } else {
+                            line.spawn(button(
+                                Press::Therapist(Command::Pin {
+                                    param: spec.param,
+                                    value: *value,
+                                }),
+                                "pin",
+                                BUTTON_BG,
+                                TEXT,
+                            ));
+                        }
+                    });
+                }
             }
             p.spawn(button(
                 Press::Therapist(Command::Stop),

@@ -16,6 +16,7 @@
 //!   or the safe room in under 300 ms).
 
 mod draw;
+pub mod sound;
 
 use bevy::prelude::*;
 use haven_proto::control::Control;
@@ -27,7 +28,7 @@ use haven_signal::clinic::NotVerified;
 pub use draw::SceneDrawPlugin;
 
 use crate::room::Environment;
-use crate::session::{ControlReceived, PeerLeft, SendControlTo, SessionFigures};
+use crate::session::{ControlReceived, ControlRefused, PeerLeft, SendControlTo, SessionFigures};
 use crate::trust::PeerTrust;
 
 /// The patient's own scene actions (from the consent panel, Esc, the controller's grips).
@@ -81,6 +82,8 @@ pub struct Scenes {
     pub patient: Option<PeerId>,
     /// The therapists told the state so far (on the patient's side).
     told: Vec<PeerId>,
+    /// Refused commands audited so far, by peer.
+    audited: std::collections::HashMap<PeerId, u32>,
     /// The cue of an announced event the patient sees now, and when (our time, ms) it goes:
     /// when the event happens, 3 s on.
     pub cue: Option<(haven_scenes::Event, u64)>,
@@ -99,7 +102,32 @@ impl Scenes {
             last_beat: 0,
             patient: None,
             told: Vec::new(),
+            audited: std::collections::HashMap::new(),
             cue: None,
+        }
+    }
+
+    /// Audits a refused scene command from `peer` (the first [`AUDITED_REFUSALS`] a peer, so a
+    /// flood cannot flood the log; heartbeats are not audited). Without the sharing feature there is no log.
+    fn audit_refused(
+        &mut self,
+        sharing: Option<&mut crate::sharing::Sharing>,
+        peer: PeerId,
+        command: Command,
+        message: &Control,
+    ) {
+        // A heartbeat is not a command; an unverified therapist sends one a second.
+        let audited = self.audited.entry(peer).or_default();
+        if *audited >= AUDITED_REFUSALS || command == Command::Heartbeat {
+            return;
+        }
+        *audited += 1;
+        if let Some(sharing) = sharing {
+            sharing.audit_refused(
+                peer,
+                &format!("scene:{}", command.name()),
+                &haven_proto::control::encode(message),
+            );
         }
     }
 
@@ -121,17 +149,21 @@ impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(Scenes::new(0))
             .init_resource::<SceneFade>()
+            .init_resource::<SceneSoundLink>()
             .add_message::<PatientAction>()
             .add_message::<TherapistAction>()
             .add_systems(
                 Update,
-                (patient_side, therapist_side, follow)
+                (patient_side, therapist_side, follow, play_sound)
                     .chain()
                     .in_set(SceneSystems)
                     .after(crate::trust::TrustSystems),
             );
     }
 }
+
+/// The most refused commands audited for one peer in a consult.
+const AUDITED_REFUSALS: u32 = 32;
 
 /// The most refusals, drops and notices kept for the console.
 const KEPT: usize = 32;
@@ -144,7 +176,7 @@ fn keep_last<T>(list: &mut Vec<T>, item: T) {
 }
 
 /// This app's time, ms (the scenes' clock on this side).
-pub(crate) fn now_ms(time: &Time) -> u64 {
+pub fn now_ms(time: &Time) -> u64 {
     u64::try_from(time.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -179,7 +211,9 @@ fn patient_side(
     trust: Res<'_, PeerTrust>,
     mut scenes: ResMut<'_, Scenes>,
     mut fade: ResMut<'_, SceneFade>,
+    mut sharing: Option<ResMut<'_, crate::sharing::Sharing>>,
     mut received: MessageReader<'_, '_, ControlReceived>,
+    mut refused_by_session: MessageReader<'_, '_, ControlRefused>,
     mut local: MessageReader<'_, '_, PatientAction>,
     mut left: MessageReader<'_, '_, PeerLeft>,
     mut out: MessageWriter<'_, SendControlTo>,
@@ -205,8 +239,23 @@ fn patient_side(
             Ok(()) => changed |= command != Command::Heartbeat,
             Err(why) => {
                 warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
+                if matches!(why, Refused::NotAllowed { .. }) {
+                    scenes.audit_refused(sharing.as_deref_mut(), m.from, command, &m.message);
+                }
                 keep_last(&mut scenes.refused, (m.from, why));
             }
+        }
+    }
+    // A scene command the session refused outright (its sender's role may not send one).
+    for m in refused_by_session.read() {
+        if let Control::Scene(command) = &m.message {
+            warn!(peer = %m.from, command = command.name(), "a scene command was refused");
+            scenes.audit_refused(sharing.as_deref_mut(), m.from, *command, &m.message);
+            let why = Refused::NotAllowed {
+                sender: Sender::Other,
+                command: command.name(),
+            };
+            keep_last(&mut scenes.refused, (m.from, why));
         }
     }
     for PatientAction(command) in local.read() {
@@ -349,6 +398,39 @@ fn therapist_side(
             message: Control::Heartbeat,
         });
     }
+}
+
+/// The patient's scene sound: what is sounding, shared with the voice thread's playout.
+#[derive(Resource, Debug, Default)]
+pub struct SceneSoundLink {
+    /// What is sounding.
+    pub shared: sound::SoundShared,
+    /// The voice thread plays it.
+    given: bool,
+}
+
+/// On the patient's side, the voice thread plays the scene's sound under the voices: given
+/// the sound once, then told what sounds every frame (the safe room: silence).
+fn play_sound(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
+    voice: Option<Res<'_, crate::voice::VoiceThread>>,
+    mut link: ResMut<'_, SceneSoundLink>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        return;
+    }
+    if !link.given
+        && let Some(voice) = voice
+    {
+        voice
+            .0
+            .set_ambience(Box::new(sound::SceneAmbience::new(link.shared.clone())));
+        link.given = true;
+    }
+    let now = now_ms(&time);
+    link.shared.set(scenes.player.soundscape(now), now);
 }
 
 /// The room follows what the patient sees.

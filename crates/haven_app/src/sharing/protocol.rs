@@ -91,6 +91,12 @@ impl Sharing {
         self.audit.lines()
     }
 
+    /// Audits a refused command from `peer`: `what` names it (`scene:fire`), `encoded` is its
+    /// wire encoding (only its digest is written).
+    pub fn audit_refused(&mut self, peer: haven_proto::signal::PeerId, what: &str, encoded: &[u8]) {
+        self.audit.refused(peer, what, encoded);
+    }
+
     /// Applies the ledger's effects: network ones become requests, audit and keep ones are
     /// written, show and purge ones wait for the display.
     pub(super) fn apply(&mut self, me: Option<Role>, out: &mut Outbox<'_>) {

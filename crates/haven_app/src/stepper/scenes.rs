@@ -31,6 +31,19 @@ fn patient(stepper: &mut ConsultStepper, command: Command) {
         .write_message(PatientAction(command));
 }
 
+/// The patient's audit lines that record a refused command.
+fn refusals_audited(stepper: &mut ConsultStepper) -> Vec<String> {
+    stepper
+        .app(Role::Patient)
+        .world()
+        .resource::<crate::sharing::Sharing>()
+        .audit_lines()
+        .iter()
+        .filter(|l| l.contains(r#""action":"refuse""#))
+        .cloned()
+        .collect()
+}
+
 fn environment(stepper: &mut ConsultStepper, role: Role) -> Environment {
     *stepper.app(role).world().resource::<Environment>()
 }
@@ -147,6 +160,20 @@ fn a_scene_command_from_anyone_but_a_therapist_is_refused() {
     // The session refuses it at the role check already; nothing reaches the player.
     let patient_scenes = scenes(&mut consult, Role::Patient);
     assert_eq!(patient_scenes.player.phase(), Phase::Consult);
+    assert_eq!(
+        patient_scenes.refused.len(),
+        1,
+        "{:?}",
+        patient_scenes.refused
+    );
+    // The patient's audit log says who sent what (by id and digest: no patient data).
+    let audited = refusals_audited(&mut consult);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    let clinician = consult.get(Role::Clinician).peer;
+    assert!(
+        audited[0].contains(&format!(r#""object":"{clinician}:scene:propose""#)),
+        "{audited:?}"
+    );
 }
 
 /// The therapist goes silent (its connection cut): within 5 s the patient's app goes to the
@@ -231,6 +258,20 @@ fn an_unverified_therapist_cannot_run_a_scene() {
     );
     // And it is told nothing of the scene.
     assert!(scenes(&mut consult, Role::Therapist).patient.is_none());
+    // The proposal is in the patient's audit log (its heartbeats, refused too, are not).
+    let audited = refusals_audited(&mut consult);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(audited[0].contains(":scene:propose"), "{audited:?}");
+    // A flood of them is audited up to 32, and the session goes on.
+    for _ in 0..50 {
+        therapist(&mut consult, Command::End);
+    }
+    consult.steps(10);
+    assert_eq!(refusals_audited(&mut consult).len(), 32);
+    assert_eq!(
+        scenes(&mut consult, Role::Patient).player.phase(),
+        Phase::Consult
+    );
 }
 
 /// An announced event: the patient sees its cue at once, and the event happens 3 s later (the

@@ -663,7 +663,7 @@ mod tests {
         assert!(
             matches!(
                 &at_therapist[3],
-                SessionEvent::Refused { from, channel: channel::CONTROL, why }
+                SessionEvent::Refused { from, channel: channel::CONTROL, why, .. }
                     if *from == c && why.contains("clinician")
             ),
             "{at_therapist:?}"

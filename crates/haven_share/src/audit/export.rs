@@ -17,6 +17,7 @@ fn event_type(action: Action) -> (&'static str, &'static str, &'static str) {
         Action::Keep => ("110107", "Import", "C"),
         Action::Expire => ("110110", "Patient Record", "D"),
         Action::PeerKey => ("110114", "User Authentication", "E"),
+        Action::Refuse => ("110113", "Security Alert", "E"),
     }
 }
 

@@ -109,6 +109,10 @@ pub enum Action {
     /// log says which log of the other side is the true one ([`compare`]).
     #[serde(rename = "peer-key")]
     PeerKey,
+    /// This side refused a command from the other side that it may not send (a scene command
+    /// from a clinician or an unverified therapist): `object` names the peer and the command
+    /// (`p3:scene:fire`), `object_sha256` is the digest of the command's wire encoding.
+    Refuse,
     /// The session's log ends.
     Close,
 }
@@ -124,6 +128,7 @@ impl Action {
             Self::Keep => "keep",
             Self::Expire => "expire",
             Self::PeerKey => "peer-key",
+            Self::Refuse => "refuse",
             Self::Close => "close",
         }
     }
@@ -166,6 +171,22 @@ fn valid_id(id: &str) -> bool {
 /// SHA-256 of an object's bytes, for [`AuditLog::append`].
 pub fn object_digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// The `object` of a [`Action::Refuse`] entry: the peer and what it sent, as an opaque id
+/// (`p3:scene:set-intensity`: characters outside `[A-Za-z0-9._:-]` become `-`, at most 128).
+pub fn refusal_id(peer: impl fmt::Display, what: &str) -> String {
+    format!("{peer}:{what}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect()
 }
 
 /// One line of the log, as stored.

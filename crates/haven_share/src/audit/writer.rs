@@ -130,6 +130,13 @@ impl AuditWriter {
         self.record_at(unix_now(), action, object, digest);
     }
 
+    /// Records that a command from `peer` was refused ([`Action::Refuse`]): `what` names it
+    /// (`scene:fire`), `encoded` is its wire encoding (only its digest is written).
+    pub fn refused(&mut self, peer: impl std::fmt::Display, what: &str, encoded: &[u8]) {
+        let object = super::refusal_id(peer, what);
+        self.record(Action::Refuse, &object, &super::object_digest(encoded));
+    }
+
     /// The public key of this consult's log (starting it if it has not started), to announce
     /// to the other side (`Control::AuditKey`). `None` if it cannot start.
     pub fn public_key(&mut self) -> Option<[u8; 32]> {
