@@ -15,6 +15,13 @@ use crate::echo::{AEC_FRAME, EchoCanceller, EchoError};
 use crate::jitter::JitterStats;
 use crate::remote::{RemoteVoice, mix_into};
 
+/// A sound played under the voices (a therapy scene's), one frame at a time: it writes the
+/// frame's samples (48 kHz mono) into `out`, which starts silent.
+pub trait Ambience: Send {
+    /// Writes the next frame.
+    fn fill(&mut self, out: &mut [i16]);
+}
+
 /// The device round trip (output buffer + input buffer) the echo canceller starts from; it
 /// refines its own estimate.
 const MIC_ROUND_TRIP_MS: i32 = 40;
@@ -215,7 +222,7 @@ impl<K: Copy + Eq + Hash> VoiceEngine<K> {
     /// send it back.
     pub fn playout_with(
         &mut self,
-        ambience: Option<&mut (dyn crate::thread::Ambience + 'static)>,
+        ambience: Option<&mut (dyn Ambience + 'static)>,
     ) -> Result<Vec<i16>, EngineError> {
         let frame = self.options.frame;
         let mut mix = vec![0i16; frame.samples()];

@@ -108,12 +108,7 @@ impl<P> Default for VoiceSnapshot<P> {
     }
 }
 
-/// A sound played under the voices (a therapy scene's), one frame at a time: it writes the
-/// frame's samples (48 kHz mono) into `out`, which starts silent.
-pub trait Ambience: Send {
-    /// Writes the next frame.
-    fn fill(&mut self, out: &mut [i16]);
-}
+pub use crate::engine::Ambience;
 
 /// One participant's voice, one turn at a time: what the voice thread runs, without its clock.
 pub struct VoiceLoop<T: VoiceTransport> {
