@@ -14,6 +14,7 @@ use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalCl
 use serde::Serialize;
 
 mod room;
+mod scenes;
 mod session;
 
 /// Flags of `haven bench`.
@@ -45,6 +46,14 @@ enum Workload {
         #[arg(long, default_value_t = 2000)]
         frames: usize,
     },
+    /// CPU time per frame with a therapy scene shown (spiders, the full hall, the cabin, each
+    /// at 10), headless at 90 Hz, beside the consult room; frames from the safe-room key to
+    /// black.
+    Scenes {
+        /// Frames to time per scene.
+        #[arg(long, default_value_t = 2000)]
+        frames: usize,
+    },
     /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
     Pose,
     /// Signaling: connections held, memory per connection, join→welcome latency under
@@ -64,6 +73,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         Workload::Session { poses } => report(&session::run(poses)?, args.json),
         Workload::Pose => report(&pose_bench(), args.json),
         Workload::Room { frames } => report(&room::run(frames)?, args.json),
+        Workload::Scenes { frames } => report(&scenes::run(frames)?, args.json),
         Workload::Signal {
             connections,
             concurrent_joins,

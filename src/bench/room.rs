@@ -36,7 +36,12 @@ pub(super) struct RoomFigures {
 }
 
 fn app() -> App {
-    let mut app = haven_app::stepper::headless_app(Duration::from_secs_f64(1.0 / HZ));
+    app_at(HZ)
+}
+
+/// The room's plugins on a headless app stepping `hz` frames a second.
+pub(super) fn app_at(hz: f64) -> App {
+    let mut app = haven_app::stepper::headless_app(Duration::from_secs_f64(1.0 / hz));
     app.add_plugins((
         ButtonPlugin,
         SessionPlugin,
@@ -50,7 +55,7 @@ fn app() -> App {
     app
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted
         .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
         .copied()

@@ -403,6 +403,30 @@ fn the_room_bench_runs() {
     );
 }
 
+/// `haven bench scenes` shows each scene at 10 headless beside the consult room, and times the
+/// safe room's key to a black frame (under 300 ms at 90 Hz: 27 frames).
+#[test]
+fn the_scenes_bench_runs() {
+    let out = Command::new(HAVEN)
+        .args(["bench", "scenes", "--frames", "100", "--json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let frames = figures["safe_room_key_to_black_frames"]
+        .as_u64()
+        .expect("a frame count");
+    assert!((1..27).contains(&frames), "{figures}");
+    assert!(
+        figures["spiders_10_frame_us_p50"].as_f64() > Some(0.0),
+        "{figures}"
+    );
+}
+
 /// A running `haven serve`: its address and pin; stopped (Ctrl-C, then waited for) on drop.
 struct Served {
     child: std::process::Child,

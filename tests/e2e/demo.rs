@@ -356,12 +356,11 @@ fn every_scene_at_0_and_at_10_differs_where_its_threat_is() {
     let dir = std::env::temp_dir().join(format!("haven-tour-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let tour = dir.display().to_string();
-    let Some((_, _, window)) = run_demo(&["--therapy", "--scene-tour", &tour]) else {
+    // (The window's own last picture is the therapist's console: the therapy demo test checks
+    // that one.)
+    let Some(_) = run_demo(&["--therapy", "--scene-tour", &tour]) else {
         return;
     };
-    // The window's last picture shows the console (light, at the top) and the patient's view.
-    let [r, g, b] = rgb_at(&window, 890, 30);
-    assert!(r > 225 && g > 225 && b > 215, "no console ({r}, {g}, {b})");
     // (scene, x range, y range, the least mean difference there, in levels a channel)
     let threats = [
         ("heights", (0.2, 0.8), (0.05, 0.4), 60.0),

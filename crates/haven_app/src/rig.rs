@@ -47,6 +47,16 @@ pub struct LocalPointer {
     pub direction: Vec3,
 }
 
+/// The controllers' grips, held or not (the XR front end writes them; the window has none).
+/// Both held for half a second is the patient's way to the safe room in the headset.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalGrips {
+    /// The left grip is squeezed.
+    pub left: bool,
+    /// The right grip is squeezed.
+    pub right: bool,
+}
+
 fn placement(t: &Transform) -> Placement {
     Placement {
         position: t.translation.to_array(),
@@ -84,12 +94,14 @@ pub struct RigPlugin;
 
 impl Plugin for RigPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<LocalPointer>().add_systems(
-            PostUpdate,
-            send_pose
-                .before(SessionSystems::Send)
-                .before(TransformSystems::Propagate),
-        );
+        app.init_resource::<LocalPointer>()
+            .init_resource::<LocalGrips>()
+            .add_systems(
+                PostUpdate,
+                send_pose
+                    .before(SessionSystems::Send)
+                    .before(TransformSystems::Propagate),
+            );
     }
 }
 

@@ -5,8 +5,9 @@
 //! installs the normal renderer; [`XrFrontEndPlugin`] then logs one line saying the app runs
 //! flat, and the flat front end takes over. When it can, the headset drives the local head
 //! (the mean of the two eye views), the controllers' grip poses the hands, and the right
-//! controller's aim pose with its trigger the shared pointer, all through the same local rig
-//! the flat front end writes: the room does not know which one runs. If the XR session does
+//! controller's aim pose with its trigger the shared pointer, and the two grips squeezed
+//! (`LocalGrips`: both for half a second take a patient to the safe room), all through the
+//! same local rig the flat front end writes: the room does not know which one runs. If the XR session does
 //! not start within [`START_TIMEOUT_S`], or ends, the app falls back to flat the same way.
 
 use std::ops::Deref as _;
@@ -24,7 +25,7 @@ use bevy_mod_xr::session::{XrSessionCreated, XrState, XrTracker, XrTrackingRoot}
 use bevy_mod_xr::spaces::XrSpaceLocationFlags;
 use haven_app::FrontEnd;
 use haven_app::layout::Seat;
-use haven_app::rig::{LocalHand, LocalHead, LocalPointer, Side};
+use haven_app::rig::{LocalGrips, LocalHand, LocalHead, LocalPointer, Side};
 
 /// How long the XR session may take to start before the app runs flat instead, seconds.
 pub const START_TIMEOUT_S: f64 = 20.0;
@@ -89,6 +90,9 @@ struct Controllers {
     right_grip: openxr::Action<openxr::Posef>,
     right_aim: openxr::Action<openxr::Posef>,
     select: openxr::Action<bool>,
+    /// The grips squeezed (both, half a second: the patient's way to the safe room).
+    left_squeeze: openxr::Action<bool>,
+    right_squeeze: openxr::Action<bool>,
 }
 
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +116,8 @@ fn create_actions(
             right_grip: set.create_action("right_grip", "Right hand", &[])?,
             right_aim: set.create_action("right_aim", "Pointer", &[])?,
             select: set.create_action("select", "Point", &[])?,
+            left_squeeze: set.create_action("left_squeeze", "Left grip", &[])?,
+            right_squeeze: set.create_action("right_squeeze", "Right grip", &[])?,
             set,
         })
     })();
@@ -133,6 +139,29 @@ fn suggest_bindings(
     let Some(c) = controllers else {
         return;
     };
+    // The grips, where the controller has them (the simple controller has none).
+    for (profile, squeeze) in [
+        (
+            "/interaction_profiles/oculus/touch_controller",
+            "squeeze/value",
+        ),
+        (
+            "/interaction_profiles/valve/index_controller",
+            "squeeze/value",
+        ),
+        ("/interaction_profiles/htc/vive_controller", "squeeze/click"),
+    ] {
+        for (action, side) in [
+            (c.left_squeeze.as_raw(), "left"),
+            (c.right_squeeze.as_raw(), "right"),
+        ] {
+            bindings.write(OxrSuggestActionBinding {
+                action,
+                interaction_profile: profile.into(),
+                bindings: vec![format!("/user/hand/{side}/input/{squeeze}").into()],
+            });
+        }
+    }
     // Each profile the common headsets' controllers speak; the runtime picks the one in hand.
     for (profile, select) in [
         (
@@ -237,6 +266,10 @@ fn sync_actions(controllers: Res<'_, Controllers>, mut sync: MessageWriter<'_, O
     sync.write(OxrSyncActionSet(controllers.set.clone()));
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the headset's state into the rig"
+)]
 fn drive_rig(
     controllers: Res<'_, Controllers>,
     session: Res<'_, OxrSession>,
@@ -245,6 +278,7 @@ fn drive_rig(
     mut head: Query<'_, '_, &mut Transform, (With<LocalHead>, Without<LocalHand>)>,
     mut hands: Query<'_, '_, (&mut LocalHand, &mut Transform), Without<LocalHead>>,
     mut pointer: ResMut<'_, LocalPointer>,
+    mut grips: ResMut<'_, LocalGrips>,
 ) {
     // The head between the eyes.
     let views: Vec<Transform> = eyes.iter().map(|g| g.compute_transform()).collect();
@@ -274,10 +308,19 @@ fn drive_rig(
             Tracked::Aim => {}
         }
     }
-    let pressed = controllers
-        .select
-        .state(session.deref(), openxr::Path::NULL)
-        .is_ok_and(|s| s.is_active && s.current_state);
+    let held = |action: &openxr::Action<bool>| {
+        action
+            .state(session.deref(), openxr::Path::NULL)
+            .is_ok_and(|s| s.is_active && s.current_state)
+    };
+    let pressed = held(&controllers.select);
+    let squeezed = LocalGrips {
+        left: held(&controllers.left_squeeze),
+        right: held(&controllers.right_squeeze),
+    };
+    if *grips != squeezed {
+        *grips = squeezed;
+    }
     let next = match aim {
         Some(t) => LocalPointer {
             active: pressed,

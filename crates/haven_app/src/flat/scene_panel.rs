@@ -59,6 +59,10 @@ struct Panel;
 #[derive(Component)]
 struct Blackout;
 
+/// The console's line saying where the patient is and for how long.
+#[derive(Component)]
+struct StateLine;
+
 /// What a button does.
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 enum Press {
@@ -260,6 +264,8 @@ fn redraw(
     console: Res<'_, Console>,
     panels: Query<'_, '_, Entity, With<Panel>>,
     mut visibility: Query<'_, '_, &mut Visibility, With<Panel>>,
+    mut nodes: Query<'_, '_, &mut Node, With<Panel>>,
+    mut state_lines: Query<'_, '_, &mut Text, With<StateLine>>,
     mut drawn: Local<'_, Option<(String, Console)>>,
 ) {
     let Ok(panel) = panels.single() else {
@@ -324,8 +330,15 @@ fn redraw(
         .iter()
         .map(|(spec, v, pinned)| format!("{}{pinned}", shown_value(spec, *v)))
         .collect();
+    // The state line's clock moves every second: its text is updated in place, and the panel
+    // is rebuilt only when something else changes (a rebuild can leave it empty for a frame).
+    for mut text in &mut state_lines {
+        if text.0 != state {
+            text.0.clone_from(&state);
+        }
+    }
     let key = format!(
-        "{role:?}|{state}|{}|{}|{}|{shown:?}",
+        "{role:?}|{phase:?}|{scene:?}|{intensity}|{}|{}|{}|{shown:?}",
         scenes.refused.len(),
         scenes.dropped.len(),
         scenes.notices.len()
@@ -336,7 +349,7 @@ fn redraw(
     *drawn = Some((key, *console));
     let shown = match role {
         Some(Role::Therapist) => true,
-        Some(Role::Patient) => !matches!(phase, Phase::Consult | Phase::Running),
+        Some(Role::Patient) => phase != Phase::Consult,
         _ => false,
     };
     if let Ok(mut v) = visibility.single_mut() {
@@ -345,6 +358,17 @@ fn redraw(
         } else {
             Visibility::Hidden
         });
+    }
+    // The patient's way out during a scene is one small button, not a panel over the view.
+    if let Ok(mut node) = nodes.single_mut() {
+        let width = if role == Some(Role::Patient) && phase == Phase::Running {
+            Val::Auto
+        } else {
+            px(520)
+        };
+        if node.width != width {
+            node.width = width;
+        }
     }
     let mut root = commands.entity(panel);
     root.despawn_related::<Children>();
@@ -383,6 +407,15 @@ fn redraw(
                     ));
                 });
             }
+            // During the scene, the way out is always in sight.
+            Phase::Running => {
+                p.spawn(button(
+                    Press::Patient(Command::EnterSafeRoom),
+                    "Safe room (Esc)",
+                    BUTTON_BG,
+                    TEXT,
+                ));
+            }
             Phase::SafeRoom { .. } => {
                 p.spawn(label(
                     "You are in the safe room. Take your time.",
@@ -399,7 +432,7 @@ fn redraw(
             _ => {}
         },
         Some(Role::Therapist) => {
-            p.spawn(label(state, 16.0, TEXT));
+            p.spawn((StateLine, label(state, 16.0, TEXT)));
             p.spawn(Node {
                 column_gap: px(6),
                 flex_wrap: FlexWrap::Wrap,

@@ -117,7 +117,7 @@ fn rebuild(
     mut meshes: Option<ResMut<'_, Assets<Mesh>>>,
     mut materials: Option<ResMut<'_, Assets<StandardMaterial>>>,
 ) {
-    let showing = scenes.player.showing();
+    let showing = scenes.drawn;
     if roots.iter().map(|(_, r)| r.0).next() == showing {
         return;
     }
@@ -347,6 +347,10 @@ fn animate(
     let Some(root) = roots.iter().next() else {
         return;
     };
+    // The scene on its way out (until the fade is at black) stays as it was.
+    if scenes.player.showing() != Some(root.0) {
+        return;
+    }
     let now = scenes.player_time(super::now_ms(&time));
     let values = scenes.player.values(now);
     let value = |p: Param| {

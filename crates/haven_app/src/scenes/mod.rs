@@ -84,6 +84,8 @@ pub struct Scenes {
     told: Vec<PeerId>,
     /// Refused commands audited so far, by peer.
     audited: std::collections::HashMap<PeerId, u32>,
+    /// The scene drawn now: the player's, from the moment its fade is at black.
+    pub drawn: Option<SceneId>,
     /// The cue of an announced event the patient sees now, and when (our time, ms) it goes:
     /// when the event happens, 3 s on.
     pub cue: Option<(haven_scenes::Event, u64)>,
@@ -103,6 +105,7 @@ impl Scenes {
             patient: None,
             told: Vec::new(),
             audited: std::collections::HashMap::new(),
+            drawn: None,
             cue: None,
         }
     }
@@ -154,7 +157,13 @@ impl Plugin for ScenePlugin {
             .add_message::<TherapistAction>()
             .add_systems(
                 Update,
-                (patient_side, therapist_side, follow, play_sound)
+                (
+                    (grips_to_safe_room, safe_room_button),
+                    patient_side,
+                    therapist_side,
+                    follow,
+                    play_sound,
+                )
                     .chain()
                     .in_set(SceneSystems)
                     .after(crate::trust::TrustSystems),
@@ -400,6 +409,70 @@ fn therapist_side(
     }
 }
 
+/// How long both grips are held for the safe room, ms.
+pub const GRIPS_HOLD_MS: u64 = 500;
+
+/// Both grips held for [`GRIPS_HOLD_MS`]: the patient goes to the safe room (once per hold;
+/// let go and hold again for the next). Local, no network.
+fn grips_to_safe_room(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    grips: Option<Res<'_, crate::rig::LocalGrips>>,
+    mut held_since: Local<'_, Option<(u64, bool)>>,
+    mut out: MessageWriter<'_, PatientAction>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        return;
+    }
+    let both = grips.is_some_and(|g| g.left && g.right);
+    let now = now_ms(&time);
+    match (*held_since, both) {
+        (_, false) => *held_since = None,
+        (None, true) => *held_since = Some((now, false)),
+        (Some((since, false)), true) if now.saturating_sub(since) >= GRIPS_HOLD_MS => {
+            out.write(PatientAction(Command::EnterSafeRoom));
+            *held_since = Some((since, true));
+        }
+        (Some(_), true) => {}
+    }
+}
+
+/// The in-room "Safe room" button, in front of the patient while a scene runs (the headset's
+/// ray and trigger press it, as the window's click does).
+#[derive(Component, Debug)]
+struct SafeRoomButton;
+
+fn safe_room_button(
+    mut commands: Commands<'_, '_>,
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
+    buttons: Query<'_, '_, Entity, With<SafeRoomButton>>,
+    mut pressed: MessageReader<'_, '_, crate::button::Pressed>,
+    mut out: MessageWriter<'_, PatientAction>,
+) {
+    let wanted = figures.me.is_some_and(|me| me.role == Role::Patient)
+        && scenes.player.phase() == Phase::Running;
+    for crate::button::Pressed(button) in pressed.read() {
+        if buttons.contains(*button) && wanted {
+            out.write(PatientAction(Command::EnterSafeRoom));
+        }
+    }
+    match (wanted, buttons.iter().next()) {
+        (true, None) => {
+            commands.spawn((
+                SafeRoomButton,
+                crate::button::RoomButton {
+                    label: "Safe room".to_owned(),
+                    colour: Color::srgb(0.55, 0.80, 0.72),
+                    order: 5,
+                },
+            ));
+        }
+        (false, Some(button)) => commands.entity(button).despawn(),
+        _ => {}
+    }
+}
+
 /// The patient's scene sound: what is sounding, shared with the voice thread's playout.
 #[derive(Resource, Debug, Default)]
 pub struct SceneSoundLink {
@@ -433,9 +506,20 @@ fn play_sound(
     link.shared.set(scenes.player.soundscape(now), now);
 }
 
-/// The room follows what the patient sees.
-fn follow(scenes: Res<'_, Scenes>, mut environment: ResMut<'_, Environment>) {
-    let next = match scenes.player.showing() {
+/// The room follows what the patient sees: a change of scene is drawn when its fade is at
+/// black (halfway), so the fade hides the swap.
+fn follow(
+    time: Res<'_, Time>,
+    fade: Res<'_, SceneFade>,
+    mut scenes: ResMut<'_, Scenes>,
+    mut environment: ResMut<'_, Environment>,
+) {
+    let showing = scenes.player.showing();
+    let black = fade.since + u64::from(fade.ms / 2);
+    if scenes.drawn != showing && now_ms(&time) >= black {
+        scenes.drawn = showing;
+    }
+    let next = match scenes.drawn {
         None => Environment::ConsultRoom,
         Some(SceneId::SafeRoom) => Environment::SafeRoom,
         Some(_) => Environment::Scene,

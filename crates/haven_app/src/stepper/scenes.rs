@@ -73,11 +73,11 @@ fn a_therapist_runs_a_scene_the_patient_accepted_and_the_mirror_follows() {
     assert!(consult.step_until(20, |s| {
         scenes(s, Role::Therapist).player.showing() == Some(SceneId::Heights)
     }));
-    assert_eq!(environment(&mut consult, Role::Patient), Environment::Scene);
-    assert_eq!(
-        environment(&mut consult, Role::Therapist),
-        Environment::Scene
-    );
+    // Each room swaps to the scene when its fade is at black (half of 600 ms).
+    assert!(consult.step_until(31, |s| {
+        environment(s, Role::Patient) == Environment::Scene
+            && environment(s, Role::Therapist) == Environment::Scene
+    }));
     therapist(
         &mut consult,
         Command::SetIntensity {
@@ -111,10 +111,9 @@ fn a_therapist_runs_a_scene_the_patient_accepted_and_the_mirror_follows() {
             }
         )
     }));
-    assert_eq!(
-        environment(&mut consult, Role::Patient),
-        Environment::SafeRoom
-    );
+    assert!(consult.step_until(14, |s| {
+        environment(s, Role::Patient) == Environment::SafeRoom
+    }));
     // What the therapist sends meanwhile is dropped, and shown dropped.
     therapist(
         &mut consult,
@@ -211,10 +210,11 @@ fn a_silent_therapist_sends_the_patient_to_the_safe_room_within_five_seconds() {
             }
         )
     }));
-    assert_eq!(
-        environment(&mut consult, Role::Patient),
-        Environment::SafeRoom
-    );
+    // The scene stays drawn until the fade is black (125 ms), then the safe room.
+    assert_eq!(environment(&mut consult, Role::Patient), Environment::Scene);
+    assert!(consult.step_until(14, |s| {
+        environment(s, Role::Patient) == Environment::SafeRoom
+    }));
 }
 
 /// With a clinic in the patient's invite, a therapist whose credential does not verify cannot
@@ -321,5 +321,82 @@ fn an_announced_event_shows_its_cue_to_the_patient_three_seconds_before() {
             .map(|h| (h.event, h.announced))
             .collect::<Vec<_>>(),
         vec![(Event::Cough, true)]
+    );
+}
+
+/// In the headset, both grips held half a second take the patient to the safe room (a shorter
+/// squeeze does nothing); the in-room "Safe room" button stands in front of the patient while a
+/// scene runs, and pressing it does the same. Neither needs the network.
+#[test]
+fn the_grips_held_half_a_second_or_the_safe_room_button_take_the_patient_out() {
+    use crate::button::{Pressed, RoomButton};
+    use crate::rig::LocalGrips;
+
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |_, _| {});
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Heights,
+            intensity: 3,
+        },
+    );
+    consult.steps(5);
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Patient).player.phase() == Phase::Running
+    }));
+    let grips = |s: &mut ConsultStepper, held: bool| {
+        s.app(Role::Patient)
+            .world_mut()
+            .insert_resource(LocalGrips {
+                left: held,
+                right: held,
+            });
+    };
+    let in_safe_room = |s: &mut ConsultStepper| {
+        matches!(
+            scenes(s, Role::Patient).player.phase(),
+            Phase::SafeRoom {
+                why: SafeReason::Patient,
+                ..
+            }
+        )
+    };
+    // 0.3 s: nothing.
+    grips(&mut consult, true);
+    consult.steps(30);
+    grips(&mut consult, false);
+    consult.steps(2);
+    assert_eq!(
+        scenes(&mut consult, Role::Patient).player.phase(),
+        Phase::Running
+    );
+    // Held: out within half a second (and a little).
+    grips(&mut consult, true);
+    assert!(consult.step_until(55, in_safe_room));
+    grips(&mut consult, false);
+    // Back, then the button.
+    patient(&mut consult, Command::LeaveSafeRoom);
+    assert!(consult.step_until(20, |s| {
+        scenes(s, Role::Patient).player.phase() == Phase::Running
+    }));
+    consult.steps(2);
+    let world = consult.app(Role::Patient).world_mut();
+    let button = world
+        .query::<(Entity, &RoomButton)>()
+        .iter(world)
+        .find(|(_, b)| b.label == "Safe room")
+        .map(|(e, _)| e)
+        .expect("the Safe room button stands in front of the patient");
+    world.write_message(Pressed(button));
+    assert!(consult.step_until(3, in_safe_room));
+    // In the safe room, the button is gone (the way back is the patient's panel).
+    consult.steps(2);
+    let world = consult.app(Role::Patient).world_mut();
+    assert!(
+        !world
+            .query::<&RoomButton>()
+            .iter(world)
+            .any(|b| b.label == "Safe room")
     );
 }
