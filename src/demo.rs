@@ -66,7 +66,7 @@ pub(crate) struct Args {
     hold_seat: bool,
     /// With --therapy and --headless: also save the therapist's picture of what the patient
     /// sees here.
-    #[arg(long, requires = "therapy")]
+    #[arg(long, requires_all = ["therapy", "headless"], conflicts_with = "as_patient")]
     mirror_screenshot: Option<PathBuf>,
     /// With --therapy and --headless: show every scene at intensity 0 and 10 and save the
     /// patient's view of each in this folder (`heights-0.png` ...), then stop. The simulated
@@ -414,7 +414,6 @@ fn share_when_the_clinician_is_here(
     }
 }
 
-/// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
 /// The demo clinic's credential for the therapist.
 fn therapist_credential(
     clinic: &ClinicKey,
@@ -470,6 +469,7 @@ fn run_a_short_session(
     }
 }
 
+/// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
 #[expect(
     clippy::too_many_arguments,
     reason = "one system: the headless demo's report"
@@ -568,7 +568,16 @@ fn headless_frames(
             let path = state.screenshot.clone();
             let report = Arc::clone(&state.report);
             let shown = path.display().to_string();
-            // The therapist's picture of the patient's view, in the same frame.
+            // The therapist's picture of the patient's view, in the same frame; the app ends
+            // when every picture asked for is saved.
+            let pending = Arc::new(std::sync::atomic::AtomicU8::new(1));
+            let done = |pending: Arc<std::sync::atomic::AtomicU8>| {
+                move |_: On<'_, '_, ScreenshotCaptured>, mut exit: MessageWriter<'_, AppExit>| {
+                    if pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                        exit.write(AppExit::Success);
+                    }
+                }
+            };
             if let (Some(mirror), Some(image)) = (
                 &state.mirror_screenshot,
                 mirror
@@ -576,22 +585,21 @@ fn headless_frames(
                     .ok()
                     .and_then(bevy::camera::RenderTarget::as_image),
             ) {
+                pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 commands
                     .spawn(Screenshot::image(image.clone()))
-                    .observe(save_to_disk(mirror.clone()));
+                    .observe(save_to_disk(mirror.clone()))
+                    .observe(done(Arc::clone(&pending)));
             }
             commands
                 .spawn(Screenshot::primary_window())
                 .observe(save_to_disk(path))
-                .observe(
-                    move |_: On<'_, '_, ScreenshotCaptured>,
-                          mut exit: MessageWriter<'_, AppExit>| {
-                        if let Ok(mut r) = report.lock() {
-                            r.screenshot = Some(shown.clone());
-                        }
-                        exit.write(AppExit::Success);
-                    },
-                );
+                .observe(move |_: On<'_, '_, ScreenshotCaptured>| {
+                    if let Ok(mut r) = report.lock() {
+                        r.screenshot = Some(shown.clone());
+                    }
+                })
+                .observe(done(pending));
         }
         Shot::Probing | Shot::Taking => {}
     }

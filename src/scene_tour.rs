@@ -27,8 +27,8 @@ pub(crate) fn accept_proposals(scenes: Res<'_, Scenes>, mut out: MessageWriter<'
 /// or listeners walking in from outside the view (4 s).
 const SETTLE_MS: u64 = 6_000;
 
-/// Frames a step may take before the tour gives up (a stuck step must not hang a test).
-const STEP_FRAMES: u32 = 900;
+/// How long a step may take before the tour gives up (a stuck step must not hang a test), ms.
+const STEP_MS: u64 = 120_000;
 
 /// The tour: each scene at 0 and at 10, one picture of the patient's view each.
 #[derive(Resource, Debug)]
@@ -37,9 +37,8 @@ pub(crate) struct Tour {
     steps: Vec<(SceneId, u8)>,
     at: usize,
     stage: Stage,
-    /// Frames in this step, and in all.
-    frames: u32,
-    total: u32,
+    /// When this step began (our time, ms).
+    step_began: Option<u64>,
     /// Pictures saved so far (set by the screenshot observers).
     saved: Arc<AtomicU8>,
     /// At the end, the whole window (the console and the picture) goes here.
@@ -70,8 +69,7 @@ impl Tour {
             steps,
             at: 0,
             stage: Stage::Ask,
-            frames: 0,
-            total: 0,
+            step_began: None,
             saved: Arc::new(AtomicU8::new(0)),
             screenshot,
         }
@@ -99,9 +97,9 @@ pub(crate) fn tour(
     mut out: MessageWriter<'_, TherapistAction>,
     mut exit: MessageWriter<'_, AppExit>,
 ) {
-    // Whatever happens, the tour ends: at most this many frames in all.
-    tour.total += 1;
-    if tour.total > STEP_FRAMES * (tour.steps.len() as u32 + 1) {
+    let now = now_ms(&time);
+    // Whatever happens, the tour ends.
+    if now > STEP_MS * (tour.steps.len() as u64 + 1) {
         error!("the scene tour did not finish");
         exit.write(AppExit::error());
         return;
@@ -123,8 +121,8 @@ pub(crate) fn tour(
         }
         return;
     };
-    tour.frames += 1;
-    if tour.frames > STEP_FRAMES {
+    let step_began = *tour.step_began.get_or_insert(now);
+    if now.saturating_sub(step_began) > STEP_MS {
         error!(
             scene = scene.name(),
             intensity, "the scene tour's step did not finish"
@@ -132,7 +130,6 @@ pub(crate) fn tour(
         exit.write(AppExit::error());
         return;
     }
-    let now = now_ms(&time);
     match tour.stage {
         Stage::Ask => {
             if scenes.player.phase() != Phase::Consult {
@@ -171,7 +168,7 @@ pub(crate) fn tour(
             if usize::from(tour.saved.load(Ordering::SeqCst)) > tour.at {
                 info!(scene = scene.name(), intensity, "saved the patient's view");
                 tour.at += 1;
-                tour.frames = 0;
+                tour.step_began = None;
                 tour.stage = Stage::Ask;
             }
         }

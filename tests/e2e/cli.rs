@@ -693,7 +693,8 @@ fn a_server_certified_by_an_authority_is_joined_with_its_ca() {
 
 /// The scene's sound on the patient's side, as its WAV sink recorded it: a scripted therapist
 /// (`--propose flying:10`) proposes the cabin at 10, the headless patient accepts, and the
-/// engines are heard under the (silent) voices; the therapist leaves after 6 s, the patient's
+/// engines are heard (both voices are silent: all that plays is the scene); the therapist
+/// leaves after 6 s, the patient's
 /// app goes to the safe room by itself, and from then on the recording is silent.
 #[test]
 fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
@@ -724,7 +725,13 @@ fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
     let wav = dir.join("patient.wav");
     let patient = Command::new(HAVEN)
         .args(["join", "--headless", "--loopback-only", "--duration", "14s"])
-        .args(["--anonymous", "--accept-scenes", "--voice-out"])
+        .args([
+            "--anonymous",
+            "--accept-scenes",
+            "--voice-in",
+            "silent",
+            "--voice-out",
+        ])
         .arg(&wav)
         .arg(invite("patient"))
         .stdout(Stdio::piped())
@@ -733,7 +740,14 @@ fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
         .expect("the patient joins");
     let therapist = Command::new(HAVEN)
         .args(["join", "--headless", "--loopback-only", "--duration", "6s"])
-        .args(["--name", "Therapist", "--propose", "flying:10"])
+        .args([
+            "--name",
+            "Therapist",
+            "--propose",
+            "flying:10",
+            "--voice-in",
+            "silent",
+        ])
         .arg(invite("therapist"))
         .output()
         .expect("the therapist joins");

@@ -9,6 +9,7 @@ use bevy::prelude::*;
 
 /// A button in the room, declared by a feature. Its label may change (a feature rewrites it).
 #[derive(Component, Clone, Debug, PartialEq)]
+#[require(Transform)]
 pub struct RoomButton {
     /// What it says.
     pub label: String,

@@ -33,17 +33,31 @@ const BUTTON: Vec3 = Vec3::new(0.16, 0.07, 0.02);
 const FIRST_OFFSET: f32 = 0.33;
 const STEP: f32 = 0.19;
 
-/// Gives each newly declared button its place, box and look.
+/// Gives each newly declared button its box and look, and lays out the whole row again
+/// whenever a button comes or goes (so one that comes later never stands on another).
 fn lay_out(
     mut commands: Commands<'_, '_>,
     seat: Option<Res<'_, Seat>>,
     new: Query<'_, '_, (Entity, &RoomButton), Without<HitBox>>,
-    all: Query<'_, '_, &RoomButton>,
+    mut all: Query<'_, '_, (Entity, &RoomButton, &mut Transform)>,
+    mut gone: RemovedComponents<'_, '_, RoomButton>,
     mut meshes: ResMut<'_, Assets<Mesh>>,
     mut materials: ResMut<'_, Assets<StandardMaterial>>,
 ) {
-    if new.is_empty() {
+    let removed = gone.read().count() > 0;
+    if new.is_empty() && !removed {
         return;
+    }
+    for (entity, button) in &new {
+        commands.entity(entity).insert((
+            HitBox::of_size(BUTTON),
+            Mesh3d(meshes.add(Cuboid::from_size(BUTTON))),
+            MeshMaterial3d(materials.add(StandardMaterial {
+                base_color: button.colour,
+                perceptual_roughness: 0.6,
+                ..default()
+            })),
+        ));
     }
     let seat = seat.map(|s| *s).unwrap_or_default();
     // Standing on the table's near edge (the table spans z −0.45..0.45), to the seat's left,
@@ -56,21 +70,18 @@ fn lay_out(
     let left = Vec3::Y.cross(towards);
     let edge = Vec3::new(seat.eyes.x, 0.80, -towards.z * 0.36);
     let facing = Transform::IDENTITY.looking_to(towards, Vec3::Y).rotation;
-    let mut orders: Vec<u8> = all.iter().map(|b| b.order).collect();
-    orders.sort_unstable();
-    for (entity, button) in &new {
-        let place = orders.iter().position(|&o| o == button.order).unwrap_or(0);
-        let at = edge + left * (FIRST_OFFSET + STEP * place as f32);
-        commands.entity(entity).insert((
-            HitBox::of_size(BUTTON),
-            Mesh3d(meshes.add(Cuboid::from_size(BUTTON))),
-            MeshMaterial3d(materials.add(StandardMaterial {
-                base_color: button.colour,
-                perceptual_roughness: 0.6,
-                ..default()
-            })),
-            Transform::from_translation(at).with_rotation(facing),
-        ));
+    // In order, ties by entity: each button its own place.
+    let mut row: Vec<(u8, Entity)> = all.iter().map(|(e, b, _)| (b.order, e)).collect();
+    row.sort_unstable();
+    for (place, (_, entity)) in row.iter().enumerate() {
+        if let Ok((_, _, mut at)) = all.get_mut(*entity) {
+            let next =
+                Transform::from_translation(edge + left * (FIRST_OFFSET + STEP * place as f32))
+                    .with_rotation(facing);
+            if *at != next {
+                *at = next;
+            }
+        }
     }
 }
 
@@ -112,5 +123,61 @@ fn label(
             Vec2::ZERO,
             Color::from(css::BLACK),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn place(app: &mut App, label: &str) -> Vec3 {
+        let world = app.world_mut();
+        world
+            .query::<(&RoomButton, &Transform)>()
+            .iter(world)
+            .find(|(b, _)| b.label == label)
+            .map(|(_, t)| t.translation)
+            .expect("the button is there")
+    }
+
+    /// A button that comes later (the patient's "Safe room" during a scene) takes its place in
+    /// the row, the others move up, none stands on another; and when it goes they close up.
+    #[test]
+    fn a_button_that_comes_later_never_stands_on_another() {
+        let mut app = crate::stepper::headless_app(Duration::from_millis(10));
+        app.add_plugins(WorldPanelPlugin)
+            .init_resource::<LocalPointer>()
+            .add_message::<Pressed>();
+        for (label, order) in [("Mute", 0), ("Leave", 255)] {
+            app.world_mut().spawn(RoomButton {
+                label: label.to_owned(),
+                colour: Color::WHITE,
+                order,
+            });
+        }
+        app.update();
+        let leave_before = place(&mut app, "Leave");
+        let later = app
+            .world_mut()
+            .spawn(RoomButton {
+                label: "Safe room".to_owned(),
+                colour: Color::WHITE,
+                order: 5,
+            })
+            .id();
+        app.update();
+        let (mute, safe, leave) = (
+            place(&mut app, "Mute"),
+            place(&mut app, "Safe room"),
+            place(&mut app, "Leave"),
+        );
+        assert!(mute.distance(safe) >= STEP * 0.99, "{mute} {safe}");
+        assert!(safe.distance(leave) >= STEP * 0.99, "{safe} {leave}");
+        assert_eq!(safe, leave_before, "it takes the place after Mute");
+        app.world_mut().entity_mut(later).despawn();
+        app.update();
+        assert_eq!(place(&mut app, "Leave"), leave_before, "Leave closes up");
     }
 }

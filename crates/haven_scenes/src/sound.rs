@@ -88,6 +88,16 @@ fn noise(seed: u64, n: u64) -> f32 {
     (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
 }
 
+/// A tone of `hz` at `t` seconds.
+fn tone(t: f64, hz: f64) -> f32 {
+    (t * std::f64::consts::TAU * hz).sin() as f32
+}
+
+/// `sin(t · rate)`: a slow modulation.
+fn osc(t: f64, rate: f64) -> f32 {
+    (t * rate).sin() as f32
+}
+
 /// How far into an event `t_ms` is (0..1), or `None` outside it.
 fn within(event: Event, began: u64, t_ms: u64) -> Option<f32> {
     let d = event.duration_ms();
@@ -118,7 +128,8 @@ impl SceneSound {
         let v = |p| param(&scape.values, p);
         for (i, sample) in out.iter_mut().enumerate() {
             let n = start + i as u64;
-            let t = n as f32 / SAMPLE_RATE as f32;
+            // In f64: an f32 second count loses the samples' steps after a few minutes.
+            let t = n as f64 / f64::from(SAMPLE_RATE);
             let t_ms = n * 1000 / u64::from(SAMPLE_RATE);
             let white = noise(scape.seed, n);
             // One-pole low-passes: ~300 Hz and ~80 Hz.
@@ -136,14 +147,11 @@ impl SceneSound {
                 SceneId::Heights => {
                     let wind = v(Param::Wind).clamp(0.0, 1.0);
                     let gust = event(Event::Gust).map_or(0.0, swell);
-                    let sway = 0.6 + 0.4 * (t * 0.23).sin();
+                    let sway = 0.6 + 0.4 * osc(t, 0.23);
                     s += self.low * (0.05 + 0.35 * wind * sway + 0.5 * gust);
                     if let Some(k) = event(Event::RailingWobble) {
                         // A metallic rattle: a fast tone, fading.
-                        s += 0.08
-                            * (1.0 - k)
-                            * (t * 2.0 * std::f32::consts::PI * 420.0).sin()
-                            * (t * 25.0).sin().abs();
+                        s += 0.08 * (1.0 - k) * tone(t, 420.0) * osc(t, 25.0).abs();
                     }
                 }
                 SceneId::Spiders => {
@@ -156,8 +164,7 @@ impl SceneSound {
                 }
                 SceneId::Flying => {
                     let engines = v(Param::EngineNoise).clamp(0.0, 1.0);
-                    let tau = 2.0 * std::f32::consts::PI;
-                    let hum = 0.5 * (t * tau * 92.0).sin() + 0.4 * (t * tau * 93.7).sin();
+                    let hum = 0.5 * tone(t, 92.0) + 0.4 * tone(t, 93.7);
                     s += engines * (0.06 * hum + 0.25 * self.murmur);
                     let rough = event(Event::TurbulenceStrong)
                         .map(|k| 0.9 * swell(k))
@@ -166,7 +173,7 @@ impl SceneSound {
                     s += rough * self.murmur * 1.5;
                     if let Some(k) = event(Event::Chime) {
                         let f = if k < 0.4 { 880.0 } else { 660.0 };
-                        s += 0.1 * (1.0 - k) * (t * tau * f).sin();
+                        s += 0.1 * (1.0 - k) * tone(t, f);
                     }
                     if let Some(k) = event(Event::DoorsClose).filter(|k| *k < 0.1) {
                         s += 0.4 * (1.0 - k * 10.0) * self.murmur;
@@ -179,7 +186,7 @@ impl SceneSound {
                 }
                 SceneId::Speaking => {
                     let people = (v(Param::AudienceSize) / 48.0).clamp(0.0, 1.0);
-                    let babble = 0.5 + 0.5 * (t * 3.1).sin() * (t * 1.7).cos();
+                    let babble = 0.5 + 0.5 * osc(t, 3.1) * osc(t + 0.92, 1.7);
                     s += self.murmur * 0.4 * people * babble;
                     if let Some(k) = event(Event::Murmurs) {
                         s += self.murmur * 0.8 * swell(k);
@@ -190,13 +197,12 @@ impl SceneSound {
                     if let Some(k) = event(Event::PhoneRings) {
                         // Two tones, rung in bursts.
                         let on = (k * 12.0).fract() < 0.5;
-                        let tau = 2.0 * std::f32::consts::PI;
                         if on {
-                            s += 0.07 * ((t * tau * 1000.0).sin() + (t * tau * 1300.0).sin());
+                            s += 0.07 * (tone(t, 1000.0) + tone(t, 1300.0));
                         }
                     }
                     if let Some(k) = event(Event::Applause) {
-                        s += 0.35 * swell(k) * white * (t * 40.0).sin().abs();
+                        s += 0.35 * swell(k) * white * osc(t, 40.0).abs();
                     }
                 }
                 SceneId::SafeRoom => {}
@@ -276,6 +282,27 @@ mod tests {
         let mut late = vec![0; SAMPLE_RATE as usize];
         SceneSound::new().fill(&s, u64::from(SAMPLE_RATE) * 7, &mut late);
         assert!((level_db(&late) - quiet).abs() < 3.0);
+    }
+
+    /// An hour into the app's clock the tones are as clean as at its start (the sample clock
+    /// is kept in f64): the phone's two tones, rung at 0 and at 1 h, sound the same.
+    #[test]
+    fn an_hour_in_the_tones_are_as_at_the_start() {
+        let hour = u64::from(SAMPLE_RATE) * 3_600;
+        let ring = |at: u64| {
+            let s = Soundscape {
+                events: vec![(Event::PhoneRings, at / u64::from(SAMPLE_RATE / 1000))],
+                ..scape(SceneId::Speaking, 0)
+            };
+            let mut out = vec![0; 4_800];
+            SceneSound::new().fill(&s, at, &mut out);
+            out
+        };
+        let (early, late) = (ring(0), ring(hour));
+        // Stair-steps from a coarse clock show as runs of equal samples.
+        let steps = late.windows(2).filter(|w| w[0] == w[1]).count();
+        assert!(steps < 200, "{steps} repeated samples in 4800");
+        assert!((level_db(&early) - level_db(&late)).abs() < 1.0);
     }
 
     #[test]

@@ -369,6 +369,8 @@ fn fall_back_to_flat(
         for entity in &rig {
             commands.entity(entity).despawn();
         }
+        // Grips held when the headset went are not held in the window.
+        commands.insert_resource(LocalGrips::default());
         *front = FrontEnd::Flat;
     }
 }

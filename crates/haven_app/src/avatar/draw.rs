@@ -120,10 +120,14 @@ fn fade_hands(
 
 fn name_tags(
     mut gizmos: Gizmos<'_, '_>,
-    avatars: Query<'_, '_, (&Appearance, &Children), With<RemoteAvatar>>,
+    avatars: Query<'_, '_, (&Appearance, &Children, Option<&Visibility>), With<RemoteAvatar>>,
     heads: Query<'_, '_, (&AvatarPart, &GlobalTransform)>,
 ) {
-    for (appearance, children) in &avatars {
+    for (appearance, children, visibility) in &avatars {
+        // A hidden avatar (a therapist the patient keeps out of a scene) has no tag either.
+        if visibility == Some(&Visibility::Hidden) {
+            continue;
+        }
         // Anonymous avatars carry no name tag at all.
         let Appearance::Named { name, .. } = appearance else {
             continue;
@@ -148,12 +152,12 @@ fn speaking_rings(
     mut gizmos: Gizmos<'_, '_>,
     activity: Res<'_, VoiceActivity>,
     time: Res<'_, Time>,
-    avatars: Query<'_, '_, (&RemoteAvatar, &Children)>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Children, Option<&Visibility>)>,
     heads: Query<'_, '_, (&AvatarPart, &GlobalTransform)>,
 ) {
     let pulse = 0.5 + 0.5 * (time.elapsed_secs() * 6.0).sin();
-    for (avatar, children) in &avatars {
-        if !activity.is_speaking(avatar.peer) {
+    for (avatar, children, visibility) in &avatars {
+        if !activity.is_speaking(avatar.peer) || visibility == Some(&Visibility::Hidden) {
             continue;
         }
         for &child in children {

@@ -39,6 +39,7 @@ impl Plugin for PatientViewPlugin {
             Update,
             (spawn, own_things, follow_head, show)
                 .chain()
+                .run_if(super::flat_active)
                 .after(AvatarSystems::Place)
                 .after(crate::scenes::SceneSystems),
         );

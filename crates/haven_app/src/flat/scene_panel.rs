@@ -10,7 +10,7 @@ use haven_scenes::player::{BREAK_AFTER_MS, DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
 use super::label;
-use crate::scenes::{PatientAction, SceneFade, Scenes, TherapistAction, now_ms};
+use crate::scenes::{ChoosePresence, PatientAction, SceneFade, Scenes, TherapistAction, now_ms};
 use crate::session::SessionFigures;
 
 /// The scene panels of the window.
@@ -63,6 +63,20 @@ struct Blackout;
 #[derive(Component)]
 struct StateLine;
 
+/// A parameter's line on the console (its value, written in place as it ramps).
+#[derive(Component)]
+struct ParamValue(haven_scenes::Param);
+
+/// "height: 42 m (pinned)".
+fn param_line(spec: &ParamSpec, value: f32, pinned: bool) -> String {
+    format!(
+        "{}: {}{}",
+        spec.name,
+        shown_value(spec, value),
+        if pinned { " (pinned)" } else { "" }
+    )
+}
+
 /// What a button does.
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 enum Press {
@@ -70,9 +84,14 @@ enum Press {
     Therapist(Command),
     Intensity(i8),
     Announce,
+    /// Pin a parameter at its value when pressed, one step from it (0: as it is).
+    Pin(haven_scenes::Param, i8),
+    /// The patient's next choice of how the therapist appears.
+    Presence,
 }
 
-/// The keys that fire the scene's events, in the catalog's order.
+/// The keys that fire the scene's events, in the catalog's order (a seventh event has a
+/// button only).
 const EVENT_KEYS: [(KeyCode, &str); 6] = [
     (KeyCode::F1, "F1"),
     (KeyCode::F2, "F2"),
@@ -211,11 +230,13 @@ fn keys(
 }
 
 fn press(
+    time: Res<'_, Time>,
     buttons: Query<'_, '_, (&Press, &Interaction), Changed<Interaction>>,
     scenes: Res<'_, Scenes>,
     mut console: ResMut<'_, Console>,
     mut patient: MessageWriter<'_, PatientAction>,
     mut therapist: MessageWriter<'_, TherapistAction>,
+    mut presence: MessageWriter<'_, ChoosePresence>,
 ) {
     for (press, interaction) in &buttons {
         if *interaction != Interaction::Pressed {
@@ -242,6 +263,22 @@ fn press(
                 }));
             }
             Press::Announce => console.announce = !console.announce,
+            Press::Presence => {
+                presence.write(ChoosePresence(scenes.presence.next()));
+            }
+            Press::Pin(param, step) => {
+                // At its value now (it may have ramped since the panel was drawn).
+                let now = scenes.player_time(now_ms(&time));
+                let spec = scenes.player.showing().and_then(|s| s.spec(param));
+                if let (Some(spec), Some(value)) = (spec, scenes.player.value(param, now)) {
+                    let value = if step == 0 {
+                        value
+                    } else {
+                        stepped(spec, value, step)
+                    };
+                    therapist.write(TherapistAction(Command::Pin { param, value }));
+                }
+            }
         }
     }
 }
@@ -265,7 +302,8 @@ fn redraw(
     panels: Query<'_, '_, Entity, With<Panel>>,
     mut visibility: Query<'_, '_, &mut Visibility, With<Panel>>,
     mut nodes: Query<'_, '_, &mut Node, With<Panel>>,
-    mut state_lines: Query<'_, '_, &mut Text, With<StateLine>>,
+    mut state_lines: Query<'_, '_, &mut Text, (With<StateLine>, Without<ParamValue>)>,
+    mut value_lines: Query<'_, '_, (&ParamValue, &mut Text), Without<StateLine>>,
     mut drawn: Local<'_, Option<(String, Console)>>,
 ) {
     let Ok(panel) = panels.single() else {
@@ -325,11 +363,17 @@ fn redraw(
             .collect(),
         _ => Vec::new(),
     };
-    // Values as shown (a ramp redraws the panel as it moves).
-    let shown: Vec<String> = params
-        .iter()
-        .map(|(spec, v, pinned)| format!("{}{pinned}", shown_value(spec, *v)))
-        .collect();
+    // Which are pinned (the values themselves are written in place below: a ramp must not
+    // rebuild the panel twenty times a second).
+    let shown: Vec<bool> = params.iter().map(|(_, _, pinned)| *pinned).collect();
+    for (ParamValue(param), mut text) in &mut value_lines {
+        if let Some((spec, value, pinned)) = params.iter().find(|(s, _, _)| s.param == *param) {
+            let next = param_line(spec, *value, *pinned);
+            if text.0 != next {
+                text.0 = next;
+            }
+        }
+    }
     // The state line's clock moves every second: its text is updated in place, and the panel
     // is rebuilt only when something else changes (a rebuild can leave it empty for a frame).
     for mut text in &mut state_lines {
@@ -338,10 +382,11 @@ fn redraw(
         }
     }
     let key = format!(
-        "{role:?}|{phase:?}|{scene:?}|{intensity}|{}|{}|{}|{shown:?}",
+        "{role:?}|{phase:?}|{scene:?}|{intensity}|{}|{}|{}|{shown:?}|{:?}",
         scenes.refused.len(),
         scenes.dropped.len(),
-        scenes.notices.len()
+        scenes.notices.len(),
+        scenes.presence
     );
     if drawn.as_ref() == Some(&(key.clone(), *console)) {
         return;
@@ -388,6 +433,15 @@ fn redraw(
                     14.0,
                     MUTED,
                 ));
+                p.spawn(button(
+                    Press::Presence,
+                    &format!(
+                        "Your therapist in the scene: {} (change)",
+                        scenes.presence.describe()
+                    ),
+                    BUTTON_BG,
+                    TEXT,
+                ));
                 p.spawn(Node {
                     column_gap: px(8),
                     ..default()
@@ -425,6 +479,15 @@ fn redraw(
                 p.spawn(button(
                     Press::Patient(Command::LeaveSafeRoom),
                     "Go back when you are ready",
+                    BUTTON_BG,
+                    TEXT,
+                ));
+                p.spawn(button(
+                    Press::Presence,
+                    &format!(
+                        "Your therapist in the scene: {} (change)",
+                        scenes.presence.describe()
+                    ),
                     BUTTON_BG,
                     TEXT,
                 ));
@@ -498,13 +561,17 @@ fn redraw(
                     ..default()
                 })
                 .with_children(|line| {
-                    for (event, (_, key)) in s.events().iter().zip(EVENT_KEYS) {
+                    for (i, event) in s.events().iter().enumerate() {
+                        let text = match EVENT_KEYS.get(i) {
+                            Some((_, key)) => format!("{} ({key})", event.name()),
+                            None => event.name().to_owned(),
+                        };
                         line.spawn(button(
                             Press::Therapist(Command::Fire {
                                 event: *event,
                                 announce: console.announce,
                             }),
-                            &format!("{} ({key})", event.name()),
+                            &text,
                             BUTTON_BG,
                             TEXT,
                         ));
@@ -519,23 +586,14 @@ fn redraw(
                         ..default()
                     })
                     .with_children(|line| {
-                        line.spawn(label(
-                            format!(
-                                "{}: {}{}",
-                                spec.name,
-                                shown_value(spec, *value),
-                                if *pinned { " (pinned)" } else { "" }
-                            ),
-                            14.0,
-                            TEXT,
+                        line.spawn((
+                            ParamValue(spec.param),
+                            label(param_line(spec, *value, *pinned), 14.0, TEXT),
                         ));
                         if *pinned {
                             for (step, text) in [(-1, "-"), (1, "+")] {
                                 line.spawn(button(
-                                    Press::Therapist(Command::Pin {
-                                        param: spec.param,
-                                        value: stepped(spec, *value, step),
-                                    }),
+                                    Press::Pin(spec.param, step),
                                     text,
                                     BUTTON_BG,
                                     TEXT,
@@ -548,15 +606,7 @@ fn redraw(
                                 TEXT,
                             ));
                         } else {
-                            line.spawn(button(
-                                Press::Therapist(Command::Pin {
-                                    param: spec.param,
-                                    value: *value,
-                                }),
-                                "pin",
-                                BUTTON_BG,
-                                TEXT,
-                            ));
+                            line.spawn(button(Press::Pin(spec.param, 0), "pin", BUTTON_BG, TEXT));
                         }
                     });
                 }

@@ -21,7 +21,9 @@ impl Plugin for SceneDrawPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(
             Update,
-            (rebuild, animate, cue).chain().after(super::SceneSystems),
+            (rebuild, animate, cue, audience_voice)
+                .chain()
+                .after(super::SceneSystems),
         );
     }
 }
@@ -452,4 +454,47 @@ fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time>, scenes: Res<'_, Scenes>)
         Vec2::ZERO,
         Color::srgb(1.0, 0.95, 0.70),
     );
+}
+
+/// With the patient's choice "a voice in the audience", while the therapist speaks a ring
+/// shows over the front-row listener nearest the lectern: the voice has a face in the hall.
+fn audience_voice(
+    mut gizmos: Gizmos<'_, '_>,
+    time: Res<'_, Time>,
+    scenes: Res<'_, Scenes>,
+    figures: Res<'_, crate::session::SessionFigures>,
+    activity: Option<Res<'_, crate::voice::VoiceActivity>>,
+    listeners: Query<'_, '_, (&Moving, &GlobalTransform, &InheritedVisibility)>,
+) {
+    if scenes.presence != super::TherapistPresence::InAudience
+        || scenes.drawn != Some(SceneId::Speaking)
+    {
+        return;
+    }
+    let speaking = figures.people.iter().any(|p| {
+        p.role == haven_proto::signal::Role::Therapist
+            && activity.as_ref().is_some_and(|a| a.is_speaking(p.id))
+    });
+    if !speaking {
+        return;
+    }
+    let Some(head) = listeners
+        .iter()
+        .filter(|(m, _, v)| matches!(m, Moving::Listener(_)) && v.get())
+        .map(|(_, at, _)| at.translation())
+        .min_by(|a, b| {
+            a.distance_squared(PATIENT_SEAT)
+                .total_cmp(&b.distance_squared(PATIENT_SEAT))
+        })
+    else {
+        return;
+    };
+    let pulse = 0.5 + 0.5 * (time.elapsed_secs() * 6.0).sin();
+    let ring = Isometry3d::new(
+        head + Vec3::Y * 1.38,
+        Quat::from_rotation_x(std::f32::consts::FRAC_PI_2),
+    );
+    let colour = Color::srgba(0.35, 0.85, 0.55, 0.55 + 0.45 * pulse);
+    gizmos.circle(ring, 0.09, colour);
+    gizmos.circle(ring, 0.10 + 0.015 * pulse, colour);
 }

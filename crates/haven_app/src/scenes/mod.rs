@@ -35,6 +35,44 @@ use crate::trust::PeerTrust;
 #[derive(Message, Clone, Copy, Debug, PartialEq)]
 pub struct PatientAction(pub Command);
 
+/// How the therapist appears to the patient while a scene (or the safe room) is shown: the
+/// patient's choice, made on their own side (the therapist's app is not told).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TherapistPresence {
+    /// The therapist's avatar stands where it is.
+    #[default]
+    Shown,
+    /// Only the voice: no avatar, name or speaking ring.
+    VoiceOnly,
+    /// In the public-speaking hall, the voice comes from a listener in the front row (the
+    /// ring shows over that listener while the therapist speaks); elsewhere, voice only.
+    InAudience,
+}
+
+impl TherapistPresence {
+    /// The next choice, in the order the panel cycles them.
+    pub fn next(self) -> Self {
+        match self {
+            Self::Shown => Self::VoiceOnly,
+            Self::VoiceOnly => Self::InAudience,
+            Self::InAudience => Self::Shown,
+        }
+    }
+
+    /// As the patient's panel says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Shown => "shown",
+            Self::VoiceOnly => "voice only",
+            Self::InAudience => "a voice in the audience",
+        }
+    }
+}
+
+/// The patient chose how the therapist appears in scenes.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChoosePresence(pub TherapistPresence);
+
 /// A therapist's console actions, sent to the patient's app.
 #[derive(Message, Clone, Copy, Debug, PartialEq)]
 pub struct TherapistAction(pub Command);
@@ -86,6 +124,8 @@ pub struct Scenes {
     audited: std::collections::HashMap<PeerId, u32>,
     /// The scene drawn now: the player's, from the moment its fade is at black.
     pub drawn: Option<SceneId>,
+    /// How the therapist appears in scenes (the patient's choice; on the patient's side).
+    pub presence: TherapistPresence,
     /// The cue of an announced event the patient sees now, and when (our time, ms) it goes:
     /// when the event happens, 3 s on.
     pub cue: Option<(haven_scenes::Event, u64)>,
@@ -106,6 +146,7 @@ impl Scenes {
             told: Vec::new(),
             audited: std::collections::HashMap::new(),
             drawn: None,
+            presence: TherapistPresence::Shown,
             cue: None,
         }
     }
@@ -155,6 +196,7 @@ impl Plugin for ScenePlugin {
             .init_resource::<SceneSoundLink>()
             .add_message::<PatientAction>()
             .add_message::<TherapistAction>()
+            .add_message::<ChoosePresence>()
             .add_systems(
                 Update,
                 (
@@ -162,6 +204,7 @@ impl Plugin for ScenePlugin {
                     patient_side,
                     therapist_side,
                     follow,
+                    present_therapist,
                     play_sound,
                 )
                     .chain()
@@ -409,14 +452,61 @@ fn therapist_side(
     }
 }
 
+/// On the patient's side, the therapist's avatar follows the patient's choice while a scene
+/// (or the safe room) is drawn; in the consult room it is always shown.
+fn present_therapist(
+    mut chosen: MessageReader<'_, '_, ChoosePresence>,
+    figures: Res<'_, SessionFigures>,
+    mut scenes: ResMut<'_, Scenes>,
+    mut commands: Commands<'_, '_>,
+    mut avatars: Query<
+        '_,
+        '_,
+        (
+            Entity,
+            &crate::avatar::RemoteAvatar,
+            Option<&mut Visibility>,
+        ),
+    >,
+) {
+    if let Some(ChoosePresence(presence)) = chosen.read().last() {
+        scenes.presence = *presence;
+    }
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        return;
+    }
+    let hide = scenes.drawn.is_some() && scenes.presence != TherapistPresence::Shown;
+    let wanted = if hide {
+        Visibility::Hidden
+    } else {
+        Visibility::Inherited
+    };
+    for (entity, avatar, visibility) in &mut avatars {
+        let therapist = figures
+            .people
+            .iter()
+            .any(|p| p.id == avatar.peer && p.role == Role::Therapist);
+        match (therapist, visibility) {
+            (true, Some(mut visibility)) => {
+                visibility.set_if_neq(wanted);
+            }
+            (true, None) => {
+                commands.entity(entity).insert(wanted);
+            }
+            (false, _) => {}
+        }
+    }
+}
+
 /// How long both grips are held for the safe room, ms.
 pub const GRIPS_HOLD_MS: u64 = 500;
 
-/// Both grips held for [`GRIPS_HOLD_MS`]: the patient goes to the safe room (once per hold;
-/// let go and hold again for the next). Local, no network.
+/// Both grips held for [`GRIPS_HOLD_MS`] while a scene runs: the patient goes to the safe
+/// room (once per hold; let go and hold again for the next). Local, no network.
 fn grips_to_safe_room(
     time: Res<'_, Time>,
     figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
     grips: Option<Res<'_, crate::rig::LocalGrips>>,
     mut held_since: Local<'_, Option<(u64, bool)>>,
     mut out: MessageWriter<'_, PatientAction>,
@@ -424,7 +514,8 @@ fn grips_to_safe_room(
     if figures.me.is_none_or(|me| me.role != Role::Patient) {
         return;
     }
-    let both = grips.is_some_and(|g| g.left && g.right);
+    // Only while a scene runs: a hand resting on the grips in a plain consult is no request.
+    let both = grips.is_some_and(|g| g.left && g.right) && scenes.player.phase() == Phase::Running;
     let now = now_ms(&time);
     match (*held_since, both) {
         (_, false) => *held_since = None,

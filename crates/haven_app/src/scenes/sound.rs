@@ -5,8 +5,8 @@
 //! voice frame (10 or 20 ms): no network is involved.
 //!
 //! Time: the sound's clock is the scene player's (ms), carried forward by the voice thread's
-//! own sample count between updates, and set again only when the two drift apart by more than
-//! 100 ms (so the sound has no clicks from frame jitter).
+//! own sample count between updates, and moved forward only when it falls more than 100 ms
+//! behind (so the sound has no clicks from frame jitter, and never jumps back).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -73,8 +73,10 @@ impl haven_voice::thread::Ambience for SceneAmbience {
             if let Some(at) = timed.at {
                 let elapsed = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let expected = timed.player_ms.saturating_add(elapsed);
+                // Only forwards: the frame loop's clock skips what a long frame took, so it can
+                // fall behind this count; a jump back would be heard.
                 let counted = self.sample / PER_MS;
-                if expected.abs_diff(counted) > DRIFT_MS {
+                if expected > counted + DRIFT_MS {
                     self.sample = expected * PER_MS;
                 }
             }

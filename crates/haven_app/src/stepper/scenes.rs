@@ -400,3 +400,71 @@ fn the_grips_held_half_a_second_or_the_safe_room_button_take_the_patient_out() {
             .any(|b| b.label == "Safe room")
     );
 }
+
+/// The patient keeps the therapist's avatar out of the scene ("voice only"): hidden while the
+/// scene is drawn, back in the consult room; "shown" keeps it in the scene.
+#[test]
+fn the_patient_chooses_how_the_therapist_appears_in_a_scene() {
+    use crate::avatar::RemoteAvatar;
+    use crate::scenes::{ChoosePresence, TherapistPresence};
+
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |_, _| {});
+    let therapist_id = consult.get(Role::Therapist).peer;
+    // The therapist's head moves (its pose makes its avatar on the patient's side).
+    consult
+        .app(Role::Therapist)
+        .world_mut()
+        .spawn((crate::rig::LocalHead, Transform::from_xyz(0.0, 1.2, 0.9)));
+    let seen = |s: &mut ConsultStepper| {
+        let world = s.app(Role::Patient).world_mut();
+        world
+            .query::<(&RemoteAvatar, Option<&Visibility>)>()
+            .iter(world)
+            .find(|(a, _)| a.peer == therapist_id)
+            .map(|(_, v)| v.copied())
+    };
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(ChoosePresence(TherapistPresence::VoiceOnly));
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Speaking,
+            intensity: 4,
+        },
+    );
+    consult.steps(5);
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(40, |s| {
+        environment(s, Role::Patient) == Environment::Scene
+    }));
+    consult.steps(2);
+    assert_eq!(seen(&mut consult), Some(Some(Visibility::Hidden)));
+    // Back in the consult room, the therapist is there again.
+    therapist(&mut consult, Command::End);
+    assert!(consult.step_until(40, |s| {
+        environment(s, Role::Patient) == Environment::ConsultRoom
+    }));
+    consult.steps(2);
+    assert_eq!(seen(&mut consult), Some(Some(Visibility::Inherited)));
+    // "Shown": in the scene too.
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(ChoosePresence(TherapistPresence::Shown));
+    therapist(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Speaking,
+            intensity: 4,
+        },
+    );
+    consult.steps(5);
+    patient(&mut consult, Command::Accept);
+    assert!(consult.step_until(40, |s| {
+        environment(s, Role::Patient) == Environment::Scene
+    }));
+    consult.steps(2);
+    assert_eq!(seen(&mut consult), Some(Some(Visibility::Inherited)));
+}
