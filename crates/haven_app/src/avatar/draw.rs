@@ -41,11 +41,7 @@ fn dress_avatars(
             .insert_if_new(Visibility::default());
         let (colour, hand_colour, head_scale) = match appearance {
             Appearance::Anonymous(look) => (look.colour, look.hand_colour, look.head_scale),
-            Appearance::Named { colour, .. } => (
-                *colour,
-                colour.map(|c| (c + 0.2).min(1.0)),
-                Vec3::new(0.18, 0.22, 0.19),
-            ),
+            Appearance::Named { colour, .. } => (*colour, colour.map(|c| (c + 0.2).min(1.0)), HEAD),
         };
         let (mesh, colour, scale) = match part {
             AvatarPart::Head => (meshes.add(Sphere::new(0.5)), colour, head_scale),
@@ -67,22 +63,62 @@ fn dress_avatars(
             .insert((Mesh3d(mesh), MeshMaterial3d(mat)));
         // The body: a rounded column under the head, so the avatar reads as a seated person.
         if *part == AvatarPart::Head {
-            let [r, g, b] = colour;
-            let body = materials.add(StandardMaterial {
-                base_color: Color::srgb(r * 0.85, g * 0.85, b * 0.85),
-                perceptual_roughness: 0.8,
-                ..default()
-            });
-            // In the head's (scaled) frame: about 0.16 m radius, centred 0.46 m below.
-            commands.entity(entity).with_child((
-                Mesh3d(meshes.add(Capsule3d::new(0.9, 1.2))),
-                MeshMaterial3d(body),
-                Transform::from_xyz(0.0, -2.2, 0.0).with_scale(Vec3::new(1.0, 1.0, 0.75)),
-                AvatarBody,
-            ));
+            commands
+                .entity(entity)
+                .with_child(body(&mut meshes, &mut materials, colour));
         }
         commands.entity(entity).insert(AvatarScale(scale));
     }
+}
+
+/// A named avatar's head size (x, y, z), metres.
+const HEAD: Vec3 = Vec3::new(0.18, 0.22, 0.19);
+
+/// The torso under a head, in the head's (scaled) frame: about 0.16 m radius, centred 0.46 m
+/// below, a little darker than the head's colour.
+fn body(
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+    [r, g, b]: [f32; 3],
+) -> impl Bundle {
+    let material = materials.add(StandardMaterial {
+        base_color: Color::srgb(r * 0.85, g * 0.85, b * 0.85),
+        perceptual_roughness: 0.8,
+        ..default()
+    });
+    (
+        Mesh3d(meshes.add(Capsule3d::new(0.9, 1.2))),
+        MeshMaterial3d(material),
+        Transform::from_xyz(0.0, -2.2, 0.0).with_scale(Vec3::new(1.0, 1.0, 0.75)),
+        AvatarBody,
+    )
+}
+
+/// The avatars' figure (a head and the torso under it) for the other people a room shows:
+/// the therapy scenes' audience and passengers. Spawned under `parent` with the head at
+/// `head` (in the parent's frame), in `colour` (the head in `skin`).
+pub fn spawn_figure(
+    parent: &mut ChildSpawnerCommands<'_>,
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+    head: Vec3,
+    colour: [f32; 3],
+    skin: [f32; 3],
+) {
+    let [r, g, b] = skin;
+    let head_material = materials.add(StandardMaterial {
+        base_color: Color::srgb(r, g, b),
+        perceptual_roughness: 0.7,
+        ..default()
+    });
+    let torso = body(meshes, materials, colour);
+    parent
+        .spawn((
+            Mesh3d(meshes.add(Sphere::new(0.5))),
+            MeshMaterial3d(head_material),
+            Transform::from_translation(head).with_scale(HEAD),
+        ))
+        .with_child(torso);
 }
 
 /// The torso under a head.

@@ -20,7 +20,7 @@ use crate::session::{ControlReceived, PeerConnected, PeerLeft, PoseReceived, Sen
 use interp::PoseBuffer;
 use look::AnonymousLook;
 
-pub use draw::AvatarDrawPlugin;
+pub use draw::{AvatarDrawPlugin, spawn_figure};
 
 /// How the local participant appears to the others (sent to each peer as it connects).
 #[derive(Resource, Clone, Debug)]

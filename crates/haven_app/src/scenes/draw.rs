@@ -93,6 +93,7 @@ impl Kit<'_> {
         )
     }
 
+    /// A person (a listener, a passenger): the avatars' figure, seated at `at`.
     fn person(
         &mut self,
         parent: &mut ChildSpawnerCommands<'_>,
@@ -100,13 +101,19 @@ impl Kit<'_> {
         clothes: Color,
         tag: Moving,
     ) {
-        let body = self.cuboid(Vec3::new(0.42, 0.55, 0.25), clothes);
-        let head = self.sphere(0.11, Color::srgb(0.86, 0.80, 0.74));
+        let clothes = clothes.to_srgba();
+        let clothes = [clothes.red, clothes.green, clothes.blue];
         parent
             .spawn((tag, Transform::from_translation(at), Visibility::default()))
             .with_children(|p| {
-                p.spawn((body, Transform::from_xyz(0.0, 0.75, 0.0)));
-                p.spawn((head, Transform::from_xyz(0.0, 1.17, 0.0)));
+                crate::avatar::spawn_figure(
+                    p,
+                    self.meshes,
+                    self.materials,
+                    Vec3::new(0.0, 1.17, 0.0),
+                    clothes,
+                    [0.86, 0.80, 0.74],
+                );
             });
     }
 }
