@@ -164,7 +164,8 @@ fn spawn(
     ));
 }
 
-fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
+fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle + use<> {
+    let text = text.to_owned();
     (
         press,
         Button,
@@ -175,6 +176,19 @@ fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle {
         },
         BackgroundColor(bg),
         children![label(text, 15.0, fg)],
+    )
+}
+
+/// The patient's choice of how the therapist appears, as a button that changes it.
+fn presence_button(presence: crate::scenes::TherapistPresence) -> impl Bundle + use<> {
+    button(
+        Press::Presence,
+        &format!(
+            "Your therapist in the scene: {} (change)",
+            presence.describe()
+        ),
+        BUTTON_BG,
+        TEXT,
     )
 }
 
@@ -433,15 +447,7 @@ fn redraw(
                     14.0,
                     MUTED,
                 ));
-                p.spawn(button(
-                    Press::Presence,
-                    &format!(
-                        "Your therapist in the scene: {} (change)",
-                        scenes.presence.describe()
-                    ),
-                    BUTTON_BG,
-                    TEXT,
-                ));
+                p.spawn(presence_button(scenes.presence));
                 p.spawn(Node {
                     column_gap: px(8),
                     ..default()
@@ -482,15 +488,7 @@ fn redraw(
                     BUTTON_BG,
                     TEXT,
                 ));
-                p.spawn(button(
-                    Press::Presence,
-                    &format!(
-                        "Your therapist in the scene: {} (change)",
-                        scenes.presence.describe()
-                    ),
-                    BUTTON_BG,
-                    TEXT,
-                ));
+                p.spawn(presence_button(scenes.presence));
             }
             _ => {}
         },

@@ -401,6 +401,24 @@ fn the_grips_held_half_a_second_or_the_safe_room_button_take_the_patient_out() {
     );
 }
 
+/// The therapist proposes the speaking hall at 4, the patient accepts, and the patient's room
+/// becomes the scene.
+fn speaking_at_4(consult: &mut ConsultStepper) {
+    therapist(
+        consult,
+        Command::Propose {
+            scene: SceneId::Speaking,
+            intensity: 4,
+        },
+    );
+    consult.steps(5);
+    patient(consult, Command::Accept);
+    assert!(consult.step_until(40, |s| {
+        environment(s, Role::Patient) == Environment::Scene
+    }));
+    consult.steps(2);
+}
+
 /// The patient keeps the therapist's avatar out of the scene ("voice only"): hidden while the
 /// scene is drawn, back in the consult room; "shown" keeps it in the scene.
 #[test]
@@ -427,19 +445,7 @@ fn the_patient_chooses_how_the_therapist_appears_in_a_scene() {
         .app(Role::Patient)
         .world_mut()
         .write_message(ChoosePresence(TherapistPresence::VoiceOnly));
-    therapist(
-        &mut consult,
-        Command::Propose {
-            scene: SceneId::Speaking,
-            intensity: 4,
-        },
-    );
-    consult.steps(5);
-    patient(&mut consult, Command::Accept);
-    assert!(consult.step_until(40, |s| {
-        environment(s, Role::Patient) == Environment::Scene
-    }));
-    consult.steps(2);
+    speaking_at_4(&mut consult);
     assert_eq!(seen(&mut consult), Some(Some(Visibility::Hidden)));
     // Back in the consult room, the therapist is there again.
     therapist(&mut consult, Command::End);
@@ -453,18 +459,6 @@ fn the_patient_chooses_how_the_therapist_appears_in_a_scene() {
         .app(Role::Patient)
         .world_mut()
         .write_message(ChoosePresence(TherapistPresence::Shown));
-    therapist(
-        &mut consult,
-        Command::Propose {
-            scene: SceneId::Speaking,
-            intensity: 4,
-        },
-    );
-    consult.steps(5);
-    patient(&mut consult, Command::Accept);
-    assert!(consult.step_until(40, |s| {
-        environment(s, Role::Patient) == Environment::Scene
-    }));
-    consult.steps(2);
+    speaking_at_4(&mut consult);
     assert_eq!(seen(&mut consult), Some(Some(Visibility::Inherited)));
 }
