@@ -449,7 +449,9 @@ async fn participate(
                     forbidden,
                 } => {
                     figures.refused += 1;
-                    warn!(peer = %from, channel, why, "refused a message");
+                    if haven_session::worth_logging(figures.refused) {
+                        warn!(peer = %from, channel, why, refused = figures.refused, "refused a message");
+                    }
                     if let Some(message) = forbidden
                         && own_role == Some(Role::Patient)
                     {

@@ -94,7 +94,9 @@ impl HeadlessScene {
         let now = self.now();
         if let Err(why) = self.player.apply(sender, command, now) {
             self.refused += 1;
-            warn!(peer = %from, command = command.name(), %why, "a scene command was refused");
+            if haven_session::worth_logging(self.refused) {
+                warn!(peer = %from, command = command.name(), %why, "a scene command was refused");
+            }
             if matches!(why, haven_scenes::Refused::NotAllowed { .. }) {
                 self.audit_refused(from, message, audit);
             }
@@ -108,9 +110,8 @@ impl HeadlessScene {
         message: &Control,
         audit: &mut haven_share::audit::AuditWriter,
     ) {
-        if let Control::Scene(command) = message {
+        if let Control::Scene(_) = message {
             self.refused += 1;
-            warn!(peer = %from, command = command.name(), "a scene command was refused");
             self.audit_refused(from, message, audit);
         }
     }

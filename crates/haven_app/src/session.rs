@@ -53,6 +53,8 @@ pub struct SessionFigures {
     pub audio_frames_received: u64,
     /// Pose updates sent.
     pub poses_sent: u64,
+    /// Peers' messages refused so far (malformed, or not their role's to send).
+    pub refused: u64,
     /// This peer, once welcomed.
     pub me: Option<PeerInfo>,
     /// Everyone else in the room and their role (connected or still connecting).
@@ -424,7 +426,10 @@ fn poll_session(
                 why,
                 forbidden,
             } => {
-                warn!(peer = %from, channel, why, "refused a peer's message");
+                figures.refused += 1;
+                if haven_session::worth_logging(figures.refused) {
+                    warn!(peer = %from, channel, why, refused = figures.refused, "refused a peer's message");
+                }
                 if let Some(message) = forbidden {
                     down.refused.write(ControlRefused {
                         from,

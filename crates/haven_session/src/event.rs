@@ -176,11 +176,23 @@ pub enum SessionEvent {
     },
 }
 
+/// Whether the `n`th refused message (counting from 1) is worth a log line: the first 32,
+/// then the 64th, 128th, 256th... so a peer that floods cannot flood the log.
+pub fn worth_logging(n: u64) -> bool {
+    n <= 32 || n.is_power_of_two()
+}
+
 #[cfg(test)]
 mod tests {
     use haven_proto::bulk::ObjectKind;
 
     use super::*;
+
+    #[test]
+    fn a_flood_of_refusals_logs_a_few_lines() {
+        let lines = (1..=100_000u64).filter(|&n| worth_logging(n)).count();
+        assert_eq!(lines, 32 + 11, "the first 32, then 64 .. 65536");
+    }
 
     /// What a patient shared never reaches a log line through an event's `Debug`.
     #[test]

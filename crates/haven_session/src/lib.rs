@@ -34,5 +34,5 @@ pub mod transfer;
 mod trust;
 
 pub use config::{ConnectionTiming, NetworkPolicy, SessionConfig, SessionError};
-pub use event::{AudioPacket, PeerStats, SessionEvent};
+pub use event::{AudioPacket, PeerStats, SessionEvent, worth_logging};
 pub use session::{Session, StatsRequest, VoiceLink};

@@ -122,6 +122,8 @@ pub struct Scenes {
     told: Vec<PeerId>,
     /// Refused commands audited so far, by peer.
     audited: std::collections::HashMap<PeerId, u32>,
+    /// Scene commands the player refused so far (only the first few are logged).
+    refusals: u64,
     /// The scene drawn now: the player's, from the moment its fade is at black.
     pub drawn: Option<SceneId>,
     /// How the therapist appears in scenes (the patient's choice; on the patient's side).
@@ -145,6 +147,7 @@ impl Scenes {
             patient: None,
             told: Vec::new(),
             audited: std::collections::HashMap::new(),
+            refusals: 0,
             drawn: None,
             presence: TherapistPresence::Shown,
             cue: None,
@@ -290,7 +293,10 @@ fn patient_side(
         {
             Ok(()) => changed |= command != Command::Heartbeat,
             Err(why) => {
-                warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
+                scenes.refusals += 1;
+                if haven_session::worth_logging(scenes.refusals) {
+                    warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
+                }
                 if matches!(why, Refused::NotAllowed { .. }) {
                     scenes.audit_refused(sharing.as_deref_mut(), m.from, command, &m.message);
                 }
@@ -301,7 +307,6 @@ fn patient_side(
     // A scene command the session refused outright (its sender's role may not send one).
     for m in refused_by_session.read() {
         if let Control::Scene(command) = &m.message {
-            warn!(peer = %m.from, command = command.name(), "a scene command was refused");
             scenes.audit_refused(sharing.as_deref_mut(), m.from, *command, &m.message);
             let why = Refused::NotAllowed {
                 sender: Sender::Other,
