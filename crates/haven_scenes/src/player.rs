@@ -270,6 +270,16 @@ pub struct Ramp {
 }
 
 impl Ramp {
+    /// When (ms, on the player's clock) a rising count crossed `level` on this ramp: `None`
+    /// if it did not cross it (it was there before, or it is not reached).
+    pub fn crossed(&self, level: f32) -> Option<u64> {
+        if !(self.from < level && level <= self.to) {
+            return None;
+        }
+        let k = (level - self.from) / (self.to - self.from);
+        Some(self.start + (k * self.ms as f32) as u64)
+    }
+
     /// Its value at `now` (linear; `to` after the end).
     pub fn at(&self, now: u64) -> f32 {
         let elapsed = now.saturating_sub(self.start);
@@ -413,6 +423,20 @@ impl ScenePlayer {
             .iter()
             .find(|r| r.param == param)
             .map(|r| r.at(now))
+    }
+
+    /// For a count parameter (spiders, listeners): when each of the first `slots` came in, as
+    /// scene time (ms since the scene started; at least 1), or 0 for those there before its
+    /// last ramp. Pure, from the ramp: the patient's app and a mirror agree, and a newcomer
+    /// can walk in from outside the view ([`crate::stimulus::ENTER_MS`]).
+    pub fn entered(&self, count: Param, slots: usize) -> Vec<u64> {
+        let ramp = self.state.ramps.iter().find(|r| r.param == count);
+        (0..slots)
+            .map(|i| {
+                ramp.and_then(|r| r.crossed(i as f32 + 0.5))
+                    .map_or(0, |at| at.saturating_sub(self.state.started).max(1))
+            })
+            .collect()
     }
 
     /// Every parameter's value at `now`, in table order.
@@ -771,6 +795,35 @@ mod tests {
         player.apply(P, Command::Accept, 1_000).expect("accepted");
         player.drain_effects().count();
         player
+    }
+
+    /// Spiders from 2 to 8 over 3 s: the two there before have no entry time; each newcomer
+    /// comes in as the ramped count passes it, in order, within the ramp; the mirror agrees.
+    #[test]
+    fn newcomers_come_in_as_the_count_ramps_past_them() {
+        let mut player = ScenePlayer::new(7, 0);
+        let propose = Command::Propose {
+            scene: SceneId::Spiders,
+            intensity: 5,
+        };
+        player.apply(T, propose, 1_000).expect("proposed");
+        player.apply(P, Command::Accept, 1_000).expect("accepted");
+        let set = Command::SetIntensity {
+            intensity: 10,
+            ramp_ms: 3_000,
+        };
+        player.apply(T, set, 11_000).expect("set");
+        let entered = player.entered(Param::SpiderCount, 8);
+        assert_eq!(&entered[..2], &[0, 0], "{entered:?}");
+        let newcomers = &entered[2..];
+        assert!(newcomers.windows(2).all(|w| w[0] < w[1]), "{entered:?}");
+        // Scene time: the ramp runs 10 000..13 000 ms after the start.
+        assert!(
+            newcomers.iter().all(|t| (10_000..=13_000).contains(t)),
+            "{entered:?}"
+        );
+        let mirror = ScenePlayer::mirror(player.snapshot(12_000));
+        assert_eq!(mirror.entered(Param::SpiderCount, 8), entered);
     }
 
     fn effects(player: &mut ScenePlayer) -> Vec<Effect> {

@@ -104,7 +104,7 @@ pub fn spiders(seed: u64, values: &[(Param, f32)], entered_ms: &[u64], t_ms: u64
 /// One audience member: their seat and how they look at the speaker.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Listener {
-    /// Where they sit (row 0 is the front).
+    /// Where they are: their seat (row 0 is the front), or on the way to it.
     pub seat: [f32; 3],
     /// They show criticism (arms crossed, looking away, shaking the head) rather than
     /// attention.
@@ -122,7 +122,14 @@ fn seat(index: usize) -> [f32; 3] {
 /// The audience at scene time `t_ms`: how many from `AudienceSize`, and the fraction
 /// `Criticism` of them critical (the overall impression follows the fraction showing it).
 /// Which seats fill, and who is critical, is fixed by the seed; seats fill from the back.
-pub fn audience(seed: u64, values: &[(Param, f32)], t_ms: u64) -> Vec<Listener> {
+/// `entered_ms[i]` is the scene time listener `i` came in (0 for those there from the start):
+/// a newcomer walks in from the side of the hall, far outside the speaker's view, to its seat.
+pub fn audience(
+    seed: u64,
+    values: &[(Param, f32)],
+    entered_ms: &[u64],
+    t_ms: u64,
+) -> Vec<Listener> {
     let count = param(values, Param::AudienceSize).round().clamp(0.0, 48.0) as usize;
     let criticism = param(values, Param::Criticism).clamp(0.0, 1.0);
     let critical_count = (criticism * count as f32).round() as usize;
@@ -143,8 +150,15 @@ pub fn audience(seed: u64, values: &[(Param, f32)], t_ms: u64) -> Vec<Listener> 
             } else {
                 0.05 * (t * 0.3 + phase).sin()
             };
+            let mut at = seat(order[i]);
+            let entered = entered_ms.get(i).copied().unwrap_or(0);
+            if entered > 0 && t_ms < entered + ENTER_MS {
+                let k = t_ms.saturating_sub(entered) as f32 / ENTER_MS as f32;
+                let door = -10.0;
+                at[0] = door + (at[0] - door) * k;
+            }
             Listener {
-                seat: seat(order[i]),
+                seat: at,
                 critical,
                 look_away,
             }
@@ -183,13 +197,30 @@ mod tests {
         assert_ne!(a, spiders(43, &values, &[], 12_345));
         assert_eq!(a.len(), 6);
         let crowd = SceneId::Speaking.parameters(10);
-        assert_eq!(audience(5, &crowd, 1_000), audience(5, &crowd, 1_000));
+        assert_eq!(
+            audience(5, &crowd, &[], 1_000),
+            audience(5, &crowd, &[], 1_000)
+        );
         assert_eq!(turbulence(9, 0.8, 777), turbulence(9, 0.8, 777));
         assert_eq!(
             turbulence(9, 0.0, 777),
             ([0.0; 3], 0.0),
             "calm air holds still"
         );
+    }
+
+    /// A listener who comes in walks from the side of the hall (10 m out, outside the view)
+    /// to its seat over [`ENTER_MS`]; those there before stay seated.
+    #[test]
+    fn a_new_listener_walks_in_from_the_side_of_the_hall() {
+        let values = SceneId::Speaking.parameters(3);
+        let seated = audience(3, &values, &[], 20_000);
+        let entered = vec![0, 0, 20_000, 20_000];
+        let arriving = audience(3, &values, &entered, 20_000);
+        assert_eq!(arriving[0], seated[0]);
+        assert!(arriving[2].seat[0] <= -9.9, "{:?}", arriving[2]);
+        let arrived = audience(3, &values, &entered, 20_000 + ENTER_MS);
+        assert_eq!(arrived[2].seat, seated[2].seat);
     }
 
     #[test]
@@ -211,7 +242,7 @@ mod tests {
     fn criticism_is_the_fraction_of_critics_and_raising_it_keeps_the_earlier_ones() {
         let mut values = SceneId::Speaking.parameters(10);
         let critics = |v: &[(Param, f32)]| {
-            audience(3, v, 0)
+            audience(3, v, &[], 0)
                 .iter()
                 .enumerate()
                 .filter(|(_, l)| l.critical)
@@ -224,7 +255,7 @@ mod tests {
         let at_04 = critics(&values);
         assert!(at_04.iter().all(|i| at_08.contains(i)));
         // Seats fill from the back: a small audience sits in the back row.
-        let few = audience(3, &SceneId::Speaking.parameters(2), 0);
+        let few = audience(3, &SceneId::Speaking.parameters(2), &[], 0);
         assert!(few.iter().all(|l| l.seat[2] < -8.0), "{few:?}");
     }
 }

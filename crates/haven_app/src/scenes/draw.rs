@@ -373,10 +373,23 @@ fn animate(
     let seed = state.seed;
     let (spiders, listeners) = match root.0 {
         SceneId::Spiders => (
-            stimulus::spiders(seed, &values, &[], scene_time),
+            stimulus::spiders(
+                seed,
+                &values,
+                &scenes.player.entered(Param::SpiderCount, 8),
+                scene_time,
+            ),
             Vec::new(),
         ),
-        SceneId::Speaking => (Vec::new(), stimulus::audience(seed, &values, scene_time)),
+        SceneId::Speaking => (
+            Vec::new(),
+            stimulus::audience(
+                seed,
+                &values,
+                &scenes.player.entered(Param::AudienceSize, 48),
+                scene_time,
+            ),
+        ),
         _ => (Vec::new(), Vec::new()),
     };
     let shown = |on: bool| {
