@@ -180,8 +180,10 @@ async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
             }
         }
         // A room event for everyone (one for the "clinician" alone would be held: its
-        // connection is not verified), once the patient's channels are open.
-        if !avatar_sent && p.words.is_some() {
+        // connection is not verified), once both halves' channels are open: the patient's to
+        // the relay, and the relay's to the clinician (sent before that, the relay's copy had
+        // nowhere to go, and under load the test failed so).
+        if !avatar_sent && p.words.is_some() && c.words.is_some() {
             patient.send_control(&avatar("Pat Quinn"));
             avatar_sent = true;
         }
