@@ -29,14 +29,9 @@ pub(crate) struct HeadlessScene {
     pub(crate) refused: u64,
     /// Scenes run, by name, for the figures.
     pub(crate) scenes_started: Vec<String>,
-    /// Refused commands audited so far, by peer.
-    audited: HashMap<PeerId, u32>,
     /// What the scene sounds like now, for the voice thread's playout.
     pub(crate) sound: haven_app::scenes::sound::SoundShared,
 }
-
-/// The most refused commands audited for one peer in a consult.
-const AUDITED_REFUSALS: u32 = 32;
 
 impl HeadlessScene {
     pub(crate) fn new(accept: bool) -> Self {
@@ -51,7 +46,6 @@ impl HeadlessScene {
             last_beat: 0,
             refused: 0,
             scenes_started: Vec::new(),
-            audited: HashMap::new(),
             sound: haven_app::scenes::sound::SoundShared::default(),
         }
     }
@@ -74,7 +68,7 @@ impl HeadlessScene {
     }
 
     /// A room event from a peer in `role`; a scene command refused because its sender may not
-    /// send it is recorded in `audit` (the first 32 a peer).
+    /// send it is recorded in `audit` (which keeps the first 32 a peer).
     pub(crate) fn on_control(
         &mut self,
         from: PeerId,
@@ -98,7 +92,7 @@ impl HeadlessScene {
                 warn!(peer = %from, command = command.name(), %why, "a scene command was refused");
             }
             if matches!(why, haven_scenes::Refused::NotAllowed { .. }) {
-                self.audit_refused(from, message, audit);
+                audit_refused(from, message, audit);
             }
         }
     }
@@ -112,25 +106,7 @@ impl HeadlessScene {
     ) {
         if let Control::Scene(_) = message {
             self.refused += 1;
-            self.audit_refused(from, message, audit);
-        }
-    }
-
-    fn audit_refused(
-        &mut self,
-        from: PeerId,
-        message: &Control,
-        audit: &mut haven_share::audit::AuditWriter,
-    ) {
-        // A heartbeat is not a command; an unverified therapist sends one a second.
-        let audited = self.audited.entry(from).or_default();
-        if *audited < AUDITED_REFUSALS && !matches!(message, Control::Heartbeat) {
-            *audited += 1;
-            let what = match message {
-                Control::Scene(command) => format!("scene:{}", command.name()),
-                other => other.kind().to_owned(),
-            };
-            audit.refused(from, &what, &haven_proto::control::encode(message));
+            audit_refused(from, message, audit);
         }
     }
 
@@ -185,6 +161,19 @@ impl HeadlessScene {
         if beat {
             self.last_beat = now;
         }
+    }
+}
+
+/// Audits a refused scene command (heartbeats are not; the log keeps the first 32 a peer).
+fn audit_refused(from: PeerId, message: &Control, audit: &mut haven_share::audit::AuditWriter) {
+    // A heartbeat is not a command; an unverified therapist sends one a second. (The log
+    // itself keeps at most 32 refusals a peer.)
+    if !matches!(message, Control::Heartbeat) {
+        let what = match message {
+            Control::Scene(command) => format!("scene:{}", command.name()),
+            other => other.kind().to_owned(),
+        };
+        audit.refused(from, &what, &haven_proto::control::encode(message));
     }
 }
 

@@ -510,17 +510,21 @@ impl Drop for Served {
 
 /// Makes an invite; returns (its id, the invite).
 fn make_invite(secret: &std::path::Path, url: &str, uses: &str) -> (String, String) {
+    invite_in(secret, url, "uses-1", "clinician", &["--uses", uses])
+}
+
+/// `haven invite` for `room` and `role` (and `extra` flags); returns (its id, the invite).
+fn invite_in(
+    secret: &std::path::Path,
+    url: &str,
+    room: &str,
+    role: &str,
+    extra: &[&str],
+) -> (String, String) {
     let out = Command::new(HAVEN)
-        .args([
-            "invite",
-            "--server",
-            url,
-            "--room",
-            "uses-1",
-            "--role",
-            "clinician",
-        ])
-        .args(["--uses", uses, "--secret"])
+        .args(["invite", "--server", url, "--room", room, "--role", role])
+        .args(extra)
+        .arg("--secret")
         .arg(secret)
         .output()
         .expect("runs");
@@ -702,26 +706,7 @@ fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
     let dir = temp_dir("scene-sound");
     let secret = dir.join("haven.secret");
     let served = Served::start(&secret);
-    let invite = |role: &str| {
-        let out = Command::new(HAVEN)
-            .args(["invite", "--server", &served.url, "--room", "scene-sound"])
-            .args(["--role", role, "--secret"])
-            .arg(&secret)
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .lines()
-            .last()
-            .expect("an invite")
-            .trim()
-            .to_owned()
-    };
+    let invite = |role: &str| invite_in(&secret, &served.url, "scene-sound", role, &[]).1;
     let wav = dir.join("patient.wav");
     let patient = Command::new(HAVEN)
         .args(["join", "--headless", "--loopback-only", "--duration", "14s"])

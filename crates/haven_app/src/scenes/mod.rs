@@ -120,8 +120,6 @@ pub struct Scenes {
     pub patient: Option<PeerId>,
     /// The therapists told the state so far (on the patient's side).
     told: Vec<PeerId>,
-    /// Refused commands audited so far, by peer.
-    audited: std::collections::HashMap<PeerId, u32>,
     /// Scene commands the player refused so far (only the first few are logged).
     refusals: u64,
     /// The scene drawn now: the player's, from the moment its fade is at black.
@@ -146,35 +144,10 @@ impl Scenes {
             last_beat: 0,
             patient: None,
             told: Vec::new(),
-            audited: std::collections::HashMap::new(),
             refusals: 0,
             drawn: None,
             presence: TherapistPresence::Shown,
             cue: None,
-        }
-    }
-
-    /// Audits a refused scene command from `peer` (the first [`AUDITED_REFUSALS`] a peer, so a
-    /// flood cannot flood the log; heartbeats are not audited). Without the sharing feature there is no log.
-    fn audit_refused(
-        &mut self,
-        sharing: Option<&mut crate::sharing::Sharing>,
-        peer: PeerId,
-        command: Command,
-        message: &Control,
-    ) {
-        // A heartbeat is not a command; an unverified therapist sends one a second.
-        let audited = self.audited.entry(peer).or_default();
-        if *audited >= AUDITED_REFUSALS || command == Command::Heartbeat {
-            return;
-        }
-        *audited += 1;
-        if let Some(sharing) = sharing {
-            sharing.audit_refused(
-                peer,
-                &format!("scene:{}", command.name()),
-                &haven_proto::control::encode(message),
-            );
         }
     }
 
@@ -217,9 +190,6 @@ impl Plugin for ScenePlugin {
     }
 }
 
-/// The most refused commands audited for one peer in a consult.
-const AUDITED_REFUSALS: u32 = 32;
-
 /// The most refusals, drops and notices kept for the console.
 const KEPT: usize = 32;
 
@@ -228,6 +198,28 @@ fn keep_last<T>(list: &mut Vec<T>, item: T) {
     list.push(item);
     let excess = list.len().saturating_sub(KEPT);
     list.drain(..excess);
+}
+
+/// Audits a refused scene command from `peer` (heartbeats are not audited; the log keeps
+/// the first 32 a peer). Without the sharing feature there is no log.
+fn audit_refused(
+    sharing: Option<&mut crate::sharing::Sharing>,
+    peer: PeerId,
+    command: Command,
+    message: &Control,
+) {
+    // A heartbeat is not a command; an unverified therapist sends one a second. (The log
+    // itself keeps at most 32 refusals a peer.)
+    if command == Command::Heartbeat {
+        return;
+    }
+    if let Some(sharing) = sharing {
+        sharing.audit_refused(
+            peer,
+            &format!("scene:{}", command.name()),
+            &haven_proto::control::encode(message),
+        );
+    }
 }
 
 /// This app's time, ms (the scenes' clock on this side).
@@ -298,7 +290,7 @@ fn patient_side(
                     warn!(peer = %m.from, command = command.name(), %why, "a scene command was refused");
                 }
                 if matches!(why, Refused::NotAllowed { .. }) {
-                    scenes.audit_refused(sharing.as_deref_mut(), m.from, command, &m.message);
+                    audit_refused(sharing.as_deref_mut(), m.from, command, &m.message);
                 }
                 keep_last(&mut scenes.refused, (m.from, why));
             }
@@ -307,7 +299,7 @@ fn patient_side(
     // A scene command the session refused outright (its sender's role may not send one).
     for m in refused_by_session.read() {
         if let Control::Scene(command) = &m.message {
-            scenes.audit_refused(sharing.as_deref_mut(), m.from, *command, &m.message);
+            audit_refused(sharing.as_deref_mut(), m.from, *command, &m.message);
             let why = Refused::NotAllowed {
                 sender: Sender::Other,
                 command: command.name(),

@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 pub use compare::{Compared, Mismatch, compare};
 pub use export::export_fhir;
-pub use writer::AuditWriter;
+pub use writer::{AuditWriter, MAX_REFUSALS_PER_PEER};
 
 /// Largest log [`verify`] and [`export_fhir`] accept.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;

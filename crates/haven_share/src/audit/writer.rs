@@ -20,7 +20,13 @@ pub struct AuditWriter {
     role: Role,
     lines: Vec<String>,
     file: Option<File>,
+    /// Refusals recorded so far, by peer (at most [`MAX_REFUSALS_PER_PEER`] each).
+    refusals: std::collections::HashMap<String, u32>,
 }
+
+/// The most refused commands recorded for one peer in a log: a peer that floods cannot flood
+/// the log.
+pub const MAX_REFUSALS_PER_PEER: u32 = 32;
 
 impl std::fmt::Debug for AuditWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +89,7 @@ impl AuditWriter {
             role,
             lines: Vec::new(),
             file,
+            refusals: std::collections::HashMap::new(),
         }
     }
 
@@ -131,8 +138,14 @@ impl AuditWriter {
     }
 
     /// Records that a command from `peer` was refused ([`Action::Refuse`]): `what` names it
-    /// (`scene:fire`), `encoded` is its wire encoding (only its digest is written).
+    /// (`scene:fire`), `encoded` is its wire encoding (only its digest is written). Only the
+    /// first [`MAX_REFUSALS_PER_PEER`] of a peer are recorded.
     pub fn refused(&mut self, peer: impl std::fmt::Display, what: &str, encoded: &[u8]) {
+        let count = self.refusals.entry(peer.to_string()).or_default();
+        if *count >= MAX_REFUSALS_PER_PEER {
+            return;
+        }
+        *count += 1;
         let object = super::refusal_id(peer, what);
         self.record(Action::Refuse, &object, &super::object_digest(encoded));
     }
