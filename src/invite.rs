@@ -25,7 +25,8 @@ pub(crate) struct Args {
     role: Option<Role>,
     /// Revoke an invite instead of making one: the invite itself, or the id `haven invite`
     /// printed for it. The server refuses it from its next join on (no key rotation needed).
-    #[arg(long, conflicts_with_all = ["server", "room", "role"])]
+    /// Ids are base64url and may begin with `-`, so the value is taken as it is.
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["server", "room", "role"])]
     revoke: Option<String>,
     /// How long the invite is valid, e.g. 30m, 2h.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
@@ -192,5 +193,21 @@ mod tests {
         assert!(split_server("https://x:1").is_err());
         assert!(split_server("wss://x").is_err());
         assert!(split_server("wss://:1").is_err());
+    }
+
+    /// An invite's id is base64url, so one in 64 begins with `-`: `--revoke` takes it as
+    /// its value, not as a flag (CI once drew such an id).
+    #[test]
+    fn an_id_that_begins_with_a_hyphen_is_revoked_not_read_as_a_flag() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(["invite", "--revoke", "-GxQ2", "--secret", "s"])
+                .expect("parses");
+        assert_eq!(cli.args.revoke.as_deref(), Some("-GxQ2"));
+        assert_eq!(cli.args.secret, PathBuf::from("s"));
     }
 }
