@@ -123,6 +123,17 @@ pub enum Control {
     /// Still here, while a scene runs (1 Hz each way): 5 s without the therapist's sends the
     /// patient to the safe room.
     Heartbeat,
+    /// A therapist asks for a rating (now, or a step's prediction), sets when ratings are
+    /// asked, or types what the patient said. Therapists only.
+    Rating(haven_scenes::ratings::Request),
+    /// An entry of the therapy session's record, as the patient's app wrote it (scene, steps,
+    /// events, the safe room, ratings asked and answered): the therapist's copy appends it.
+    /// Patient only (only the patient answers). Health data: never logged.
+    Record(haven_scenes::record::Stamped),
+    /// The patient's fear ladder as it stands (on joining and on every change). Patient only.
+    Ladder(Box<haven_scenes::ladder::Ladder>),
+    /// A therapist's change to the ladder. Therapists only.
+    LadderEdit(haven_scenes::ladder::Edit),
 }
 
 /// A share's terms, as the patient set them.
@@ -148,7 +159,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 15;
+const KNOWN_KINDS: u32 = 19;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -167,10 +178,14 @@ impl Control {
             }
             // What is shared is the patient's to give and to take back; the scene runs on the
             // patient's device.
-            Self::Shared(_) | Self::Revoked { .. } | Self::SceneState(_) => role == Role::Patient,
+            Self::Shared(_)
+            | Self::Revoked { .. }
+            | Self::SceneState(_)
+            | Self::Record(_)
+            | Self::Ladder(_) => role == Role::Patient,
             // Only a therapist runs a scene (and, where the patient's invite names a clinic,
             // only a verified one: the patient's app checks that).
-            Self::Scene(_) => role == Role::Therapist,
+            Self::Scene(_) | Self::Rating(_) | Self::LadderEdit(_) => role == Role::Therapist,
             Self::Heartbeat => matches!(role, Role::Patient | Role::Therapist),
             Self::Viewed { .. } | Self::Purged { .. } | Self::Identity(_) => {
                 matches!(role, Role::Clinician | Role::Therapist)
@@ -196,6 +211,10 @@ impl Control {
             Self::Scene(_) => "scene",
             Self::SceneState(_) => "scene-state",
             Self::Heartbeat => "heartbeat",
+            Self::Rating(_) => "rating",
+            Self::Record(_) => "record",
+            Self::Ladder(_) => "ladder",
+            Self::LadderEdit(_) => "ladder-edit",
         }
     }
 }
@@ -234,6 +253,23 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
         return Err(ControlDecodeError::Invalid(
             "scene state out of range (intensity, list lengths, a value not finite)",
         ));
+    }
+    if let Control::Record(stamped) = &message
+        && !haven_scenes::record::entry_sane(&stamped.entry)
+    {
+        return Err(ControlDecodeError::Invalid(
+            "record entry out of range (a rating off its scale, an intensity over 10)",
+        ));
+    }
+    if let Control::Ladder(ladder) = &message
+        && ladder.check().is_err()
+    {
+        return Err(ControlDecodeError::Invalid("fear ladder out of range"));
+    }
+    if let Control::Rating(haven_scenes::ratings::Request::Plan(plan)) = &message
+        && !plan.sane()
+    {
+        return Err(ControlDecodeError::Invalid("rating plan out of range"));
     }
     if let Control::AuditKey { key: bytes }
     | Control::WordsCommit { commit: bytes }
@@ -316,6 +352,35 @@ mod tests {
             any::<[u8; 32]>().prop_map(|c| Control::WordsCommit { commit: c.to_vec() }),
             any::<[u8; 32]>().prop_map(|n| Control::WordsReveal { nonce: n.to_vec() }),
             Just(Control::Heartbeat),
+            (0u8..=20).prop_map(|value| Control::Rating(haven_scenes::ratings::Request::Entry {
+                scale: haven_scenes::ratings::Scale::Fms,
+                value
+            })),
+            (any::<u64>(), 0u8..=20, any::<u32>()).prop_map(|(at, v, id)| Control::Record(
+                haven_scenes::record::Stamped {
+                    at,
+                    entry: haven_scenes::record::Entry::Rated {
+                        prompt: Some(id),
+                        scale: haven_scenes::ratings::Scale::Suds,
+                        why: haven_scenes::ratings::Why::Demand,
+                        value: Some(v * 5),
+                        source: haven_scenes::ratings::Source::Patient,
+                    }
+                }
+            )),
+            (0u8..=10, 0u8..=20).prop_map(|(intensity, p)| {
+                let mut ladder = haven_scenes::ladder::Ladder::default();
+                ladder
+                    .add(haven_scenes::ladder::Step {
+                        scene: haven_scenes::SceneId::Spiders,
+                        intensity,
+                        pins: Vec::new(),
+                        predicted: p * 5,
+                    })
+                    .expect("a sane step");
+                Control::Ladder(Box::new(ladder))
+            }),
+            any::<u8>().prop_map(|i| Control::LadderEdit(haven_scenes::ladder::Edit::Reach(i))),
             (0u8..=10, 0u32..10_000).prop_map(|(intensity, ramp_ms)| Control::Scene(
                 haven_scenes::Command::SetIntensity { intensity, ramp_ms }
             )),
@@ -368,6 +433,43 @@ mod tests {
         assert!(!state.allowed_from(Role::Therapist));
         assert!(Control::Heartbeat.allowed_from(Role::Therapist));
         assert!(!Control::Heartbeat.allowed_from(Role::Clinician));
+    }
+
+    #[test]
+    fn only_a_therapist_asks_only_the_patient_answers_and_ratings_stay_on_their_scales() {
+        use haven_scenes::ratings::{Request, Scale, Source, Why};
+        use haven_scenes::record::{Entry, Stamped};
+        let ask = Control::Rating(Request::Ask { scale: Scale::Suds });
+        assert!(ask.allowed_from(Role::Therapist));
+        assert!(!ask.allowed_from(Role::Patient));
+        assert!(!ask.allowed_from(Role::Clinician));
+        let rated = |value| {
+            Control::Record(Stamped {
+                at: 1,
+                entry: Entry::Rated {
+                    prompt: Some(1),
+                    scale: Scale::Suds,
+                    why: Why::Demand,
+                    value,
+                    source: Source::Patient,
+                },
+            })
+        };
+        assert!(rated(Some(40)).allowed_from(Role::Patient));
+        assert!(!rated(Some(40)).allowed_from(Role::Therapist));
+        assert!(!rated(Some(40)).allowed_from(Role::Clinician));
+        assert!(matches!(
+            decode(&encode(&rated(Some(105)))),
+            Err(ControlDecodeError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode(&encode(&rated(Some(41)))),
+            Err(ControlDecodeError::Invalid(_))
+        ));
+        assert_eq!(decode(&encode(&rated(None))), Ok(rated(None)));
+        let edit = Control::LadderEdit(haven_scenes::ladder::Edit::Remove(0));
+        assert!(edit.allowed_from(Role::Therapist));
+        assert!(!edit.allowed_from(Role::Patient));
     }
 
     #[test]

@@ -36,6 +36,18 @@ pub struct Ladder {
     pub at: Option<usize>,
 }
 
+/// A therapist's change to the patient's ladder (on `control`; the patient's app applies it
+/// to its own copy and says the ladder again).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Edit {
+    /// Add a step where its prediction puts it.
+    Add(Step),
+    /// Remove the step at this index.
+    Remove(u8),
+    /// This step is reached (the console's "next step" or "step back" took it).
+    Reach(u8),
+}
+
 /// Why a ladder was not taken.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum LadderError {
@@ -128,6 +140,22 @@ impl Ladder {
     pub fn back(&self) -> Option<(usize, &Step)> {
         let i = self.at?.checked_sub(1)?;
         self.steps.get(i).map(|s| (i, s))
+    }
+
+    /// Applies a therapist's edit.
+    pub fn apply(&mut self, edit: Edit) -> Result<(), LadderError> {
+        match edit {
+            Edit::Add(step) => self.add(step),
+            Edit::Remove(i) if usize::from(i) < self.steps.len() => {
+                self.remove(usize::from(i));
+                Ok(())
+            }
+            Edit::Reach(i) if usize::from(i) < self.steps.len() => {
+                self.reach(usize::from(i));
+                Ok(())
+            }
+            Edit::Remove(_) | Edit::Reach(_) => Err(LadderError::OutOfRange),
+        }
     }
 
     /// Marks a step reached.
