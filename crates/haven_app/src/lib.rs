@@ -9,7 +9,8 @@
 //! - **scenery**: [`room`] (geometry, lights, anchors, the [`room::Environment`]).
 //! - **features**, in `Update`: [`voice`], [`avatar`] (with its drawing), [`pointer`],
 //!   [`trust`] (clinic verdicts and safety words under the avatars), [`sharing`], [`scenes`]
-//!   (exposure-therapy scenes: the patient's app runs them, a therapist's mirrors). A feature
+//!   (exposure-therapy scenes: the patient's app runs them, a therapist's mirrors), [`therapy`]
+//!   (ratings, the session record, avoidance, the fear ladder, the report). A feature
 //!   may use a feature listed before it (the pointer takes its colour from the avatar; the
 //!   avatar's speaking ring reads the voice; trust writes under the avatar), never one after
 //!   it.
@@ -33,6 +34,7 @@ pub mod session;
 pub mod sharing;
 pub mod stepper;
 pub mod text;
+pub mod therapy;
 pub mod trust;
 pub mod voice;
 pub mod world_panel;
@@ -72,6 +74,7 @@ impl PluginGroup for RoomPlugins {
             .add(SharePlugin)
             .add(scenes::ScenePlugin)
             .add(scenes::SceneDrawPlugin)
+            .add(therapy::TherapyPlugin)
             .add(WorldPanelPlugin)
     }
 }

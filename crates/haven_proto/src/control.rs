@@ -352,10 +352,12 @@ mod tests {
             any::<[u8; 32]>().prop_map(|c| Control::WordsCommit { commit: c.to_vec() }),
             any::<[u8; 32]>().prop_map(|n| Control::WordsReveal { nonce: n.to_vec() }),
             Just(Control::Heartbeat),
-            (0u8..=20).prop_map(|value| Control::Rating(haven_scenes::ratings::Request::Entry {
-                scale: haven_scenes::ratings::Scale::Fms,
-                value
-            })),
+            (0u8..=20).prop_map(
+                |value| Control::Rating(haven_scenes::ratings::Request::Entry {
+                    scale: haven_scenes::ratings::Scale::Fms,
+                    value
+                })
+            ),
             (any::<u64>(), 0u8..=20, any::<u32>()).prop_map(|(at, v, id)| Control::Record(
                 haven_scenes::record::Stamped {
                     at,

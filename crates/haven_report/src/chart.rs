@@ -58,7 +58,11 @@ pub struct PlotMap {
 }
 
 impl PlotMap {
-    fn of<X, Y>(area: &DrawingArea<BitMapBackend<'_>, Cartesian2d<X, Y>>, x: (f64, f64), y: (f64, f64)) -> Self
+    fn of<X, Y>(
+        area: &DrawingArea<BitMapBackend<'_>, Cartesian2d<X, Y>>,
+        x: (f64, f64),
+        y: (f64, f64),
+    ) -> Self
     where
         X: Ranged<ValueType = f64>,
         Y: Ranged<ValueType = f64>,
@@ -111,7 +115,9 @@ impl Picture {
 
     /// Whether `colour` is within `r` px of `(x, y)`.
     pub fn near(&self, (x, y): (i32, i32), r: i32, colour: RGBColor) -> bool {
-        (-r..=r).any(|dy| (-r..=r).any(|dx| self.at(x + dx, y + dy) == Some([colour.0, colour.1, colour.2])))
+        (-r..=r).any(|dy| {
+            (-r..=r).any(|dx| self.at(x + dx, y + dy) == Some([colour.0, colour.1, colour.2]))
+        })
     }
 
     /// As PNG.
@@ -144,7 +150,10 @@ pub fn suds_chart(report: &SessionReport) -> Result<Picture, ReportError> {
         root.fill(&WHITE).map_err(err)?;
         let (top, bottom) = root.split_vertically(440);
         let mut chart = ChartBuilder::on(&top)
-            .caption("Distress (SUDS) and intensity over the session", ("sans-serif", 22))
+            .caption(
+                "Distress (SUDS) and intensity over the session",
+                ("sans-serif", 22),
+            )
             .margin(12)
             .x_label_area_size(34)
             .y_label_area_size(52)
@@ -202,22 +211,21 @@ pub fn suds_chart(report: &SessionReport) -> Result<Picture, ReportError> {
                 .draw_secondary_series(LineSeries::new(seg, INTENSITY.stroke_width(3)))
                 .map_err(err)?;
             if i == 0 {
-                series
-                    .label("intensity")
-                    .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], INTENSITY.stroke_width(3)));
+                series.label("intensity").legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], INTENSITY.stroke_width(3))
+                });
             }
         }
         // Events: a tick down from the top.
         chart
-            .draw_series(
-                record
-                    .events()
-                    .into_iter()
-                    .map(|(at, _, _)| PathElement::new([(m(at), 100.0), (m(at), 90.0)], EVENT.stroke_width(3))),
-            )
+            .draw_series(record.events().into_iter().map(|(at, _, _)| {
+                PathElement::new([(m(at), 100.0), (m(at), 90.0)], EVENT.stroke_width(3))
+            }))
             .map_err(err)?
             .label("event")
-            .legend(|(x, y)| PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], EVENT.stroke_width(3)));
+            .legend(|(x, y)| {
+                PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], EVENT.stroke_width(3))
+            });
         let suds: Vec<(f64, f64)> = ratings
             .iter()
             .filter(|r| r.scale == Scale::Suds && !matches!(r.why, Why::Prediction { .. }))
@@ -236,7 +244,11 @@ pub fn suds_chart(report: &SessionReport) -> Result<Picture, ReportError> {
                 ratings
                     .iter()
                     .filter(|r| matches!(r.why, Why::Prediction { .. }))
-                    .filter_map(|r| r.value.map(|v| TriangleMarker::new((m(r.at), f64::from(v)), 8, PREDICTION.filled()))),
+                    .filter_map(|r| {
+                        r.value.map(|v| {
+                            TriangleMarker::new((m(r.at), f64::from(v)), 8, PREDICTION.filled())
+                        })
+                    }),
             )
             .map_err(err)?
             .label("predicted")
@@ -280,7 +292,10 @@ fn fms_panel(
 ) -> Result<PlotMap, ReportError> {
     let m = |ms: u64| ms as f64 / 60_000.0;
     let mut chart = ChartBuilder::on(area)
-        .caption("Motion sickness (FMS), apart from distress", ("sans-serif", 18))
+        .caption(
+            "Motion sickness (FMS), apart from distress",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(52)
@@ -314,7 +329,11 @@ fn fms_panel(
     chart
         .draw_series(fms.iter().map(|p| Circle::new(*p, 5, FMS.filled())))
         .map_err(err)?;
-    Ok(PlotMap::of(chart.plotting_area(), (0.0, minutes), (0.0, 20.0)))
+    Ok(PlotMap::of(
+        chart.plotting_area(),
+        (0.0, minutes),
+        (0.0, 20.0),
+    ))
 }
 
 /// A count's colour on the heat map: white for none, then pale yellow to dark red.
@@ -402,7 +421,10 @@ mod tests {
         assert!(chart.near(p.pixel(m(60_000.0), 60.0), 3, SUDS));
         assert!(chart.near(p.pixel(m(120_000.0), 45.0), 3, SUDS));
         assert!(chart.near(p.pixel(m(260_000.0), 30.0), 3, SUDS));
-        assert!(!chart.near(p.pixel(m(150_000.0), 0.0), 4, SUDS), "no answer is not 0");
+        assert!(
+            !chart.near(p.pixel(m(150_000.0), 0.0), 4, SUDS),
+            "no answer is not 0"
+        );
         assert!(chart.near(p.pixel(m(150_000.0), 96.0), 4, NO_ANSWER));
         assert!(chart.near(p.pixel(m(5_000.0), 40.0), 4, PREDICTION));
         assert!(chart.near(p.pixel(m(90_000.0), 30.0), 2, INTENSITY));
@@ -413,7 +435,10 @@ mod tests {
         assert!(!chart.near(p.pixel(m(100_000.0), 70.0), 3, SAFE));
         let lower = chart.lower.expect("the FMS panel");
         assert!(chart.near(lower.pixel(m(230_000.0), 16.0), 3, FMS));
-        assert!(!chart.near(p.pixel(m(230_000.0), 80.0), 6, FMS), "FMS is not on the SUDS plot");
+        assert!(
+            !chart.near(p.pixel(m(230_000.0), 80.0), 6, FMS),
+            "FMS is not on the SUDS plot"
+        );
         let png = chart.png().expect("png");
         assert_eq!(&png[1..4], b"PNG");
         // Text was drawn (the embedded font loaded): dark pixels above the plot.

@@ -55,7 +55,9 @@ fn uuid(seed: &[u8; 32], name: &str) -> String {
 
 fn code(scale: Scale, why: Why) -> (&'static str, &'static str) {
     match (scale, why) {
-        (Scale::Suds, Why::Prediction { .. }) => ("suds-prediction", "SUDS predicted before a step"),
+        (Scale::Suds, Why::Prediction { .. }) => {
+            ("suds-prediction", "SUDS predicted before a step")
+        }
         (Scale::Suds, _) => ("suds", "Subjective units of distress (SUDS), 0-100"),
         (Scale::Fms, _) => ("fms", "Fast motion sickness scale (FMS), 0-20"),
     }
@@ -111,10 +113,7 @@ fn questionnaire(url: &str, scale: Scale, full_url: &str) -> Value {
 /// The Bundle (see the [module](self)).
 pub fn bundle(report: &SessionReport) -> Value {
     let seed: [u8; 32] = Sha256::digest(report.to_json()).into();
-    let started = report
-        .started
-        .as_deref()
-        .and_then(parse_instant);
+    let started = report.started.as_deref().and_then(parse_instant);
     // A time: the instant for a named patient, the year for an anonymous one.
     let when = |ms: u64| match started {
         Some(s) => crate::instant(s + ms / 1000),
@@ -227,10 +226,22 @@ pub fn bundle(report: &SessionReport) -> Value {
     })
 }
 
+/// The Bundle as JSON bytes (what is written, and what a "save" shares).
+pub fn bundle_json(report: &SessionReport) -> Vec<u8> {
+    serde_json::to_vec_pretty(&bundle(report)).unwrap_or_default()
+}
+
 /// `YYYY-MM-DDThh:mm:ssZ` back to Unix seconds (the report's own `started`).
 fn parse_instant(s: &str) -> Option<u64> {
     let n = |a: usize, b: usize| s.get(a..b)?.parse::<u64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0, 4)?, n(5, 7)?, n(8, 10)?, n(11, 13)?, n(14, 16)?, n(17, 19)?);
+    let (y, mo, d, h, mi, se) = (
+        n(0, 4)?,
+        n(5, 7)?,
+        n(8, 10)?,
+        n(11, 13)?,
+        n(14, 16)?,
+        n(17, 19)?,
+    );
     // Days from civil (Howard Hinnant), for years from 1970.
     let y = if mo <= 2 { y - 1 } else { y };
     let era = y / 400;
@@ -275,7 +286,10 @@ mod tests {
         references(&bundle, &mut refs);
         assert!(refs.len() >= 10, "{} references", refs.len());
         for r in &refs {
-            assert!(records.resolve(r).is_some(), "a reference that resolves to nothing");
+            assert!(
+                records.resolve(r).is_some(),
+                "a reference that resolves to nothing"
+            );
         }
         let types: Vec<&str> = records.resources().map(|r| r.resource_type()).collect();
         let count = |t: &str| types.iter().filter(|x| **x == t).count();
@@ -293,7 +307,11 @@ mod tests {
             .count();
         assert_eq!(stopped, 1, "no answer is a stopped response, not a 0");
         assert_eq!(parse_instant("2026-12-03T14:00:00Z"), Some(1_796_306_400));
-        assert_eq!(bundle, super::bundle(&report), "the same timeline, the same Bundle");
+        assert_eq!(
+            bundle,
+            super::bundle(&report),
+            "the same timeline, the same Bundle"
+        );
     }
 
     #[test]
@@ -308,6 +326,8 @@ mod tests {
         let timeline = String::from_utf8(anonymous.to_json()).expect("utf-8");
         assert!(!timeline.contains("Robin") && !timeline.contains("2026-"));
         let named_text = serde_json::to_string(&bundle(&named)).expect("json");
-        assert!(named_text.contains("Robin Example") && named_text.contains("2026-12-03T14:01:00Z"));
+        assert!(
+            named_text.contains("Robin Example") && named_text.contains("2026-12-03T14:01:00Z")
+        );
     }
 }

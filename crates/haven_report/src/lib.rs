@@ -230,7 +230,7 @@ pub fn write(dir: &Path, report: &SessionReport) -> Result<Vec<PathBuf>, ReportE
         what: "making the report's folder",
         source,
     })?;
-    let bundle = serde_json::to_vec_pretty(&fhir::bundle(report)).unwrap_or_default();
+    let bundle = fhir::bundle_json(report);
     let chart = chart::suds_chart(report)?.png()?;
     let heat = chart::heat_map(report)?.png()?;
     let mut written = Vec::new();
@@ -296,9 +296,30 @@ pub(crate) mod tests {
                 intensity: 3,
             },
         );
-        rate(&mut r, 60_000, Scale::Suds, Why::Demand, Some(60), Source::Patient);
-        rate(&mut r, 120_000, Scale::Suds, Why::Periodic, Some(45), Source::Therapist);
-        rate(&mut r, 150_000, Scale::Suds, Why::Demand, None, Source::NoAnswer);
+        rate(
+            &mut r,
+            60_000,
+            Scale::Suds,
+            Why::Demand,
+            Some(60),
+            Source::Patient,
+        );
+        rate(
+            &mut r,
+            120_000,
+            Scale::Suds,
+            Why::Periodic,
+            Some(45),
+            Source::Therapist,
+        );
+        rate(
+            &mut r,
+            150_000,
+            Scale::Suds,
+            Why::Demand,
+            None,
+            Source::NoAnswer,
+        );
         r.push(
             160_000,
             Entry::Event {
@@ -314,9 +335,23 @@ pub(crate) mod tests {
         );
         r.push(180_000, Entry::LeftSafeRoom);
         r.push(200_000, Entry::Intensity { intensity: 5 });
-        rate(&mut r, 230_000, Scale::Fms, Why::Periodic, Some(16), Source::Patient);
+        rate(
+            &mut r,
+            230_000,
+            Scale::Fms,
+            Why::Periodic,
+            Some(16),
+            Source::Patient,
+        );
         r.push(230_000, Entry::SuggestBreak);
-        rate(&mut r, 260_000, Scale::Suds, Why::AfterChange, Some(30), Source::Patient);
+        rate(
+            &mut r,
+            260_000,
+            Scale::Suds,
+            Why::AfterChange,
+            Some(30),
+            Source::Patient,
+        );
         r.push(280_000, Entry::Ended);
         let mut heat = HeatMap::default();
         heat.cells[18 * haven_scenes::gaze::HEAT_PITCH + 9] = 50;

@@ -67,6 +67,31 @@ fn normalized(v: [f32; 3]) -> Option<[f32; 3]> {
     (len > 1e-6 && len.is_finite()).then(|| [v[0] / len, v[1] / len, v[2] / len])
 }
 
+/// Where a head in the room points, in the patient's frame: `rotation` is the head's
+/// orientation in the room (x, y, z, w); the patient's seat faces +z in the room, so the
+/// patient's frame is the room's turned half a turn about y.
+pub fn head_forward(rotation: [f32; 4]) -> [f32; 3] {
+    let [x, y, z, w] = rotation;
+    // v = (0, 0, -1) rotated by q: v + 2w(q × v) + 2 q × (q × v).
+    let v = [0.0f32, 0.0, -1.0];
+    let c1 = [
+        y * v[2] - z * v[1],
+        z * v[0] - x * v[2],
+        x * v[1] - y * v[0],
+    ];
+    let c2 = [
+        y * c1[2] - z * c1[1],
+        z * c1[0] - x * c1[2],
+        x * c1[1] - y * c1[0],
+    ];
+    let room = [
+        v[0] + 2.0 * (w * c1[0] + c2[0]),
+        v[1] + 2.0 * (w * c1[1] + c2[1]),
+        v[2] + 2.0 * (w * c1[2] + c2[2]),
+    ];
+    [-room[0], room[1], -room[2]]
+}
+
 /// The angle between two directions, degrees.
 pub fn angle_deg(a: [f32; 3], b: [f32; 3]) -> f32 {
     match (normalized(a), normalized(b)) {
@@ -119,7 +144,10 @@ impl Default for HeatMap {
 impl HeatMap {
     /// The count at a yaw cell (0: −180°) and pitch cell (0: −90°).
     pub fn at(&self, yaw: usize, pitch: usize) -> u32 {
-        self.cells.get(yaw * HEAT_PITCH + pitch).copied().unwrap_or(0)
+        self.cells
+            .get(yaw * HEAT_PITCH + pitch)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// A cell of the map: `HEAT_YAW × HEAT_PITCH` counts, none overflowing.
@@ -155,7 +183,13 @@ pub struct Gaze {
 impl Gaze {
     /// A head direction at `now` (ms), with the stimulus's direction (`None`: nothing to look
     /// at) and the scene drawn. Samples closer than [`SAMPLE_MS`] to the last are skipped.
-    pub fn sample(&mut self, now: u64, head: [f32; 3], stimulus: Option<[f32; 3]>, scene: Option<SceneId>) {
+    pub fn sample(
+        &mut self,
+        now: u64,
+        head: [f32; 3],
+        stimulus: Option<[f32; 3]>,
+        scene: Option<SceneId>,
+    ) {
         if self.last.is_some_and(|last| now < last + SAMPLE_MS) {
             return;
         }
@@ -253,13 +287,37 @@ mod tests {
         gaze.sample(100_200, target, Some(target), Some(SceneId::Speaking));
         let mut t = 100_300;
         while t < 105_500 {
-            gaze.sample(t, towards(-120.0, 0.0), Some(target), Some(SceneId::Speaking));
+            gaze.sample(
+                t,
+                towards(-120.0, 0.0),
+                Some(target),
+                Some(SceneId::Speaking),
+            );
             t += 11;
         }
         gaze.sample(105_600, target, Some(target), Some(SceneId::Speaking));
         let f = gaze.figures();
         assert_eq!(f.look_aways, 1);
-        assert!((5_000..=5_400).contains(&f.look_away_ms), "{}", f.look_away_ms);
+        assert!(
+            (5_000..=5_400).contains(&f.look_away_ms),
+            "{}",
+            f.look_away_ms
+        );
+    }
+
+    /// A head turned half a turn in the room (facing +z, the way the patient's seat faces)
+    /// looks ahead in the patient's frame; pitched down, it looks down.
+    #[test]
+    fn the_rooms_head_pose_turns_into_the_patients_frame() {
+        let half = std::f32::consts::FRAC_PI_2;
+        let ahead = head_forward([0.0, half.sin(), 0.0, half.cos()]);
+        assert!(angle_deg(ahead, [0.0, 0.0, -1.0]) < 0.1, "{ahead:?}");
+        // Yaw a half turn, then pitch 40° down (x-axis rotation of -40°).
+        let (sy, cy) = (half.sin(), half.cos());
+        let (sp, cp) = ((-20f32).to_radians().sin(), (-20f32).to_radians().cos());
+        let q = [cy * sp, sy * cp, -sy * sp, cy * cp];
+        let (_, pitch) = yaw_pitch(head_forward(q));
+        assert!((pitch + 40.0).abs() < 0.5, "{pitch}");
     }
 
     #[test]
@@ -271,7 +329,12 @@ mod tests {
             } else {
                 towards(0.0, 0.0)
             };
-            gaze.sample(i * 100, head, stimulus(SceneId::Heights, 1, &[], &[], 0), Some(SceneId::Heights));
+            gaze.sample(
+                i * 100,
+                head,
+                stimulus(SceneId::Heights, 1, &[], &[], 0),
+                Some(SceneId::Heights),
+            );
         }
         let f = gaze.figures();
         assert_eq!(f.looking_down, Some(0.25));

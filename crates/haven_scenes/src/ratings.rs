@@ -168,7 +168,8 @@ impl Default for Plan {
 impl Plan {
     /// Periods within [`PERIOD_RANGE_MS`].
     pub fn sane(&self) -> bool {
-        let ok = |p: Option<u64>| p.is_none_or(|p| (PERIOD_RANGE_MS.0..=PERIOD_RANGE_MS.1).contains(&p));
+        let ok =
+            |p: Option<u64>| p.is_none_or(|p| (PERIOD_RANGE_MS.0..=PERIOD_RANGE_MS.1).contains(&p));
         ok(self.every_ms) && ok(self.fms_every_ms)
     }
 }

@@ -203,7 +203,10 @@ impl Record {
         let mut scene = None;
         for s in &self.entries {
             match s.entry {
-                Entry::Started { scene: sc, intensity } => {
+                Entry::Started {
+                    scene: sc,
+                    intensity,
+                } => {
                     scene = Some(sc);
                     out.push((s.at, Some((sc, intensity))));
                 }
@@ -307,9 +310,13 @@ impl Record {
                 predicted,
                 peak,
                 last,
-                violation: peak.zip(predicted).map(|(p, e)| i16::from(p) - i16::from(e)),
+                violation: peak
+                    .zip(predicted)
+                    .map(|(p, e)| i16::from(p) - i16::from(e)),
                 drop: peak.zip(last).map(|(p, l)| i16::from(p) - i16::from(l)),
-                half_of_peak: peak.zip(last).map(|(p, l)| u16::from(l) * 2 <= u16::from(p)),
+                half_of_peak: peak
+                    .zip(last)
+                    .map(|(p, l)| u16::from(l) * 2 <= u16::from(p)),
                 safe_ms,
             });
         }
@@ -480,7 +487,7 @@ mod tests {
             scale: Scale::Suds,
             why: Why::Demand,
             value: Some(42),
-        source: Source::Patient,
+            source: Source::Patient,
         };
         assert!(!entry_sane(&bad), "SUDS goes in steps of 5");
         let fms = Entry::Rated {

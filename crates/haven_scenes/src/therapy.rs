@@ -12,7 +12,7 @@
 use crate::catalog::{Param, SceneId};
 use crate::player::{Phase, Refused, ScenePlayer, Sender};
 use crate::ratings::{
-    ANSWER_WITHIN_MS, AFTER_CHANGE_MS, FMS_BREAK, Plan, Prompt, Request, Scale, Source, Why,
+    AFTER_CHANGE_MS, ANSWER_WITHIN_MS, FMS_BREAK, Plan, Prompt, Request, Scale, Source, Why,
 };
 use crate::record::{Entry, Record};
 
@@ -111,7 +111,14 @@ impl Therapy {
         Ok(())
     }
 
-    fn rated(&mut self, at: u64, prompt: Option<Prompt>, scale: Scale, value: Option<u8>, source: Source) {
+    fn rated(
+        &mut self,
+        at: u64,
+        prompt: Option<Prompt>,
+        scale: Scale,
+        value: Option<u8>,
+        source: Source,
+    ) {
         self.push(
             at,
             Entry::Rated {
@@ -166,7 +173,13 @@ impl Therapy {
 
     /// The patient answers an open prompt. Only the patient may answer; a value off the
     /// scale, or a prompt no longer open, changes nothing.
-    pub fn answer(&mut self, sender: Sender, prompt: u32, value: u8, now: u64) -> Result<(), Refused> {
+    pub fn answer(
+        &mut self,
+        sender: Sender,
+        prompt: u32,
+        value: u8,
+        now: u64,
+    ) -> Result<(), Refused> {
         if sender != Sender::Patient {
             return Err(Refused::NotAllowed {
                 sender,
@@ -179,7 +192,13 @@ impl Therapy {
         if !open.scale.accepts(value) {
             return Err(Refused::OutOfRange);
         }
-        self.rated(self.at(now), Some(open), open.scale, Some(value), Source::Patient);
+        self.rated(
+            self.at(now),
+            Some(open),
+            open.scale,
+            Some(value),
+            Source::Patient,
+        );
         Ok(())
     }
 
@@ -192,7 +211,8 @@ impl Therapy {
             Phase::Proposed { scene, intensity } => Some((scene, intensity)),
             _ => None,
         };
-        if proposed.is_some() && proposed != self.seen.proposed
+        if proposed.is_some()
+            && proposed != self.seen.proposed
             && let Some((scene, intensity)) = proposed
         {
             let _ = self.ask(at, Scale::Suds, Why::Prediction { scene, intensity });
@@ -211,7 +231,8 @@ impl Therapy {
         }
         self.seen.events = timeline.len();
         let safe = matches!(state.phase, Phase::SafeRoom { .. });
-        if safe && !self.seen.safe
+        if safe
+            && !self.seen.safe
             && let Phase::SafeRoom { why, .. } = state.phase
         {
             self.push(at, Entry::SafeRoom { why });
@@ -287,7 +308,13 @@ impl Therapy {
         let at = self.at(now);
         for prompt in self.record.open() {
             if at >= prompt.asked + ANSWER_WITHIN_MS {
-                self.rated(prompt.asked + ANSWER_WITHIN_MS, Some(prompt), prompt.scale, None, Source::NoAnswer);
+                self.rated(
+                    prompt.asked + ANSWER_WITHIN_MS,
+                    Some(prompt),
+                    prompt.scale,
+                    None,
+                    Source::NoAnswer,
+                );
             }
         }
         if self.seen.running.is_none() || self.seen.safe {
@@ -297,11 +324,19 @@ impl Therapy {
             self.after_change = None;
             let _ = self.ask(at, Scale::Suds, Why::AfterChange);
         }
-        if self.plan.every_ms.is_some_and(|every| at >= self.last_suds + every) {
+        if self
+            .plan
+            .every_ms
+            .is_some_and(|every| at >= self.last_suds + every)
+        {
             let _ = self.ask(at, Scale::Suds, Why::Periodic);
             self.last_suds = at;
         }
-        if self.plan.fms_every_ms.is_some_and(|every| at >= self.last_fms + every) {
+        if self
+            .plan
+            .fms_every_ms
+            .is_some_and(|every| at >= self.last_fms + every)
+        {
             let _ = self.ask(at, Scale::Fms, Why::Periodic);
             self.last_fms = at;
         }
@@ -346,7 +381,9 @@ mod tests {
         }
 
         fn command(&mut self, sender: Sender, command: Command) {
-            self.player.apply(sender, command, self.now).expect("applies");
+            self.player
+                .apply(sender, command, self.now)
+                .expect("applies");
             self.therapy.observe(&self.player, self.now);
         }
 
@@ -361,7 +398,9 @@ mod tests {
 
         fn answer(&mut self, value: u8) {
             let id = self.open(Scale::Suds).id;
-            self.therapy.answer(P, id, value, self.now).expect("answered");
+            self.therapy
+                .answer(P, id, value, self.now)
+                .expect("answered");
         }
     }
 
@@ -432,11 +471,13 @@ mod tests {
         heights(&mut c, 2);
         c.command(P, Command::Accept);
         assert!(matches!(
-            c.therapy.request(P, Request::Ask { scale: Scale::Suds }, c.now),
+            c.therapy
+                .request(P, Request::Ask { scale: Scale::Suds }, c.now),
             Err(Refused::NotAllowed { .. })
         ));
         assert!(matches!(
-            c.therapy.request(Sender::Other, Request::Ask { scale: Scale::Suds }, c.now),
+            c.therapy
+                .request(Sender::Other, Request::Ask { scale: Scale::Suds }, c.now),
             Err(Refused::NotAllowed { .. })
         ));
         // The prediction asked at the proposal ran out; ask again.

@@ -229,7 +229,7 @@ pub fn now_ms(time: &Time) -> u64 {
 
 /// Who a scene command's sender is to the player: a therapist counts only when its clinic
 /// credential verified, or when this side checks none (the invite names no clinic).
-fn sender(role: Role, trust: &PeerTrust, peer: PeerId) -> Sender {
+pub fn sender(role: Role, trust: &PeerTrust, peer: PeerId) -> Sender {
     match (role, trust.verdicts.get(&peer)) {
         (Role::Therapist, Some(Ok(_) | Err(NotVerified::NoClinic))) => Sender::Therapist,
         _ => Sender::Other,
@@ -238,7 +238,7 @@ fn sender(role: Role, trust: &PeerTrust, peer: PeerId) -> Sender {
 
 /// The connected therapists that may run a scene (verified, or no clinic to check against):
 /// only they get the scene's state.
-fn therapists(figures: &SessionFigures, trust: &PeerTrust) -> Vec<PeerId> {
+pub fn therapists(figures: &SessionFigures, trust: &PeerTrust) -> Vec<PeerId> {
     figures
         .people
         .iter()

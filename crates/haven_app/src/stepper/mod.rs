@@ -9,6 +9,8 @@
 mod scenes;
 #[cfg(test)]
 mod sharing;
+#[cfg(test)]
+mod therapy;
 
 use std::time::Duration;
 

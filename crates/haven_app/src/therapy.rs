@@ -1,0 +1,584 @@
+//! Exposure therapy's numbers in the room: ratings (SUDS, FMS), the session record, avoidance
+//! from the head pose, the fear ladder and the report.
+//!
+//! - **The patient's side** keeps the record (`haven_scenes::therapy::Therapy`, the
+//!   authority): it watches the scene player, asks ratings on its plan, takes a verified
+//!   therapist's `Control::Rating` requests and the patient's own answers ([`AnswerRating`]),
+//!   and sends each new entry to the therapists as `Control::Record` (a therapist who becomes
+//!   able to watch gets the whole record first). It holds the patient's fear ladder
+//!   (read from and saved to the patient's own file, [`TherapySettings::ladder_file`]),
+//!   applies a therapist's `Control::LadderEdit` and says the ladder again. When a scene's
+//!   closing rating is in, it writes the report into the patient's folder
+//!   ([`TherapySettings::report_dir`]) and, when the patient said "save", offers the FHIR
+//!   Bundle to the therapists as a share they may keep (with its Consent; the keeping side
+//!   writes a Provenance). Without "save" nothing of it reaches the therapist's disk.
+//! - **A therapist's side** holds a copy of the record from those entries (in memory only,
+//!   gone with the consult), sends [`AskRating`]s and [`LadderAction`]s, and takes a ladder's
+//!   "next step" in one click: the prediction first ("how bad do you expect it to be?"), the
+//!   step itself once it is answered or has run out.
+//! - **Both** read avoidance from the patient's head (the patient's own rig, or the patient's
+//!   avatar on a therapist's side) at 10 Hz (`haven_scenes::gaze`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use haven_proto::Redacted;
+use haven_proto::control::{AvatarChoice, Control};
+use haven_proto::signal::{PeerId, Role};
+use haven_scenes::gaze::Gaze;
+use haven_scenes::ladder::{Edit, Ladder, Step};
+use haven_scenes::player::{Phase, Sender};
+use haven_scenes::ratings::{Prompt, Request, Source, Why};
+use haven_scenes::record::{Entry, Record};
+use haven_scenes::{Command, Param, SceneId};
+
+use crate::avatar::{AvatarPart, LocalAvatar, RemoteAvatar};
+use crate::rig::LocalHead;
+use crate::scenes::{Scenes, TherapistAction, now_ms};
+use crate::session::{ControlReceived, SendControlTo, SessionFigures};
+use crate::trust::PeerTrust;
+
+/// Where the patient's side keeps what is theirs (the binary sets it; without it the record
+/// stays in memory and the ladder starts empty).
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TherapySettings {
+    /// The report's folder, on the patient's machine.
+    pub report_dir: Option<PathBuf>,
+    /// The patient's fear ladder (JSON), read at the start and saved on every change.
+    pub ladder_file: Option<PathBuf>,
+    /// The patient said "save": the therapist's side may keep a copy of the report.
+    pub save_for_therapist: bool,
+    /// The patient's own words at 0, 25, 50, 75 and 100 on the SUDS slider (shown on their
+    /// side only).
+    pub anchors: Option<[String; 5]>,
+}
+
+/// The patient answers an open prompt.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerRating {
+    /// The prompt.
+    pub prompt: u32,
+    /// The value.
+    pub value: u8,
+}
+
+/// A therapist's rating request (ask now, the plan, an entry typed for the patient).
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AskRating(pub Request);
+
+/// A therapist's ladder action.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub enum LadderAction {
+    /// The next step, in one click (the prediction, then the step).
+    Next,
+    /// The step before, in one click.
+    Back,
+    /// Add a step.
+    Add(Step),
+    /// Remove a step.
+    Remove(u8),
+}
+
+/// A step a therapist's side waits to take: sent once its prediction is answered or ran out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    /// The ladder's index.
+    pub index: usize,
+    /// The step.
+    pub step: Step,
+    /// The record's length when the prediction was asked (its answer comes after).
+    pub since: usize,
+}
+
+/// The therapy record on this side, the ladder, avatar-free avoidance.
+#[derive(Resource, Debug, Default)]
+pub struct Therapy {
+    /// The patient's side: the record keeper (the authority).
+    keeper: Option<haven_scenes::therapy::Therapy>,
+    /// A therapist's side: the record as the patient's app sent it.
+    mirror: Record,
+    /// Avoidance, from the patient's head.
+    pub gaze: Gaze,
+    /// The patient's ladder (the patient's own, or a therapist's copy).
+    pub ladder: Ladder,
+    /// The ladder was read from the patient's file.
+    ladder_read: bool,
+    /// Therapists told the whole record so far.
+    told: Vec<PeerId>,
+    /// A therapist's step waiting for its prediction.
+    pub pending: Option<Pending>,
+    /// The console's notices (a break suggested), newest last.
+    pub notices: Vec<String>,
+    /// Reports written on the patient's side, and where the last went.
+    pub reports: Vec<PathBuf>,
+    /// When the record began, Unix seconds.
+    started_unix: u64,
+    /// Requests refused so far (only the first few are logged).
+    refusals: u64,
+}
+
+impl Therapy {
+    /// The record as this side holds it.
+    pub fn record(&self) -> &Record {
+        self.keeper.as_ref().map_or(&self.mirror, |k| k.record())
+    }
+
+    /// The prompts waiting for the patient.
+    pub fn open(&self) -> Vec<Prompt> {
+        self.record().open()
+    }
+
+    /// The record's time now (ms since it began), for the player's time `player_now`.
+    pub fn at(&self, player_now: u64) -> u64 {
+        self.keeper
+            .as_ref()
+            .map_or(self.mirror.last_at(), |k| k.at(player_now))
+    }
+
+    /// The ratings plan (the patient's side; a therapist's from the record).
+    pub fn plan(&self) -> haven_scenes::ratings::Plan {
+        self.keeper.as_ref().map_or_else(
+            || {
+                self.mirror
+                    .entries
+                    .iter()
+                    .rev()
+                    .find_map(|s| match s.entry {
+                        Entry::Plan(p) => Some(p),
+                        _ => None,
+                    })
+                    .unwrap_or_default()
+            },
+            haven_scenes::therapy::Therapy::plan,
+        )
+    }
+}
+
+/// The therapy feature's systems run in this set (after the scenes').
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TherapySystems;
+
+/// Ratings, the record, avoidance, the ladder and the report.
+#[derive(Debug, Default)]
+pub struct TherapyPlugin;
+
+impl Plugin for TherapyPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Therapy>()
+            .init_resource::<TherapySettings>()
+            .add_message::<AnswerRating>()
+            .add_message::<AskRating>()
+            .add_message::<LadderAction>()
+            .add_systems(
+                Update,
+                (patient_side, therapist_side, gaze)
+                    .chain()
+                    .in_set(TherapySystems)
+                    .after(crate::scenes::SceneSystems),
+            );
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Keeps at most 32 notices.
+fn notice(list: &mut Vec<String>, text: String) {
+    list.push(text);
+    let excess = list.len().saturating_sub(32);
+    list.drain(..excess);
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the patient's side in order"
+)]
+fn patient_side(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    trust: Res<'_, PeerTrust>,
+    scenes: Res<'_, Scenes>,
+    settings: Res<'_, TherapySettings>,
+    avatar: Option<Res<'_, LocalAvatar>>,
+    mut therapy: ResMut<'_, Therapy>,
+    mut received: MessageReader<'_, '_, ControlReceived>,
+    mut answers: MessageReader<'_, '_, AnswerRating>,
+    mut out: MessageWriter<'_, SendControlTo>,
+    mut offers: MessageWriter<'_, crate::sharing::OfferShare>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        return;
+    }
+    let now = now_ms(&time);
+    let therapy = &mut *therapy;
+    if therapy.keeper.is_none() {
+        therapy.keeper = Some(haven_scenes::therapy::Therapy::new(now));
+        therapy.started_unix = unix_now();
+    }
+    if !therapy.ladder_read {
+        therapy.ladder_read = true;
+        if let Some(path) = &settings.ladder_file {
+            match std::fs::read(path).map(|b| Ladder::parse(&b)) {
+                Ok(Ok(ladder)) => therapy.ladder = ladder,
+                Ok(Err(why)) => warn!(%why, "the fear ladder file was not read"),
+                // No file yet: the ladder starts empty and is saved when it changes.
+                Err(_) => {}
+            }
+        }
+    }
+    let Some(keeper) = therapy.keeper.as_mut() else {
+        return;
+    };
+    let mut ladder_changed = false;
+    for m in received.read() {
+        let sender = crate::scenes::sender(m.role, &trust, m.from);
+        let result = match &m.message {
+            Control::Rating(request) => keeper.request(sender, *request, now),
+            Control::LadderEdit(edit) if sender == Sender::Therapist => {
+                ladder_changed |= therapy.ladder.apply(edit.clone()).is_ok();
+                Ok(())
+            }
+            Control::LadderEdit(_) => Err(haven_scenes::Refused::NotAllowed {
+                sender,
+                command: "change the ladder",
+            }),
+            _ => continue,
+        };
+        if let Err(why) = result {
+            therapy.refusals += 1;
+            if haven_session::worth_logging(therapy.refusals) {
+                warn!(peer = %m.from, kind = m.message.kind(), %why, "a therapy request was refused");
+            }
+        }
+    }
+    for a in answers.read() {
+        if let Err(why) = keeper.answer(Sender::Patient, a.prompt, a.value, now) {
+            debug!(%why, "an answer was not taken");
+        }
+    }
+    keeper.observe(&scenes.player, now);
+    keeper.tick(now);
+    if ladder_changed && let Some(path) = &settings.ladder_file {
+        let part = path.with_extension("part");
+        if let Err(why) = std::fs::write(&part, therapy.ladder.to_json())
+            .and_then(|()| std::fs::rename(&part, path))
+        {
+            warn!(%why, "the fear ladder could not be saved");
+        }
+    }
+    // The therapists who may watch get the whole record (and the ladder) once, then each
+    // entry as it is written.
+    let watching = crate::scenes::therapists(&figures, &trust);
+    let fresh: Vec<PeerId> = watching
+        .iter()
+        .copied()
+        .filter(|t| !therapy.told.contains(t))
+        .collect();
+    therapy.told.clone_from(&watching);
+    let Some(keeper) = therapy.keeper.as_mut() else {
+        return;
+    };
+    let new = keeper.unsent().to_vec();
+    for to in &fresh {
+        for stamped in &keeper.record().entries {
+            out.write(SendControlTo {
+                to: *to,
+                message: Control::Record(*stamped),
+            });
+        }
+        out.write(SendControlTo {
+            to: *to,
+            message: Control::Ladder(Box::new(therapy.ladder.clone())),
+        });
+    }
+    for to in watching.iter().filter(|t| !fresh.contains(t)) {
+        for stamped in &new {
+            out.write(SendControlTo {
+                to: *to,
+                message: Control::Record(*stamped),
+            });
+        }
+        if ladder_changed {
+            out.write(SendControlTo {
+                to: *to,
+                message: Control::Ladder(Box::new(therapy.ladder.clone())),
+            });
+        }
+    }
+    // A scene's closing rating is in (answered or run out): the report, on this machine.
+    let closed = new
+        .iter()
+        .any(|s| matches!(s.entry, Entry::Rated { why: Why::End, .. }));
+    if closed && let Some(dir) = &settings.report_dir {
+        let subject = match avatar.as_deref().map(|a| &a.0) {
+            Some(AvatarChoice::Named { name, .. }) => {
+                haven_report::Subject::Named(name.expose().clone())
+            }
+            _ => haven_report::Subject::Anonymous,
+        };
+        let report = session_report(therapy, now, &subject);
+        match haven_report::write(dir, &report) {
+            Ok(paths) => {
+                info!("the therapy report was written on this machine");
+                therapy.reports.extend(paths.into_iter().take(1));
+                if settings.save_for_therapist {
+                    match report_offer(&report, subject == haven_report::Subject::Anonymous) {
+                        Ok(offer) => {
+                            offers.write(crate::sharing::OfferShare(offer));
+                        }
+                        Err(why) => warn!(%why, "the report could not be offered"),
+                    }
+                }
+            }
+            Err(why) => warn!(%why, "the therapy report could not be written"),
+        }
+    }
+}
+
+/// The report of this side's record at the player's time `now`.
+fn session_report(
+    therapy: &Therapy,
+    now: u64,
+    subject: &haven_report::Subject,
+) -> haven_report::SessionReport {
+    haven_report::SessionReport::new(
+        therapy.record(),
+        therapy.at(now),
+        Some(therapy.plan()),
+        therapy.gaze.figures(),
+        therapy.gaze.heat().clone(),
+        subject,
+        therapy.started_unix,
+    )
+}
+
+/// The report's FHIR Bundle as a share the clinic may keep (the patient said "save"): its
+/// Consent names it by digest, the keeping side writes a Provenance.
+pub fn report_offer(
+    report: &haven_report::SessionReport,
+    anonymous: bool,
+) -> Result<haven_share::offer::Offer, haven_share::offer::OfferError> {
+    let bundle = haven_report::fhir::bundle_json(report);
+    let terms = haven_share::offer::ShareTerms {
+        anonymous,
+        may_keep: true,
+        share_for: std::time::Duration::from_secs(24 * 3600),
+    };
+    let mut offer = haven_share::offer::object_offer(
+        haven_proto::bulk::ObjectKind::Fhir,
+        Arc::new(bundle),
+        "Therapy session report",
+        &terms,
+    )?;
+    // Not patient data, and the same for everyone: a generic label either way.
+    offer.label = Redacted::new("Therapy session report".to_owned());
+    Ok(offer)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the therapist's side in order"
+)]
+fn therapist_side(
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
+    mut therapy: ResMut<'_, Therapy>,
+    mut received: MessageReader<'_, '_, ControlReceived>,
+    mut asks: MessageReader<'_, '_, AskRating>,
+    mut ladder: MessageReader<'_, '_, LadderAction>,
+    mut out: MessageWriter<'_, SendControlTo>,
+    mut scene: MessageWriter<'_, TherapistAction>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Therapist) {
+        return;
+    }
+    let therapy = &mut *therapy;
+    let patient = scenes.patient.or_else(|| {
+        figures
+            .people
+            .iter()
+            .find(|p| p.role == Role::Patient)
+            .map(|p| p.id)
+    });
+    for m in received.read() {
+        if m.role != Role::Patient {
+            continue;
+        }
+        match &m.message {
+            Control::Record(stamped) => {
+                if therapy.mirror.entries.len() < haven_scenes::record::MAX_ENTRIES {
+                    therapy.mirror.entries.push(*stamped);
+                }
+                match stamped.entry {
+                    Entry::SuggestBreak => notice(
+                        &mut therapy.notices,
+                        "Motion sickness 15 or more: suggest a break.".to_owned(),
+                    ),
+                    Entry::Rated {
+                        source: Source::NoAnswer,
+                        ..
+                    } => notice(&mut therapy.notices, "No answer within 20 s.".to_owned()),
+                    _ => {}
+                }
+            }
+            Control::Ladder(l) => therapy.ladder = (**l).clone(),
+            _ => {}
+        }
+    }
+    let Some(patient) = patient else {
+        return;
+    };
+    let send = |out: &mut MessageWriter<'_, SendControlTo>, message: Control| {
+        out.write(SendControlTo {
+            to: patient,
+            message,
+        });
+    };
+    for AskRating(request) in asks.read() {
+        send(&mut out, Control::Rating(*request));
+    }
+    let running = scenes
+        .player
+        .state()
+        .scene
+        .filter(|_| scenes.player.phase() == Phase::Running);
+    for action in ladder.read() {
+        let target = match action {
+            LadderAction::Next => therapy.ladder.next().map(|(i, s)| (i, s.clone())),
+            LadderAction::Back => therapy.ladder.back().map(|(i, s)| (i, s.clone())),
+            LadderAction::Add(step) => {
+                send(&mut out, Control::LadderEdit(Edit::Add(step.clone())));
+                None
+            }
+            LadderAction::Remove(i) => {
+                send(&mut out, Control::LadderEdit(Edit::Remove(*i)));
+                None
+            }
+        };
+        let Some((index, step)) = target else {
+            continue;
+        };
+        if running == Some(step.scene) {
+            // The same scene: the prediction first, the step once it is in.
+            send(
+                &mut out,
+                Control::Rating(Request::Predict {
+                    scene: step.scene,
+                    intensity: step.intensity,
+                }),
+            );
+            therapy.pending = Some(Pending {
+                index,
+                step,
+                since: therapy.mirror.entries.len(),
+            });
+        } else {
+            // Another scene: proposing it asks the patient's prediction on their side.
+            if running.is_some() {
+                scene.write(TherapistAction(Command::End));
+            }
+            scene.write(TherapistAction(Command::Propose {
+                scene: step.scene,
+                intensity: step.intensity,
+            }));
+            send(
+                &mut out,
+                Control::LadderEdit(Edit::Reach(u8::try_from(index).unwrap_or(u8::MAX))),
+            );
+            therapy.pending = Some(Pending {
+                index,
+                step,
+                since: therapy.mirror.entries.len(),
+            });
+        }
+    }
+    // A pending step goes once its prediction is in (or ran out), or, for another scene, once
+    // it started (its pins then apply).
+    if let Some(pending) = therapy.pending.clone() {
+        let after = therapy
+            .mirror
+            .entries
+            .get(pending.since..)
+            .unwrap_or_default();
+        let predicted = after.iter().any(|s| {
+            matches!(s.entry, Entry::Rated { why: Why::Prediction { scene, intensity }, .. }
+                if scene == pending.step.scene && intensity == pending.step.intensity)
+        });
+        let started = after.iter().any(
+            |s| matches!(s.entry, Entry::Started { scene, .. } if scene == pending.step.scene),
+        );
+        if started && running == Some(pending.step.scene) {
+            for (param, value) in &pending.step.pins {
+                scene.write(TherapistAction(Command::Pin {
+                    param: *param,
+                    value: *value,
+                }));
+            }
+            therapy.pending = None;
+        } else if predicted && running == Some(pending.step.scene) {
+            scene.write(TherapistAction(Command::SetIntensity {
+                intensity: pending.step.intensity,
+                ramp_ms: haven_scenes::player::DEFAULT_RAMP_MS,
+            }));
+            for (param, value) in &pending.step.pins {
+                scene.write(TherapistAction(Command::Pin {
+                    param: *param,
+                    value: *value,
+                }));
+            }
+            send(
+                &mut out,
+                Control::LadderEdit(Edit::Reach(u8::try_from(pending.index).unwrap_or(u8::MAX))),
+            );
+            therapy.pending = None;
+        }
+    }
+}
+
+/// Avoidance at 10 Hz from the patient's head: the patient's own rig on their side, the
+/// patient's avatar on a therapist's.
+fn gaze(
+    time: Res<'_, Time>,
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, Scenes>,
+    mut therapy: ResMut<'_, Therapy>,
+    local: Query<'_, '_, &Transform, With<LocalHead>>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Transform, &Children)>,
+    parts: Query<'_, '_, (&AvatarPart, &Transform)>,
+) {
+    let role = figures.me.map(|m| m.role);
+    let head = match role {
+        Some(Role::Patient) => local.iter().next().map(|t| t.rotation),
+        Some(Role::Therapist) => scenes.patient.and_then(|peer| {
+            let (_, root, children) = avatars.iter().find(|(a, _, _)| a.peer == peer)?;
+            children.iter().find_map(|child| match parts.get(child) {
+                Ok((AvatarPart::Head, head)) => Some(root.rotation * head.rotation),
+                _ => None,
+            })
+        }),
+        _ => None,
+    };
+    let Some(head) = head else {
+        return;
+    };
+    let now = now_ms(&time);
+    let player_now = scenes.player_time(now);
+    let showing = scenes.player.showing();
+    let stimulus = showing.and_then(|scene| {
+        let values = scenes.player.values(player_now);
+        let entered = scenes.player.entered(Param::SpiderCount, 8);
+        let t = player_now.saturating_sub(scenes.player.state().started);
+        haven_scenes::gaze::stimulus(scene, scenes.player.state().seed, &values, &entered, t)
+    });
+    let forward = haven_scenes::gaze::head_forward(head.to_array());
+    therapy.gaze.sample(
+        player_now,
+        forward,
+        stimulus,
+        showing.filter(|s| *s != SceneId::SafeRoom),
+    );
+}
