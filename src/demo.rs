@@ -77,6 +77,14 @@ pub(crate) struct Args {
     /// (to see the scene as the patient does).
     #[arg(long, requires = "therapy")]
     patient_view: bool,
+    /// With --therapy and --headless: a scripted therapy session of about a minute (a
+    /// prediction, two asks answered and one left unanswered, an intensity step, an event,
+    /// the safe room and back, the end), run to its end whatever --frames says. The simulated
+    /// patient writes its report into this folder (timeline.json, fhir-bundle.json,
+    /// suds-chart.png, gaze-heatmap.png) and says "save" for the therapist's copy, which the
+    /// therapist's side keeps in `therapist-kept/` under it when the consult ends.
+    #[arg(long, requires_all = ["therapy", "headless"], conflicts_with_all = ["as_patient", "scene_tour", "scene", "hold_seat"])]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -98,6 +106,15 @@ struct DemoFigures {
     #[serde(skip_serializing_if = "Option::is_none")]
     scene_intensity: Option<u8>,
     screenshot: Option<String>,
+    /// The report's files the simulated patient wrote (`--report` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<Vec<String>>,
+    /// Files the therapist's side kept of it (the Bundle, its Consent, a Provenance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    therapist_kept: Option<usize>,
+    /// The scripted session's last step reached (`--report` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script_step: Option<u8>,
 }
 
 /// Kills the simulated participant when the demo ends.
@@ -126,6 +143,9 @@ struct Headless {
     /// run from there, so a slow start (a busy machine) does not end the demo before the
     /// consult has begun. `None` until then.
     met_at: Option<u32>,
+    /// A scripted therapy session runs ([`TherapyScript`]): frames count from its end, and
+    /// the demo leaves the consult (so the therapist's side keeps what it may) when done.
+    scripted: bool,
 }
 
 /// How long the headless demo waits for the other participant before it counts frames anyway
@@ -244,6 +264,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     } else if args.therapy {
         // The simulated patient accepts the scenes the therapist (the window) proposes.
         simulated.args(["--anonymous", "--accept-scenes"]);
+        if let Some(dir) = &args.report {
+            // Its answers, in order: the prediction, two asks, one left, the closing one;
+            // sickness stays low; after the gust it takes 5 s in the safe room.
+            simulated.args([
+                "--suds-answers",
+                "40,55,45,-,30",
+                "--fms-answers",
+                "2,3,3,2,2",
+                "--safe-room-after-event",
+                "5s",
+                "--save-report",
+                "--look-about",
+            ]);
+            simulated.arg("--report").arg(dir);
+        }
         simulated.arg(&patient_invite);
     } else if args.as_patient {
         // The simulated clinician, with its credential; the window's patient shares from its
@@ -335,7 +370,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         title: "Haven — consult room (demo)".to_owned(),
         picker,
         audit: None,
-        keep_dir: None,
+        // The therapist's copy of the report, kept because the patient said "save".
+        keep_dir: args.report.as_ref().map(|dir| dir.join("therapist-kept")),
     })?;
     if args.patient_view {
         let eyes = haven_app::layout::PATIENT_SEAT + Vec3::Y * 1.2;
@@ -368,6 +404,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             as_patient: args.as_patient,
             mirror_screenshot: args.mirror_screenshot.clone(),
             met_at: None,
+            scripted: args.report.is_some(),
         })
         .add_systems(Last, headless_frames);
         if args.as_patient && !args.therapy {
@@ -375,6 +412,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
         if args.therapy && args.as_patient {
             app.add_systems(Update, crate::scene_tour::accept_proposals);
+        } else if args.report.is_some() {
+            app.init_resource::<TherapyScript>()
+                .add_systems(Update, run_a_therapy_session);
         } else if args.therapy {
             app.insert_resource(Script(args.scene))
                 .add_systems(Update, run_a_short_session);
@@ -382,9 +422,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     }
     app.run();
     if args.headless {
-        let figures = report
+        let mut figures = report
             .lock()
             .map_err(|_| anyhow::anyhow!("report lock poisoned"))?;
+        if let Some(dir) = &args.report {
+            figures.report = Some(
+                haven_report::FILES
+                    .iter()
+                    .filter(|f| dir.join(f).is_file())
+                    .map(|f| (*f).to_owned())
+                    .collect(),
+            );
+            figures.therapist_kept = Some(
+                std::fs::read_dir(dir.join("therapist-kept")).map_or(0, |d| d.count()),
+            );
+        }
         print_figures(&figures)?;
     }
     // The simulated participant leaves before the server stops, so it ends quietly rather than
@@ -483,6 +535,7 @@ fn headless_frames(
     front: Res<'_, FrontEnd>,
     sharing: Res<'_, haven_app::sharing::Sharing>,
     scenes: Res<'_, haven_app::scenes::Scenes>,
+    script: Option<Res<'_, TherapyScript>>,
     mirror: Query<
         '_,
         '_,
@@ -526,7 +579,14 @@ fn headless_frames(
                 .showing()
                 .map(|_| scenes.player.state().intensity),
             screenshot: r.screenshot.clone(),
+            report: None,
+            therapist_kept: None,
+            script_step: script.as_ref().map(|s| s.step),
         };
+    }
+    // A scripted session runs to its end first.
+    if state.scripted && !script.as_ref().is_some_and(|s| s.done()) {
+        return;
     }
     if state.met_at.is_none()
         && (figures.poses_received > 0 || time.elapsed_secs_f64() > MEET_WITHIN_S)
@@ -571,10 +631,19 @@ fn headless_frames(
             // The therapist's picture of the patient's view, in the same frame; the app ends
             // when every picture asked for is saved.
             let pending = Arc::new(std::sync::atomic::AtomicU8::new(1));
+            let scripted = state.scripted;
             let done = |pending: Arc<std::sync::atomic::AtomicU8>| {
-                move |_: On<'_, '_, ScreenshotCaptured>, mut exit: MessageWriter<'_, AppExit>| {
+                move |_: On<'_, '_, ScreenshotCaptured>,
+                      mut exit: MessageWriter<'_, AppExit>,
+                      mut leave: MessageWriter<'_, haven_app::session::LeaveRequested>| {
                     if pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-                        exit.write(AppExit::Success);
+                        if scripted {
+                            // Leave the consult: the therapist's side keeps what the patient
+                            // allowed, purges the rest, and the app ends.
+                            leave.write(haven_app::session::LeaveRequested);
+                        } else {
+                            exit.write(AppExit::Success);
+                        }
                     }
                 }
             };
@@ -602,5 +671,123 @@ fn headless_frames(
                 .observe(done(pending));
         }
         Shot::Probing | Shot::Taking => {}
+    }
+}
+
+/// The scripted therapy session's progress (`demo --therapy --headless --report`).
+#[derive(Resource, Debug, Default)]
+struct TherapyScript {
+    step: u8,
+    /// When the current step began, ms of the app's clock.
+    since: u64,
+}
+
+impl TherapyScript {
+    /// The last step: the report's share has reached the therapist's side.
+    const DONE: u8 = 7;
+    /// The whole script ends within this long, or the demo says why it stopped.
+    const WITHIN_MS: u64 = 150_000;
+
+    fn done(&self) -> bool {
+        self.step >= Self::DONE
+    }
+}
+
+/// The scripted therapy session, as the therapist's console would run it: the plan (FMS
+/// every 30 s), heights proposed at 3 (the patient predicts, then accepts), an ask answered,
+/// another answered, a third left unanswered, the intensity raised to 5 with an announced
+/// gust (the patient takes 5 s in the safe room after it), the end once the unanswered ask has
+/// run out and the patient is back, and the closing rating. Done when the report the patient
+/// offered (with its "save") has arrived.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one system: the script over the consult's state"
+)]
+fn run_a_therapy_session(
+    time: Res<'_, Time<Real>>,
+    figures: Res<'_, SessionFigures>,
+    scenes: Res<'_, haven_app::scenes::Scenes>,
+    therapy: Res<'_, haven_app::therapy::Therapy>,
+    sharing: Res<'_, haven_app::sharing::Sharing>,
+    mut script: ResMut<'_, TherapyScript>,
+    mut ask: MessageWriter<'_, haven_app::therapy::AskRating>,
+    mut out: MessageWriter<'_, haven_app::scenes::TherapistAction>,
+    mut exit: MessageWriter<'_, AppExit>,
+) {
+    use haven_app::scenes::TherapistAction;
+    use haven_app::therapy::AskRating;
+    use haven_scenes::player::Phase;
+    use haven_scenes::ratings::{Plan, Request, Scale, Why};
+    use haven_scenes::record::Entry;
+    use haven_scenes::{Command, Event, SceneId};
+    let now = u64::try_from(time.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if script.done() {
+        return;
+    }
+    if now > TherapyScript::WITHIN_MS {
+        tracing::error!(step = script.step, "the scripted therapy session did not finish in time");
+        script.step = TherapyScript::DONE;
+        exit.write(AppExit::error());
+        return;
+    }
+    let record = therapy.record();
+    let asked_answered = record
+        .ratings()
+        .iter()
+        .filter(|r| r.why == Why::Demand && r.scale == Scale::Suds)
+        .count();
+    let waited = now.saturating_sub(script.since);
+    let next = match script.step {
+        0 if figures.connected.len() == 1 && figures.poses_received > 0 => {
+            ask.write(AskRating(Request::Plan(Plan {
+                fms_every_ms: Some(30_000),
+                after_change: false,
+                ..Plan::default()
+            })));
+            out.write(TherapistAction(Command::Propose {
+                scene: SceneId::Heights,
+                intensity: 3,
+            }));
+            true
+        }
+        1 if scenes.player.phase() == Phase::Running && waited >= 3_000 => {
+            ask.write(AskRating(Request::Ask { scale: Scale::Suds }));
+            true
+        }
+        2 | 3 if asked_answered >= usize::from(script.step - 1) && waited >= 2_000 => {
+            ask.write(AskRating(Request::Ask { scale: Scale::Suds }));
+            true
+        }
+        4 if waited >= 2_000 => {
+            ask.write(AskRating(Request::Ask { scale: Scale::Fms }));
+            out.write(TherapistAction(Command::SetIntensity {
+                intensity: 5,
+                ramp_ms: 3_000,
+            }));
+            out.write(TherapistAction(Command::Fire {
+                event: Event::Gust,
+                announce: true,
+            }));
+            true
+        }
+        5 if asked_answered >= 3
+            && record.entries.iter().any(|s| s.entry == Entry::LeftSafeRoom)
+            && scenes.player.phase() == Phase::Running =>
+        {
+            out.write(TherapistAction(Command::End));
+            true
+        }
+        6 if sharing
+            .ledger
+            .incoming()
+            .any(|(_, e)| e.object.is_some() && e.terms.as_ref().is_some_and(|t| t.may_keep)) =>
+        {
+            true
+        }
+        _ => false,
+    };
+    if next {
+        script.step += 1;
+        script.since = now;
     }
 }

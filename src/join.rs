@@ -55,6 +55,34 @@ pub(crate) struct Args {
     /// it the headless patient declines them: a script cannot consent).
     #[arg(long, requires = "headless")]
     accept_scenes: bool,
+    /// The scripted patient's SUDS answers, in the order asked, e.g. `40,55,-,30` (`-` leaves
+    /// that one unanswered); with it a proposal is accepted once its prediction is answered.
+    #[arg(long, requires = "accept_scenes", value_parser = crate::therapy::parse_answers)]
+    suds_answers: Option<crate::therapy::Answers>,
+    /// The scripted patient's FMS answers, in the order asked.
+    #[arg(long, requires = "accept_scenes", value_parser = crate::therapy::parse_answers)]
+    fms_answers: Option<crate::therapy::Answers>,
+    /// The scripted patient goes to the safe room after the first event, for this long.
+    #[arg(long, requires = "accept_scenes", value_parser = humantime::parse_duration)]
+    safe_room_after_event: Option<Duration>,
+    /// The patient's therapy report goes into this folder (on this machine) after each
+    /// scene's closing rating: timeline.json, fhir-bundle.json, suds-chart.png,
+    /// gaze-heatmap.png.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The patient says "save": the therapist's side may keep a copy of the report (its FHIR
+    /// Bundle, shared with a Consent that allows keeping). Without it, nothing of the report
+    /// reaches the therapist's disk.
+    #[arg(long, requires = "report")]
+    save_report: bool,
+    /// The patient's fear ladder (JSON, on this machine): read at the start, saved when it
+    /// changes, brought to the next consult.
+    #[arg(long)]
+    ladder: Option<PathBuf>,
+    /// The patient's own words for 0, 25, 50, 75 and 100 on the SUDS slider, comma-separated
+    /// (shown on this side only).
+    #[arg(long, value_parser = parse_anchors)]
+    anchors: Option<[String; 5]>,
     /// A scripted therapist: propose this scene to the patient once connected, e.g.
     /// `heights:6` (scene names in lower case, spaces as dashes), and keep the heartbeat.
     #[arg(long, requires = "headless", value_parser = crate::therapy::parse_proposal)]
@@ -94,6 +122,10 @@ pub(crate) struct Args {
     /// rest): renders from this pose compare with a window's own view.
     #[arg(long, conflicts_with = "still")]
     hold_seat: bool,
+    /// Look about the scene (down over the edge, far to the side, ahead, on a 20 s cycle):
+    /// the therapy demo's scripted patient, whose avoidance figures then mean something.
+    #[arg(long, requires = "headless", conflicts_with_all = ["still", "hold_seat"])]
+    look_about: bool,
     /// With --hold-seat: look this many degrees further down (at the table, the floor).
     #[arg(long, requires = "hold_seat", default_value_t = 0.0)]
     look_down: f32,
@@ -137,6 +169,10 @@ struct JoinFigures {
     scenes_started: Vec<String>,
     /// Scene commands refused (not a verified therapist, out of range, ...).
     scene_commands_refused: u64,
+    /// Therapy reports written on this machine.
+    reports_written: u32,
+    /// Ratings the scripted patient answered.
+    ratings_answered: u32,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -172,6 +208,12 @@ fn avatar_of(args: &Args) -> AvatarChoice {
         },
         None => haven_app::avatar::LocalAvatar::anonymous().0,
     }
+}
+
+fn parse_anchors(s: &str) -> Result<[String; 5], String> {
+    let words: Vec<String> = s.split(',').map(|w| w.trim().to_owned()).collect();
+    <[String; 5]>::try_from(words)
+        .map_err(|_| "five words or phrases, for 0, 25, 50, 75 and 100, comma-separated".to_owned())
 }
 
 fn parse_colour(s: &str) -> Result<[u8; 3], String> {
@@ -236,6 +278,12 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         audit: args.audit.clone(),
         keep_dir: args.keep_dir.clone(),
     })?;
+    app.insert_resource(haven_app::therapy::TherapySettings {
+        report_dir: args.report.clone(),
+        ladder_file: args.ladder.clone(),
+        save_for_therapist: args.save_report,
+        anchors: args.anchors.clone(),
+    });
     match app.run() {
         AppExit::Success => Ok(()),
         AppExit::Error(code) => bail!("the room window ended with an error ({code})"),
@@ -285,7 +333,22 @@ async fn participate(
     let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
-    let mut scene = crate::therapy::HeadlessScene::new(args.accept_scenes);
+    let script = crate::therapy::PatientScript {
+        suds: args.suds_answers.clone().unwrap_or_default().0.into(),
+        fms: args.fms_answers.clone().unwrap_or_default().0.into(),
+        safe_room_after_event: args
+            .safe_room_after_event
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    };
+    let report_to = args.report.clone().map(|dir| crate::therapy::ReportTo {
+        dir,
+        save: args.save_report,
+        subject: match &avatar {
+            AvatarChoice::Named { name, .. } => haven_report::Subject::Named(name.expose().clone()),
+            AvatarChoice::Anonymous { .. } => haven_report::Subject::Anonymous,
+        },
+    });
+    let mut scene = crate::therapy::HeadlessScene::new(args.accept_scenes, script, report_to);
     let mut therapist = crate::therapy::HeadlessTherapist::new(args.propose);
     let (mut session, link) = Session::start_with_voice(config)?;
     // Voice on its own thread and clock (haven_voice's runner, as in the room app); it starts
@@ -485,8 +548,10 @@ async fn participate(
             &mut figures,
             args.share_with_newcomers,
         );
-        if own_role == Some(Role::Patient) {
-            scene.step(&session);
+        if own_role == Some(Role::Patient)
+            && let Some(offer) = scene.step(&session)
+        {
+            shares.offer(offer);
         }
         if own_role == Some(Role::Therapist) {
             therapist.step(&session);
@@ -506,9 +571,14 @@ async fn participate(
             let sent_at = (started.elapsed().as_millis() % 65_536) as u16;
             let pose = if args.hold_seat {
                 crate::sim::held_in_seat(args.look_down, seq, sent_at)
+            } else if args.look_about {
+                crate::sim::looking_about(t, seq, sent_at)
             } else {
                 crate::sim::seated_pose(t, seq, sent_at)
             };
+            if own_role == Some(Role::Patient) {
+                scene.head(pose.head.orientation);
+            }
             // A scripted clinician or therapist sits across the table from the patient.
             session.send_pose(&if own_role.is_some_and(|r| r != Role::Patient) {
                 crate::sim::across_the_table(pose)
@@ -535,6 +605,8 @@ async fn participate(
     );
     figures.scenes_started = std::mem::take(&mut scene.scenes_started);
     figures.scene_commands_refused = scene.refused;
+    figures.reports_written = scene.reports_written;
+    figures.ratings_answered = scene.ratings_answered;
     figures.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     figures.peers_seen = seen.len();
     session.leave();

@@ -6,6 +6,7 @@ mod clinic;
 mod demo;
 mod invite;
 mod join;
+mod report;
 mod room;
 mod scene_tour;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     Image(share::ImageArgs),
     /// Audit logs: verify the hash chain, export as FHIR AuditEvent.
     Audit(share::AuditArgs),
+    /// A therapy session's report again from its timeline.json: the timeline, the FHIR
+    /// Bundle, the SUDS chart and the gaze heat map.
+    Report(report::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Join(args) => join::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Report(args) => report::run(args),
         Command::Records(args) => share::records(args),
         Command::Image(args) => share::image(args),
         Command::Audit(args) => share::audit(args),

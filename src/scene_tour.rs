@@ -88,7 +88,7 @@ pub(crate) fn picture_name(scene: SceneId, intensity: u8) -> String {
 #[expect(clippy::too_many_arguments, reason = "one system: the tour in order")]
 pub(crate) fn tour(
     mut commands: Commands<'_, '_>,
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     mut tour: ResMut<'_, Tour>,

@@ -63,6 +63,27 @@ pub struct AnswerRating {
     pub value: u8,
 }
 
+/// The patient sets the answer of the prompt open now (the window's slider and keys, the
+/// headset's buttons), then sends it.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RatingInput {
+    /// Move it by this many steps (5 on SUDS, 1 on FMS).
+    Nudge(i32),
+    /// Set it.
+    Set(u8),
+    /// Send it as the answer.
+    Send,
+}
+
+/// The answer being set for the prompt open now, on the patient's side.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RatingDraft {
+    /// The prompt it answers.
+    pub prompt: Option<Prompt>,
+    /// Its value so far.
+    pub value: u8,
+}
+
 /// A therapist's rating request (ask now, the plan, an entry typed for the patient).
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AskRating(pub Request);
@@ -167,12 +188,14 @@ impl Plugin for TherapyPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Therapy>()
             .init_resource::<TherapySettings>()
+            .init_resource::<RatingDraft>()
+            .add_message::<RatingInput>()
             .add_message::<AnswerRating>()
             .add_message::<AskRating>()
             .add_message::<LadderAction>()
             .add_systems(
                 Update,
-                (patient_side, therapist_side, gaze)
+                (draft, rating_buttons, patient_side, therapist_side, gaze)
                     .chain()
                     .in_set(TherapySystems)
                     .after(crate::scenes::SceneSystems),
@@ -198,7 +221,7 @@ fn notice(list: &mut Vec<String>, text: String) {
     reason = "one system: the patient's side in order"
 )]
 fn patient_side(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     trust: Res<'_, PeerTrust>,
     scenes: Res<'_, Scenes>,
@@ -542,7 +565,7 @@ fn therapist_side(
 /// Avoidance at 10 Hz from the patient's head: the patient's own rig on their side, the
 /// patient's avatar on a therapist's.
 fn gaze(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     mut therapy: ResMut<'_, Therapy>,
@@ -581,4 +604,117 @@ fn gaze(
         stimulus,
         showing.filter(|s| *s != SceneId::SafeRoom),
     );
+}
+
+/// The patient's draft answer: a new prompt starts it at the last answer of its scale (or the
+/// middle); the window's and the headset's inputs move it and send it.
+fn draft(
+    figures: Res<'_, SessionFigures>,
+    therapy: Res<'_, Therapy>,
+    mut draft: ResMut<'_, RatingDraft>,
+    mut input: MessageReader<'_, '_, RatingInput>,
+    mut answers: MessageWriter<'_, AnswerRating>,
+) {
+    if figures.me.is_none_or(|me| me.role != Role::Patient) {
+        input.clear();
+        return;
+    }
+    // The prompt shown: a prediction or SUDS first, then FMS.
+    let open = therapy.open();
+    let shown = open
+        .iter()
+        .find(|p| p.scale == haven_scenes::ratings::Scale::Suds)
+        .or_else(|| open.first())
+        .copied();
+    if draft.prompt.map(|p| p.id) != shown.map(|p| p.id) {
+        let start = shown.map_or(0, |p| {
+            therapy
+                .record()
+                .ratings()
+                .iter()
+                .rev()
+                .filter(|r| r.scale == p.scale && r.source != Source::NoAnswer)
+                .find_map(|r| r.value)
+                .unwrap_or(p.scale.max() / 2 / p.scale.step() * p.scale.step())
+        });
+        *draft = RatingDraft {
+            prompt: shown,
+            value: start,
+        };
+    }
+    let Some(prompt) = draft.prompt else {
+        input.clear();
+        return;
+    };
+    for i in input.read() {
+        match *i {
+            RatingInput::Nudge(steps) => draft.value = prompt.scale.nudge(draft.value, steps),
+            RatingInput::Set(v) if prompt.scale.accepts(v) => draft.value = v,
+            RatingInput::Set(_) => {}
+            RatingInput::Send => {
+                answers.write(AnswerRating {
+                    prompt: prompt.id,
+                    value: draft.value,
+                });
+            }
+        }
+    }
+}
+
+/// The in-room buttons that answer a prompt (the headset's ray presses them, as the window's
+/// click does): less, the value, more, send.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+enum RatingButton {
+    Less,
+    Value,
+    More,
+    Send,
+}
+
+fn rating_buttons(
+    mut commands: Commands<'_, '_>,
+    draft: Res<'_, RatingDraft>,
+    mut buttons: Query<'_, '_, (Entity, &RatingButton, &mut crate::button::RoomButton)>,
+    mut pressed: MessageReader<'_, '_, crate::button::Pressed>,
+    mut input: MessageWriter<'_, RatingInput>,
+) {
+    for crate::button::Pressed(entity) in pressed.read() {
+        if let Ok((_, which, _)) = buttons.get(*entity) {
+            input.write(match which {
+                RatingButton::Less => RatingInput::Nudge(-1),
+                RatingButton::More => RatingInput::Nudge(1),
+                RatingButton::Value | RatingButton::Send => RatingInput::Send,
+            });
+        }
+    }
+    let Some(prompt) = draft.prompt else {
+        for (entity, _, _) in &buttons {
+            commands.entity(entity).despawn();
+        }
+        return;
+    };
+    let value = format!("{} {}", prompt.scale.name(), draft.value);
+    if buttons.is_empty() {
+        for (which, label, order) in [
+            (RatingButton::Less, "less".to_owned(), 10),
+            (RatingButton::Value, value, 11),
+            (RatingButton::More, "more".to_owned(), 12),
+            (RatingButton::Send, "Send".to_owned(), 13),
+        ] {
+            commands.spawn((
+                which,
+                crate::button::RoomButton {
+                    label,
+                    colour: Color::srgb(0.80, 0.86, 0.95),
+                    order,
+                },
+            ));
+        }
+        return;
+    }
+    for (_, which, mut button) in &mut buttons {
+        if *which == RatingButton::Value && button.label != value {
+            button.label.clone_from(&value);
+        }
+    }
 }

@@ -141,7 +141,8 @@ pub fn suds_chart(report: &SessionReport) -> Result<Picture, ReportError> {
     fonts();
     let (width, height) = (960u32, 620u32);
     let mut rgb = vec![255u8; (width * height * 3) as usize];
-    let minutes = (report.duration_ms as f64 / 60_000.0).max(1.0);
+    // The session and a little room after it (at least half a minute across).
+    let minutes = (report.duration_ms as f64 / 60_000.0 * 1.04).max(0.5);
     let m = |ms: u64| ms as f64 / 60_000.0;
     let record = report.record();
     let ratings = record.ratings();
@@ -165,7 +166,7 @@ pub fn suds_chart(report: &SessionReport) -> Result<Picture, ReportError> {
             .configure_mesh()
             .x_desc("minutes from the start")
             .y_desc("SUDS (0-100)")
-            .light_line_style(RGBColor(236, 236, 236))
+            .light_line_style(WHITE)
             .draw()
             .map_err(err)?;
         chart
@@ -306,7 +307,7 @@ fn fms_panel(
         .configure_mesh()
         .y_desc("FMS (0-20)")
         .y_labels(5)
-        .light_line_style(RGBColor(236, 236, 236))
+        .light_line_style(WHITE)
         .draw()
         .map_err(err)?;
     let line = f64::from(FMS_BREAK);
@@ -390,6 +391,23 @@ pub fn heat_map(report: &SessionReport) -> Result<Picture, ReportError> {
             ])
             .map_err(err)?;
         let plot = PlotMap::of(chart.plotting_area(), (-180.0, 180.0), (-90.0, 90.0));
+        // The scale: one sample is a tenth of a second.
+        let seconds = f64::from(max) * haven_scenes::gaze::SAMPLE_MS as f64 / 1000.0;
+        let (x, y) = (plot.x_px.1 - 250, plot.y_px.0 + 8);
+        for (i, count) in [max / 4, max / 2, max].into_iter().enumerate() {
+            let x0 = x + 40 * i as i32;
+            root.draw(&Rectangle::new(
+                [(x0, y), (x0 + 30, y + 14)],
+                heat_colour(count.max(1), max.max(1)).filled(),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Text::new(
+            format!("to {seconds:.1} s a 10° cell"),
+            (x + 124, y),
+            ("sans-serif", 14),
+        ))
+        .map_err(err)?;
         root.present().map_err(err)?;
         plot
     };

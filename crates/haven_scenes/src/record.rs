@@ -72,6 +72,25 @@ pub enum Entry {
     SuggestBreak,
 }
 
+impl Entry {
+    /// Its kind, for logs (never its values).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "started",
+            Self::Intensity { .. } => "intensity",
+            Self::Pinned { .. } => "pinned",
+            Self::Event { .. } => "event",
+            Self::SafeRoom { .. } => "safe room",
+            Self::LeftSafeRoom => "left the safe room",
+            Self::Ended => "ended",
+            Self::Asked(_) => "asked",
+            Self::Rated { .. } => "rated",
+            Self::Plan(_) => "plan",
+            Self::SuggestBreak => "suggest a break",
+        }
+    }
+}
+
 /// An entry and when, ms since the record began.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stamped {

@@ -92,9 +92,16 @@ impl Therapy {
         }
     }
 
+    /// Asks a rating. One prompt of a scale is open at a time: a prediction or the closing
+    /// rating takes the place of one still open (which is recorded as not answered, as it
+    /// was not); any other ask waits for it (refused).
     fn ask(&mut self, at: u64, scale: Scale, why: Why) -> Result<(), Refused> {
-        if self.record.open().iter().any(|p| p.scale == scale) {
-            return Err(Refused::NotNow("asking while that rating is already asked"));
+        let open = self.record.open().into_iter().find(|p| p.scale == scale);
+        if let Some(open) = open {
+            if !matches!(why, Why::Prediction { .. } | Why::End) {
+                return Err(Refused::NotNow("asking while that rating is already asked"));
+            }
+            self.rated(at, Some(open), scale, None, Source::NoAnswer);
         }
         let prompt = Prompt {
             id: self.next_id,
@@ -557,6 +564,88 @@ mod tests {
         assert_eq!(steps[1].peak, Some(45));
         c.command(T, Command::End);
         assert_eq!(c.open(Scale::Suds).why, Why::End);
+    }
+
+    /// The demo's script, on a fake clock: the end asks its rating after a safe-room visit,
+    /// an unanswered ask and an FMS ask.
+    #[test]
+    fn the_demos_script_ends_with_its_closing_rating() {
+        let mut c = Clock::new();
+        c.therapy
+            .request(
+                T,
+                Request::Plan(Plan {
+                    every_ms: Some(DEFAULT_EVERY_MS),
+                    after_change: false,
+                    fms_every_ms: Some(30_000),
+                }),
+                0,
+            )
+            .expect("plan");
+        heights(&mut c, 3);
+        c.answer(40);
+        c.command(P, Command::Accept);
+        for value in [55, 45] {
+            c.therapy
+                .request(T, Request::Ask { scale: Scale::Suds }, c.now)
+                .expect("asked");
+            c.to(c.now + 1_500);
+            c.answer(value);
+        }
+        c.therapy
+            .request(T, Request::Ask { scale: Scale::Suds }, c.now)
+            .expect("asked");
+        c.therapy
+            .request(T, Request::Ask { scale: Scale::Fms }, c.now)
+            .expect("asked");
+        let fms = c.open(Scale::Fms).id;
+        c.therapy.answer(P, fms, 2, c.now).expect("fms");
+        c.command(
+            T,
+            Command::SetIntensity {
+                intensity: 5,
+                ramp_ms: 3_000,
+            },
+        );
+        c.command(
+            T,
+            Command::Fire {
+                event: crate::Event::Gust,
+                announce: true,
+            },
+        );
+        c.to(c.now + 3_000);
+        c.command(P, Command::EnterSafeRoom);
+        c.to(c.now + 5_000);
+        c.command(P, Command::LeaveSafeRoom);
+        c.to(c.now + 20_000);
+        c.command(T, Command::End);
+        assert_eq!(c.open(Scale::Suds).why, Why::End);
+    }
+
+    /// The end comes while an ask is still open: the closing rating takes its place, and the
+    /// open one is recorded as not answered (it was not).
+    #[test]
+    fn the_closing_rating_takes_the_place_of_one_still_open() {
+        let mut c = Clock::new();
+        heights(&mut c, 3);
+        c.answer(40);
+        c.command(P, Command::Accept);
+        c.therapy
+            .request(T, Request::Ask { scale: Scale::Suds }, c.now)
+            .expect("asked");
+        assert!(
+            c.therapy
+                .request(T, Request::Ask { scale: Scale::Suds }, c.now)
+                .is_err(),
+            "one ask at a time"
+        );
+        c.to(c.now + 5_000);
+        c.command(T, Command::End);
+        assert_eq!(c.open(Scale::Suds).why, Why::End);
+        let ratings = c.therapy.record().ratings();
+        let last = ratings.last().expect("the ask closed");
+        assert_eq!((last.why, last.value, last.source), (Why::Demand, None, Source::NoAnswer));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use bevy::window::PrimaryWindow;
 pub mod display_keys;
 pub mod patient_view;
 pub mod picker_panel;
+pub mod ratings_panel;
 pub mod scene_panel;
 
 use crate::button::FrontEnd;
@@ -38,6 +39,7 @@ impl Plugin for FlatPlugin {
                 picker_panel::PickerPanelPlugin,
                 display_keys::DisplayKeysPlugin,
                 scene_panel::ScenePanelPlugin,
+                ratings_panel::RatingsPanelPlugin,
                 patient_view::PatientViewPlugin,
             ))
             .add_systems(

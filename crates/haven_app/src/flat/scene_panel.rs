@@ -244,7 +244,7 @@ fn keys(
 }
 
 fn press(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     buttons: Query<'_, '_, (&Press, &Interaction), Changed<Interaction>>,
     scenes: Res<'_, Scenes>,
     mut console: ResMut<'_, Console>,
@@ -309,7 +309,7 @@ fn clock(ms: u64) -> String {
 )]
 fn redraw(
     mut commands: Commands<'_, '_>,
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     console: Res<'_, Console>,
@@ -635,7 +635,7 @@ fn redraw(
 
 /// The fade to black and back, over the whole window.
 fn fade(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     scene_fade: Res<'_, SceneFade>,
     mut blackout: Query<'_, '_, &mut BackgroundColor, With<Blackout>>,
 ) {

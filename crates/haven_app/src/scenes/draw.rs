@@ -348,7 +348,7 @@ fn rebuild(
 /// Moves what moves: the ground with the height, the railing and floor by kind, the spiders,
 /// the audience, the passengers, the sky outside the aircraft.
 fn animate(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     scenes: Res<'_, Scenes>,
     roots: Query<'_, '_, &SceneRoot>,
     mut parts: Query<'_, '_, (&Moving, &mut Transform, &mut Visibility)>,
@@ -460,7 +460,7 @@ fn animate(
 
 /// The cue of an announced event, where the patient looks: ahead of the seat, at eye height,
 /// in both front ends, until the event happens.
-fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time>, scenes: Res<'_, Scenes>) {
+fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time<Real>>, scenes: Res<'_, Scenes>) {
     let Some((event, until)) = scenes.cue else {
         return;
     };
@@ -480,7 +480,7 @@ fn cue(mut gizmos: Gizmos<'_, '_>, time: Res<'_, Time>, scenes: Res<'_, Scenes>)
 /// shows over the front-row listener nearest the lectern: the voice has a face in the hall.
 fn audience_voice(
     mut gizmos: Gizmos<'_, '_>,
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     scenes: Res<'_, Scenes>,
     figures: Res<'_, crate::session::SessionFigures>,
     activity: Option<Res<'_, crate::voice::VoiceActivity>>,

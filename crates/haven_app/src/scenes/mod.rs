@@ -222,8 +222,10 @@ fn audit_refused(
     }
 }
 
-/// This app's time, ms (the scenes' clock on this side).
-pub fn now_ms(time: &Time) -> u64 {
+/// This app's time, ms (the scenes' clock on this side): real time, not the virtual clock,
+/// which holds back a slow frame's delta (250 ms at most) and so would run slow on a busy
+/// machine, stretching the therapist's heartbeat past the patient's 5 s.
+pub fn now_ms(time: &Time<Real>) -> u64 {
     u64::try_from(time.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -253,7 +255,7 @@ pub fn therapists(figures: &SessionFigures, trust: &PeerTrust) -> Vec<PeerId> {
     reason = "one system: the patient's side in order"
 )]
 fn patient_side(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     trust: Res<'_, PeerTrust>,
     mut scenes: ResMut<'_, Scenes>,
@@ -365,7 +367,7 @@ fn patient_side(
     reason = "one system: the therapist's side in order"
 )]
 fn therapist_side(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     mut scenes: ResMut<'_, Scenes>,
     mut fade: ResMut<'_, SceneFade>,
@@ -501,7 +503,7 @@ pub const GRIPS_HOLD_MS: u64 = 500;
 /// Both grips held for [`GRIPS_HOLD_MS`] while a scene runs: the patient goes to the safe
 /// room (once per hold; let go and hold again for the next). Local, no network.
 fn grips_to_safe_room(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     grips: Option<Res<'_, crate::rig::LocalGrips>>,
@@ -573,7 +575,7 @@ pub struct SceneSoundLink {
 /// On the patient's side, the voice thread plays the scene's sound under the voices: given
 /// the sound once, then told what sounds every frame (the safe room: silence).
 fn play_sound(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     voice: Option<Res<'_, crate::voice::VoiceThread>>,
@@ -597,7 +599,7 @@ fn play_sound(
 /// The room follows what the patient sees: a change of scene is drawn when its fade is at
 /// black (halfway), so the fade hides the swap.
 fn follow(
-    time: Res<'_, Time>,
+    time: Res<'_, Time<Real>>,
     fade: Res<'_, SceneFade>,
     mut scenes: ResMut<'_, Scenes>,
     mut environment: ResMut<'_, Environment>,
