@@ -433,9 +433,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                     .map(|f| (*f).to_owned())
                     .collect(),
             );
-            figures.therapist_kept = Some(
-                std::fs::read_dir(dir.join("therapist-kept")).map_or(0, |d| d.count()),
-            );
+            figures.therapist_kept =
+                Some(std::fs::read_dir(dir.join("therapist-kept")).map_or(0, |d| d.count()));
         }
         print_figures(&figures)?;
     }
@@ -725,7 +724,10 @@ fn run_a_therapy_session(
         return;
     }
     if now > TherapyScript::WITHIN_MS {
-        tracing::error!(step = script.step, "the scripted therapy session did not finish in time");
+        tracing::error!(
+            step = script.step,
+            "the scripted therapy session did not finish in time"
+        );
         script.step = TherapyScript::DONE;
         exit.write(AppExit::error());
         return;
@@ -771,7 +773,10 @@ fn run_a_therapy_session(
             true
         }
         5 if asked_answered >= 3
-            && record.entries.iter().any(|s| s.entry == Entry::LeftSafeRoom)
+            && record
+                .entries
+                .iter()
+                .any(|s| s.entry == Entry::LeftSafeRoom)
             && scenes.player.phase() == Phase::Running =>
         {
             out.write(TherapistAction(Command::End));

@@ -603,6 +603,8 @@ async fn participate(
         &mut figures,
         args.share_with_newcomers,
     );
+    // Leaving: the report as it stands, on this machine (nothing offered: the consult is over).
+    scene.leaving();
     figures.scenes_started = std::mem::take(&mut scene.scenes_started);
     figures.scene_commands_refused = scene.refused;
     figures.reports_written = scene.reports_written;

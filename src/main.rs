@@ -45,7 +45,7 @@ enum Command {
     /// The clinic's signing key and its clinicians' credentials (checked by patients).
     Clinic(clinic::Args),
     /// Join a consult with an invite: the room window (flat or --xr), or --headless.
-    Join(join::Args),
+    Join(Box<join::Args>),
     /// The whole thing on one machine: signaling, a simulated patient, the clinician's room.
     Demo(demo::Args),
     /// Measure Haven (run a `--release` build for figures worth quoting).
@@ -79,7 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
         Command::Clinic(args) => clinic::run(args),
-        Command::Join(args) => join::run(args),
+        Command::Join(args) => join::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Report(args) => report::run(args),

@@ -16,7 +16,10 @@ pub(crate) struct Args {
     out: PathBuf,
 }
 
-#[expect(clippy::print_stdout, reason = "the files written are the command's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the files written are the command's output"
+)]
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let report = haven_report::read(&args.timeline).context("reading the timeline")?;
     let written = haven_report::write(&args.out, &report).context("writing the report")?;

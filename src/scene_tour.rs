@@ -16,10 +16,19 @@ use haven_scenes::player::Phase;
 use haven_scenes::{Command, SceneId};
 
 /// The patient's window in the demo says yes to a proposed scene (a real patient presses
-/// "Start"; the demo's window has no one to press it).
-pub(crate) fn accept_proposals(scenes: Res<'_, Scenes>, mut out: MessageWriter<'_, PatientAction>) {
+/// "Start"; the demo's window has no one to press it), and sends the rating the slider
+/// shows when one is asked (a real patient moves it first).
+pub(crate) fn accept_proposals(
+    scenes: Res<'_, Scenes>,
+    draft: Res<'_, haven_app::therapy::RatingDraft>,
+    mut out: MessageWriter<'_, PatientAction>,
+    mut rate: MessageWriter<'_, haven_app::therapy::RatingInput>,
+) {
     if matches!(scenes.player.phase(), Phase::Proposed { .. }) {
         out.write(PatientAction(Command::Accept));
+    }
+    if draft.prompt.is_some() {
+        rate.write(haven_app::therapy::RatingInput::Send);
     }
 }
 

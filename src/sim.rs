@@ -86,6 +86,24 @@ pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
     update
 }
 
+/// The scripted patient of a therapy demo, looking about a heights scene on a 20 s cycle:
+/// 8 s down over the edge (35° down), 4 s far to the side (90°: a look away), 8 s ahead.
+pub(crate) fn looking_about(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
+    let mut pose = seated_pose(t, seq, sent_at_ms);
+    let facing = std::f32::consts::PI;
+    let (yaw, pitch) = match t % 20.0 {
+        c if c < 8.0 => (0.0, -35f32.to_radians()),
+        c if c < 12.0 => (90f32.to_radians(), 0.0),
+        _ => (0.0, 0.0),
+    };
+    // With a person's small movements around each.
+    pose.head.orientation = quat_yaw_pitch(
+        facing + yaw + 0.12 * (t * 0.7).sin(),
+        pitch + 0.08 * (t * 1.3).sin(),
+    );
+    pose
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,22 +136,4 @@ mod tests {
         let norm: f32 = there.head.orientation.iter().map(|c| c * c).sum();
         assert!((norm - 1.0).abs() < 1e-5);
     }
-}
-
-/// The scripted patient of a therapy demo, looking about a heights scene on a 20 s cycle:
-/// 8 s down over the edge (35° down), 4 s far to the side (90°: a look away), 8 s ahead.
-pub(crate) fn looking_about(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
-    let mut pose = seated_pose(t, seq, sent_at_ms);
-    let facing = std::f32::consts::PI;
-    let (yaw, pitch) = match t % 20.0 {
-        c if c < 8.0 => (0.0, -35f32.to_radians()),
-        c if c < 12.0 => (90f32.to_radians(), 0.0),
-        _ => (0.0, 0.0),
-    };
-    // With a person's small movements around each.
-    pose.head.orientation = quat_yaw_pitch(
-        facing + yaw + 0.12 * (t * 0.7).sin(),
-        pitch + 0.08 * (t * 1.3).sin(),
-    );
-    pose
 }

@@ -243,7 +243,9 @@ impl HeadlessScene {
         }
         if self.back_at.is_some_and(|at| now >= at) {
             self.back_at = None;
-            let _ = self.player.apply(Sender::Patient, Command::LeaveSafeRoom, now);
+            let _ = self
+                .player
+                .apply(Sender::Patient, Command::LeaveSafeRoom, now);
         }
         for prompt in self.keeper.open() {
             if prompt.id <= self.handled || self.keeper.at(now) < prompt.asked + ANSWER_AFTER_MS {
@@ -295,7 +297,9 @@ impl HeadlessScene {
                     Effect::Happens { .. } if !self.went_to_safe_room => {
                         if let Some(ms) = self.script.safe_room_after_event {
                             self.went_to_safe_room = true;
-                            let _ = self.player.apply(Sender::Patient, Command::EnterSafeRoom, now);
+                            let _ = self
+                                .player
+                                .apply(Sender::Patient, Command::EnterSafeRoom, now);
                             self.back_at = Some(now + ms);
                         }
                     }
@@ -324,6 +328,32 @@ impl HeadlessScene {
         offer
     }
 
+    /// Leaving the consult: the report as it stands, if anything was recorded.
+    pub(crate) fn leaving(&mut self) {
+        let now = self.now();
+        self.keeper.observe(&self.player, now);
+        if let Some(to) = &self.report
+            && !self.keeper.record().entries.is_empty()
+        {
+            let report = self.report_now(&to.subject.clone(), now);
+            if haven_report::write(&to.dir.clone(), &report).is_ok() {
+                self.reports_written += 1;
+            }
+        }
+    }
+
+    fn report_now(&self, subject: &haven_report::Subject, now: u64) -> haven_report::SessionReport {
+        haven_report::SessionReport::new(
+            self.keeper.record(),
+            self.keeper.at(now),
+            Some(self.keeper.plan()),
+            self.gaze.figures(),
+            self.gaze.heat().clone(),
+            subject,
+            self.started_unix,
+        )
+    }
+
     /// The record: what changed is written, sent to the therapists (the whole record to one
     /// newly able to watch), and after a scene's closing rating the report is written.
     fn record(&mut self, session: &Session, now: u64) -> Option<haven_share::offer::Offer> {
@@ -341,10 +371,18 @@ impl HeadlessScene {
         for stamped in &new {
             match stamped.entry {
                 haven_scenes::record::Entry::Asked(p) => {
-                    info!(scale = p.scale.name(), why = p.why.describe(), "a rating was asked");
+                    info!(
+                        scale = p.scale.name(),
+                        why = p.why.describe(),
+                        "a rating was asked"
+                    );
                 }
                 haven_scenes::record::Entry::Rated { scale, source, .. } => {
-                    info!(scale = scale.name(), source = source.describe(), "a rating came back");
+                    info!(
+                        scale = scale.name(),
+                        source = source.describe(),
+                        "a rating came back"
+                    );
                 }
                 other => debug!(kind = other.kind(), "recorded"),
             }
@@ -370,15 +408,7 @@ impl HeadlessScene {
             )
         });
         let to = self.report.clone().filter(|_| closed)?;
-        let report = haven_report::SessionReport::new(
-            self.keeper.record(),
-            self.keeper.at(now),
-            Some(self.keeper.plan()),
-            self.gaze.figures(),
-            self.gaze.heat().clone(),
-            &to.subject,
-            self.started_unix,
-        );
+        let report = self.report_now(&to.subject, now);
         match haven_report::write(&to.dir, &report) {
             Ok(_) => {
                 self.reports_written += 1;

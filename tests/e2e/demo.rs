@@ -395,3 +395,99 @@ fn every_scene_at_0_and_at_10_differs_where_its_threat_is() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `haven demo --therapy --headless --report DIR`: the scripted session (a prediction, two
+/// asks answered, one left, an intensity step, an announced gust, the safe room and back, the
+/// end) runs to its end whatever `--frames` says; the simulated patient writes its report into
+/// DIR, and the therapist's side keeps a copy (the Bundle, its Consent, a Provenance) because
+/// the patient said "save". `haven report DIR/timeline.json --out DIR2` writes the same four
+/// files again, byte for byte.
+#[test]
+fn the_scripted_therapy_session_ends_with_the_patients_report_which_regenerates() {
+    use haven_scenes::ratings::{Source, Why};
+    let dir = std::env::temp_dir().join(format!("haven-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report_dir = dir.join("patient");
+    let Some((figures, _, _)) = run_demo(&[
+        "--therapy",
+        "--frames",
+        "3",
+        "--report",
+        report_dir.to_str().expect("a UTF-8 path"),
+    ]) else {
+        return;
+    };
+    assert_eq!(
+        figures["report"],
+        serde_json::json!(haven_report::FILES),
+        "{figures}"
+    );
+    assert_eq!(figures["therapist_kept"], 3, "{figures}");
+    let report = haven_report::read(&report_dir.join("timeline.json")).expect("reads back");
+    assert_eq!(
+        (report.subject.clone(), report.started.clone()),
+        (None, None),
+        "anonymous"
+    );
+    let record = report.record();
+    let ratings = record.ratings();
+    let suds: Vec<(Why, Option<u8>, Source)> = ratings
+        .iter()
+        .filter(|r| r.scale == haven_scenes::ratings::Scale::Suds)
+        .map(|r| (r.why, r.value, r.source))
+        .collect();
+    let heights3 = Why::Prediction {
+        scene: haven_scenes::SceneId::Heights,
+        intensity: 3,
+    };
+    assert_eq!(
+        suds,
+        vec![
+            (heights3, Some(40), Source::Patient),
+            (Why::Demand, Some(55), Source::Patient),
+            (Why::Demand, Some(45), Source::Patient),
+            (Why::Demand, None, Source::NoAnswer),
+            (Why::End, Some(30), Source::Patient),
+        ]
+    );
+    assert_eq!(report.steps.len(), 2, "heights at 3, then at 5");
+    assert_eq!(report.steps[0].predicted, Some(40));
+    assert_eq!(report.steps[0].peak, Some(55));
+    assert_eq!(record.events().len(), 1);
+    assert!(record.events()[0].2, "the gust was announced");
+    assert_eq!(report.safe_room.len(), 1);
+    assert!(
+        (4_500..=6_500).contains(&report.safe_room_ms),
+        "{} ms in the safe room (the script takes 5 s)",
+        report.safe_room_ms
+    );
+    // The scripted head looked about (down over the edge, to the side): avoidance means
+    // something.
+    assert!(
+        report
+            .avoidance
+            .on_stimulus
+            .is_some_and(|s| s > 0.1 && s < 0.9)
+    );
+    let again = dir.join("again");
+    let out = Command::new(HAVEN)
+        .args(["report"])
+        .arg(report_dir.join("timeline.json"))
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in haven_report::FILES {
+        assert_eq!(
+            std::fs::read(report_dir.join(name)).expect("written"),
+            std::fs::read(again.join(name)).expect("written again"),
+            "{name} is the same again"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -232,6 +232,7 @@ fn patient_side(
     mut answers: MessageReader<'_, '_, AnswerRating>,
     mut out: MessageWriter<'_, SendControlTo>,
     mut offers: MessageWriter<'_, crate::sharing::OfferShare>,
+    mut leave: MessageReader<'_, '_, crate::session::LeaveRequested>,
 ) {
     if figures.me.is_none_or(|me| me.role != Role::Patient) {
         return;
@@ -336,7 +337,11 @@ fn patient_side(
     let closed = new
         .iter()
         .any(|s| matches!(s.entry, Entry::Rated { why: Why::End, .. }));
-    if closed && let Some(dir) = &settings.report_dir {
+    // Leaving mid-scene: the report as it stands (nothing is offered: the consult is over).
+    let leaving = leave.read().count() > 0 && !therapy.record().entries.is_empty();
+    if (closed || leaving)
+        && let Some(dir) = &settings.report_dir
+    {
         let subject = match avatar.as_deref().map(|a| &a.0) {
             Some(AvatarChoice::Named { name, .. }) => {
                 haven_report::Subject::Named(name.expose().clone())
@@ -348,7 +353,7 @@ fn patient_side(
             Ok(paths) => {
                 info!("the therapy report was written on this machine");
                 therapy.reports.extend(paths.into_iter().take(1));
-                if settings.save_for_therapist {
+                if settings.save_for_therapist && !leaving {
                     match report_offer(&report, subject == haven_report::Subject::Anonymous) {
                         Ok(offer) => {
                             offers.write(crate::sharing::OfferShare(offer));
@@ -420,13 +425,7 @@ fn therapist_side(
         return;
     }
     let therapy = &mut *therapy;
-    let patient = scenes.patient.or_else(|| {
-        figures
-            .people
-            .iter()
-            .find(|p| p.role == Role::Patient)
-            .map(|p| p.id)
-    });
+    let patient = scenes.patient_in(&figures);
     for m in received.read() {
         if m.role != Role::Patient {
             continue;

@@ -49,7 +49,7 @@ impl Scale {
 
     /// Whether `value` is on the scale.
     pub fn accepts(self, value: u8) -> bool {
-        value <= self.max() && value % self.step() == 0
+        value <= self.max() && value.is_multiple_of(self.step())
     }
 
     /// `value` moved by `steps` steps, kept on the scale.

@@ -645,7 +645,10 @@ mod tests {
         assert_eq!(c.open(Scale::Suds).why, Why::End);
         let ratings = c.therapy.record().ratings();
         let last = ratings.last().expect("the ask closed");
-        assert_eq!((last.why, last.value, last.source), (Why::Demand, None, Source::NoAnswer));
+        assert_eq!(
+            (last.why, last.value, last.source),
+            (Why::Demand, None, Source::NoAnswer)
+        );
     }
 
     #[test]

@@ -124,7 +124,12 @@ enum HudButton {
 
 const HUD_TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
 const HUD_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.82);
-const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
+/// The panels' colours: text, quieter text, a panel's ground, a button, the chosen button.
+pub(super) const TEXT: Color = HUD_TEXT;
+pub(super) const MUTED: Color = Color::srgb(0.38, 0.42, 0.46);
+pub(super) const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.92);
+pub(super) const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
+pub(super) const CHOSEN_BG: Color = Color::srgb(0.16, 0.50, 0.52);
 const BUTTON_HOVER: Color = Color::srgb(0.82, 0.88, 0.90);
 const LEAVE_BG: Color = Color::srgb(0.80, 0.33, 0.30);
 
@@ -370,6 +375,26 @@ pub(super) fn label(text: impl Into<String>, size: f32, colour: Color) -> impl B
         Text::new(text),
         TextFont::from_font_size(size),
         TextColor(colour),
+    )
+}
+
+/// A panel's button: `press` says what it does (each panel's own component).
+pub(super) fn panel_button<P: Component>(
+    press: P,
+    text: &str,
+    bg: Color,
+    fg: Color,
+) -> impl Bundle + use<P> {
+    (
+        press,
+        Button,
+        Node {
+            padding: UiRect::axes(px(10), px(5)),
+            border_radius: BorderRadius::all(px(6)),
+            ..default()
+        },
+        BackgroundColor(bg),
+        children![label(text.to_owned(), 15.0, fg)],
     )
 }
 

@@ -162,17 +162,6 @@ fn own_things(
     }
 }
 
-/// The patient's participant id: the one whose scene this side mirrors, else the patient here.
-fn patient(scenes: &Scenes, figures: &SessionFigures) -> Option<haven_proto::signal::PeerId> {
-    scenes.patient.or_else(|| {
-        figures
-            .people
-            .iter()
-            .find(|p| p.role == Role::Patient)
-            .map(|p| p.id)
-    })
-}
-
 /// The camera takes the patient's head pose (root and head part, composed: propagation runs
 /// later in the frame), without the head's drawn scale.
 fn follow_head(
@@ -185,7 +174,7 @@ fn follow_head(
     let Ok((mut camera, mut at)) = camera.single_mut() else {
         return;
     };
-    let head = patient(&scenes, &figures).and_then(|peer| {
+    let head = scenes.patient_in(&figures).and_then(|peer| {
         let (_, root, children) = avatars.iter().find(|(a, _, _)| a.peer == peer)?;
         children.iter().find_map(|child| match parts.get(child) {
             // Place and turn only: the head's drawn scale (a flattened sphere) would

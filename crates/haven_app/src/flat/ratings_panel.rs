@@ -19,7 +19,7 @@ use haven_scenes::ratings::{
     ANSWER_WITHIN_MS, DEFAULT_EVERY_MS, FMS_EVERY_MS, Plan, Request, Scale, Source, Why,
 };
 
-use super::label;
+use super::{BUTTON_BG, CHOSEN_BG, MUTED, PANEL_BG, TEXT, label};
 use crate::scenes::{Scenes, now_ms};
 use crate::session::SessionFigures;
 use crate::therapy::{AskRating, LadderAction, RatingDraft, RatingInput, Therapy, TherapySettings};
@@ -39,11 +39,6 @@ impl Plugin for RatingsPanelPlugin {
     }
 }
 
-const TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
-const MUTED: Color = Color::srgb(0.38, 0.42, 0.46);
-const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.94);
-const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
-const CHOSEN_BG: Color = Color::srgb(0.16, 0.50, 0.52);
 const BAR_BG: Color = Color::srgb(0.85, 0.87, 0.89);
 const BAR_FILL: Color = Color::srgb(0.12, 0.39, 0.78);
 
@@ -101,7 +96,7 @@ fn spawn(
             position_type: PositionType::Absolute,
             top: px(110),
             right: px(12),
-            width: px(380),
+            width: px(360),
             flex_direction: FlexDirection::Column,
             row_gap: px(5),
             padding: UiRect::all(px(10)),
@@ -113,17 +108,7 @@ fn spawn(
 }
 
 fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle + use<> {
-    (
-        press,
-        Button,
-        Node {
-            padding: UiRect::axes(px(9), px(4)),
-            border_radius: BorderRadius::all(px(6)),
-            ..default()
-        },
-        BackgroundColor(bg),
-        children![label(text.to_owned(), 14.0, fg)],
-    )
+    super::panel_button(press, text, bg, fg)
 }
 
 /// The patient: digits set tenths of the scale, Enter sends. A therapist: R asks SUDS.
@@ -256,7 +241,9 @@ fn redraw(
         "{role:?}|{}|{:?}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
         record.entries.len(),
         *draft,
-        open.first().map_or(0, |p| (p.asked + ANSWER_WITHIN_MS).saturating_sub(at) / 1000),
+        open.first()
+            .map_or(0, |p| (p.asked + ANSWER_WITHIN_MS).saturating_sub(at)
+                / 1000),
         entry.value,
         therapy.ladder.steps.len(),
         therapy.ladder.at.unwrap_or(99),
@@ -290,7 +277,12 @@ fn redraw(
     });
 }
 
-fn patient(p: &mut ChildSpawnerCommands<'_>, draft: &RatingDraft, settings: &TherapySettings, at: u64) {
+fn patient(
+    p: &mut ChildSpawnerCommands<'_>,
+    draft: &RatingDraft,
+    settings: &TherapySettings,
+    at: u64,
+) {
     let Some(prompt) = draft.prompt else {
         // Between prompts, during a scene: whether the therapist may keep the report.
         p.spawn(button(
@@ -321,7 +313,12 @@ fn patient(p: &mut ChildSpawnerCommands<'_>, draft: &RatingDraft, settings: &The
         ..default()
     })
     .with_children(|line| {
-        line.spawn(button(Press::Rating(RatingInput::Nudge(-1)), "less", BUTTON_BG, TEXT));
+        line.spawn(button(
+            Press::Rating(RatingInput::Nudge(-1)),
+            "less",
+            BUTTON_BG,
+            TEXT,
+        ));
         line.spawn((
             Node {
                 width: px(300),
@@ -332,9 +329,7 @@ fn patient(p: &mut ChildSpawnerCommands<'_>, draft: &RatingDraft, settings: &The
             BackgroundColor(BAR_BG),
             children![(
                 Node {
-                    width: percent(
-                        100.0 * f32::from(draft.value) / f32::from(prompt.scale.max())
-                    ),
+                    width: percent(100.0 * f32::from(draft.value) / f32::from(prompt.scale.max())),
                     height: percent(100),
                     border_radius: BorderRadius::all(px(8)),
                     ..default()
@@ -343,15 +338,25 @@ fn patient(p: &mut ChildSpawnerCommands<'_>, draft: &RatingDraft, settings: &The
             )],
         ));
         line.spawn(label(format!("{}", draft.value), 22.0, TEXT));
-        line.spawn(button(Press::Rating(RatingInput::Nudge(1)), "more", BUTTON_BG, TEXT));
-        line.spawn(button(Press::Rating(RatingInput::Send), "Send", CHOSEN_BG, Color::WHITE));
+        line.spawn(button(
+            Press::Rating(RatingInput::Nudge(1)),
+            "more",
+            BUTTON_BG,
+            TEXT,
+        ));
+        line.spawn(button(
+            Press::Rating(RatingInput::Send),
+            "Send",
+            CHOSEN_BG,
+            Color::WHITE,
+        ));
     });
     if prompt.scale == Scale::Suds
         && let Some(words) = &settings.anchors
     {
         p.spawn(label(
             format!(
-                "0 {}  ·  25 {}  ·  50 {}  ·  75 {}  ·  100 {}",
+                "0 {}  |  25 {}  |  50 {}  |  75 {}  |  100 {}",
                 words[0], words[1], words[2], words[3], words[4]
             ),
             13.0,
@@ -392,11 +397,19 @@ fn therapist(
                         r.source.describe(),
                         clock(at.saturating_sub(r.at))
                     ),
-                    None => format!("{}: no answer {} ago", scale.name(), clock(at.saturating_sub(r.at))),
+                    None => format!(
+                        "{}: no answer {} ago",
+                        scale.name(),
+                        clock(at.saturating_sub(r.at))
+                    ),
                 },
             )
     };
-    p.spawn(label(format!("{}   {}", last(Scale::Suds), last(Scale::Fms)), 14.0, TEXT));
+    p.spawn(label(
+        format!("{}   {}", last(Scale::Suds), last(Scale::Fms)),
+        14.0,
+        TEXT,
+    ));
     for prompt in therapy.open() {
         p.spawn(label(
             format!(
@@ -444,7 +457,21 @@ fn therapist(
     });
     // The plan, each part a toggle.
     let plan = therapy.plan();
-    let every = plan.every_ms.map_or("only when asked".to_owned(), |ms| format!("every {} min", ms / 60_000));
+    let period = |ms: u64| {
+        if ms < 60_000 {
+            format!("{} s", ms / 1000)
+        } else {
+            format!("{} min", ms / 60_000)
+        }
+    };
+    let every = plan.every_ms.map_or("only when asked".to_owned(), |ms| {
+        format!("every {}", period(ms))
+    });
+    let fms = plan
+        .fms_every_ms
+        .map_or("sickness: only when asked".to_owned(), |ms| {
+            format!("sickness every {}", period(ms))
+        });
     p.spawn(Node {
         column_gap: px(5),
         row_gap: px(4),
@@ -486,11 +513,7 @@ fn therapist(
                     Some(_) => None,
                 }
             }),
-            if plan.fms_every_ms.is_some() {
-                "sickness every 2 min: on"
-            } else {
-                "sickness every 2 min: off"
-            },
+            &fms,
             BUTTON_BG,
             TEXT,
         ));
@@ -500,12 +523,12 @@ fn therapist(
     for s in steps.iter().rev().take(3).rev() {
         let n = |v: Option<u8>| v.map_or("-".to_owned(), |v| v.to_string());
         let hint = match s.half_of_peak {
-            Some(true) => " · at half of peak",
+            Some(true) => "; at half of peak",
             _ => "",
         };
         p.spawn(label(
             format!(
-                "{} {}: predicted {}, peak {}, now {} · {} at it{}",
+                "{} {}: predicted {}, peak {}, now {}; {} at it{}",
                 s.scene.name(),
                 s.intensity,
                 n(s.predicted),
@@ -521,7 +544,7 @@ fn therapist(
     let a = therapy.gaze.figures();
     p.spawn(label(
         format!(
-            "Head on the stimulus {} · looked away {} times ({} s) · looking down {} · safe room {}",
+            "Head on the stimulus {}; looked away {} times ({} s); looking down {}; safe room {}",
             percent_of(a.on_stimulus),
             a.look_aways,
             a.look_away_ms / 1000,
@@ -532,9 +555,21 @@ fn therapist(
         MUTED,
     ));
     // The ladder: its steps, the one reached marked; next and back in one click each.
-    p.spawn(label("Fear ladder (the patient's)", 15.0, TEXT));
+    p.spawn(label(
+        if therapy.ladder.steps.is_empty() {
+            "Fear ladder (the patient's): no steps yet"
+        } else {
+            "Fear ladder (the patient's)"
+        },
+        15.0,
+        TEXT,
+    ));
     for (i, step) in therapy.ladder.steps.iter().enumerate() {
-        let mark = if therapy.ladder.at == Some(i) { ">" } else { " " };
+        let mark = if therapy.ladder.at == Some(i) {
+            ">"
+        } else {
+            " "
+        };
         p.spawn(Node {
             column_gap: px(5),
             align_items: AlignItems::Center,
@@ -578,7 +613,12 @@ fn therapist(
             CHOSEN_BG,
             Color::WHITE,
         ));
-        line.spawn(button(Press::Ladder(LadderAction::Back), "Step back", BUTTON_BG, TEXT));
+        line.spawn(button(
+            Press::Ladder(LadderAction::Back),
+            "Step back",
+            BUTTON_BG,
+            TEXT,
+        ));
         if scenes.player.state().scene.is_some() {
             line.spawn(button(
                 Press::Ladder(LadderAction::Add(Step {
@@ -596,7 +636,10 @@ fn therapist(
     for line in therapy.notices.iter().rev().take(2) {
         p.spawn(label(line.clone(), 13.0, MUTED));
     }
-    let unanswered = ratings.iter().filter(|r| r.source == Source::NoAnswer).count();
+    let unanswered = ratings
+        .iter()
+        .filter(|r| r.source == Source::NoAnswer)
+        .count();
     if unanswered > 0 {
         p.spawn(label(
             format!("{unanswered} left unanswered (recorded as no answer, never as 0)"),

@@ -9,7 +9,7 @@ use haven_scenes::catalog::{Kind, ParamSpec};
 use haven_scenes::player::{BREAK_AFTER_MS, DEFAULT_RAMP_MS, Phase, SafeReason};
 use haven_scenes::{Command, SceneId};
 
-use super::label;
+use super::{BUTTON_BG, CHOSEN_BG, MUTED, PANEL_BG, TEXT, label};
 use crate::scenes::{ChoosePresence, PatientAction, SceneFade, Scenes, TherapistAction, now_ms};
 use crate::session::SessionFigures;
 
@@ -28,11 +28,6 @@ impl Plugin for ScenePanelPlugin {
     }
 }
 
-const TEXT: Color = Color::srgb(0.13, 0.16, 0.20);
-const MUTED: Color = Color::srgb(0.38, 0.42, 0.46);
-const PANEL_BG: Color = Color::srgba(0.97, 0.97, 0.95, 0.92);
-const BUTTON_BG: Color = Color::srgb(0.90, 0.92, 0.93);
-const CHOSEN_BG: Color = Color::srgb(0.16, 0.50, 0.52);
 const STOP_BG: Color = Color::srgb(0.80, 0.33, 0.30);
 
 /// The therapist's choices not yet sent: the intensity the slider shows, announce or not.
@@ -165,18 +160,7 @@ fn spawn(
 }
 
 fn button(press: Press, text: &str, bg: Color, fg: Color) -> impl Bundle + use<> {
-    let text = text.to_owned();
-    (
-        press,
-        Button,
-        Node {
-            padding: UiRect::axes(px(10), px(5)),
-            border_radius: BorderRadius::all(px(6)),
-            ..default()
-        },
-        BackgroundColor(bg),
-        children![label(text, 15.0, fg)],
-    )
+    super::panel_button(press, text, bg, fg)
 }
 
 /// The patient's choice of how the therapist appears, as a button that changes it.

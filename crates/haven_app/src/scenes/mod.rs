@@ -151,6 +151,17 @@ impl Scenes {
         }
     }
 
+    /// The patient: the one whose scene this side mirrors, else the patient in the room.
+    pub fn patient_in(&self, figures: &SessionFigures) -> Option<PeerId> {
+        self.patient.or_else(|| {
+            figures
+                .people
+                .iter()
+                .find(|p| p.role == Role::Patient)
+                .map(|p| p.id)
+        })
+    }
+
     /// The player's time for our time `now` (the patient's clock, on a mirror).
     pub fn player_time(&self, now: u64) -> u64 {
         now.saturating_add_signed(self.offset)
@@ -408,13 +419,7 @@ fn therapist_side(
             }
         }
     }
-    let Some(patient) = scenes.patient.or_else(|| {
-        figures
-            .people
-            .iter()
-            .find(|p| p.role == Role::Patient)
-            .map(|p| p.id)
-    }) else {
+    let Some(patient) = scenes.patient_in(&figures) else {
         return;
     };
     // While the patient's connection is down, commands are not sent (they would arrive late,

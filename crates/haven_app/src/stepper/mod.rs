@@ -69,6 +69,27 @@ pub struct ConsultStepper {
     pub participants: Vec<Participant>,
 }
 
+/// A scratch folder for a test, removed when dropped.
+#[cfg(test)]
+pub(crate) struct Scratch(pub(crate) std::path::PathBuf);
+
+#[cfg(test)]
+impl Scratch {
+    pub(crate) fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("haven-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        Self(dir)
+    }
+}
+
+#[cfg(test)]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A frame: 10 ms of manual time.
 pub const FRAME: Duration = Duration::from_millis(10);
 

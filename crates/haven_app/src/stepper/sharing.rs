@@ -16,7 +16,7 @@ use haven_share::ledger::ShareKey;
 use haven_share::offer::{Offer, ShareTerms, object_offer, records_offer};
 use haven_share::records;
 
-use super::ConsultStepper;
+use super::{ConsultStepper, Scratch};
 use crate::session::{
     ControlReceived, LeaveRequested, ObjectArrived, ObjectCancelled, ObjectProgress, SendControl,
     SendObject,
@@ -52,24 +52,6 @@ fn hear(
     heard.arrived += arrived.read().count();
     heard.progress += progress.read().count();
     heard.cancelled += cancelled.read().count();
-}
-
-/// A scratch folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("haven-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A consult of these roles; `settings` gives each side's share settings.

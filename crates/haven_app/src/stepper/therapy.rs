@@ -1,8 +1,6 @@
 //! A therapy session end to end: ratings, the record on both sides, the ladder's step, the
 //! safe room and the report, over the in-memory hub through the real bridge.
 
-use std::path::PathBuf;
-
 use haven_proto::signal::Role;
 use haven_scenes::ladder::Step;
 use haven_scenes::player::Phase;
@@ -10,29 +8,11 @@ use haven_scenes::ratings::{Plan, Request, Scale, Source, Why};
 use haven_scenes::record::Entry;
 use haven_scenes::{Command, SceneId};
 
-use super::ConsultStepper;
+use super::{ConsultStepper, Scratch};
 use crate::scenes::{PatientAction, Scenes, TherapistAction};
 use crate::session::LeaveRequested;
 use crate::sharing::ShareSettings;
 use crate::therapy::{AnswerRating, AskRating, LadderAction, Therapy, TherapySettings};
-
-/// A scratch folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("haven-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn therapy(s: &mut ConsultStepper, role: Role) -> &Therapy {
     s.app(role).world().resource::<Therapy>()
