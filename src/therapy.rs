@@ -100,6 +100,8 @@ pub(crate) struct HeadlessScene {
     started_unix: u64,
     /// Reports written, for the figures.
     pub(crate) reports_written: u32,
+    /// The record's length when the last report was written.
+    reported: usize,
     /// Ratings answered by the script, for the figures.
     pub(crate) ratings_answered: u32,
 }
@@ -131,6 +133,7 @@ impl HeadlessScene {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             reports_written: 0,
+            reported: 0,
             ratings_answered: 0,
         }
     }
@@ -248,7 +251,9 @@ impl HeadlessScene {
                 .apply(Sender::Patient, Command::LeaveSafeRoom, now);
         }
         for prompt in self.keeper.open() {
-            if prompt.id <= self.handled || self.keeper.at(now) < prompt.asked + ANSWER_AFTER_MS {
+            if prompt.id <= self.handled
+                || self.keeper.at(now) < prompt.asked.saturating_add(ANSWER_AFTER_MS)
+            {
                 continue;
             }
             self.handled = prompt.id;
@@ -328,12 +333,13 @@ impl HeadlessScene {
         offer
     }
 
-    /// Leaving the consult: the report as it stands, if anything was recorded.
+    /// Leaving the consult: the report as it stands, if anything was recorded since the last
+    /// (a report offered for keeping stays the one on disk).
     pub(crate) fn leaving(&mut self) {
         let now = self.now();
         self.keeper.observe(&self.player, now);
         if let Some(to) = &self.report
-            && !self.keeper.record().entries.is_empty()
+            && self.keeper.record().entries.len() > self.reported
         {
             let report = self.report_now(&to.subject.clone(), now);
             if haven_report::write(&to.dir.clone(), &report).is_ok() {
@@ -412,6 +418,7 @@ impl HeadlessScene {
         match haven_report::write(&to.dir, &report) {
             Ok(_) => {
                 self.reports_written += 1;
+                self.reported = self.keeper.record().entries.len();
                 info!("the therapy report was written on this machine");
             }
             Err(why) => {

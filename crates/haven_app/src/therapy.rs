@@ -110,6 +110,8 @@ pub struct Pending {
     pub step: Step,
     /// The record's length when the prediction was asked (its answer comes after).
     pub since: usize,
+    /// When it was clicked, the player's time, ms.
+    pub at: u64,
 }
 
 /// The therapy record on this side, the ladder, avatar-free avoidance.
@@ -119,6 +121,8 @@ pub struct Therapy {
     keeper: Option<haven_scenes::therapy::Therapy>,
     /// A therapist's side: the record as the patient's app sent it.
     mirror: Record,
+    /// Whose record the copy is.
+    mirror_of: Option<PeerId>,
     /// Avoidance, from the patient's head.
     pub gaze: Gaze,
     /// The patient's ladder (the patient's own, or a therapist's copy).
@@ -133,6 +137,8 @@ pub struct Therapy {
     pub notices: Vec<String>,
     /// Reports written on the patient's side, and where the last went.
     pub reports: Vec<PathBuf>,
+    /// The record's length when the last report was written.
+    reported: usize,
     /// When the record began, Unix seconds.
     started_unix: u64,
     /// Requests refused so far (only the first few are logged).
@@ -140,6 +146,16 @@ pub struct Therapy {
 }
 
 impl Therapy {
+    /// A therapist's side forgets the patient's record, ladder and figures.
+    fn forget(&mut self) {
+        self.mirror = Record::default();
+        self.mirror_of = None;
+        self.ladder = Ladder::default();
+        self.pending = None;
+        self.gaze = Gaze::default();
+        self.notices.clear();
+    }
+
     /// The record as this side holds it.
     pub fn record(&self) -> &Record {
         self.keeper.as_ref().map_or(&self.mirror, |k| k.record())
@@ -150,11 +166,13 @@ impl Therapy {
         self.record().open()
     }
 
-    /// The record's time now (ms since it began), for the player's time `player_now`.
+    /// The record's time now (ms since it began), for the player's time `player_now`: the
+    /// patient's record begins at the patient's app's start, so on a therapist's side it is
+    /// the mirror's time of the patient's clock.
     pub fn at(&self, player_now: u64) -> u64 {
         self.keeper
             .as_ref()
-            .map_or(self.mirror.last_at(), |k| k.at(player_now))
+            .map_or(player_now, |k| k.at(player_now))
     }
 
     /// The ratings plan (the patient's side; a therapist's from the record).
@@ -195,7 +213,14 @@ impl Plugin for TherapyPlugin {
             .add_message::<LadderAction>()
             .add_systems(
                 Update,
-                (draft, rating_buttons, patient_side, therapist_side, gaze)
+                (
+                    draft,
+                    rating_buttons,
+                    patient_side,
+                    withdraw_report,
+                    therapist_side,
+                    gaze,
+                )
                     .chain()
                     .in_set(TherapySystems)
                     .after(crate::scenes::SceneSystems),
@@ -240,8 +265,9 @@ fn patient_side(
     let now = now_ms(&time);
     let therapy = &mut *therapy;
     if therapy.keeper.is_none() {
-        therapy.keeper = Some(haven_scenes::therapy::Therapy::new(now));
-        therapy.started_unix = unix_now();
+        // The record's clock is the player's: both sides read the same times.
+        therapy.keeper = Some(haven_scenes::therapy::Therapy::new(0));
+        therapy.started_unix = unix_now().saturating_sub(now / 1000);
     }
     if !therapy.ladder_read {
         therapy.ladder_read = true;
@@ -337,8 +363,9 @@ fn patient_side(
     let closed = new
         .iter()
         .any(|s| matches!(s.entry, Entry::Rated { why: Why::End, .. }));
-    // Leaving mid-scene: the report as it stands (nothing is offered: the consult is over).
-    let leaving = leave.read().count() > 0 && !therapy.record().entries.is_empty();
+    // Leaving: the report as it stands, if anything came since the last (nothing is offered:
+    // the consult is over; an offered report stays the one the clinic may keep).
+    let leaving = leave.read().count() > 0 && therapy.record().entries.len() > therapy.reported;
     if (closed || leaving)
         && let Some(dir) = &settings.report_dir
     {
@@ -352,6 +379,7 @@ fn patient_side(
         match haven_report::write(dir, &report) {
             Ok(paths) => {
                 info!("the therapy report was written on this machine");
+                therapy.reported = therapy.record().entries.len();
                 therapy.reports.extend(paths.into_iter().take(1));
                 if settings.save_for_therapist && !leaving {
                     match report_offer(&report, subject == haven_report::Subject::Anonymous) {
@@ -363,6 +391,31 @@ fn patient_side(
                 }
             }
             Err(why) => warn!(%why, "the therapy report could not be written"),
+        }
+    }
+}
+
+/// The label of the report's share (generic: it names no one).
+const REPORT_LABEL: &str = "Therapy session report";
+
+/// The patient takes their "save" back: the report offered for keeping is withdrawn (the
+/// clinic's side drops it and keeps nothing of it).
+fn withdraw_report(
+    settings: Res<'_, TherapySettings>,
+    sharing: Option<Res<'_, crate::sharing::Sharing>>,
+    mut saved: Local<'_, bool>,
+    mut revoke: MessageWriter<'_, crate::sharing::RevokeShare>,
+) {
+    let was = std::mem::replace(&mut *saved, settings.save_for_therapist);
+    if !was || settings.save_for_therapist {
+        return;
+    }
+    let Some(sharing) = sharing else {
+        return;
+    };
+    for (index, share) in sharing.ledger.outgoing().iter().enumerate() {
+        if !share.revoked && share.offer.label.expose() == REPORT_LABEL {
+            revoke.write(crate::sharing::RevokeShare(index));
         }
     }
 }
@@ -399,11 +452,11 @@ pub fn report_offer(
     let mut offer = haven_share::offer::object_offer(
         haven_proto::bulk::ObjectKind::Fhir,
         Arc::new(bundle),
-        "Therapy session report",
+        REPORT_LABEL,
         &terms,
     )?;
     // Not patient data, and the same for everyone: a generic label either way.
-    offer.label = Redacted::new("Therapy session report".to_owned());
+    offer.label = Redacted::new(REPORT_LABEL.to_owned());
     Ok(offer)
 }
 
@@ -412,10 +465,12 @@ pub fn report_offer(
     reason = "one system: the therapist's side in order"
 )]
 fn therapist_side(
+    time: Res<'_, Time<Real>>,
     figures: Res<'_, SessionFigures>,
     scenes: Res<'_, Scenes>,
     mut therapy: ResMut<'_, Therapy>,
     mut received: MessageReader<'_, '_, ControlReceived>,
+    mut left: MessageReader<'_, '_, crate::session::PeerLeft>,
     mut asks: MessageReader<'_, '_, AskRating>,
     mut ladder: MessageReader<'_, '_, LadderAction>,
     mut out: MessageWriter<'_, SendControlTo>,
@@ -425,10 +480,22 @@ fn therapist_side(
         return;
     }
     let therapy = &mut *therapy;
-    let patient = scenes.patient_in(&figures);
+    // The patient gone: nothing of their record stays here.
+    for crate::session::PeerLeft(peer) in left.read() {
+        if therapy.mirror_of == Some(*peer) {
+            therapy.forget();
+        }
+    }
     for m in received.read() {
         if m.role != Role::Patient {
             continue;
+        }
+        // Another patient's record (a rejoin) starts a new copy.
+        if matches!(m.message, Control::Record(_) | Control::Ladder(_))
+            && therapy.mirror_of != Some(m.from)
+        {
+            therapy.forget();
+            therapy.mirror_of = Some(m.from);
         }
         match &m.message {
             Control::Record(stamped) => {
@@ -451,7 +518,7 @@ fn therapist_side(
             _ => {}
         }
     }
-    let Some(patient) = patient else {
+    let Some(patient) = scenes.patient_in(&figures) else {
         return;
     };
     let send = |out: &mut MessageWriter<'_, SendControlTo>, message: Control| {
@@ -463,23 +530,41 @@ fn therapist_side(
     for AskRating(request) in asks.read() {
         send(&mut out, Control::Rating(*request));
     }
+    let phase = scenes.player.phase();
     let running = scenes
         .player
         .state()
         .scene
-        .filter(|_| scenes.player.phase() == Phase::Running);
+        .filter(|_| phase == Phase::Running);
+    let now = scenes.player_time(now_ms(&time));
     for action in ladder.read() {
         let target = match action {
-            LadderAction::Next => therapy.ladder.next().map(|(i, s)| (i, s.clone())),
-            LadderAction::Back => therapy.ladder.back().map(|(i, s)| (i, s.clone())),
             LadderAction::Add(step) => {
                 send(&mut out, Control::LadderEdit(Edit::Add(step.clone())));
-                None
+                continue;
             }
             LadderAction::Remove(i) => {
                 send(&mut out, Control::LadderEdit(Edit::Remove(*i)));
-                None
+                continue;
             }
+            // One step at a time, and none from the safe room: the patient comes back first.
+            _ if therapy.pending.is_some() => {
+                notice(
+                    &mut therapy.notices,
+                    "A step is waiting for its prediction.".to_owned(),
+                );
+                continue;
+            }
+            _ if matches!(phase, Phase::SafeRoom { .. } | Phase::Proposed { .. }) => {
+                notice(
+                    &mut therapy.notices,
+                    "Not now: the patient is in the safe room, or a scene waits for them."
+                        .to_owned(),
+                );
+                continue;
+            }
+            LadderAction::Next => therapy.ladder.next().map(|(i, s)| (i, s.clone())),
+            LadderAction::Back => therapy.ladder.back().map(|(i, s)| (i, s.clone())),
         };
         let Some((index, step)) = target else {
             continue;
@@ -493,11 +578,6 @@ fn therapist_side(
                     intensity: step.intensity,
                 }),
             );
-            therapy.pending = Some(Pending {
-                index,
-                step,
-                since: therapy.mirror.entries.len(),
-            });
         } else {
             // Another scene: proposing it asks the patient's prediction on their side.
             if running.is_some() {
@@ -507,59 +587,79 @@ fn therapist_side(
                 scene: step.scene,
                 intensity: step.intensity,
             }));
-            send(
-                &mut out,
-                Control::LadderEdit(Edit::Reach(u8::try_from(index).unwrap_or(u8::MAX))),
-            );
-            therapy.pending = Some(Pending {
-                index,
-                step,
-                since: therapy.mirror.entries.len(),
-            });
         }
-    }
-    // A pending step goes once its prediction is in (or ran out), or, for another scene, once
-    // it started (its pins then apply).
-    if let Some(pending) = therapy.pending.clone() {
-        let after = therapy
-            .mirror
-            .entries
-            .get(pending.since..)
-            .unwrap_or_default();
-        let predicted = after.iter().any(|s| {
-            matches!(s.entry, Entry::Rated { why: Why::Prediction { scene, intensity }, .. }
-                if scene == pending.step.scene && intensity == pending.step.intensity)
+        therapy.pending = Some(Pending {
+            index,
+            step,
+            since: therapy.mirror.entries.len(),
+            at: now,
         });
-        let started = after.iter().any(
-            |s| matches!(s.entry, Entry::Started { scene, .. } if scene == pending.step.scene),
-        );
-        if started && running == Some(pending.step.scene) {
-            for (param, value) in &pending.step.pins {
-                scene.write(TherapistAction(Command::Pin {
-                    param: *param,
-                    value: *value,
-                }));
-            }
-            therapy.pending = None;
-        } else if predicted && running == Some(pending.step.scene) {
-            scene.write(TherapistAction(Command::SetIntensity {
-                intensity: pending.step.intensity,
-                ramp_ms: haven_scenes::player::DEFAULT_RAMP_MS,
-            }));
-            for (param, value) in &pending.step.pins {
-                scene.write(TherapistAction(Command::Pin {
-                    param: *param,
-                    value: *value,
-                }));
-            }
-            send(
-                &mut out,
-                Control::LadderEdit(Edit::Reach(u8::try_from(pending.index).unwrap_or(u8::MAX))),
-            );
-            therapy.pending = None;
+    }
+    let Some(pending) = therapy.pending.clone() else {
+        return;
+    };
+    // The pending step: its own prediction (the prompt asked for it after the click) answered
+    // or run out, for the same scene; the scene started, for another. It gives up after a
+    // minute, or when the patient said not now.
+    let after = therapy
+        .mirror
+        .entries
+        .get(pending.since..)
+        .unwrap_or_default();
+    let asked = after.iter().find_map(|s| match s.entry {
+        Entry::Asked(p)
+            if p.why
+                == (Why::Prediction {
+                    scene: pending.step.scene,
+                    intensity: pending.step.intensity,
+                }) =>
+        {
+            Some(p.id)
         }
+        _ => None,
+    });
+    let predicted = asked.is_some_and(|id| {
+        after
+            .iter()
+            .any(|s| matches!(s.entry, Entry::Rated { prompt: Some(p), .. } if p == id))
+    });
+    let started = after
+        .iter()
+        .any(|s| matches!(s.entry, Entry::Started { scene, .. } if scene == pending.step.scene));
+    let reach = Control::LadderEdit(Edit::Reach(u8::try_from(pending.index).unwrap_or(u8::MAX)));
+    let pins = |scene: &mut MessageWriter<'_, TherapistAction>| {
+        for (param, value) in &pending.step.pins {
+            scene.write(TherapistAction(Command::Pin {
+                param: *param,
+                value: *value,
+            }));
+        }
+    };
+    if started && running == Some(pending.step.scene) {
+        pins(&mut scene);
+        send(&mut out, reach);
+        therapy.pending = None;
+    } else if predicted && !started && running == Some(pending.step.scene) {
+        scene.write(TherapistAction(Command::SetIntensity {
+            intensity: pending.step.intensity,
+            ramp_ms: haven_scenes::player::DEFAULT_RAMP_MS,
+        }));
+        pins(&mut scene);
+        send(&mut out, reach);
+        therapy.pending = None;
+    } else if now.saturating_sub(pending.at) > PENDING_MS
+        || after.iter().any(|s| s.entry == Entry::Ended) && !started
+    {
+        notice(
+            &mut therapy.notices,
+            "The step was not taken (the scene ended, or no word from the patient).".to_owned(),
+        );
+        therapy.pending = None;
     }
 }
+
+/// How long a ladder step waits for its prediction or its scene, ms.
+const PENDING_MS: u64 = 60_000;
 
 /// Avoidance at 10 Hz from the patient's head: the patient's own rig on their side, the
 /// patient's avatar on a therapist's.

@@ -255,7 +255,7 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
         ));
     }
     if let Control::Record(stamped) = &message
-        && !haven_scenes::record::entry_sane(&stamped.entry)
+        && !haven_scenes::record::stamped_sane(stamped)
     {
         return Err(ControlDecodeError::Invalid(
             "record entry out of range (a rating off its scale, an intensity over 10)",
@@ -358,7 +358,7 @@ mod tests {
                     value
                 })
             ),
-            (any::<u64>(), 0u8..=20, any::<u32>()).prop_map(|(at, v, id)| Control::Record(
+            (0u64..1 << 40, 0u8..=20, any::<u32>()).prop_map(|(at, v, id)| Control::Record(
                 haven_scenes::record::Stamped {
                     at,
                     entry: haven_scenes::record::Entry::Rated {
@@ -469,6 +469,27 @@ mod tests {
             Err(ControlDecodeError::Invalid(_))
         ));
         assert_eq!(decode(&encode(&rated(None))), Ok(rated(None)));
+        // A prompt stamped after its own time, or at the end of time, is refused.
+        let asked = |at: u64, asked: u64| {
+            Control::Record(Stamped {
+                at,
+                entry: Entry::Asked(haven_scenes::ratings::Prompt {
+                    id: 1,
+                    scale: Scale::Suds,
+                    why: Why::Demand,
+                    asked,
+                }),
+            })
+        };
+        assert!(matches!(
+            decode(&encode(&asked(u64::MAX, u64::MAX))),
+            Err(ControlDecodeError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode(&encode(&asked(5, 9))),
+            Err(ControlDecodeError::Invalid(_))
+        ));
+        assert!(decode(&encode(&asked(9, 5))).is_ok());
         let edit = Control::LadderEdit(haven_scenes::ladder::Edit::Remove(0));
         assert!(edit.allowed_from(Role::Therapist));
         assert!(!edit.allowed_from(Role::Patient));

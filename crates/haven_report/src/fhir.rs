@@ -231,9 +231,16 @@ pub fn bundle_json(report: &SessionReport) -> Vec<u8> {
     serde_json::to_vec_pretty(&bundle(report)).unwrap_or_default()
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` back to Unix seconds (the report's own `started`).
-fn parse_instant(s: &str) -> Option<u64> {
-    let n = |a: usize, b: usize| s.get(a..b)?.parse::<u64>().ok();
+/// `YYYY-MM-DDThh:mm:ssZ` back to Unix seconds (the report's own `started`): `None` for
+/// anything else, or a date before 1970.
+pub fn parse_instant(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || [b[4], b[7], b[10], b[13], b[16], b[19]] != [b'-', b'-', b'T', b':', b':', b'Z']
+    {
+        return None;
+    }
+    let n = |a: usize, z: usize| s.get(a..z)?.parse::<u64>().ok();
     let (y, mo, d, h, mi, se) = (
         n(0, 4)?,
         n(5, 7)?,
@@ -242,6 +249,15 @@ fn parse_instant(s: &str) -> Option<u64> {
         n(14, 16)?,
         n(17, 19)?,
     );
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
+        return None;
+    }
     // Days from civil (Howard Hinnant), for years from 1970.
     let y = if mo <= 2 { y - 1 } else { y };
     let era = y / 400;
@@ -307,6 +323,16 @@ mod tests {
             .count();
         assert_eq!(stopped, 1, "no answer is a stopped response, not a 0");
         assert_eq!(parse_instant("2026-12-03T14:00:00Z"), Some(1_796_306_400));
+        for bad in [
+            "0000-01-01T00:00:00Z",
+            "2026-00-03T14:00:00Z",
+            "2026-12-00T14:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-12-03 14:00:00",
+            "x",
+        ] {
+            assert_eq!(parse_instant(bad), None, "{bad}");
+        }
         assert_eq!(
             bundle,
             super::bundle(&report),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use haven_scenes::gaze::{Avoidance, HeatMap};
 use haven_scenes::ratings::Plan;
-use haven_scenes::record::{Record, Stamped, StepFigures, entry_sane};
+use haven_scenes::record::{Record, Stamped, StepFigures, stamped_sane};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -184,8 +184,16 @@ impl SessionReport {
         if report.format != FORMAT {
             return Err(ReportError::Malformed("another format or version"));
         }
+        if report
+            .started
+            .as_deref()
+            .is_some_and(|s| fhir::parse_instant(s).is_none())
+        {
+            return Err(ReportError::Malformed("its start is not an instant"));
+        }
         if report.entries.len() > haven_scenes::record::MAX_ENTRIES
-            || !report.entries.iter().all(|s| entry_sane(&s.entry))
+            || !report.entries.iter().all(stamped_sane)
+            || report.duration_ms > haven_scenes::record::MAX_AT
             || !report.heat.sane()
             || report.plan.is_some_and(|p| !p.sane())
         {
@@ -407,6 +415,16 @@ pub(crate) mod tests {
         assert!(matches!(
             SessionReport::parse(off.as_bytes()),
             Err(ReportError::OutOfRange)
+        ));
+        let zero = text.replacen(
+            "\"started\": null",
+            "\"started\": \"0000-01-01T00:00:00Z\"",
+            1,
+        );
+        assert_ne!(zero, text);
+        assert!(matches!(
+            SessionReport::parse(zero.as_bytes()),
+            Err(ReportError::Malformed(_))
         ));
         let other = text.replacen(FORMAT, "haven-therapy-session/9", 1);
         assert!(matches!(

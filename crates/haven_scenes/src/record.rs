@@ -166,6 +166,14 @@ impl Record {
 
     /// Every rating that came back (or ran out), with when it was asked.
     pub fn ratings(&self) -> Vec<Rating> {
+        let asked: std::collections::HashMap<u32, u64> = self
+            .entries
+            .iter()
+            .filter_map(|s| match s.entry {
+                Entry::Asked(p) => Some((p.id, p.asked)),
+                _ => None,
+            })
+            .collect();
         self.entries
             .iter()
             .filter_map(|s| match s.entry {
@@ -178,8 +186,8 @@ impl Record {
                 } => Some(Rating {
                     at: s.at,
                     asked: prompt
-                        .and_then(|id| self.asked(id))
-                        .map_or(s.at, |p| p.asked),
+                        .and_then(|id| asked.get(&id).copied())
+                        .map_or(s.at, |a| a.min(s.at)),
                     scale,
                     why,
                     value,
@@ -200,17 +208,19 @@ impl Record {
 
     /// Prompts asked and not yet answered (nor run out).
     pub fn open(&self) -> Vec<Prompt> {
+        let answered: std::collections::HashSet<u32> = self
+            .entries
+            .iter()
+            .filter_map(|s| match s.entry {
+                Entry::Rated { prompt, .. } => prompt,
+                _ => None,
+            })
+            .collect();
         self.entries
             .iter()
             .filter_map(|s| match s.entry {
-                Entry::Asked(p) => Some(p),
+                Entry::Asked(p) if !answered.contains(&p.id) => Some(p),
                 _ => None,
-            })
-            .filter(|p| {
-                !self
-                    .entries
-                    .iter()
-                    .any(|s| matches!(s.entry, Entry::Rated { prompt: Some(id), .. } if id == p.id))
             })
             .collect()
     }
@@ -255,7 +265,7 @@ impl Record {
                 }
                 Entry::LeftSafeRoom | Entry::Ended => {
                     if let Some(from) = since.take() {
-                        spans.push((from, s.at));
+                        spans.push((from, s.at.max(from)));
                     }
                 }
                 _ => {}
@@ -269,7 +279,10 @@ impl Record {
 
     /// Time in the safe room, ms (one span still open ends at `end`).
     pub fn safe_ms(&self, end: u64) -> u64 {
-        self.safe_spans(end).iter().map(|(a, b)| b - a).sum()
+        self.safe_spans(end)
+            .iter()
+            .map(|(a, b)| b.saturating_sub(*a))
+            .sum()
     }
 
     /// The events, in order: (when, what, announced).
@@ -305,13 +318,15 @@ impl Record {
                 })
                 .filter_map(|r| r.value)
                 .next_back();
+            // A rating belongs to the step it was asked in; the closing one, asked as the
+            // scene ended, to the step that ended.
             let during: Vec<u8> = ratings
                 .iter()
                 .filter(|r| {
                     r.scale == Scale::Suds
                         && !matches!(r.why, Why::Prediction { .. })
-                        && r.at >= *start
-                        && r.at <= stop
+                        && ((r.asked >= *start && r.asked < stop)
+                            || (r.why == Why::End && r.asked == stop))
                 })
                 .filter_map(|r| r.value)
                 .collect();
@@ -319,7 +334,7 @@ impl Record {
             let last = during.last().copied();
             let safe_ms = spans
                 .iter()
-                .map(|(a, b)| b.min(&stop).saturating_sub(*a.max(start)))
+                .map(|(a, b)| (*b).min(stop).saturating_sub((*a).max(*start)))
                 .sum();
             steps.push(StepFigures {
                 scene,
@@ -345,6 +360,19 @@ impl Record {
 
 /// The longest record a peer may send (entries).
 pub const MAX_ENTRIES: usize = 20_000;
+/// The latest time an entry may carry, ms (about 35 years: no overflow when times are added).
+pub const MAX_AT: u64 = 1 << 40;
+
+/// A stamped entry a receiver can keep: [`entry_sane`], and times within [`MAX_AT`] (a
+/// prompt asked no later than it is stamped).
+pub fn stamped_sane(stamped: &Stamped) -> bool {
+    stamped.at <= MAX_AT
+        && entry_sane(&stamped.entry)
+        && match stamped.entry {
+            Entry::Asked(p) => p.asked <= stamped.at,
+            _ => true,
+        }
+}
 
 /// An entry a receiver can keep: values on their scales, finite numbers.
 pub fn entry_sane(entry: &Entry) -> bool {
@@ -497,6 +525,22 @@ mod tests {
         );
         let no_answer = r.ratings().into_iter().find(|x| x.value.is_none());
         assert_eq!(no_answer.map(|x| x.source), Some(Source::NoAnswer));
+    }
+
+    /// A peer's (or a file's) spans out of order end where they began: no underflow.
+    #[test]
+    fn a_safe_room_left_before_it_was_entered_counts_nothing() {
+        let mut r = Record::default();
+        r.push(
+            1_000,
+            Entry::SafeRoom {
+                why: SafeReason::Patient,
+            },
+        );
+        r.push(0, Entry::LeftSafeRoom);
+        assert_eq!(r.safe_spans(10), vec![(1_000, 1_000)]);
+        assert_eq!(r.safe_ms(10), 0);
+        assert_eq!(r.steps(10).len(), 0);
     }
 
     #[test]

@@ -35,13 +35,22 @@ pub struct Therapy {
     record: Record,
     next_id: u32,
     seen: Seen,
-    /// When SUDS and FMS were last asked by the plan (or the scene began), record time.
+    /// When SUDS and FMS were last asked (for any reason: the period runs from there), or
+    /// the scene began, record time.
     last_suds: u64,
     last_fms: u64,
     /// A SUDS due after an intensity change, record time.
     after_change: Option<u64>,
+    /// A prediction waiting for the closing rating to be answered (it never takes its place).
+    deferred: Option<Why>,
+    /// Requests taken in the current second (second, count).
+    window: (u64, u32),
     sent: usize,
 }
+
+/// Entries kept free at the end of the record for what closes things (ratings, the end, the
+/// safe room): past `MAX_ENTRIES - RESERVE`, nothing new is asked or noted.
+const RESERVE: usize = 256;
 
 impl Therapy {
     /// A record that begins at `now` (the player's time) with the default plan.
@@ -55,6 +64,8 @@ impl Therapy {
             last_suds: 0,
             last_fms: 0,
             after_change: None,
+            deferred: None,
+            window: (0, 0),
             sent: 0,
         }
     }
@@ -86,22 +97,45 @@ impl Therapy {
         &self.record.entries[from..]
     }
 
+    /// Appends an entry. Near the record's end only what closes things is kept (a prompt
+    /// must always get its answer or its *no answer*).
     fn push(&mut self, at: u64, entry: Entry) {
-        if self.record.entries.len() < crate::record::MAX_ENTRIES {
+        let len = self.record.entries.len();
+        let closing = matches!(
+            entry,
+            Entry::Rated { .. }
+                | Entry::Ended
+                | Entry::SafeRoom { .. }
+                | Entry::LeftSafeRoom
+                | Entry::Started { .. }
+        );
+        if len < crate::record::MAX_ENTRIES - RESERVE
+            || (closing && len < crate::record::MAX_ENTRIES)
+        {
             self.record.push(at, entry);
         }
     }
 
-    /// Asks a rating. One prompt of a scale is open at a time: a prediction or the closing
-    /// rating takes the place of one still open (which is recorded as not answered, as it
-    /// was not); any other ask waits for it (refused).
+    /// Asks a rating. One prompt of a scale is open at a time: the closing rating takes the
+    /// place of one still open (recorded as not answered, as it was not); a prediction takes
+    /// the place of any but the closing rating, and waits for that to be answered; any other
+    /// ask waits for the open one (refused).
     fn ask(&mut self, at: u64, scale: Scale, why: Why) -> Result<(), Refused> {
+        if self.record.entries.len() >= crate::record::MAX_ENTRIES - RESERVE {
+            return Err(Refused::Flood);
+        }
         let open = self.record.open().into_iter().find(|p| p.scale == scale);
         if let Some(open) = open {
-            if !matches!(why, Why::Prediction { .. } | Why::End) {
-                return Err(Refused::NotNow("asking while that rating is already asked"));
+            match why {
+                Why::Prediction { .. } if open.why == Why::End => {
+                    self.deferred = Some(why);
+                    return Ok(());
+                }
+                Why::Prediction { .. } | Why::End => {
+                    self.rated(at, Some(open), scale, None, Source::NoAnswer);
+                }
+                _ => return Err(Refused::NotNow("asking while that rating is already asked")),
             }
-            self.rated(at, Some(open), scale, None, Source::NoAnswer);
         }
         let prompt = Prompt {
             id: self.next_id,
@@ -150,6 +184,15 @@ impl Therapy {
                 command: "ask for a rating",
             });
         }
+        // As many as the scene takes in a second, at most.
+        let second = now / 1000;
+        if self.window.0 != second {
+            self.window = (second, 0);
+        }
+        self.window.1 += 1;
+        if self.window.1 > crate::player::MAX_COMMANDS_PER_S {
+            return Err(Refused::Flood);
+        }
         let at = self.at(now);
         match request {
             Request::Ask { scale } => self.ask(at, scale, Why::Demand),
@@ -171,7 +214,13 @@ impl Therapy {
                 if !scale.accepts(value) {
                     return Err(Refused::OutOfRange);
                 }
-                let open = self.record.open().into_iter().find(|p| p.scale == scale);
+                // It answers the open prompt of its scale, unless that asks a prediction:
+                // what the patient says aloud now is how they feel, not what they expect.
+                let open = self
+                    .record
+                    .open()
+                    .into_iter()
+                    .find(|p| p.scale == scale && !matches!(p.why, Why::Prediction { .. }));
                 self.rated(at, open, scale, Some(value), Source::Therapist);
                 Ok(())
             }
@@ -218,12 +267,7 @@ impl Therapy {
             Phase::Proposed { scene, intensity } => Some((scene, intensity)),
             _ => None,
         };
-        if proposed.is_some()
-            && proposed != self.seen.proposed
-            && let Some((scene, intensity)) = proposed
-        {
-            let _ = self.ask(at, Scale::Suds, Why::Prediction { scene, intensity });
-        }
+        let newly_proposed = proposed.is_some() && proposed != self.seen.proposed;
         self.seen.proposed = proposed;
         // Events first: they belong to the scene as it was.
         let timeline = player.timeline();
@@ -307,6 +351,21 @@ impl Therapy {
             }
         }
         self.seen.pins = pins;
+        // A proposal asks its prediction, after the end of the scene before it (whose closing
+        // rating it never replaces: it waits for that one to be answered).
+        if newly_proposed && let Some((scene, intensity)) = proposed {
+            let _ = self.ask(at, Scale::Suds, Why::Prediction { scene, intensity });
+        }
+        if let Some(why) = self.deferred {
+            let still = matches!(why, Why::Prediction { scene, intensity } if proposed == Some((scene, intensity)));
+            let free = !self.record.open().iter().any(|p| p.scale == Scale::Suds);
+            if !still {
+                self.deferred = None;
+            } else if free {
+                self.deferred = None;
+                let _ = self.ask(at, Scale::Suds, why);
+            }
+        }
     }
 
     /// Time passes: prompts unanswered for 20 s are recorded as no answer, and the plan's
@@ -314,9 +373,9 @@ impl Therapy {
     pub fn tick(&mut self, now: u64) {
         let at = self.at(now);
         for prompt in self.record.open() {
-            if at >= prompt.asked + ANSWER_WITHIN_MS {
+            if at >= prompt.asked.saturating_add(ANSWER_WITHIN_MS) {
                 self.rated(
-                    prompt.asked + ANSWER_WITHIN_MS,
+                    prompt.asked.saturating_add(ANSWER_WITHIN_MS),
                     Some(prompt),
                     prompt.scale,
                     None,
@@ -327,25 +386,25 @@ impl Therapy {
         if self.seen.running.is_none() || self.seen.safe {
             return;
         }
-        if self.after_change.is_some_and(|due| at >= due) {
+        // Each comes again next tick while a prompt of its scale is still open.
+        if self.after_change.is_some_and(|due| at >= due)
+            && self.ask(at, Scale::Suds, Why::AfterChange).is_ok()
+        {
             self.after_change = None;
-            let _ = self.ask(at, Scale::Suds, Why::AfterChange);
         }
         if self
             .plan
             .every_ms
-            .is_some_and(|every| at >= self.last_suds + every)
+            .is_some_and(|every| at >= self.last_suds.saturating_add(every))
         {
             let _ = self.ask(at, Scale::Suds, Why::Periodic);
-            self.last_suds = at;
         }
         if self
             .plan
             .fms_every_ms
-            .is_some_and(|every| at >= self.last_fms + every)
+            .is_some_and(|every| at >= self.last_fms.saturating_add(every))
         {
             let _ = self.ask(at, Scale::Fms, Why::Periodic);
-            self.last_fms = at;
         }
     }
 }
@@ -621,6 +680,69 @@ mod tests {
         c.to(c.now + 20_000);
         c.command(T, Command::End);
         assert_eq!(c.open(Scale::Suds).why, Why::End);
+    }
+
+    /// The therapist ends one scene and proposes the next at once (the ladder's next step to
+    /// another scene): the closing rating is asked first and kept; the prediction waits for
+    /// it, then is asked; neither is lost.
+    #[test]
+    fn ending_and_proposing_at_once_loses_neither_rating() {
+        let mut c = Clock::new();
+        heights(&mut c, 3);
+        c.answer(40);
+        c.command(P, Command::Accept);
+        c.to(5_000);
+        c.player.apply(T, Command::End, c.now).expect("ended");
+        c.player
+            .apply(
+                T,
+                Command::Propose {
+                    scene: SceneId::Spiders,
+                    intensity: 2,
+                },
+                c.now,
+            )
+            .expect("proposed");
+        c.therapy.observe(&c.player, c.now);
+        assert_eq!(c.open(Scale::Suds).why, Why::End);
+        c.answer(25);
+        c.therapy.observe(&c.player, c.now);
+        assert_eq!(
+            c.open(Scale::Suds).why,
+            Why::Prediction {
+                scene: SceneId::Spiders,
+                intensity: 2
+            }
+        );
+        c.answer(30);
+        let got: Vec<(Why, Option<u8>)> = c
+            .therapy
+            .record()
+            .ratings()
+            .iter()
+            .map(|r| (r.why, r.value))
+            .collect();
+        assert_eq!(got[1..], [(Why::End, Some(25)), (got[2].0, Some(30))]);
+        assert!(
+            c.therapy
+                .record()
+                .ratings()
+                .iter()
+                .all(|r| r.value.is_some())
+        );
+    }
+
+    /// A therapist's flood of requests is cut at 20 a second.
+    #[test]
+    fn requests_past_twenty_a_second_are_refused() {
+        let mut c = Clock::new();
+        let plan = Request::Plan(Plan::default());
+        let taken = (0..30)
+            .filter(|_| c.therapy.request(T, plan, 1_500).is_ok())
+            .count();
+        assert_eq!(taken, 20);
+        c.to(2_000);
+        assert!(c.therapy.request(T, plan, 2_000).is_ok(), "the next second");
     }
 
     /// The end comes while an ask is still open: the closing rating takes its place, and the

@@ -241,9 +241,11 @@ fn redraw(
         "{role:?}|{}|{:?}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
         record.entries.len(),
         *draft,
-        open.first()
-            .map_or(0, |p| (p.asked + ANSWER_WITHIN_MS).saturating_sub(at)
-                / 1000),
+        open.first().map_or(0, |p| p
+            .asked
+            .saturating_add(ANSWER_WITHIN_MS)
+            .saturating_sub(at)
+            / 1000),
         entry.value,
         therapy.ladder.steps.len(),
         therapy.ladder.at.unwrap_or(99),
@@ -288,7 +290,7 @@ fn patient(
         p.spawn(button(
             Press::SaveForTherapist,
             if settings.save_for_therapist {
-                "Your session report: a copy for your therapist to keep (change)"
+                "Your session report: the clinic may keep a copy (change)"
             } else {
                 "Your session report: on this computer only (change)"
             },
@@ -363,7 +365,11 @@ fn patient(
             MUTED,
         ));
     }
-    let left = (prompt.asked + ANSWER_WITHIN_MS).saturating_sub(at) / 1000;
+    let left = prompt
+        .asked
+        .saturating_add(ANSWER_WITHIN_MS)
+        .saturating_sub(at)
+        / 1000;
     p.spawn(label(
         format!(
             "Keys 0-9 set it (7 is 70), Enter sends. {left} s, then it is left unanswered (that is fine)."
@@ -416,7 +422,11 @@ fn therapist(
                 "Asked {} ({}): waiting, {} s left",
                 prompt.scale.name(),
                 prompt.why.describe(),
-                (prompt.asked + ANSWER_WITHIN_MS).saturating_sub(at) / 1000
+                prompt
+                    .asked
+                    .saturating_add(ANSWER_WITHIN_MS)
+                    .saturating_sub(at)
+                    / 1000
             ),
             13.0,
             MUTED,

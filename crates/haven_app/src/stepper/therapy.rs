@@ -319,3 +319,118 @@ fn without_save_the_therapist_keeps_nothing_and_only_a_therapist_asks() {
         "nothing on the therapist's disk without the patient's save"
     );
 }
+
+/// "Next step" clicked twice while the first waits for its prediction takes one step, only
+/// once the patient answered; taking "save" back withdraws the report offered for keeping,
+/// and the therapist's side keeps nothing of it.
+#[test]
+fn a_double_next_takes_one_step_and_a_save_taken_back_keeps_nothing() {
+    let scratch = Scratch::new("therapy-next");
+    let report_dir = scratch.0.join("patient-report");
+    let keep = scratch.0.join("therapist-kept");
+    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |role, app| {
+        if role == Role::Patient {
+            app.insert_resource(TherapySettings {
+                report_dir: Some(report_dir.clone()),
+                save_for_therapist: true,
+                ..TherapySettings::default()
+            });
+        } else {
+            app.insert_resource(ShareSettings {
+                keep_dir: Some(keep.clone()),
+                ..ShareSettings::default()
+            });
+        }
+    });
+    scene(
+        &mut consult,
+        Command::Propose {
+            scene: SceneId::Heights,
+            intensity: 2,
+        },
+    );
+    answer(&mut consult, Scale::Suds, 20);
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(PatientAction(Command::Accept));
+    consult.steps(20);
+    for (intensity, predicted) in [(4, 40), (6, 60)] {
+        consult
+            .app(Role::Therapist)
+            .world_mut()
+            .write_message(LadderAction::Add(Step {
+                scene: SceneId::Heights,
+                intensity,
+                pins: Vec::new(),
+                predicted,
+            }));
+    }
+    assert!(consult.step_until(20, |s| therapy(s, Role::Therapist).ladder.steps.len() == 2));
+    for _ in 0..2 {
+        consult
+            .app(Role::Therapist)
+            .world_mut()
+            .write_message(LadderAction::Next);
+        consult.steps(3);
+    }
+    let intensity = |s: &mut ConsultStepper| {
+        s.app(Role::Patient)
+            .world()
+            .resource::<Scenes>()
+            .player
+            .state()
+            .intensity
+    };
+    consult.steps(30);
+    assert_eq!(
+        intensity(&mut consult),
+        2,
+        "no step before the prediction is in"
+    );
+    assert_eq!(
+        answer(&mut consult, Scale::Suds, 45),
+        Why::Prediction {
+            scene: SceneId::Heights,
+            intensity: 4
+        }
+    );
+    assert!(consult.step_until(30, |s| intensity(s) == 4));
+    consult.steps(30);
+    assert_eq!(intensity(&mut consult), 4, "the second click took nothing");
+    assert!(therapy(&mut consult, Role::Patient).open().is_empty());
+    // The end: the report is offered for keeping; then the patient takes "save" back.
+    scene(&mut consult, Command::End);
+    answer(&mut consult, Scale::Suds, 30);
+    assert!(consult.step_until(50, |s| {
+        s.app(Role::Therapist)
+            .world()
+            .resource::<crate::sharing::Sharing>()
+            .ledger
+            .incoming()
+            .any(|(_, e)| e.object.is_some())
+    }));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .resource_mut::<TherapySettings>()
+        .save_for_therapist = false;
+    assert!(consult.step_until(30, |s| {
+        s.app(Role::Therapist)
+            .world()
+            .resource::<crate::sharing::Sharing>()
+            .ledger
+            .incoming()
+            .count()
+            == 0
+    }));
+    consult
+        .app(Role::Patient)
+        .world_mut()
+        .write_message(LeaveRequested);
+    consult.steps(20);
+    assert!(
+        !keep.exists() || std::fs::read_dir(&keep).expect("dir").count() == 0,
+        "the save taken back: nothing kept"
+    );
+}
