@@ -57,6 +57,14 @@ pub struct LocalGrips {
     pub right: bool,
 }
 
+/// The right controller's thumbstick (or trackpad), up and down, −1 to 1 (the XR front end
+/// writes it; the window has none): a flick moves a rating's slider one step.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct LocalStick {
+    /// Up (+) or down (−).
+    pub y: f32,
+}
+
 fn placement(t: &Transform) -> Placement {
     Placement {
         position: t.translation.to_array(),
@@ -96,6 +104,7 @@ impl Plugin for RigPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LocalPointer>()
             .init_resource::<LocalGrips>()
+            .init_resource::<LocalStick>()
             .add_systems(
                 PostUpdate,
                 send_pose

@@ -761,7 +761,8 @@ fn draft(
 }
 
 /// The in-room buttons that answer a prompt (the headset's ray presses them, as the window's
-/// click does): less, the value, more, send.
+/// click does): less, the value, more, send; the headset's stick flicked up or down moves
+/// the value a step.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 enum RatingButton {
     Less,
@@ -770,9 +771,16 @@ enum RatingButton {
     Send,
 }
 
+/// The stick pushed past 0.6 up or down moves the rating one step; it must come back under
+/// 0.3 before the next.
+const STICK_PUSH: f32 = 0.6;
+const STICK_REST: f32 = 0.3;
+
 fn rating_buttons(
     mut commands: Commands<'_, '_>,
     draft: Res<'_, RatingDraft>,
+    stick: Option<Res<'_, crate::rig::LocalStick>>,
+    mut flicked: Local<'_, bool>,
     mut buttons: Query<'_, '_, (Entity, &RatingButton, &mut crate::button::RoomButton)>,
     mut pressed: MessageReader<'_, '_, crate::button::Pressed>,
     mut input: MessageWriter<'_, RatingInput>,
@@ -792,6 +800,14 @@ fn rating_buttons(
         }
         return;
     };
+    // The headset's stick: one step a flick.
+    let y = stick.map_or(0.0, |s| s.y);
+    if !*flicked && y.abs() >= STICK_PUSH {
+        *flicked = true;
+        input.write(RatingInput::Nudge(if y > 0.0 { 1 } else { -1 }));
+    } else if y.abs() < STICK_REST {
+        *flicked = false;
+    }
     let value = format!("{} {}", prompt.scale.name(), draft.value);
     if buttons.is_empty() {
         for (which, label, order) in [

@@ -25,7 +25,7 @@ use bevy_mod_xr::session::{XrSessionCreated, XrState, XrTracker, XrTrackingRoot}
 use bevy_mod_xr::spaces::XrSpaceLocationFlags;
 use haven_app::FrontEnd;
 use haven_app::layout::Seat;
-use haven_app::rig::{LocalGrips, LocalHand, LocalHead, LocalPointer, Side};
+use haven_app::rig::{LocalGrips, LocalHand, LocalHead, LocalPointer, LocalStick, Side};
 
 /// How long the XR session may take to start before the app runs flat instead, seconds.
 pub const START_TIMEOUT_S: f64 = 20.0;
@@ -93,6 +93,8 @@ struct Controllers {
     /// The grips squeezed (both, half a second: the patient's way to the safe room).
     left_squeeze: openxr::Action<bool>,
     right_squeeze: openxr::Action<bool>,
+    /// The right thumbstick (a trackpad on the Vive): flicked up or down, it moves a rating.
+    right_stick: openxr::Action<openxr::Vector2f>,
 }
 
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,7 @@ fn create_actions(
             select: set.create_action("select", "Point", &[])?,
             left_squeeze: set.create_action("left_squeeze", "Left grip", &[])?,
             right_squeeze: set.create_action("right_squeeze", "Right grip", &[])?,
+            right_stick: set.create_action("right_stick", "Rating up and down", &[])?,
             set,
         })
     })();
@@ -161,6 +164,21 @@ fn suggest_bindings(
                 bindings: vec![format!("/user/hand/{side}/input/{squeeze}").into()],
             });
         }
+    }
+    // The right thumbstick (the Vive's trackpad).
+    for (profile, stick) in [
+        (
+            "/interaction_profiles/oculus/touch_controller",
+            "thumbstick",
+        ),
+        ("/interaction_profiles/valve/index_controller", "thumbstick"),
+        ("/interaction_profiles/htc/vive_controller", "trackpad"),
+    ] {
+        bindings.write(OxrSuggestActionBinding {
+            action: c.right_stick.as_raw(),
+            interaction_profile: profile.into(),
+            bindings: vec![format!("/user/hand/right/input/{stick}").into()],
+        });
     }
     // Each profile the common headsets' controllers speak; the runtime picks the one in hand.
     for (profile, select) in [
@@ -279,6 +297,7 @@ fn drive_rig(
     mut hands: Query<'_, '_, (&mut LocalHand, &mut Transform), Without<LocalHead>>,
     mut pointer: ResMut<'_, LocalPointer>,
     mut grips: ResMut<'_, LocalGrips>,
+    mut stick: ResMut<'_, LocalStick>,
 ) {
     // The head between the eyes.
     let views: Vec<Transform> = eyes.iter().map(|g| g.compute_transform()).collect();
@@ -320,6 +339,15 @@ fn drive_rig(
     };
     if *grips != squeezed {
         *grips = squeezed;
+    }
+    let y = controllers
+        .right_stick
+        .state(session.deref(), openxr::Path::NULL)
+        .ok()
+        .filter(|s| s.is_active && s.current_state.y.is_finite())
+        .map_or(0.0, |s| s.current_state.y.clamp(-1.0, 1.0));
+    if stick.y != y {
+        stick.y = y;
     }
     let next = match aim {
         Some(t) => LocalPointer {
@@ -371,6 +399,7 @@ fn fall_back_to_flat(
         }
         // Grips held when the headset went are not held in the window.
         commands.insert_resource(LocalGrips::default());
+        commands.insert_resource(LocalStick::default());
         *front = FrontEnd::Flat;
     }
 }

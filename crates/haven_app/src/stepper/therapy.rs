@@ -119,6 +119,29 @@ fn a_full_therapy_session_gives_the_same_timeline_on_both_sides_and_the_report()
         .app(Role::Therapist)
         .world_mut()
         .write_message(LadderAction::Next);
+    // The headset's stick, flicked up twice and down once (held between flicks): 50 → 55.
+    assert!(consult.step_until(30, |s| {
+        s.app(Role::Patient)
+            .world()
+            .resource::<crate::therapy::RatingDraft>()
+            .prompt
+            .is_some()
+    }));
+    for y in [0.9, 0.95, 0.0, 0.8, 0.1, -0.7, 0.0] {
+        consult
+            .app(Role::Patient)
+            .world_mut()
+            .insert_resource(crate::rig::LocalStick { y });
+        consult.steps(2);
+    }
+    assert_eq!(
+        consult
+            .app(Role::Patient)
+            .world()
+            .resource::<crate::therapy::RatingDraft>()
+            .value,
+        55
+    );
     assert_eq!(
         answer(&mut consult, Scale::Suds, 35),
         Why::Prediction {
