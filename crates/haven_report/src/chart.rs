@@ -393,7 +393,7 @@ pub fn heat_map(report: &SessionReport) -> Result<Picture, ReportError> {
         let plot = PlotMap::of(chart.plotting_area(), (-180.0, 180.0), (-90.0, 90.0));
         // The scale: one sample is a tenth of a second.
         let seconds = f64::from(max) * haven_scenes::gaze::SAMPLE_MS as f64 / 1000.0;
-        let (x, y) = (plot.x_px.1 - 250, plot.y_px.0 + 8);
+        let (x, y) = (plot.x_px.1 - 330, plot.y_px.0 + 8);
         for (i, count) in [max / 4, max / 2, max].into_iter().enumerate() {
             let x0 = x + 40 * i as i32;
             root.draw(&Rectangle::new(
@@ -403,7 +403,7 @@ pub fn heat_map(report: &SessionReport) -> Result<Picture, ReportError> {
             .map_err(err)?;
         }
         root.draw(&Text::new(
-            format!("to {seconds:.1} s a 10° cell"),
+            format!("brief ... {seconds:.1} s in one 10° cell"),
             (x + 124, y),
             ("sans-serif", 14),
         ))
