@@ -18,8 +18,9 @@ use plotters::style::FontStyle;
 use crate::{ReportError, SessionReport};
 
 /// DejaVu Sans (Bitstream Vera licence, with DejaVu's changes in the public domain: see
-/// `assets/README.md`).
-const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+/// `assets/README.md`): Latin, Greek, Cyrillic and the common punctuation. The one font
+/// Haven embeds: the charts draw with it, and the room's window writes its panels in it.
+pub const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// SUDS.
 pub const SUDS: RGBColor = RGBColor(31, 100, 200);
