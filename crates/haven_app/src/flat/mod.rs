@@ -391,6 +391,20 @@ pub(super) fn label(text: impl Into<String>, size: f32, colour: Color) -> impl B
     )
 }
 
+/// The digit keys 0-9, in order (the therapist's intensity, the patient's rating).
+pub(super) const DIGITS: [KeyCode; 10] = [
+    KeyCode::Digit0,
+    KeyCode::Digit1,
+    KeyCode::Digit2,
+    KeyCode::Digit3,
+    KeyCode::Digit4,
+    KeyCode::Digit5,
+    KeyCode::Digit6,
+    KeyCode::Digit7,
+    KeyCode::Digit8,
+    KeyCode::Digit9,
+];
+
 /// A panel's button: `press` says what it does (each panel's own component).
 pub(super) fn panel_button<P: Component>(
     press: P,

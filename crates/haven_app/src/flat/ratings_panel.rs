@@ -121,18 +121,7 @@ fn keys(
 ) {
     match figures.me.map(|m| m.role) {
         Some(Role::Patient) if draft.prompt.is_some() => {
-            let digits = [
-                KeyCode::Digit0,
-                KeyCode::Digit1,
-                KeyCode::Digit2,
-                KeyCode::Digit3,
-                KeyCode::Digit4,
-                KeyCode::Digit5,
-                KeyCode::Digit6,
-                KeyCode::Digit7,
-                KeyCode::Digit8,
-                KeyCode::Digit9,
-            ];
+            let digits = super::DIGITS;
             if let Some(d) = digits.iter().position(|k| keys.just_pressed(*k))
                 && let Some(prompt) = draft.prompt
             {

@@ -194,18 +194,7 @@ fn keys(
             if keys.just_pressed(KeyCode::Space) {
                 therapist.write(TherapistAction(Command::Stop));
             }
-            let digits = [
-                KeyCode::Digit0,
-                KeyCode::Digit1,
-                KeyCode::Digit2,
-                KeyCode::Digit3,
-                KeyCode::Digit4,
-                KeyCode::Digit5,
-                KeyCode::Digit6,
-                KeyCode::Digit7,
-                KeyCode::Digit8,
-                KeyCode::Digit9,
-            ];
+            let digits = super::DIGITS;
             let events = scenes.player.showing().map_or(&[][..], SceneId::events);
             for ((key, _), event) in EVENT_KEYS.iter().zip(events) {
                 if keys.just_pressed(*key) {
