@@ -67,6 +67,9 @@ pub(crate) struct ReportTo {
     pub(crate) subject: haven_report::Subject,
 }
 
+/// A report being written on its own thread: where its files went, or why not.
+type ReportWriter = std::thread::JoinHandle<Result<Vec<PathBuf>, String>>;
+
 /// The headless patient's scene.
 pub(crate) struct HeadlessScene {
     player: ScenePlayer,
@@ -102,6 +105,8 @@ pub(crate) struct HeadlessScene {
     pub(crate) reports_written: u32,
     /// The record's length when the last report was written.
     reported: usize,
+    /// The report being written (off this loop), and its offer for when it is.
+    writing: Option<(ReportWriter, Option<haven_share::offer::Offer>)>,
     /// Ratings answered by the script, for the figures.
     pub(crate) ratings_answered: u32,
 }
@@ -134,6 +139,7 @@ impl HeadlessScene {
                 .map_or(0, |d| d.as_secs()),
             reports_written: 0,
             reported: 0,
+            writing: None,
             ratings_answered: 0,
         }
     }
@@ -141,6 +147,9 @@ impl HeadlessScene {
     /// The scripted head turned this way (x, y, z, w, in the room): avoidance at 10 Hz.
     pub(crate) fn head(&mut self, rotation: [f32; 4]) {
         let now = self.now();
+        if !self.gaze.due(now) {
+            return;
+        }
         let showing = self.player.showing();
         let state = self.player.state();
         let stimulus = showing.and_then(|scene| {
@@ -338,12 +347,15 @@ impl HeadlessScene {
     pub(crate) fn leaving(&mut self) {
         let now = self.now();
         self.keeper.observe(&self.player, now);
+        // Nothing is offered any more: the consult is over.
+        let _ = self.finish_write();
         if let Some(to) = &self.report
             && self.keeper.record().entries.len() > self.reported
         {
             let report = self.report_now(&to.subject.clone(), now);
-            if haven_report::write(&to.dir.clone(), &report).is_ok() {
-                self.reports_written += 1;
+            match haven_report::write(&to.dir.clone(), &report) {
+                Ok(_) => self.reports_written += 1,
+                Err(why) => warn!(%why, "the therapy report could not be written"),
             }
         }
     }
@@ -413,25 +425,52 @@ impl HeadlessScene {
                 }
             )
         });
-        let to = self.report.clone().filter(|_| closed)?;
+        // A write under way ends first: then its offer (if the patient said "save") goes,
+        // once the report is whole on this machine.
+        let finished = self.writing.as_ref().is_some_and(|(w, _)| w.is_finished());
+        let done = if finished { self.finish_write() } else { None };
+        let Some(to) = self.report.clone().filter(|_| closed) else {
+            return done;
+        };
+        if self.writing.is_some() {
+            let _ = self.finish_write();
+        }
         let report = self.report_now(&to.subject, now);
-        match haven_report::write(&to.dir, &report) {
-            Ok(_) => {
-                self.reports_written += 1;
-                self.reported = self.keeper.record().entries.len();
-                info!("the therapy report was written on this machine");
-            }
-            Err(why) => {
-                warn!(%why, "the therapy report could not be written");
-                return None;
-            }
-        }
-        if !to.save {
-            return None;
-        }
-        haven_app::therapy::report_offer(&report, to.subject == haven_report::Subject::Anonymous)
+        self.reported = self.keeper.record().entries.len();
+        let offer = to.save.then(|| {
+            haven_app::therapy::report_offer(
+                &report,
+                to.subject == haven_report::Subject::Anonymous,
+            )
             .map_err(|why| warn!(%why, "the report could not be offered"))
             .ok()
+        });
+        // Drawing the charts takes a while: not on this loop, which sends the poses.
+        let writer = std::thread::spawn(move || {
+            haven_report::write(&to.dir, &report).map_err(|e| e.to_string())
+        });
+        self.writing = Some((writer, offer.flatten()));
+        done
+    }
+
+    /// Waits for the write under way; its offer, if it was written.
+    fn finish_write(&mut self) -> Option<haven_share::offer::Offer> {
+        let (writer, offer) = self.writing.take()?;
+        match writer.join() {
+            Ok(Ok(_)) => {
+                self.reports_written += 1;
+                info!("the therapy report was written on this machine");
+                offer
+            }
+            Ok(Err(why)) => {
+                warn!(%why, "the therapy report could not be written");
+                None
+            }
+            Err(_) => {
+                warn!("the therapy report's writer stopped");
+                None
+            }
+        }
     }
 }
 

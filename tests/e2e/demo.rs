@@ -425,7 +425,7 @@ fn the_scripted_therapy_session_ends_with_the_patients_report_which_regenerates(
     assert_eq!(figures["therapist_kept"], 3, "{figures}");
     let report = haven_report::read(&report_dir.join("timeline.json")).expect("reads back");
     assert_eq!(
-        (report.subject.clone(), report.started.clone()),
+        (report.subject.clone(), report.started_unix),
         (None, None),
         "anonymous"
     );

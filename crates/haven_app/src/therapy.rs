@@ -139,6 +139,12 @@ pub struct Therapy {
     pub reports: Vec<PathBuf>,
     /// The record's length when the last report was written.
     reported: usize,
+    /// The report being written, off the frame loop.
+    writing: Option<bevy::tasks::Task<Result<Vec<PathBuf>, String>>>,
+    /// The reports' Bundles offered for keeping (the patient's "save"), to withdraw.
+    offered: Vec<Arc<Vec<u8>>>,
+    /// What the patient should know: the report saved or not, the ladder not read.
+    pub patient_notice: Option<String>,
     /// When the record began, Unix seconds.
     started_unix: u64,
     /// Requests refused so far (only the first few are logged).
@@ -146,6 +152,23 @@ pub struct Therapy {
 }
 
 impl Therapy {
+    /// A report's write ended: say where, or why not, to the patient.
+    fn written(&mut self, done: Result<Vec<PathBuf>, String>) {
+        match done {
+            Ok(paths) => {
+                info!("the therapy report was written on this machine");
+                self.reports.extend(paths.into_iter().take(1));
+                self.patient_notice =
+                    Some("Your session report is saved on this computer.".to_owned());
+            }
+            Err(why) => {
+                warn!(%why, "the therapy report could not be written");
+                self.patient_notice =
+                    Some(format!("Your session report could not be saved ({why})."));
+            }
+        }
+    }
+
     /// A therapist's side forgets the patient's record, ladder and figures.
     fn forget(&mut self) {
         self.mirror = Record::default();
@@ -234,13 +257,6 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Keeps at most 32 notices.
-fn notice(list: &mut Vec<String>, text: String) {
-    list.push(text);
-    let excess = list.len().saturating_sub(32);
-    list.drain(..excess);
-}
-
 #[expect(
     clippy::too_many_arguments,
     reason = "one system: the patient's side in order"
@@ -274,11 +290,22 @@ fn patient_side(
         if let Some(path) = &settings.ladder_file {
             match std::fs::read(path).map(|b| Ladder::parse(&b)) {
                 Ok(Ok(ladder)) => therapy.ladder = ladder,
-                Ok(Err(why)) => warn!(%why, "the fear ladder file was not read"),
+                Ok(Err(why)) => {
+                    warn!(%why, "the fear ladder file was not read");
+                    therapy.patient_notice =
+                        Some(format!("Your fear ladder file could not be read ({why})."));
+                }
                 // No file yet: the ladder starts empty and is saved when it changes.
                 Err(_) => {}
             }
         }
+    }
+    if let Some(task) = therapy.writing.as_mut()
+        && let Some(done) =
+            bevy::tasks::block_on(bevy::tasks::futures_lite::future::poll_once(task))
+    {
+        therapy.writing = None;
+        therapy.written(done);
     }
     let Some(keeper) = therapy.keeper.as_mut() else {
         return;
@@ -318,6 +345,7 @@ fn patient_side(
             .and_then(|()| std::fs::rename(&part, path))
         {
             warn!(%why, "the fear ladder could not be saved");
+            therapy.patient_notice = Some(format!("Your fear ladder could not be saved ({why})."));
         }
     }
     // The therapists who may watch get the whole record (and the ladder) once, then each
@@ -376,21 +404,36 @@ fn patient_side(
             _ => haven_report::Subject::Anonymous,
         };
         let report = session_report(therapy, now, &subject);
-        match haven_report::write(dir, &report) {
-            Ok(paths) => {
-                info!("the therapy report was written on this machine");
-                therapy.reported = therapy.record().entries.len();
-                therapy.reports.extend(paths.into_iter().take(1));
-                if settings.save_for_therapist && !leaving {
-                    match report_offer(&report, subject == haven_report::Subject::Anonymous) {
-                        Ok(offer) => {
-                            offers.write(crate::sharing::OfferShare(offer));
-                        }
-                        Err(why) => warn!(%why, "the report could not be offered"),
+        therapy.reported = therapy.record().entries.len();
+        if leaving {
+            // The app ends now: the report is written before it does (a write under way
+            // first, so the two never meet in the folder).
+            if let Some(task) = therapy.writing.take() {
+                let done = bevy::tasks::block_on(task);
+                therapy.written(done);
+            }
+            let done = haven_report::write(dir, &report).map_err(|e| e.to_string());
+            therapy.written(done);
+        } else {
+            if settings.save_for_therapist {
+                match report_offer(&report, subject == haven_report::Subject::Anonymous) {
+                    Ok(offer) => {
+                        therapy.offered.push(Arc::clone(offer.data.expose()));
+                        offers.write(crate::sharing::OfferShare(offer));
                     }
+                    Err(why) => warn!(%why, "the report could not be offered"),
                 }
             }
-            Err(why) => warn!(%why, "the therapy report could not be written"),
+            // Drawing the charts and writing the files takes a frame or two: off the frame
+            // loop (a headset drops no frame for it).
+            if let Some(task) = therapy.writing.take() {
+                let done = bevy::tasks::block_on(task);
+                therapy.written(done);
+            }
+            let dir = dir.clone();
+            therapy.writing = Some(bevy::tasks::IoTaskPool::get().spawn(async move {
+                haven_report::write(&dir, &report).map_err(|e| e.to_string())
+            }));
         }
     }
 }
@@ -402,6 +445,7 @@ const REPORT_LABEL: &str = "Therapy session report";
 /// clinic's side drops it and keeps nothing of it).
 fn withdraw_report(
     settings: Res<'_, TherapySettings>,
+    therapy: Res<'_, Therapy>,
     sharing: Option<Res<'_, crate::sharing::Sharing>>,
     mut saved: Local<'_, bool>,
     mut revoke: MessageWriter<'_, crate::sharing::RevokeShare>,
@@ -414,7 +458,11 @@ fn withdraw_report(
         return;
     };
     for (index, share) in sharing.ledger.outgoing().iter().enumerate() {
-        if !share.revoked && share.offer.label.expose() == REPORT_LABEL {
+        let ours = therapy
+            .offered
+            .iter()
+            .any(|data| Arc::ptr_eq(data, share.offer.data.expose()));
+        if !share.revoked && ours {
             revoke.write(crate::sharing::RevokeShare(index));
         }
     }
@@ -503,14 +551,17 @@ fn therapist_side(
                     therapy.mirror.entries.push(*stamped);
                 }
                 match stamped.entry {
-                    Entry::SuggestBreak => notice(
+                    Entry::SuggestBreak => crate::scenes::keep_last(
                         &mut therapy.notices,
                         "Motion sickness 15 or more: suggest a break.".to_owned(),
                     ),
                     Entry::Rated {
                         source: Source::NoAnswer,
                         ..
-                    } => notice(&mut therapy.notices, "No answer within 20 s.".to_owned()),
+                    } => crate::scenes::keep_last(
+                        &mut therapy.notices,
+                        "No answer within 20 s.".to_owned(),
+                    ),
                     _ => {}
                 }
             }
@@ -549,14 +600,14 @@ fn therapist_side(
             }
             // One step at a time, and none from the safe room: the patient comes back first.
             _ if therapy.pending.is_some() => {
-                notice(
+                crate::scenes::keep_last(
                     &mut therapy.notices,
                     "A step is waiting for its prediction.".to_owned(),
                 );
                 continue;
             }
             _ if matches!(phase, Phase::SafeRoom { .. } | Phase::Proposed { .. }) => {
-                notice(
+                crate::scenes::keep_last(
                     &mut therapy.notices,
                     "Not now: the patient is in the safe room, or a scene waits for them."
                         .to_owned(),
@@ -650,7 +701,7 @@ fn therapist_side(
     } else if now.saturating_sub(pending.at) > PENDING_MS
         || after.iter().any(|s| s.entry == Entry::Ended) && !started
     {
-        notice(
+        crate::scenes::keep_last(
             &mut therapy.notices,
             "The step was not taken (the scene ended, or no word from the patient).".to_owned(),
         );
@@ -689,6 +740,9 @@ fn gaze(
     };
     let now = now_ms(&time);
     let player_now = scenes.player_time(now);
+    if !therapy.gaze.due(player_now) {
+        return;
+    }
     let showing = scenes.player.showing();
     let stimulus = showing.and_then(|scene| {
         let values = scenes.player.values(player_now);

@@ -113,10 +113,10 @@ fn questionnaire(url: &str, scale: Scale, full_url: &str) -> Value {
 /// The Bundle (see the [module](self)).
 pub fn bundle(report: &SessionReport) -> Value {
     let seed: [u8; 32] = Sha256::digest(report.to_json()).into();
-    let started = report.started.as_deref().and_then(parse_instant);
+    let started = report.started_unix;
     // A time: the instant for a named patient, the year for an anonymous one.
     let when = |ms: u64| match started {
-        Some(s) => crate::instant(s + ms / 1000),
+        Some(s) => crate::instant(s.saturating_add(ms / 1000)),
         None => format!("{:04}", report.year),
     };
     let offset = |ms: u64| {
@@ -231,44 +231,6 @@ pub fn bundle_json(report: &SessionReport) -> Vec<u8> {
     serde_json::to_vec_pretty(&bundle(report)).unwrap_or_default()
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` back to Unix seconds (the report's own `started`): `None` for
-/// anything else, or a date before 1970.
-pub fn parse_instant(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 20
-        || [b[4], b[7], b[10], b[13], b[16], b[19]] != [b'-', b'-', b'T', b':', b':', b'Z']
-    {
-        return None;
-    }
-    let n = |a: usize, z: usize| s.get(a..z)?.parse::<u64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        n(0, 4)?,
-        n(5, 7)?,
-        n(8, 10)?,
-        n(11, 13)?,
-        n(14, 16)?,
-        n(17, 19)?,
-    );
-    if !(1970..=9999).contains(&y)
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-        || h > 23
-        || mi > 59
-        || se > 59
-    {
-        return None;
-    }
-    // Days from civil (Howard Hinnant), for years from 1970.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + h * 3_600 + mi * 60 + se)
-}
-
 #[cfg(test)]
 mod tests {
     use haven_share::records::{Limits, parse};
@@ -322,17 +284,6 @@ mod tests {
             .filter(|e| e["resource"]["status"] == "stopped")
             .count();
         assert_eq!(stopped, 1, "no answer is a stopped response, not a 0");
-        assert_eq!(parse_instant("2026-12-03T14:00:00Z"), Some(1_796_306_400));
-        for bad in [
-            "0000-01-01T00:00:00Z",
-            "2026-00-03T14:00:00Z",
-            "2026-12-00T14:00:00Z",
-            "1969-12-31T23:59:59Z",
-            "2026-12-03 14:00:00",
-            "x",
-        ] {
-            assert_eq!(parse_instant(bad), None, "{bad}");
-        }
         assert_eq!(
             bundle,
             super::bundle(&report),

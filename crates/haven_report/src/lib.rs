@@ -52,8 +52,9 @@ pub struct SessionReport {
     pub format: String,
     /// The year the session took place.
     pub year: i32,
-    /// When it started, UTC (`YYYY-MM-DDThh:mm:ssZ`), for a named patient only.
-    pub started: Option<String>,
+    /// When it started, Unix seconds, for a named patient only (an anonymous patient's
+    /// report says the year only).
+    pub started_unix: Option<u64>,
     /// The patient's name, for a named patient only.
     pub subject: Option<String>,
     /// How long the record runs, ms.
@@ -99,39 +100,18 @@ pub enum ReportError {
     Chart(String),
 }
 
+/// The latest start a report may name, Unix seconds (the end of the year 9999).
+pub const MAX_STARTED: u64 = 253_402_300_799;
+
 /// The civil year of a Unix time (UTC).
 pub fn year_of(unix_s: u64) -> i32 {
-    civil(unix_s).0
-}
-
-/// (year, month, day, hour, minute, second) of a Unix time, UTC.
-fn civil(unix_s: u64) -> (i32, u32, u32, u32, u32, u32) {
-    let days = i64::try_from(unix_s / 86_400).unwrap_or(0);
-    let secs = unix_s % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        i32::try_from(year).unwrap_or(0),
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-        u32::try_from(secs / 3_600).unwrap_or(0),
-        u32::try_from(secs % 3_600 / 60).unwrap_or(0),
-        u32::try_from(secs % 60).unwrap_or(0),
-    )
+    let year = haven_share::records::year_of(i64::try_from(unix_s).unwrap_or(i64::MAX));
+    i32::try_from(year).unwrap_or(i32::MAX)
 }
 
 /// A Unix time as FHIR's instant, UTC.
 pub fn instant(unix_s: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix_s);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    haven_share::records::format_instant(i64::try_from(unix_s).unwrap_or(i64::MAX))
 }
 
 impl SessionReport {
@@ -148,12 +128,12 @@ impl SessionReport {
         let end = duration_ms.max(record.last_at());
         let (started, subject) = match subject {
             Subject::Anonymous => (None, None),
-            Subject::Named(name) => (Some(instant(started_unix)), Some(name.clone())),
+            Subject::Named(name) => (Some(started_unix.min(MAX_STARTED)), Some(name.clone())),
         };
         Self {
             format: FORMAT.to_owned(),
-            year: year_of(started_unix),
-            started,
+            year: year_of(started_unix.min(MAX_STARTED)),
+            started_unix: started,
             subject,
             duration_ms: end,
             plan,
@@ -184,12 +164,8 @@ impl SessionReport {
         if report.format != FORMAT {
             return Err(ReportError::Malformed("another format or version"));
         }
-        if report
-            .started
-            .as_deref()
-            .is_some_and(|s| fhir::parse_instant(s).is_none())
-        {
-            return Err(ReportError::Malformed("its start is not an instant"));
+        if report.started_unix.is_some_and(|s| s > MAX_STARTED) {
+            return Err(ReportError::OutOfRange);
         }
         if report.entries.len() > haven_scenes::record::MAX_ENTRIES
             || !report.entries.iter().all(stamped_sane)
@@ -416,15 +392,15 @@ pub(crate) mod tests {
             SessionReport::parse(off.as_bytes()),
             Err(ReportError::OutOfRange)
         ));
-        let zero = text.replacen(
-            "\"started\": null",
-            "\"started\": \"0000-01-01T00:00:00Z\"",
+        let far = text.replacen(
+            "\"started_unix\": null",
+            "\"started_unix\": 99999999999999999",
             1,
         );
-        assert_ne!(zero, text);
+        assert_ne!(far, text);
         assert!(matches!(
-            SessionReport::parse(zero.as_bytes()),
-            Err(ReportError::Malformed(_))
+            SessionReport::parse(far.as_bytes()),
+            Err(ReportError::OutOfRange)
         ));
         let other = text.replacen(FORMAT, "haven-therapy-session/9", 1);
         assert!(matches!(

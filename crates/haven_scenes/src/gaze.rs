@@ -181,6 +181,13 @@ pub struct Gaze {
 }
 
 impl Gaze {
+    /// Whether a sample at `now` would be taken (callers skip working out the stimulus
+    /// otherwise).
+    pub fn due(&self, now: u64) -> bool {
+        self.last
+            .is_none_or(|last| now >= last.saturating_add(SAMPLE_MS))
+    }
+
     /// A head direction at `now` (ms), with the stimulus's direction (`None`: nothing to look
     /// at) and the scene drawn. Samples closer than [`SAMPLE_MS`] to the last are skipped.
     pub fn sample(
@@ -190,7 +197,7 @@ impl Gaze {
         stimulus: Option<[f32; 3]>,
         scene: Option<SceneId>,
     ) {
-        if self.last.is_some_and(|last| now < last + SAMPLE_MS) {
+        if !self.due(now) {
             return;
         }
         let Some(head) = normalized(head) else {

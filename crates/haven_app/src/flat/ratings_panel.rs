@@ -79,29 +79,28 @@ fn spawn(
     if !panels.is_empty() {
         return;
     }
+    let panel = Node {
+        position_type: PositionType::Absolute,
+        flex_direction: FlexDirection::Column,
+        row_gap: px(6),
+        padding: UiRect::all(px(10)),
+        border_radius: BorderRadius::all(px(8)),
+        ..default()
+    };
     let node = match me.role {
         // Low in the view, over the table: the scene stays in sight above it.
         Role::Patient => Node {
-            position_type: PositionType::Absolute,
             bottom: px(70),
             left: percent(28),
             width: px(560),
-            flex_direction: FlexDirection::Column,
-            row_gap: px(6),
-            padding: UiRect::all(px(12)),
-            border_radius: BorderRadius::all(px(8)),
-            ..default()
+            ..panel
         },
+        // At the right, under the scene console's top edge.
         _ => Node {
-            position_type: PositionType::Absolute,
             top: px(110),
             right: px(12),
             width: px(360),
-            flex_direction: FlexDirection::Column,
-            row_gap: px(5),
-            padding: UiRect::all(px(10)),
-            border_radius: BorderRadius::all(px(8)),
-            ..default()
+            ..panel
         },
     };
     commands.spawn((Panel, node, BackgroundColor(PANEL_BG), Visibility::Hidden));
@@ -227,7 +226,7 @@ fn redraw(
     let open = therapy.open();
     // Seconds shown change the key once a second; the rest only on change.
     let key = format!(
-        "{role:?}|{}|{:?}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
+        "{role:?}|{}|{:?}|{}|{}|{}|{}|{:?}|{}|{:?}|{}|{:?}",
         record.entries.len(),
         *draft,
         open.first().map_or(0, |p| p
@@ -242,6 +241,7 @@ fn redraw(
         settings.save_for_therapist,
         therapy.pending.as_ref().map(|p| p.index),
         at / 5_000,
+        therapy.patient_notice,
     );
     if *drawn == key {
         return;
@@ -249,7 +249,11 @@ fn redraw(
     drawn.clone_from(&key);
     let shown = match role {
         Some(Role::Therapist) => true,
-        Some(Role::Patient) => draft.prompt.is_some() || scenes.player.phase() != Phase::Consult,
+        Some(Role::Patient) => {
+            draft.prompt.is_some()
+                || scenes.player.phase() != Phase::Consult
+                || therapy.patient_notice.is_some()
+        }
         _ => false,
     };
     if let Ok(mut v) = visibility.single_mut() {
@@ -262,7 +266,7 @@ fn redraw(
     let mut root = commands.entity(panel);
     root.despawn_related::<Children>();
     root.with_children(|p| match role {
-        Some(Role::Patient) => patient(p, &draft, &settings, at),
+        Some(Role::Patient) => patient(p, &draft, &settings, therapy.patient_notice.as_deref(), at),
         Some(Role::Therapist) => therapist(p, &therapy, &scenes, &entry, at),
         _ => {}
     });
@@ -272,9 +276,13 @@ fn patient(
     p: &mut ChildSpawnerCommands<'_>,
     draft: &RatingDraft,
     settings: &TherapySettings,
+    notice: Option<&str>,
     at: u64,
 ) {
     let Some(prompt) = draft.prompt else {
+        if let Some(notice) = notice {
+            p.spawn(label(notice.to_owned(), 14.0, TEXT));
+        }
         // Between prompts, during a scene: whether the therapist may keep the report.
         p.spawn(button(
             Press::SaveForTherapist,

@@ -205,7 +205,7 @@ impl Plugin for ScenePlugin {
 const KEPT: usize = 32;
 
 /// Appends `item`, keeping the last [`KEPT`].
-fn keep_last<T>(list: &mut Vec<T>, item: T) {
+pub(crate) fn keep_last<T>(list: &mut Vec<T>, item: T) {
     list.push(item);
     let excess = list.len().saturating_sub(KEPT);
     list.drain(..excess);

@@ -14,6 +14,37 @@ use crate::session::LeaveRequested;
 use crate::sharing::ShareSettings;
 use crate::therapy::{AnswerRating, AskRating, LadderAction, Therapy, TherapySettings};
 
+/// A consult of these roles: the patient with `patient`'s settings, everyone else keeping
+/// what they may in `keep`.
+fn consult(roles: &[Role], patient: &TherapySettings, keep: &std::path::Path) -> ConsultStepper {
+    ConsultStepper::new(roles, |role, app| {
+        if role == Role::Patient {
+            app.insert_resource(patient.clone());
+        } else {
+            app.insert_resource(ShareSettings {
+                keep_dir: Some(keep.to_path_buf()),
+                ..ShareSettings::default()
+            });
+        }
+    })
+}
+
+/// The therapist adds heights steps (intensity, predicted SUDS) to the patient's ladder.
+fn add_steps(s: &mut ConsultStepper, steps: &[(u8, u8)]) {
+    for &(intensity, predicted) in steps {
+        s.app(Role::Therapist)
+            .world_mut()
+            .write_message(LadderAction::Add(Step {
+                scene: SceneId::Heights,
+                intensity,
+                pins: Vec::new(),
+                predicted,
+            }));
+    }
+    let n = steps.len();
+    assert!(s.step_until(20, |s| therapy(s, Role::Therapist).ladder.steps.len() == n));
+}
+
 fn therapy(s: &mut ConsultStepper, role: Role) -> &Therapy {
     s.app(role).world().resource::<Therapy>()
 }
@@ -66,21 +97,13 @@ fn a_full_therapy_session_gives_the_same_timeline_on_both_sides_and_the_report()
     let report_dir = scratch.0.join("patient-report");
     let ladder_file = scratch.0.join("ladder.json");
     let keep = scratch.0.join("therapist-kept");
-    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |role, app| {
-        if role == Role::Patient {
-            app.insert_resource(TherapySettings {
-                report_dir: Some(report_dir.clone()),
-                ladder_file: Some(ladder_file.clone()),
-                save_for_therapist: true,
-                anchors: None,
-            });
-        } else {
-            app.insert_resource(ShareSettings {
-                keep_dir: Some(keep.clone()),
-                ..ShareSettings::default()
-            });
-        }
-    });
+    let settings = TherapySettings {
+        report_dir: Some(report_dir.clone()),
+        ladder_file: Some(ladder_file.clone()),
+        save_for_therapist: true,
+        anchors: None,
+    };
+    let mut consult = consult(&[Role::Therapist, Role::Patient], &settings, &keep);
     // Only on demand: the plan's own prompts would land in the middle of this script.
     ask(
         &mut consult,
@@ -91,18 +114,7 @@ fn a_full_therapy_session_gives_the_same_timeline_on_both_sides_and_the_report()
         }),
     );
     // The ladder, built together: two steps of heights.
-    for (intensity, predicted) in [(5, 60), (3, 40)] {
-        consult
-            .app(Role::Therapist)
-            .world_mut()
-            .write_message(LadderAction::Add(Step {
-                scene: SceneId::Heights,
-                intensity,
-                pins: Vec::new(),
-                predicted,
-            }));
-    }
-    assert!(consult.step_until(20, |s| therapy(s, Role::Therapist).ladder.steps.len() == 2));
+    add_steps(&mut consult, &[(5, 60), (3, 40)]);
     let saved = std::fs::read(&ladder_file).expect("the ladder is saved on the patient's machine");
     assert_eq!(
         haven_scenes::ladder::Ladder::parse(&saved)
@@ -250,7 +262,8 @@ fn a_full_therapy_session_gives_the_same_timeline_on_both_sides_and_the_report()
     assert_eq!((steps[0].predicted, steps[0].peak), (Some(35), Some(55)));
     assert_eq!((steps[1].predicted, steps[1].peak), (Some(60), Some(45)));
     assert!(steps[1].safe_ms >= 400, "{}", steps[1].safe_ms);
-    // The report is on the patient's machine.
+    // The report is on the patient's machine (written off the frame loop: bounded frames).
+    assert!(consult.step_until(5_000, |s| !therapy(s, Role::Patient).reports.is_empty()));
     for name in haven_report::FILES {
         assert!(report_dir.join(name).is_file(), "{name}");
     }
@@ -287,22 +300,14 @@ fn without_save_the_therapist_keeps_nothing_and_only_a_therapist_asks() {
     let scratch = Scratch::new("therapy-nosave");
     let report_dir = scratch.0.join("patient-report");
     let keep = scratch.0.join("therapist-kept");
-    let mut consult = ConsultStepper::new(
+    let settings = TherapySettings {
+        report_dir: Some(report_dir.clone()),
+        ..TherapySettings::default()
+    };
+    let mut consult = consult(
         &[Role::Therapist, Role::Patient, Role::Clinician],
-        |role, app| match role {
-            Role::Patient => {
-                app.insert_resource(TherapySettings {
-                    report_dir: Some(report_dir.clone()),
-                    ..TherapySettings::default()
-                });
-            }
-            _ => {
-                app.insert_resource(ShareSettings {
-                    keep_dir: Some(keep.clone()),
-                    ..ShareSettings::default()
-                });
-            }
-        },
+        &settings,
+        &keep,
     );
     // A clinician's ask is refused (by the session: not its role's to send).
     let patient = consult.get(Role::Patient).peer;
@@ -330,7 +335,7 @@ fn without_save_the_therapist_keeps_nothing_and_only_a_therapist_asks() {
     consult.steps(20);
     scene(&mut consult, Command::End);
     answer(&mut consult, Scale::Suds, 10);
-    consult.steps(10);
+    assert!(consult.step_until(5_000, |s| !therapy(s, Role::Patient).reports.is_empty()));
     assert!(report_dir.join("timeline.json").is_file());
     consult
         .app(Role::Patient)
@@ -351,20 +356,12 @@ fn a_double_next_takes_one_step_and_a_save_taken_back_keeps_nothing() {
     let scratch = Scratch::new("therapy-next");
     let report_dir = scratch.0.join("patient-report");
     let keep = scratch.0.join("therapist-kept");
-    let mut consult = ConsultStepper::new(&[Role::Therapist, Role::Patient], |role, app| {
-        if role == Role::Patient {
-            app.insert_resource(TherapySettings {
-                report_dir: Some(report_dir.clone()),
-                save_for_therapist: true,
-                ..TherapySettings::default()
-            });
-        } else {
-            app.insert_resource(ShareSettings {
-                keep_dir: Some(keep.clone()),
-                ..ShareSettings::default()
-            });
-        }
-    });
+    let settings = TherapySettings {
+        report_dir: Some(report_dir.clone()),
+        save_for_therapist: true,
+        ..TherapySettings::default()
+    };
+    let mut consult = consult(&[Role::Therapist, Role::Patient], &settings, &keep);
     scene(
         &mut consult,
         Command::Propose {
@@ -378,18 +375,8 @@ fn a_double_next_takes_one_step_and_a_save_taken_back_keeps_nothing() {
         .world_mut()
         .write_message(PatientAction(Command::Accept));
     consult.steps(20);
-    for (intensity, predicted) in [(4, 40), (6, 60)] {
-        consult
-            .app(Role::Therapist)
-            .world_mut()
-            .write_message(LadderAction::Add(Step {
-                scene: SceneId::Heights,
-                intensity,
-                pins: Vec::new(),
-                predicted,
-            }));
-    }
-    assert!(consult.step_until(20, |s| therapy(s, Role::Therapist).ladder.steps.len() == 2));
+    // The ladder, built together: two steps of heights.
+    add_steps(&mut consult, &[(4, 40), (6, 60)]);
     for _ in 0..2 {
         consult
             .app(Role::Therapist)

@@ -18,7 +18,7 @@ pub fn format_instant(unix_seconds: i64) -> String {
 }
 
 /// The calendar year (UTC) of unix seconds.
-pub(crate) fn year_of(unix_seconds: i64) -> i64 {
+pub fn year_of(unix_seconds: i64) -> i64 {
     civil_from_days(unix_seconds.div_euclid(86_400)).0
 }
 

@@ -66,7 +66,7 @@ pub use consent::{
     CLINIC_MAY_KEEP_EXTENSION, ConsentData, ConsentRequest, OBJECT_SHA256_SYSTEM, Purpose,
     build_consent, consent_for, object_provenance, provenance, provenance_for, revoke_consent,
 };
-pub use dates::format_instant;
+pub use dates::{format_instant, year_of};
 pub use select::{Selector, SelectorParseError};
 pub use shape::{ElementName, Expected, Malformed, R4_RESOURCE_TYPES, ResourcePosition};
 pub use share::{PreparedShare, ShareMode, prepare_selected, prepare_share};
