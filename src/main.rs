@@ -115,9 +115,12 @@ const OWN_TARGETS: &[&str] = &[
 ];
 
 /// Other crates' chatter below `warn` too: webrtc-rs logs every closed socket at `warn` when
-/// a peer leaves, and the GPU stack its adapter details.
-const QUIET: &str = "webrtc=error,webrtc_ice=error,webrtc_sctp=error,webrtc_dtls=error,\
-webrtc_srtp=error,webrtc_mdns=error,wgpu_core=error,wgpu_hal=error,winit=error";
+/// a peer leaves, and its DTLS a warning for each extension of a browser's hello it does not
+/// know (DTLS 1.3's); the GPU stack its adapter details. Targets are the crates' library
+/// names: webrtc-rs's DTLS logs as `dtls`, not `webrtc_dtls`.
+const QUIET: &str = "webrtc=error,webrtc_ice=error,webrtc_sctp=error,dtls=error,\
+webrtc_srtp=error,webrtc_mdns=error,webrtc_data=error,webrtc_util=error,interceptor=error,\
+turn=error,stun=error,wgpu_core=error,wgpu_hal=error,winit=error";
 
 /// The filter: `warn` (and [`QUIET`]) for everything, and for Haven's own targets `info` or
 /// the level `HAVEN_LOG` gives. `HAVEN_LOG` is a level (`debug`), or `target=level` directives
@@ -193,6 +196,9 @@ mod tests {
             "{bare}"
         );
         assert_eq!(ignored, ["nonsense"]);
+        // webrtc-rs's DTLS (library `dtls`) is held to errors: its warnings about a
+        // browser's hello are noise.
+        assert!(log_filter(None).0.contains(",dtls=error,"));
         // Every directive parses.
         for f in [all, named, bare, log_filter(None).0] {
             assert!(EnvFilter::try_new(&f).is_ok(), "{f}");

@@ -262,6 +262,13 @@ fn aiortc_and_haven_exchange_voice_and_messages() {
     assert_eq!(py_seen["connected"], true, "{py_seen}");
     assert!(py_seen["poses_received"].as_u64() >= Some(100), "{py_seen}");
     assert_eq!(py_seen["pose_first_bytes_ok"], true, "{py_seen}");
+    // Haven opened its channels in band, with the settings each needs.
+    assert_eq!(py_seen["channel_settings_ok"], true, "{py_seen}");
+    assert_eq!(
+        py_seen["channels_taken"],
+        serde_json::json!(["pose", "control", "bulk"]),
+        "{py_seen}"
+    );
     assert!(
         py_seen["pose_lengths"]
             .as_array()

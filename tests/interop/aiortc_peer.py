@@ -5,7 +5,8 @@ It takes a Haven invite, joins through haven_signal (WebSocket over TLS, the cer
 from the invite), answers the Haven peer's offer, and then for --seconds:
   - sends Opus audio read from --send (WAV, 48 kHz 16-bit mono) and records what it hears to
     --record (channel 0 of what aiortc decodes);
-  - opens Haven's three negotiated data channels (pose=1, control=2, bulk=3), sends head-only
+  - takes Haven's three data channels as Haven opens them in band (DCEP: pose, control, bulk),
+    checks their settings, sends head-only
     pose updates it encodes itself from the wire format in haven_proto/src/pose.rs, and two
     control events (speaking, muted);
   - checks what arrives from Haven: pose updates (version bits, lengths) and control events.
@@ -150,6 +151,8 @@ async def main():
         "connected": False,
         "poses_received": 0,
         "pose_first_bytes_ok": True,
+        "channels_taken": [],
+        "channel_settings_ok": True,
         "pose_lengths": [],
         "controls_received": [],
         "audio_frames_received": 0,
@@ -204,39 +207,50 @@ async def main():
             if pc.connectionState == "connected":
                 seen["connected"] = True
 
-        def open_channels():
-            pose = pc.createDataChannel(
-                "pose", negotiated=True, id=1, ordered=False, maxRetransmits=0, protocol="haven/1"
-            )
-            control = pc.createDataChannel("control", negotiated=True, id=2, protocol="haven/1")
-            bulk = pc.createDataChannel("bulk", negotiated=True, id=3, protocol="haven/1")
-            channels.update(pose=pose, control=control, bulk=bulk)
+        expected = {
+            # label: (ordered, maxRetransmits)
+            "pose": (False, 0),
+            "control": (True, None),
+            "bulk": (True, None),
+        }
 
-            @pose.on("message")
-            def on_pose(message):
-                seen["poses_received"] += 1
-                if len(seen["pose_lengths"]) < 5:
-                    seen["pose_lengths"].append(len(message))
-                if message[0] >> 5 != 1:
-                    seen["pose_first_bytes_ok"] = False
+        @pc.on("datachannel")
+        def on_datachannel(channel):
+            # Haven opens its channels in band; a channel arrives here once its open message
+            # did, so sending on it at once is safe.
+            want = expected.get(channel.label)
+            if (
+                want is None
+                or channel.protocol != "haven/1"
+                or (channel.ordered, channel.maxRetransmits) != want
+            ):
+                seen["channel_settings_ok"] = False
+                return
+            channels[channel.label] = channel
+            seen["channels_taken"].append(channel.label)
+            if channel.label == "pose":
 
-            @control.on("message")
-            def on_control(message):
-                seen["controls_received"].append(bytes(message).hex())
+                @channel.on("message")
+                def on_pose(message):
+                    seen["poses_received"] += 1
+                    if len(seen["pose_lengths"]) < 5:
+                        seen["pose_lengths"].append(len(message))
+                    if message[0] >> 5 != 1:
+                        seen["pose_first_bytes_ok"] = False
 
-            @control.on("open")
-            def on_open():
-                async def say_hello():
-                    # Give webrtc-rs time to open its side of the negotiated channels: data
-                    # that reaches it first lands on a stream it then cannot open.
-                    await asyncio.sleep(0.5)
-                    # speaking = true, muted = false: version 1, variant index, bool.
-                    control.send(bytes([1, 2, 1]))
-                    control.send(bytes([1, 3, 0]))
-                    seen["controls_sent"] += 2
-                    ready.set()
+            elif channel.label == "control":
 
-                asyncio.ensure_future(say_hello())
+                @channel.on("message")
+                def on_control(message):
+                    seen["controls_received"].append(bytes(message).hex())
+
+                # speaking = true, muted = false: version 1, variant index, bool. No wait:
+                # the channel is open on both sides by the time it arrives here.
+                channel.send(bytes([1, 2, 1]))
+                channel.send(bytes([1, 3, 0]))
+                seen["controls_sent"] += 2
+            if all(label in channels for label in expected):
+                ready.set()
 
         async def send_poses():
             await ready.wait()
@@ -260,9 +274,7 @@ async def main():
                 kind = msg["type"]
                 if kind == "offer":
                     await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
-                    # Negotiated channels after the remote description (aiortc closes its own
-                    # transport otherwise); the track before the answer.
-                    open_channels()
+                    # The track before the answer.
                     pc.addTrack(WavTrack(args.send))
                     await pc.setLocalDescription(await pc.createAnswer())
                     await ws.send(

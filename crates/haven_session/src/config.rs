@@ -43,6 +43,17 @@ pub struct SessionConfig {
     /// The clinic whose credentials this side checks clinicians and therapists against (from
     /// the invite).
     pub clinic: Option<ClinicPublicKey>,
+    /// Faults a test puts in on purpose; none by default.
+    pub faults: Faults,
+}
+
+/// Faults a test puts in to watch the session recover from them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// On the answering side, refuse (close, never read) the data channel with this label on
+    /// the first connection to each peer: the channel never opens, as when webrtc-rs loses
+    /// one, and the connection must be noticed and rebuilt.
+    pub refuse_first_channel: Option<&'static str>,
 }
 
 /// How quickly a broken connection is noticed and replaced.
@@ -57,16 +68,21 @@ pub struct ConnectionTiming {
     /// Not connected this long after an ICE restart (or a rebuild): the offerer builds a new
     /// connection.
     pub rebuild_after: Duration,
+    /// Connected this long with a data channel still not open: the connection is rebuilt.
+    pub channels_within: Duration,
 }
 
 impl Default for ConnectionTiming {
-    /// webrtc-rs's ICE timings (5 s, 25 s, 2 s) and 10 s for a restart to work.
+    /// webrtc-rs's ICE timings (5 s, 25 s, 2 s), 10 s for a restart to work and 5 s for the
+    /// channels to open once connected (they open in milliseconds: an SCTP handshake and one
+    /// open message each way).
     fn default() -> Self {
         Self {
             disconnected_after: Duration::from_secs(5),
             failed_after: Duration::from_secs(25),
             keepalive: Duration::from_secs(2),
             rebuild_after: Duration::from_secs(10),
+            channels_within: Duration::from_secs(5),
         }
     }
 }
@@ -142,6 +158,7 @@ impl SessionConfig {
             simulated: None,
             identity: None,
             clinic,
+            faults: Faults::default(),
         })
     }
 }

@@ -33,6 +33,6 @@ pub mod simnet;
 pub mod transfer;
 mod trust;
 
-pub use config::{ConnectionTiming, NetworkPolicy, SessionConfig, SessionError};
+pub use config::{ConnectionTiming, Faults, NetworkPolicy, SessionConfig, SessionError};
 pub use event::{AudioPacket, PeerStats, SessionEvent, worth_logging};
 pub use session::{Session, StatsRequest, VoiceLink};

@@ -1,6 +1,13 @@
-//! The channels of one peer connection: the three pre-negotiated data channels and the
+//! The channels of one peer connection: the three data channels, opened in band, and the
 //! incoming audio track, each wired to the receive rules every backend shares
 //! (`crate::receive`: role checks, decoders, object assembly).
+//!
+//! In band (DCEP, RFC 8832): the side that offers creates the channels before its offer; the
+//! other side takes each one in `on_data_channel` when its open message arrives, and only then
+//! sends on it. The opener's messages follow its open message, ordered and reliable until the
+//! answer's acknowledgement arrives (webrtc-rs keeps a new channel that way), so no message can
+//! reach a stream the other side has not taken: the race of pre-negotiated channels, where data
+//! could land before webrtc-rs opened its side and kill the channel, cannot happen.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -10,146 +17,234 @@ use bytes::Bytes;
 use haven_proto::bulk;
 use haven_proto::channel;
 use haven_proto::control::Control;
-use haven_proto::signal::PeerInfo;
-use tokio::sync::Notify;
+use haven_proto::signal::{PeerId, PeerInfo, Role};
+use tokio::sync::{Notify, mpsc};
+use tracing::warn;
 use webrtc::data_channel::RTCDataChannel;
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::peer_connection::RTCPeerConnection;
 
-use super::state::{BULK_LOW, Backend, Internal};
+use super::state::{BULK_LOW, Backend, Internal, Kind, Links};
 use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, SessionEvent};
 use crate::receive::{self, ToSender};
 use crate::transfer::Incoming;
 use crate::trust;
 
-/// Negotiated SCTP stream ids: both sides create the channels, nobody announces them.
-const POSE_ID: u16 = 1;
-const CONTROL_ID: u16 = 2;
-const BULK_ID: u16 = 3;
+impl Kind {
+    fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
+    }
 
-/// A pre-negotiated channel: reliable and ordered, or unordered with no retransmits.
-fn channel_init(id: u16, reliable: bool) -> RTCDataChannelInit {
-    RTCDataChannelInit {
-        ordered: Some(reliable),
-        max_retransmits: (!reliable).then_some(0),
-        protocol: Some(channel::PROTOCOL.to_owned()),
-        negotiated: Some(id),
-        ..Default::default()
+    /// How the opener creates the channel: reliable and ordered, or (poses) unordered with no
+    /// retransmits.
+    fn init(self) -> RTCDataChannelInit {
+        let reliable = self != Kind::Pose;
+        RTCDataChannelInit {
+            ordered: Some(reliable),
+            max_retransmits: (!reliable).then_some(0),
+            protocol: Some(channel::PROTOCOL.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// Whether a channel the other side opened has this kind's settings and Haven's
+    /// sub-protocol (another version is refused here, at the open, not mid-consult).
+    fn matches(self, dc: &RTCDataChannel) -> bool {
+        let reliable = self != Kind::Pose;
+        dc.protocol() == channel::PROTOCOL
+            && dc.ordered() == reliable
+            && dc.max_retransmits() == (!reliable).then_some(0)
+            && dc.max_packet_lifetime().is_none()
     }
 }
 
-/// One connection's channels, wired.
-pub(super) struct Channels {
-    pub(super) pose: Arc<RTCDataChannel>,
-    pub(super) control: Arc<RTCDataChannel>,
-    pub(super) bulk: Arc<RTCDataChannel>,
-    pub(super) bulk_low: Arc<Notify>,
-    pub(super) audio: Arc<Mutex<AudioCounters>>,
+/// What a connection's channel callbacks need, cloned into each.
+#[derive(Clone)]
+struct Wiring {
+    id: PeerId,
+    role: Role,
+    generation: u32,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    internal: mpsc::UnboundedSender<Internal>,
+    incoming: Arc<Mutex<Incoming>>,
     /// Still waiting for the connection's first room event.
+    first_event: Arc<AtomicBool>,
+    bulk_low: Arc<Notify>,
+}
+
+/// One connection, wired: the channels the opener created (none yet on the answering side),
+/// and what its callbacks share with the main loop.
+pub(super) struct Wired {
+    pub(super) links: Links,
+    pub(super) audio: Arc<Mutex<AudioCounters>>,
     pub(super) first_event: Arc<AtomicBool>,
 }
 
+impl Wiring {
+    /// Attaches the receive rules of `kind` to `dc`, and the note that it opened.
+    async fn wire(&self, kind: Kind, dc: &Arc<RTCDataChannel>) {
+        let (id, generation) = (self.id, self.generation);
+        let internal = self.internal.clone();
+        dc.on_open(Box::new(move || {
+            let _ = internal.send(Internal::Open(id, generation, kind));
+            Box::pin(async {})
+        }));
+        match kind {
+            Kind::Pose => {
+                let events = self.events.clone();
+                dc.on_message(Box::new(move |msg| {
+                    let _ = events.send(receive::pose_event(id, &msg.data));
+                    Box::pin(async {})
+                }));
+            }
+            Kind::Control => {
+                let (events, internal, role) =
+                    (self.events.clone(), self.internal.clone(), self.role);
+                // The connection's first room event says who a clinician or therapist is
+                // (`trust`).
+                let first = Arc::clone(&self.first_event);
+                dc.on_message(Box::new(move |msg| {
+                    let event = receive::control_event(id, role, &msg.data);
+                    if first.swap(false, Ordering::AcqRel)
+                        && let Some(said) = trust::first_event(role, &event)
+                    {
+                        let _ = internal.send(Internal::FirstEvent(id, generation, said));
+                    }
+                    if let SessionEvent::Control {
+                        message:
+                            message @ (Control::WordsCommit { .. } | Control::WordsReveal { .. }),
+                        ..
+                    } = &event
+                    {
+                        let _ = internal.send(Internal::Words(id, generation, message.clone()));
+                    }
+                    let _ = events.send(event);
+                    Box::pin(async {})
+                }));
+            }
+            Kind::Bulk => {
+                let (events, internal) = (self.events.clone(), self.internal.clone());
+                let incoming = Arc::clone(&self.incoming);
+                let reply_dc: Weak<RTCDataChannel> = Arc::downgrade(dc);
+                dc.on_message(Box::new(move |msg| {
+                    let outcome = receive::bulk_message(
+                        id,
+                        &mut incoming.lock().unwrap_or_else(|p| p.into_inner()),
+                        &msg.data,
+                    );
+                    if let Some(event) = outcome.event {
+                        let _ = events.send(event);
+                    }
+                    // About an object we send: for the main loop.
+                    match outcome.to_sender {
+                        Some(ToSender::Acked(object, received)) => {
+                            let _ = internal.send(Internal::Acked(id, object, received));
+                        }
+                        Some(ToSender::Declined(object, why)) => {
+                            let _ = internal.send(Internal::Declined(id, object, why));
+                        }
+                        None => {}
+                    }
+                    let reply = outcome.reply;
+                    let dc = reply_dc.upgrade();
+                    Box::pin(async move {
+                        if let (Some(reply), Some(dc)) = (reply, dc) {
+                            let _ = dc.send(&Bytes::from(bulk::encode(&reply))).await;
+                        }
+                    })
+                }));
+                dc.set_buffered_amount_low_threshold(BULK_LOW).await;
+                let notify = Arc::clone(&self.bulk_low);
+                dc.on_buffered_amount_low(Box::new(move || {
+                    notify.notify_one();
+                    Box::pin(async {})
+                }))
+                .await;
+            }
+        }
+    }
+}
+
 impl Backend {
-    /// Creates the data channels of connection `generation` to `info` and wires them, and the
-    /// incoming audio track, to the event queue and the main loop.
-    pub(super) async fn open_channels(
+    /// Wires connection `generation` to `info`: the offerer creates the three channels (before
+    /// its offer, so the offer carries the data section); the answerer takes the ones the
+    /// offerer opens. Each is wired, as it appears, to the event queue and the main loop, as
+    /// is the incoming audio track.
+    pub(super) async fn wire_connection(
         &mut self,
         pc: &RTCPeerConnection,
         info: PeerInfo,
         generation: u32,
-    ) -> Result<Channels, webrtc::Error> {
+        offerer: bool,
+    ) -> Result<Wired, webrtc::Error> {
         let id = info.id;
-        let pose_dc = pc
-            .create_data_channel(channel::POSE, Some(channel_init(POSE_ID, false)))
-            .await?;
-        let control_dc = pc
-            .create_data_channel(channel::CONTROL, Some(channel_init(CONTROL_ID, true)))
-            .await?;
-        let bulk_dc = pc
-            .create_data_channel(channel::BULK, Some(channel_init(BULK_ID, true)))
-            .await?;
-
-        let events = self.events.clone();
-        pose_dc.on_message(Box::new(move |msg| {
-            let _ = events.send(receive::pose_event(id, &msg.data));
-            Box::pin(async {})
-        }));
-
-        let events = self.events.clone();
-        let role = info.role;
-        let internal = self.internal.clone();
-        // The connection's first room event says who a clinician or therapist is (`trust`).
-        let first_event = Arc::new(AtomicBool::new(true));
-        let first = Arc::clone(&first_event);
-        control_dc.on_message(Box::new(move |msg| {
-            let event = receive::control_event(id, role, &msg.data);
-            if first.swap(false, Ordering::AcqRel)
-                && let Some(said) = trust::first_event(role, &event)
-            {
-                let _ = internal.send(Internal::FirstEvent(id, generation, said));
-            }
-            if let SessionEvent::Control {
-                message: message @ (Control::WordsCommit { .. } | Control::WordsReveal { .. }),
-                ..
-            } = &event
-            {
-                let _ = internal.send(Internal::Words(id, generation, message.clone()));
-            }
-            let _ = events.send(event);
-            Box::pin(async {})
-        }));
-        let internal = self.internal.clone();
-        control_dc.on_open(Box::new(move || {
-            let _ = internal.send(Internal::Open(id, generation));
-            Box::pin(async {})
-        }));
-
-        let events = self.events.clone();
         let budget = self.bulk_budget;
-        let incoming = Arc::clone(
-            self.incoming
-                .entry(id)
-                .or_insert_with(|| Arc::new(Mutex::new(Incoming::new(budget, role)))),
-        );
-        let internal = self.internal.clone();
-        let reply_dc: Weak<RTCDataChannel> = Arc::downgrade(&bulk_dc);
-        bulk_dc.on_message(Box::new(move |msg| {
-            let outcome = receive::bulk_message(
-                id,
-                &mut incoming.lock().unwrap_or_else(|p| p.into_inner()),
-                &msg.data,
-            );
-            if let Some(event) = outcome.event {
-                let _ = events.send(event);
+        let wiring = Wiring {
+            id,
+            role: info.role,
+            generation,
+            events: self.events.clone(),
+            internal: self.internal.clone(),
+            incoming: Arc::clone(
+                self.incoming
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(Mutex::new(Incoming::new(budget, info.role)))),
+            ),
+            first_event: Arc::new(AtomicBool::new(true)),
+            bulk_low: Arc::new(Notify::new()),
+        };
+        let mut links = Links::new(Arc::clone(&wiring.bulk_low));
+        if offerer {
+            for kind in Kind::ALL {
+                let dc = pc
+                    .create_data_channel(kind.label(), Some(kind.init()))
+                    .await?;
+                wiring.wire(kind, &dc).await;
+                links.take(kind, dc);
             }
-            // About an object we send: for the main loop.
-            match outcome.to_sender {
-                Some(ToSender::Acked(object, received)) => {
-                    let _ = internal.send(Internal::Acked(id, object, received));
-                }
-                Some(ToSender::Declined(object, why)) => {
-                    let _ = internal.send(Internal::Declined(id, object, why));
-                }
-                None => {}
-            }
-            let reply = outcome.reply;
-            let dc = reply_dc.upgrade();
-            Box::pin(async move {
-                if let (Some(reply), Some(dc)) = (reply, dc) {
-                    let _ = dc.send(&Bytes::from(bulk::encode(&reply))).await;
-                }
-            })
-        }));
-        let bulk_low = Arc::new(Notify::new());
-        bulk_dc.set_buffered_amount_low_threshold(BULK_LOW).await;
-        let notify = Arc::clone(&bulk_low);
-        bulk_dc
-            .on_buffered_amount_low(Box::new(move || {
-                notify.notify_one();
-                Box::pin(async {})
-            }))
-            .await;
+        } else {
+            // A test's fault: refuse this channel on the first connection to each peer.
+            let refuse = self
+                .faults
+                .refuse_first_channel
+                .filter(|_| self.faulted.insert(id))
+                .and_then(Kind::from_label);
+            let taken = Arc::new(Mutex::new([false; 3]));
+            let wiring = wiring.clone();
+            pc.on_data_channel(Box::new(move |dc| {
+                let wiring = wiring.clone();
+                let taken = Arc::clone(&taken);
+                Box::pin(async move {
+                    let label = dc.label().to_owned();
+                    let kind = Kind::from_label(&label).filter(|k| k.matches(&dc));
+                    let fresh = kind.is_some_and(|k| {
+                        !std::mem::replace(
+                            &mut taken.lock().unwrap_or_else(|p| p.into_inner())[k.index()],
+                            true,
+                        )
+                    });
+                    match kind {
+                        Some(kind) if fresh && Some(kind) != refuse => {
+                            wiring.wire(kind, &dc).await;
+                            let _ = wiring.internal.send(Internal::Channel(
+                                wiring.id,
+                                wiring.generation,
+                                kind,
+                                dc,
+                            ));
+                        }
+                        _ => {
+                            // Not one of Haven's channels, not with Haven's settings, or a
+                            // second of one kind: closed, never read. Its label is the
+                            // peer's to choose: not logged.
+                            warn!(peer = %wiring.id, "refused a data channel the peer opened");
+                            let _ = dc.close().await;
+                        }
+                    }
+                })
+            }));
+        }
 
         let events = self.events.clone();
         let route = self.audio_route.clone();
@@ -191,13 +286,10 @@ impl Backend {
             });
             Box::pin(async {})
         }));
-        Ok(Channels {
-            pose: pose_dc,
-            control: control_dc,
-            bulk: bulk_dc,
-            bulk_low,
+        Ok(Wired {
+            links,
             audio: counters,
-            first_event,
+            first_event: wiring.first_event,
         })
     }
 }

@@ -10,8 +10,8 @@
 //! Its parts, each adding to the types of [`state`] (which imports none of them):
 //! - this file: the runtime, the main loop, and what it does with commands and notes;
 //! - [`peer`]: the WebRTC API, setting up a peer connection, and the signaling exchange;
-//! - [`channels`]: the three data channels and the audio track of one connection, wired to
-//!   the shared receive rules;
+//! - [`channels`]: the three data channels (opened in band) and the audio track of one
+//!   connection, wired to the shared receive rules;
 //! - [`reconnect`]: connection state, ICE restarts and rebuilt connections;
 //! - [`send`]: the sender's side of object transfers;
 //! - [`stats`]: figures per connection.
@@ -39,7 +39,7 @@ use webrtc::media::Sample;
 use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
-use self::state::{Backend, Internal, MAX_HELD};
+use self::state::{Backend, Internal, Kind, MAX_HELD};
 use crate::command::{AudioRoute, Command};
 use crate::config::SessionConfig;
 use crate::event::SessionEvent;
@@ -94,6 +94,9 @@ async fn session(
         api: peer::api(config.network, config.timing, config.simulated.clone())
             .map_err(|e| format!("WebRTC setup: {e}"))?,
         rebuild_after: config.timing.rebuild_after,
+        channels_within: config.timing.channels_within,
+        faults: config.faults,
+        faulted: HashSet::new(),
         ice_servers: welcome
             .ice_servers
             .iter()
@@ -228,18 +231,18 @@ impl Backend {
             Command::Pose(bytes) => {
                 let bytes = Bytes::from(bytes);
                 for peer in self.peers.values().filter(|p| p.open) {
-                    let _ = peer.pose.send(&bytes).await;
+                    let _ = peer.links.send(Kind::Pose, &bytes).await;
                 }
             }
             Command::Control(bytes) => {
                 let bytes = Bytes::from(bytes);
                 for peer in self.peers.values().filter(|p| p.open) {
-                    let _ = peer.control.send(&bytes).await;
+                    let _ = peer.links.send(Kind::Control, &bytes).await;
                 }
             }
             Command::ControlTo(to, bytes) => match self.peers.get_mut(&to) {
                 Some(peer) if peer.open && peer.checked => {
-                    let _ = peer.control.send(&Bytes::from(bytes)).await;
+                    let _ = peer.links.send(Kind::Control, &Bytes::from(bytes)).await;
                 }
                 // Connecting, reconnecting or not checked yet: it goes when the channels open
                 // (and the connection is checked).
@@ -265,7 +268,7 @@ impl Backend {
             }
             Command::Object { to, manifest, data } => self.send_object(to, manifest, data),
             Command::Cancel { to, id } => self.cancel_object(to, id).await,
-            Command::Reconnect(to) => return self.rebuild(to).await,
+            Command::Reconnect(to) => return self.rebuild(to, false).await,
             Command::TrustAnyway(peer) => self.trust(peer).await,
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats().await);

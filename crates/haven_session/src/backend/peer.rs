@@ -141,7 +141,7 @@ impl Backend {
             let mut buf = vec![0u8; 1500];
             while sender.read(&mut buf).await.is_ok() {}
         });
-        let channels = self.open_channels(&pc, info, generation).await?;
+        let wired = self.wire_connection(&pc, info, generation, offerer).await?;
 
         let internal = self.internal.clone();
         pc.on_ice_candidate(Box::new(move |candidate| {
@@ -172,16 +172,14 @@ impl Backend {
                 held_control,
                 held_cancels,
                 pc,
-                pose: channels.pose,
-                control: channels.control,
-                bulk: channels.bulk,
-                bulk_low: channels.bulk_low,
+                links: wired.links,
                 offerer,
                 remote_set: false,
                 pending: Vec::new(),
                 open: false,
-                audio: channels.audio,
-                first_event: channels.first_event,
+                channels_watched: false,
+                audio: wired.audio,
+                first_event: wired.first_event,
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
             },

@@ -15,7 +15,7 @@ use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 
 use super::peer::{fingerprints, from_webrtc};
-use super::state::{Backend, FIRST_EVENT_WAIT, Internal, Peer, SEND_GRACE};
+use super::state::{Backend, FIRST_EVENT_WAIT, Internal, Kind, Peer};
 use crate::event::SessionEvent;
 use crate::trust;
 use haven_proto::control::Control;
@@ -35,66 +35,41 @@ impl Backend {
                     candidate: from_webrtc(c),
                 })
             }
-            Internal::Open(id, generation) => {
-                if current(&self.peers, &id, generation) {
-                    let internal = self.internal.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(SEND_GRACE).await;
-                        let _ = internal.send(Internal::Ready(id, generation));
-                    });
+            Internal::Channel(id, generation, kind, dc) => {
+                match self
+                    .peers
+                    .get_mut(&id)
+                    .filter(|p| p.generation == generation)
+                {
+                    Some(peer) => peer.links.take(kind, dc),
+                    None => {
+                        let _ = dc.close().await;
+                        return None;
+                    }
                 }
+                self.channels_ready(id).await;
                 None
             }
-            Internal::Ready(id, generation) => {
-                if !current(&self.peers, &id, generation) {
+            Internal::Open(id, generation, kind) => {
+                let peer = self
+                    .peers
+                    .get_mut(&id)
+                    .filter(|p| p.generation == generation)?;
+                peer.links.opened(kind);
+                self.channels_ready(id).await;
+                None
+            }
+            Internal::ChannelsDue(id, generation) => {
+                let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
+                if peer.open {
                     return None;
                 }
-                let peer = self.peers.get_mut(&id)?;
-                peer.open = true;
-                info!(peer = %id, generation, "channels open");
-                let reconnected = std::mem::take(&mut peer.announce_reconnect);
-                if self.connected_once.insert(id) {
-                    // The first time its channels open, whatever happened before.
-                    let _ = self.events.send(SessionEvent::PeerConnected(id));
-                } else if reconnected {
-                    let _ = self.events.send(SessionEvent::PeerReconnected(id));
-                }
-                if let Some((own, other)) = fingerprints(&peer.pc).await {
-                    // The credential's proof is this connection's first room event.
-                    if let Some(identity) = &self.identity {
-                        let proof = Bytes::from(trust::proof(identity, &own, &other));
-                        let _ = peer.control.send(&proof).await;
-                    }
-                } else {
-                    warn!(peer = %id, "the connection's descriptions name no DTLS fingerprint");
-                }
-                // A clinician or therapist that says nothing at all is judged after a while.
-                if let Some(said) = trust::nothing_said(peer.info.role) {
-                    let (first, internal) = (Arc::clone(&peer.first_event), self.internal.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(FIRST_EVENT_WAIT).await;
-                        if first.swap(false, Ordering::AcqRel) {
-                            let _ = internal.send(Internal::FirstEvent(id, generation, said));
-                        }
-                    });
-                }
-                for cancel in std::mem::take(&mut peer.held_cancels) {
-                    let cancel = Bulk::Cancel {
-                        id: cancel,
-                        reason: CancelReason::Revoked,
-                    };
-                    let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
-                }
-                if peer.checked {
-                    self.release(id).await;
-                }
-                // Then the safety words' commitment (and nonce, if theirs is here).
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    for bytes in peer.words.open() {
-                        let _ = peer.control.send(&Bytes::from(bytes)).await;
-                    }
-                }
-                None
+                warn!(
+                    peer = %id,
+                    missing = ?peer.links.missing(),
+                    "connected, but a data channel did not open in time; building a new connection"
+                );
+                self.rebuild(id, true).await
             }
             Internal::State(id, generation, state) => {
                 debug!(peer = %id, ?state, "connection state");
@@ -103,6 +78,16 @@ impl Backend {
                 }
                 let peer = self.peers.get_mut(&id)?;
                 match state {
+                    RTCPeerConnectionState::Connected if !peer.channels_watched => {
+                        // Its channels open within moments of this; if one never does, the
+                        // connection is rebuilt rather than left silent.
+                        peer.channels_watched = true;
+                        let (internal, wait) = (self.internal.clone(), self.channels_within);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(wait).await;
+                            let _ = internal.send(Internal::ChannelsDue(id, generation));
+                        });
+                    }
                     RTCPeerConnectionState::Connected if peer.open && peer.announce_reconnect => {
                         // An ICE restart worked: the same connection goes on.
                         peer.announce_reconnect = false;
@@ -123,6 +108,7 @@ impl Backend {
                 }
                 None
             }
+
             Internal::Recheck(id, generation) => {
                 let peer = self.peers.get(&id)?;
                 if peer.generation != generation
@@ -131,7 +117,7 @@ impl Backend {
                     return None;
                 }
                 info!(peer = %id, "not connected again in time; building a new connection");
-                self.rebuild(id).await
+                self.rebuild(id, false).await
             }
             Internal::FirstEvent(id, generation, said) => {
                 let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
@@ -153,7 +139,7 @@ impl Backend {
                 match message {
                     Control::WordsCommit { commit } => {
                         if let Some(bytes) = peer.words.on_commit(&commit) {
-                            let _ = peer.control.send(&Bytes::from(bytes)).await;
+                            let _ = peer.links.send(Kind::Control, &Bytes::from(bytes)).await;
                         }
                     }
                     Control::WordsReveal { nonce } => {
@@ -168,6 +154,65 @@ impl Backend {
             }
             // Transfer notes are `send`'s.
             Internal::Acked(..) | Internal::Declined(..) | Internal::Stalled(..) => None,
+        }
+    }
+
+    /// Once all three channels of `id`'s connection are open on this side: its first room
+    /// event (the credential's proof), what waited for the channels, the safety words.
+    async fn channels_ready(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.open || !peer.links.ready() {
+            return;
+        }
+        peer.open = true;
+        let generation = peer.generation;
+        info!(peer = %id, generation, "channels open");
+        let reconnected = std::mem::take(&mut peer.announce_reconnect);
+        if self.connected_once.insert(id) {
+            // The first time its channels open, whatever happened before.
+            let _ = self.events.send(SessionEvent::PeerConnected(id));
+        } else if reconnected {
+            let _ = self.events.send(SessionEvent::PeerReconnected(id));
+        }
+        if let Some((own, other)) = fingerprints(&peer.pc).await {
+            // The credential's proof is this connection's first room event.
+            if let Some(identity) = &self.identity {
+                let proof = Bytes::from(trust::proof(identity, &own, &other));
+                let _ = peer.links.send(Kind::Control, &proof).await;
+            }
+        } else {
+            warn!(peer = %id, "the connection's descriptions name no DTLS fingerprint");
+        }
+        // A clinician or therapist that says nothing at all is judged after a while.
+        if let Some(said) = trust::nothing_said(peer.info.role) {
+            let (first, internal) = (Arc::clone(&peer.first_event), self.internal.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(FIRST_EVENT_WAIT).await;
+                if first.swap(false, Ordering::AcqRel) {
+                    let _ = internal.send(Internal::FirstEvent(id, generation, said));
+                }
+            });
+        }
+        for cancel in std::mem::take(&mut peer.held_cancels) {
+            let cancel = Bulk::Cancel {
+                id: cancel,
+                reason: CancelReason::Revoked,
+            };
+            let _ = peer
+                .links
+                .send(Kind::Bulk, &Bytes::from(bulk::encode(&cancel)))
+                .await;
+        }
+        if peer.checked {
+            self.release(id).await;
+        }
+        // Then the safety words' commitment (and nonce, if theirs is here).
+        if let Some(peer) = self.peers.get_mut(&id) {
+            for bytes in peer.words.open() {
+                let _ = peer.links.send(Kind::Control, &Bytes::from(bytes)).await;
+            }
         }
     }
 
@@ -190,7 +235,7 @@ impl Backend {
             return;
         };
         for bytes in std::mem::take(&mut peer.held_control) {
-            let _ = peer.control.send(&bytes).await;
+            let _ = peer.links.send(Kind::Control, &bytes).await;
         }
         self.resume_sends(id).await;
     }
@@ -223,16 +268,19 @@ impl Backend {
         }
     }
 
-    /// Replaces the connection to `id` with a new one that we offer. Only the side that made
-    /// the first offer does this, so the two sides never both rebuild at once.
-    pub(super) async fn rebuild(&mut self, id: PeerId) -> Option<ClientMessage> {
+    /// Replaces the connection to `id` with a new one that we offer. A failed connection is
+    /// rebuilt by the side that offered it, so the two sides never both rebuild at once; a
+    /// connection whose channels did not open is rebuilt by whichever side noticed
+    /// (`either`): only the side missing a channel can tell, and it then offers the new one.
+    pub(super) async fn rebuild(&mut self, id: PeerId, either: bool) -> Option<ClientMessage> {
         let peer = self.peers.get_mut(&id)?;
-        if !peer.offerer {
+        if !peer.offerer && !either {
             debug!(peer = %id, "a reconnect is made by the side that offered first");
             return None;
         }
         let info = peer.info;
-        if !peer.announce_reconnect {
+        // A peer never connected is still connecting, not reconnecting.
+        if !peer.announce_reconnect && self.connected_once.contains(&id) {
             let _ = self.events.send(SessionEvent::PeerReconnecting(id));
         }
         match self.add_peer(info, true).await {

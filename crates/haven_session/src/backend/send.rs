@@ -11,7 +11,7 @@ use haven_proto::bulk::{self, Bulk, CancelReason, Manifest, ObjectId};
 use haven_proto::signal::PeerId;
 use tracing::warn;
 
-use super::state::{BULK_HIGH, Backend, Internal, MAX_HELD, SendTask, Sending};
+use super::state::{BULK_HIGH, Backend, Internal, Kind, MAX_HELD, SendTask, Sending};
 use crate::event::SessionEvent;
 use crate::transfer::{AckOutcome, Outbound, chunks_from, outgoing};
 
@@ -60,7 +60,10 @@ impl Backend {
                         id,
                         reason: CancelReason::Revoked,
                     };
-                    let _ = peer.bulk.send(&Bytes::from(bulk::encode(&cancel))).await;
+                    let _ = peer
+                        .links
+                        .send(Kind::Bulk, &Bytes::from(bulk::encode(&cancel)))
+                        .await;
                 }
                 Some(peer) if peer.held_cancels.len() < MAX_HELD => {
                     peer.held_cancels.push(id);
@@ -155,7 +158,7 @@ impl Backend {
         for ((to, _), send) in &mut self.sending {
             if *to == id && send.task.is_none() && !send.out.resuming() {
                 let resume = Bytes::from(bulk::encode(&send.out.resume()));
-                if peer.bulk.send(&resume).await.is_err() {
+                if peer.links.send(Kind::Bulk, &resume).await.is_err() {
                     send.out.pause();
                 }
             }
@@ -191,8 +194,10 @@ impl Backend {
         else {
             return;
         };
-        let dc = Arc::clone(&peer.bulk);
-        let low = Arc::clone(&peer.bulk_low);
+        let Some(dc) = peer.links.get(Kind::Bulk).map(Arc::clone) else {
+            return;
+        };
+        let low = Arc::clone(&peer.links.bulk_low);
         let internal = self.internal.clone();
         let manifest = send.out.manifest().clone();
         let data = Arc::clone(send.out.data());

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::bulk::ObjectId;
+use haven_proto::channel;
 use haven_proto::signal::{PeerId, PeerInfo, Role};
 use tokio::sync::{Notify, mpsc};
 use webrtc::api::API;
@@ -20,6 +21,7 @@ use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 use crate::command::AudioRoute;
+use crate::config::Faults;
 use crate::counters::AudioCounters;
 use crate::event::SessionEvent;
 use crate::transfer::{Incoming, Outbound};
@@ -35,13 +37,85 @@ pub(super) const BULK_LOW: usize = 64 * 1024;
 /// The most room events (and cancels) held for one peer while its channels are not open.
 pub(super) const MAX_HELD: usize = 256;
 
-/// How long after our channels open before we send on them. webrtc-rs opens pre-negotiated
-/// channels just after the SCTP association is up; data that reaches it in between lands on a
-/// stream it then cannot open (and ends its accept loop), so that channel never works. Both
-/// sides wait this long after their own open before sending, which keeps each side's first
-/// message well clear of the other side's open. (A move to in-band DCEP channels removes the
-/// race for good; see docs/ARCHITECTURE.md.)
-pub(super) const SEND_GRACE: Duration = Duration::from_millis(100);
+/// One of a connection's three data channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Pose,
+    Control,
+    Bulk,
+}
+
+impl Kind {
+    /// In the order the opener creates them.
+    pub(super) const ALL: [Self; 3] = [Self::Pose, Self::Control, Self::Bulk];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Self::Pose => channel::POSE,
+            Self::Control => channel::CONTROL,
+            Self::Bulk => channel::BULK,
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A connection's data channels as they appear and open. Nothing is sent on any of them until
+/// all three are open on this side ([`Links::ready`]).
+pub(super) struct Links {
+    channels: [Option<Arc<RTCDataChannel>>; 3],
+    opened: [bool; 3],
+    /// Woken when `bulk`'s buffer drains below [`BULK_LOW`].
+    pub(super) bulk_low: Arc<Notify>,
+}
+
+impl Links {
+    pub(super) fn new(bulk_low: Arc<Notify>) -> Self {
+        Self {
+            channels: [None, None, None],
+            opened: [false; 3],
+            bulk_low,
+        }
+    }
+
+    /// The channel of `kind` is here (created by us, or taken from the peer).
+    pub(super) fn take(&mut self, kind: Kind, dc: Arc<RTCDataChannel>) {
+        self.channels[kind.index()] = Some(dc);
+    }
+
+    /// The channel of `kind` opened on this side.
+    pub(super) fn opened(&mut self, kind: Kind) {
+        self.opened[kind.index()] = true;
+    }
+
+    /// All three are here and open.
+    pub(super) fn ready(&self) -> bool {
+        self.channels.iter().all(Option::is_some) && self.opened.iter().all(|&o| o)
+    }
+
+    /// Which are not open yet (for the log).
+    pub(super) fn missing(&self) -> Vec<&'static str> {
+        Kind::ALL
+            .into_iter()
+            .filter(|k| self.channels[k.index()].is_none() || !self.opened[k.index()])
+            .map(Kind::label)
+            .collect()
+    }
+
+    pub(super) fn get(&self, kind: Kind) -> Option<&Arc<RTCDataChannel>> {
+        self.channels[kind.index()].as_ref()
+    }
+
+    /// Sends on `kind`'s channel; an error when it is not here or the send failed.
+    pub(super) async fn send(&self, kind: Kind, bytes: &Bytes) -> Result<(), ()> {
+        match self.get(kind) {
+            Some(dc) => dc.send(bytes).await.map(drop).map_err(drop),
+            None => Err(()),
+        }
+    }
+}
 
 /// How long after its channels open a clinician or therapist may take to send its first room
 /// event (its credential's proof, sent as soon as its own channels open) before this side
@@ -54,8 +128,12 @@ pub(super) const FIRST_EVENT_WAIT: Duration = Duration::from_secs(10);
 pub(super) enum Internal {
     Candidate(PeerId, u32, RTCIceCandidateInit),
     State(PeerId, u32, RTCPeerConnectionState),
-    Open(PeerId, u32),
-    Ready(PeerId, u32),
+    /// A channel the peer opened was taken (the answering side).
+    Channel(PeerId, u32, Kind, Arc<RTCDataChannel>),
+    /// A channel opened on this side.
+    Open(PeerId, u32, Kind),
+    /// The connection has been up for a while: are its channels open?
+    ChannelsDue(PeerId, u32),
     /// Still not connected, some time after an ICE restart?
     Recheck(PeerId, u32),
     /// The receiver holds this many bytes of an object we send it.
@@ -83,14 +161,15 @@ pub(super) struct Peer {
     /// Objects cancelled while its channels were not open: their `Cancel` goes when they open.
     pub(super) held_cancels: Vec<ObjectId>,
     pub(super) pc: Arc<RTCPeerConnection>,
-    pub(super) pose: Arc<RTCDataChannel>,
-    pub(super) control: Arc<RTCDataChannel>,
-    pub(super) bulk: Arc<RTCDataChannel>,
-    pub(super) bulk_low: Arc<Notify>,
+    pub(super) links: Links,
+    /// This side offered the current connection (and so makes its ICE restarts).
     pub(super) offerer: bool,
     pub(super) remote_set: bool,
     pub(super) pending: Vec<RTCIceCandidateInit>,
+    /// All three channels are open (`links.ready()`, and what waited for that was done).
     pub(super) open: bool,
+    /// The check that the channels opened in time was started.
+    pub(super) channels_watched: bool,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
     /// Still waiting for this connection's first room event (its control callback and the
     /// `FIRST_EVENT_WAIT` timer race for it; whoever takes it says what it means).
@@ -142,6 +221,11 @@ pub(super) struct Backend {
     /// How long an ICE restart (or a rebuilt connection) may take before the side that offered
     /// builds a new connection (new DTLS and SCTP; transfers resume from what arrived).
     pub(super) rebuild_after: Duration,
+    /// How long a connected connection's channels may take to open.
+    pub(super) channels_within: Duration,
+    pub(super) faults: Faults,
+    /// Peers whose first connection a fault was put in (once each).
+    pub(super) faulted: HashSet<PeerId>,
     pub(super) next_generation: u32,
     pub(super) next_task: u64,
     /// Objects on their way, by receiver.
