@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(update) = pose::decode(data) {
-        for p in [Some(update.head), update.left_hand, update.right_hand].into_iter().flatten() {
+        for p in [Some(update.head), update.left_hand, update.right_hand]
+            .into_iter()
+            .flatten()
+        {
             assert!(p.position.iter().all(|c| c.is_finite()));
             let n: f32 = p.orientation.iter().map(|c| c * c).sum();
             assert!((n - 1.0).abs() < 1e-4);

@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::heavy;
+
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
 
 /// Held while a demo renders.
@@ -37,14 +39,7 @@ fn difference(a: [i32; 3], b: [i32; 3]) -> i32 {
 /// the screenshot, or `None` where there is no Xvfb (never in CI).
 fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
     if Command::new("xvfb-run").arg("--help").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "xvfb-run is missing in CI"
-        );
-        #[expect(clippy::print_stderr, reason = "say why the test did not run")]
-        {
-            eprintln!("skipping the render test: no xvfb-run (cargo xtask deps installs it)");
-        }
+        heavy::skipped("no xvfb-run (cargo xtask deps installs it)");
         return None;
     }
     // One render at a time: lavapipe draws on the CPU, and several windows at once on two
@@ -92,6 +87,7 @@ fn run_demo(args: &[&str]) -> Option<(serde_json::Value, String, Picture)> {
     let picture = load(&shot);
     assert_eq!((picture.width, picture.height), (1280, 720));
     let _ = std::fs::remove_dir_all(Path::new(&dir));
+    heavy::ran();
     Some((
         figures,
         String::from_utf8_lossy(&out.stderr).into_owned(),

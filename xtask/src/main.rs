@@ -44,12 +44,16 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("deps") => deps(),
         Some("deny") => supply_chain(args.iter().any(|a| a == "--advisories")),
+        Some("fuzz") => fuzz_command(&args[1..]),
         _ => {
-            say("usage: cargo xtask <demo | test | deps | deny [--advisories]>");
+            say(
+                "usage: cargo xtask <demo | test | deps | deny [--advisories] | fuzz [--seconds N] [TARGET...]>",
+            );
             say("  demo  run the main job: haven demo (a consult with a simulated patient)");
             say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
             say("  deps  install the Debian and Python packages the build and tests need");
             say("  deny  cargo deny (licences, bans, sources; --advisories too) and the SBOM");
+            say("  fuzz  run every fuzz target (or those named) for N seconds each (default 60)");
             return ExitCode::from(2);
         }
     };
@@ -194,24 +198,56 @@ fn test() -> anyhow::Result<()> {
         clippy,
         "cargo clippy --workspace --all-targets -- -D warnings",
     )?;
-    // The fuzz crate lives outside the workspace (cargo-fuzz layout); make sure its targets
-    // still compile against today's decoders. Running them needs cargo-fuzz.
-    let mut fuzz = cargo();
-    fuzz.args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]);
-    run(fuzz, "cargo check fuzz targets")?;
     // The advisory database lives on GitHub, which CI machines cannot reach: `cargo xtask deny
     // --advisories` where there is a network.
     supply_chain(false)?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked"]);
-    run_tests(test)
+    run_tests(test)?;
+    // Every fuzz target, briefly, from its kept corpus: they are run, not only compiled.
+    fuzz(&[], FUZZ_SECONDS_IN_TEST)
+}
+
+/// The heavy tests: each writes a marker when it has done its work, or says why it could not
+/// (`tests/e2e/support.rs`, `heavy`). In CI every one must have run.
+const HEAVY: &[&str] = &[
+    "demo::the_demo_falls_back_from_xr_and_renders_the_room_with_the_patient_in_it",
+    "demo::the_patient_shares_from_the_picker_and_sees_the_clinician_across_the_table",
+    "demo::the_therapy_demo_runs_a_scene_the_patient_accepted_and_shows_the_drop",
+    "demo::the_therapists_picture_of_the_patients_view_matches_the_patients_own",
+    "demo::every_scene_at_0_and_at_10_differs_where_its_threat_is",
+    "demo::the_scripted_therapy_session_ends_with_the_patients_report_which_regenerates",
+    "interop::aiortc_and_haven_exchange_voice_and_messages",
+];
+
+/// The names of the markers of `kind` ("ran", "skipped") the tests left, with their contents.
+fn markers(dir: &Path, kind: &str) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join(kind)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, String)> = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Runs `cargo test`, echoing its output, and closes with one line that adds up every test
-/// binary's result: `tests: N passed, M failed`.
+/// binary's result: `tests: N passed, M failed, K skipped`. A heavy test that skipped is named
+/// with its reason and not counted as passed; in CI a heavy test that did not run fails.
 fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
     say("==> cargo test --workspace");
+    let marks = target_dir().join("test-markers");
+    let _ = std::fs::remove_dir_all(&marks);
+    std::fs::create_dir_all(&marks)?;
     let mut child = cmd
+        .env("HAVEN_TEST_MARKERS", &marks)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting cargo test")?;
@@ -237,12 +273,202 @@ fn run_tests(mut cmd: Command) -> anyhow::Result<()> {
         }
     }
     let status = child.wait()?;
-    say(&format!("tests: {passed} passed, {failed} failed"));
+    let skipped = markers(&marks, "skipped");
+    let ran: Vec<String> = markers(&marks, "ran").into_iter().map(|(n, _)| n).collect();
+    // A skipped test returned early and libtest counted it as passed: it is not.
+    let passed = passed.saturating_sub(skipped.len() as u64);
+    say(&format!(
+        "tests: {passed} passed, {failed} failed, {} skipped",
+        skipped.len()
+    ));
+    for (name, why) in &skipped {
+        say(&format!("  skipped (not passed): {name}: {why}"));
+    }
     if !status.success() || failed > 0 {
         bail!("cargo test failed ({status})");
     }
     if passed == 0 {
         bail!("cargo test ran no test");
+    }
+    if std::env::var_os("CI").is_some() {
+        let missing: Vec<&str> = HEAVY
+            .iter()
+            .copied()
+            .filter(|h| !ran.iter().any(|r| r == h))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "in CI every heavy test must run; these left no marker that they did: {}",
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Seconds each fuzz target runs in `cargo xtask test` (eleven targets: about a minute).
+const FUZZ_SECONDS_IN_TEST: u32 = 5;
+
+/// `cargo fuzz`: builds the targets with coverage instrumentation and runs them on libFuzzer.
+const CARGO_FUZZ: Tool = Tool {
+    name: "cargo-fuzz",
+    version: "0.13.1",
+};
+
+/// Every fuzz target, as named in `fuzz/Cargo.toml`.
+fn fuzz_targets() -> anyhow::Result<Vec<String>> {
+    let manifest = std::fs::read_to_string(root().join("fuzz").join("Cargo.toml"))?;
+    let mut targets = Vec::new();
+    let mut in_bin = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(name) = line.strip_prefix("name = ") {
+            targets.push(name.trim_matches('"').to_owned());
+        }
+    }
+    if targets.is_empty() {
+        bail!("fuzz/Cargo.toml names no fuzz target");
+    }
+    Ok(targets)
+}
+
+/// `cargo xtask fuzz [--seconds N] [TARGET...]`.
+fn fuzz_command(args: &[String]) -> anyhow::Result<()> {
+    let mut seconds = 60;
+    let mut named = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--seconds" {
+            seconds = args
+                .next()
+                .context("--seconds needs a number")?
+                .parse()
+                .context("--seconds needs a number")?;
+        } else {
+            named.push(arg.clone());
+        }
+    }
+    fuzz(&named, seconds)
+}
+
+/// What one fuzz run reached, from libFuzzer's closing lines.
+#[derive(Default)]
+struct FuzzFigures {
+    runs: u64,
+    cov: u64,
+    corpus: u64,
+}
+
+fn fuzz_figures(stderr: &str) -> FuzzFigures {
+    let mut figures = FuzzFigures::default();
+    for line in stderr.lines() {
+        // "#1234\tDONE   cov: 345 ft: 678 corp: 12/3456b ..."
+        if line.starts_with('#') && line.contains("cov:") {
+            let field = |key: &str| {
+                line.split_whitespace()
+                    .skip_while(|w| *w != key)
+                    .nth(1)
+                    .and_then(|v| v.split('/').next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            if let Some(runs) = line
+                .trim_start_matches('#')
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+            {
+                figures.runs = runs;
+            }
+            figures.cov = field("cov:").unwrap_or(figures.cov);
+            figures.corpus = field("corp:").unwrap_or(figures.corpus);
+        }
+    }
+    figures
+}
+
+/// Runs each fuzz target (all, or those `named`) for `seconds`, on libFuzzer without a
+/// sanitizer (Rust's own checks, with debug assertions, on the stable toolchain), from its
+/// kept corpus (`fuzz/corpus/TARGET`) and the test files that suit it; what a run finds new
+/// goes to a scratch corpus under the target folder, never into the repository. A crash fails
+/// with the input's path.
+fn fuzz(named: &[String], seconds: u32) -> anyhow::Result<()> {
+    let fuzz_bin = tool(&CARGO_FUZZ)?;
+    let all = fuzz_targets()?;
+    let targets: Vec<String> = if named.is_empty() {
+        all
+    } else {
+        if let Some(unknown) = named.iter().find(|n| !all.contains(n)) {
+            bail!("no fuzz target {unknown}; there are: {}", all.join(", "));
+        }
+        named.to_vec()
+    };
+    let scratch = target_dir().join("fuzz-corpus");
+    let fuzz_target_dir = target_dir().join("fuzz");
+    let mut build = Command::new(&fuzz_bin);
+    build
+        .current_dir(root())
+        .args(["fuzz", "build", "-s", "none", "--target-dir"])
+        .arg(&fuzz_target_dir);
+    run(build, "cargo fuzz build (all targets, instrumented)")?;
+    for target in &targets {
+        let work = scratch.join(target);
+        std::fs::create_dir_all(&work)?;
+        let kept = root().join("fuzz").join("corpus").join(target);
+        let artifacts = target_dir().join("fuzz-artifacts").join(target);
+        std::fs::create_dir_all(&artifacts)?;
+        let mut cmd = Command::new(&fuzz_bin);
+        cmd.current_dir(root())
+            .args(["fuzz", "run", "-s", "none", "--target-dir"])
+            .arg(&fuzz_target_dir)
+            .arg(target)
+            .arg(&work);
+        if kept.is_dir() {
+            cmd.arg(&kept);
+        }
+        // Real files for the decoders of files.
+        let seeds = match target.as_str() {
+            "records" => Some("fhir"),
+            "dicom" => Some("dicom"),
+            "image" => Some("images"),
+            _ => None,
+        };
+        if let Some(seeds) = seeds {
+            cmd.arg(root().join("tests").join("data").join(seeds));
+        }
+        cmd.arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .arg(format!("-artifact_prefix={}/", artifacts.display()))
+            .arg("-print_final_stats=1");
+        say(&format!("==> fuzz {target} for {seconds} s"));
+        let out = cmd
+            .output()
+            .with_context(|| format!("starting fuzz target {target}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            for line in stderr
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                say(line);
+            }
+            bail!(
+                "fuzz target {target} found a failure; the input is in {}",
+                artifacts.display()
+            );
+        }
+        let f = fuzz_figures(&stderr);
+        say(&format!(
+            "fuzz {target}: {} runs in {seconds} s, coverage {} edges, corpus {}",
+            f.runs, f.cov, f.corpus
+        ));
+        if f.runs == 0 {
+            bail!("fuzz target {target} ran no input");
+        }
     }
     Ok(())
 }

@@ -143,6 +143,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::framing::hostile;
 
     fn bulk() -> impl Strategy<Value = Bulk> {
         let id = any::<u32>().prop_map(ObjectId);
@@ -186,6 +187,19 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
+        }
+
+        /// Valid frames edited past their version byte: a typed error, or a frame within
+        /// the format's limits that reads back the same.
+        #[test]
+        fn edited_frames_never_panic(m in bulk(), edits in hostile::edits()) {
+            let bytes = hostile::apply(encode(&m), 1, &edits);
+            if let Ok(read) = decode(&bytes) {
+                if let Bulk::Chunk { data, offset, .. } = &read {
+                    prop_assert!(data.len() <= MAX_CHUNK && *offset <= MAX_OBJECT_SIZE);
+                }
+                prop_assert_eq!(decode(&encode(&read)).expect("re-encodes"), read);
+            }
         }
     }
 

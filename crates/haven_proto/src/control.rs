@@ -303,6 +303,7 @@ mod tests {
 
     use super::*;
     use crate::DATA_VERSION;
+    use crate::framing::hostile;
 
     fn control() -> impl Strategy<Value = Control> {
         let v3 = prop::array::uniform3(-100.0f32..100.0);
@@ -419,6 +420,16 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(&bytes);
+        }
+
+        /// Valid messages edited past their version byte reach the field decoders: a typed
+        /// error or a message that reads back the same, never a panic.
+        #[test]
+        fn edited_messages_never_panic(m in control(), edits in hostile::edits()) {
+            let bytes = hostile::apply(encode(&m), 1, &edits);
+            if let Ok(read) = decode(&bytes) {
+                prop_assert_eq!(decode(&encode(&read)).expect("re-encodes"), read);
+            }
         }
     }
 

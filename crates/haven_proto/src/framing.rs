@@ -69,3 +69,39 @@ pub(crate) fn decode_versioned<T: serde::de::DeserializeOwned>(
         _ => Err(DecodeError::Malformed),
     }
 }
+
+/// Inputs for the "hostile bytes never panic" property tests that reach the decoders: a valid
+/// message with a few edits after its version byte (a byte changed, bytes cut off, inserted or
+/// repeated), so that most pass the version check and the outer layout and reach the field
+/// decoders, where arbitrary bytes rarely get.
+#[cfg(test)]
+pub(crate) mod hostile {
+    use proptest::prelude::*;
+
+    /// One edit: where (taken modulo the length), what, and which kind.
+    pub(crate) type Edit = (usize, u8, u8);
+
+    pub(crate) fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..5), 1..6)
+    }
+
+    /// `valid` with `edits` applied to everything after its first `keep` bytes.
+    pub(crate) fn apply(mut bytes: Vec<u8>, keep: usize, edits: &[Edit]) -> Vec<u8> {
+        for &(at, byte, kind) in edits {
+            let span = bytes.len().saturating_sub(keep);
+            let at = keep + if span == 0 { 0 } else { at % span };
+            match kind {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 if at < bytes.len() => bytes[at] ^= 1 << (byte % 8),
+                2 => bytes.truncate(at.max(keep)),
+                3 => bytes.insert(at.min(bytes.len()), byte),
+                _ => {
+                    // A length or count made huge: the varint's high bits set.
+                    let at = at.min(bytes.len());
+                    bytes.splice(at..at, [0xff, 0xff, 0xff, 0x0f]);
+                }
+            }
+        }
+        bytes
+    }
+}

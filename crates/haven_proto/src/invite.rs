@@ -143,6 +143,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::framing::hostile;
 
     fn sample() -> Invite {
         Invite {
@@ -201,6 +202,25 @@ mod tests {
         #[test]
         fn arbitrary_strings_never_panic(s in ".{0,1200}") {
             let _ = parse(&s);
+        }
+
+        /// A real invite's JSON edited (then encoded as an invite is): past the prefix, the
+        /// base64 and the tag's shape, into the field checks. A typed error, or an invite
+        /// whose fields pass the checks and that writes out to the same.
+        #[test]
+        fn edited_invites_never_panic(edits in hostile::edits(), tag in any::<[u8; TAG_LEN]>()) {
+            let json = serde_json::to_vec(&sample()).expect("serialises");
+            let json = hostile::apply(json, 0, &edits);
+            let token = format!(
+                "{INVITE_PREFIX}.{}.{}",
+                URL_SAFE_NO_PAD.encode(&json),
+                URL_SAFE_NO_PAD.encode(tag)
+            );
+            if let Ok(parsed) = parse(&token) {
+                prop_assert!(host_ok(&parsed.invite.host));
+                let again = parse(&parsed.invite.to_token(&parsed.tag)).expect("re-encodes");
+                prop_assert_eq!(again.invite, parsed.invite);
+            }
         }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`control`]: room events for the reliable `control` data channel.
 //! - [`bulk`]: object framing (manifest, chunk, ack, cancel) for the `bulk` data channel, and
 //!   who may send objects.
+//! - [`transfer`]: object transfer over `bulk`, sans I/O: the receiver's assembly and the
+//!   sender's chunking and acknowledgements.
 //! - [`framing`]: what `control` and `bulk` messages share (version byte, limits, the typed
 //!   [`DecodeError`](framing::DecodeError)).
 //!
@@ -20,6 +22,7 @@ pub mod identity;
 pub mod invite;
 pub mod pose;
 pub mod signal;
+pub mod transfer;
 
 mod bits;
 mod redact;

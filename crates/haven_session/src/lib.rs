@@ -30,8 +30,10 @@ pub mod loopback;
 mod receive;
 mod session;
 pub mod simnet;
-pub mod transfer;
 mod trust;
+
+/// Object transfer, sans I/O (in `haven_proto`, beside the wire format it speaks).
+pub use haven_proto::transfer;
 
 pub use config::{ConnectionTiming, Faults, NetworkPolicy, SessionConfig, SessionError};
 pub use event::{AudioPacket, PeerStats, SessionEvent, worth_logging};

@@ -27,6 +27,11 @@ pub const REBUFFER_AFTER: u32 = 3;
 pub const MAX_HELD: usize = 200;
 /// Samples concealed per turn when nothing arrived (10 ms).
 pub const CONCEAL_SAMPLES: u32 = 480;
+/// A gap before the next held packet longer than this (1 s) is not loss or silence but the
+/// sender's clock jumping (a restarted sender, a rebuilt connection with a new random RTP
+/// timestamp base): playout jumps to that packet instead of concealing its way there, which
+/// at 10 ms a turn could take hours. Found by the `jitter` fuzz target.
+pub const RESYNC_SAMPLES: u64 = 48_000;
 
 const SAMPLES_PER_MS: f64 = 48.0;
 
@@ -273,6 +278,14 @@ impl JitterBuffer {
                     samples: held.samples,
                 }
             }
+            Some((&ts, _)) if ts - next > RESYNC_SAMPLES => {
+                // The sender's clock jumped: play from its new place.
+                let held = self.held.remove(&ts).expect("its first key");
+                self.dry = 0;
+                self.stats.played += 1;
+                self.next = Some(ts + u64::from(held.samples));
+                Playout::Packet(held.payload)
+            }
             Some((&ts, _)) => {
                 // A longer gap (loss, or the peer's DTX silence): conceal up to the next packet.
                 self.dry = 0;
@@ -315,6 +328,27 @@ mod tests {
         }
         assert_eq!(jb.pop(), Playout::Conceal(F));
         assert_eq!(jb.stats().played, 5);
+    }
+
+    /// The sender's clock jumps far ahead while playing (a restarted sender, a rebuilt
+    /// connection): playout follows it at once instead of concealing hours away.
+    #[test]
+    fn a_sender_clock_that_jumps_ahead_is_followed() {
+        let mut jb = JitterBuffer::new();
+        for i in 0..3u32 {
+            jb.push(1000 + i * F, F, vec![i as u8], f64::from(i) * 10.0);
+        }
+        for i in 0..3u8 {
+            assert_eq!(jb.pop(), Playout::Packet(vec![i]));
+        }
+        let jumped = 1000 + 3 * F + 2_000_000_000;
+        jb.push(jumped, F, vec![7], 30.0);
+        jb.push(jumped + F, F, vec![8], 40.0);
+        assert_eq!(jb.pop(), Playout::Packet(vec![7]));
+        assert_eq!(jb.pop(), Playout::Packet(vec![8]));
+        // A gap under a second is still loss or silence: concealed.
+        jb.push(jumped + 10 * F, F, vec![9], 50.0);
+        assert_eq!(jb.pop(), Playout::Conceal(F));
     }
 
     #[test]

@@ -21,15 +21,24 @@
 //! The jitter estimate ([`jitter::InterarrivalJitter`], RFC 3550) lives here and haven_session
 //! uses it for its per-peer figures too. This crate knows nothing of sessions or Bevy.
 
+#[cfg(feature = "native")]
 pub mod codec;
+#[cfg(feature = "native")]
 pub mod device;
+#[cfg(feature = "native")]
 pub mod disguise;
+#[cfg(feature = "native")]
 pub mod echo;
+#[cfg(feature = "native")]
 pub mod engine;
 pub mod jitter;
+#[cfg(feature = "native")]
 pub mod remote;
+#[cfg(feature = "native")]
 pub mod sink;
+#[cfg(feature = "native")]
 pub mod source;
+#[cfg(feature = "native")]
 pub mod thread;
 
 /// Opus runs at 48 kHz here, always.

@@ -1,13 +1,14 @@
 //! Object transfer over `bulk`, sans I/O: the receiving side's assembly (who may send, limits,
 //! order, hash) and the sending side's chunking and acknowledgements ([`Outbound`]). Every
-//! backend (WebRTC, the loopback hub) feeds these with messages and sends what they return;
-//! they never touch a socket or a clock.
+//! session backend (WebRTC, the loopback hub) feeds these with messages and sends what they
+//! return; they never touch a socket or a clock. It lives beside the wire format, with no
+//! native dependency, so that its fuzz target builds in moments.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use haven_proto::bulk::{self, Bulk, CancelReason, MAX_CHUNK, Manifest, ObjectId};
-use haven_proto::signal::Role;
+use crate::bulk::{self, Bulk, CancelReason, MAX_CHUNK, Manifest, ObjectId};
+use crate::signal::Role;
 use sha2::{Digest as _, Sha256};
 
 /// Acknowledge at least this often (bytes), so a sender knows where to resume.
@@ -411,7 +412,7 @@ pub fn manifest_for(id: ObjectId, kind: bulk::ObjectKind, data: &[u8]) -> Manife
 
 #[cfg(test)]
 mod tests {
-    use haven_proto::bulk::ObjectKind;
+    use crate::bulk::ObjectKind;
 
     use super::*;
 
