@@ -13,6 +13,7 @@ use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
 use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
 use serde::Serialize;
 
+pub(crate) mod faults;
 mod room;
 mod scenes;
 mod session;
@@ -54,6 +55,20 @@ enum Workload {
         #[arg(long, default_value_t = 2000)]
         frames: usize,
     },
+    /// A bad network, simulated: 10 % loss and 50 ± 30 ms delay each way, then everything
+    /// cut for 5 s. Voice gaps heard, avatar freezes and jumps, an object's transfer, room
+    /// events' order, the time to come back; a clean simulated link's figures beside them.
+    Faults {
+        /// Seconds of streaming on the poor link.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Seconds of the same on a clean link first (the reference).
+        #[arg(long, default_value_t = 5)]
+        clean_seconds: u64,
+        /// Megabytes of the object sent over the poor link.
+        #[arg(long, default_value_t = 20.0)]
+        object_mb: f64,
+    },
     /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
     Pose,
     /// Signaling: connections held, memory per connection, join→welcome latency under
@@ -72,6 +87,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     match args.workload.unwrap_or(Workload::Session { poses: 600 }) {
         Workload::Session { poses } => report(&session::run(poses)?, args.json),
         Workload::Pose => report(&pose_bench(), args.json),
+        Workload::Faults {
+            seconds,
+            clean_seconds,
+            object_mb,
+        } => report(
+            &faults::run(faults::Plan {
+                seconds,
+                clean_seconds,
+                object_bytes: (object_mb * 1e6) as usize,
+            })?,
+            args.json,
+        ),
         Workload::Room { frames } => report(&room::run(frames)?, args.json),
         Workload::Scenes { frames } => report(&scenes::run(frames)?, args.json),
         Workload::Signal {

@@ -43,13 +43,38 @@ pub(super) struct SessionFigures {
     bulk_vs_aiortc: Option<f64>,
 }
 
-struct Room {
-    server: haven_signal::server::ServerHandle,
+/// An in-process signaling server on loopback, and invites to its one room.
+pub(super) struct Room {
+    pub(super) server: haven_signal::server::ServerHandle,
     secret: ServerSecret,
 }
 
 impl Room {
+    pub(super) async fn start() -> anyhow::Result<Self> {
+        let secret = ServerSecret::generate()?;
+        let server = SignalServer::bind(ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            identity: TlsIdentity::self_signed(vec!["localhost".into()])?,
+            secret: secret.clone(),
+            limits: Limits::default(),
+            ice_servers: Vec::new(),
+            invite_files: None,
+        })
+        .await?
+        .spawn()?;
+        Ok(Self { server, secret })
+    }
+
     fn join(&self, role: Role) -> anyhow::Result<Session> {
+        self.join_with(role, None)
+    }
+
+    /// Joins as `role`, on the simulated network `nic` when given (loopback otherwise).
+    pub(super) fn join_with(
+        &self,
+        role: Role,
+        nic: Option<haven_session::simnet::SimulatedNic>,
+    ) -> anyhow::Result<Session> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let token = issue(
             &self.secret,
@@ -67,6 +92,7 @@ impl Room {
         )?;
         let mut config = SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly)?;
         config.tls = ClientTls::Pinned(self.server.fingerprint);
+        config.simulated = nic;
         Ok(Session::start(config)?)
     }
 }
@@ -162,18 +188,7 @@ async fn measure(
     poses: usize,
     reference: Option<super::AiortcReference>,
 ) -> anyhow::Result<SessionFigures> {
-    let secret = ServerSecret::generate()?;
-    let server = SignalServer::bind(ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        identity: TlsIdentity::self_signed(vec!["localhost".into()])?,
-        secret: secret.clone(),
-        limits: Limits::default(),
-        ice_servers: Vec::new(),
-        invite_files: None,
-    })
-    .await?
-    .spawn()?;
-    let room = Room { server, secret };
+    let room = Room::start().await?;
 
     let opus_encode_us_per_frame = opus_encode_cost()?;
 

@@ -403,6 +403,63 @@ fn the_room_bench_runs() {
     );
 }
 
+/// A consult on a poor simulated link (10 % loss, 50 ± 30 ms each way) then cut for 5 s
+/// (`haven bench faults`, shortened): the object arrives intact, every room event arrives
+/// once and in order, the patient never leaves the clinician's room, the session comes back
+/// after the cut, and the voice heard is mostly voice. The numeric bounds are far from what a
+/// run measures (a debug build on two busy cores: 2 % concealed, gaps of 30 ms, back 4-20 s
+/// after the cut) so they fail only when something breaks, not when the machine is slow.
+#[test]
+fn a_consult_on_a_poor_link_keeps_everything_and_survives_a_cut() {
+    let out = Command::new(HAVEN)
+        .args([
+            "bench",
+            "faults",
+            "--seconds",
+            "6",
+            "--clean-seconds",
+            "2",
+            "--object-mb",
+            "0.2",
+            "--json",
+        ])
+        .env("HAVEN_LOG", "warn")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let f: serde_json::Value = serde_json::from_str(&last).expect("JSON");
+    assert_eq!(f["transfer_intact"], true, "{f}");
+    assert_eq!(f["control_in_order"], true, "{f}");
+    assert_eq!(f["control_duplicates"], 0, "{f}");
+    assert_eq!(f["control_received"], f["control_sent"], "{f}");
+    assert_eq!(f["peer_left"], false, "{f}");
+    assert!(
+        f["packets_lost"].as_u64() > Some(50),
+        "loss was simulated: {f}"
+    );
+    assert!(
+        f["cut_recovered_s"].as_f64().is_some_and(|s| s < 60.0),
+        "back after the cut: {f}"
+    );
+    assert!(
+        f["voice_concealed_pct"].as_f64().is_some_and(|p| p < 50.0),
+        "mostly voice heard: {f}"
+    );
+    assert!(
+        f["voice_recovered_by_fec"].as_u64() > Some(0),
+        "FEC rebuilt lost frames: {f}"
+    );
+}
+
 /// `haven bench scenes` shows each scene at 10 headless beside the consult room, and times the
 /// safe room's key to a black frame (under 300 ms at 90 Hz: 27 frames).
 #[test]

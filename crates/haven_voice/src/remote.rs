@@ -90,6 +90,11 @@ impl RemoteVoice {
         Some((frame, ts))
     }
 
+    /// The depth the jitter buffer aims for, in milliseconds.
+    pub fn target_ms(&self) -> f64 {
+        self.jitter.target_ms()
+    }
+
     /// The jitter buffer's counters.
     pub fn stats(&self) -> JitterStats {
         self.jitter.stats()
