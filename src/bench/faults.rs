@@ -56,6 +56,8 @@ pub(crate) struct FaultFigures {
     voice_packets_received: u64,
     voice_packets_late: u64,
     voice_buffer_target_ms: f64,
+    /// The jitter buffer's counters at the end of the poor stretch (before the cut).
+    voice_poor_stretch: String,
     /// The same on the clean link.
     reference_voice_gap_ms_max: f64,
     reference_voice_concealed_pct: f64,
@@ -353,6 +355,7 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
     let mut poor = Heard::default();
     c.stream(Duration::from_secs(plan.seconds), &mut poor)
         .await?;
+    let voice_poor_stretch = format!("{:?}", c.voice.stats());
 
     // Everything cut for 5 s while the patient goes on; then back.
     net.cut(true);
@@ -391,6 +394,7 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
         voice_packets_received: c.voice.stats().received,
         voice_packets_late: c.voice.stats().late,
         voice_buffer_target_ms: round3(c.voice.target_ms()),
+        voice_poor_stretch,
         reference_voice_gap_ms_max: reference.gap_ms(),
         reference_voice_concealed_pct: reference.concealed_pct(),
         pose_freeze_ms_max: round3(poor.freeze_max.as_secs_f64() * 1000.0),

@@ -115,12 +115,17 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn write_wav(path: &Path, seed: u32, seconds: usize) -> Vec<i16> {
+/// `seconds` of speech-like sound, silent for the 10 ms frames in `silent` (where the sender's
+/// encoder goes to DTX and sends nothing).
+fn write_wav(path: &Path, seed: u32, seconds: usize, silent: std::ops::Range<usize>) -> Vec<i16> {
     let mut source = Synthetic::voice_like(seed);
     let mut sink = WavSink::create(path).expect("creates the WAV");
     let mut all = Vec::new();
-    for _ in 0..seconds * 100 {
-        let frame = source.next_frame(480);
+    for i in 0..seconds * 100 {
+        let mut frame = source.next_frame(480);
+        if silent.contains(&i) {
+            frame.fill(0);
+        }
         sink.play(&frame);
         all.extend(frame);
     }
@@ -149,8 +154,9 @@ fn aiortc_and_haven_exchange_voice_and_messages() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (haven_in, py_in) = (dir.join("haven_in.wav"), dir.join("py_in.wav"));
     let (haven_out, py_out) = (dir.join("haven_out.wav"), dir.join("py_out.wav"));
-    let haven_sent = write_wav(&haven_in, 3, 4);
-    let py_sent = write_wav(&py_in, 11, 4);
+    // Haven's side pauses for a second (DTX): aiortc must count no packet lost for it.
+    let haven_sent = write_wav(&haven_in, 3, 4, 150..250);
+    let py_sent = write_wav(&py_in, 11, 4, 0..0);
 
     let secret = dir.join("secret");
     let mut serve = Reaped(
@@ -255,6 +261,12 @@ fn aiortc_and_haven_exchange_voice_and_messages() {
     assert_eq!(py_seen["connected"], true, "{py_seen}");
     assert!(py_seen["poses_received"].as_u64() >= Some(100), "{py_seen}");
     assert_eq!(py_seen["pose_first_bytes_ok"], true, "{py_seen}");
+    // A pause in Haven's speech (DTX) steps the RTP timestamp only: aiortc saw no loss.
+    assert!(
+        py_seen["audio_packets_received"].as_u64() > Some(100),
+        "{py_seen}"
+    );
+    assert_eq!(py_seen["audio_packets_lost"], 0, "{py_seen}");
     // Haven opened its channels in band, with the settings each needs.
     assert_eq!(py_seen["channel_settings_ok"], true, "{py_seen}");
     assert_eq!(

@@ -763,3 +763,61 @@ async fn a_channel_that_never_opens_is_noticed_and_the_connection_rebuilt() {
     clinician.leave();
     server.handle.shutdown().await;
 }
+
+/// Silence left unsent (DTX) steps only the RTP timestamp: a participant who talks, is silent
+/// for 5 s and talks again arrives with contiguous sequence numbers, the timestamp stepping
+/// over the pause, and no packet counted lost (a browser counted one lost packet per pause
+/// when the sequence number stepped too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_in_speech_is_not_counted_as_loss() {
+    let server = start(Limits::default()).await;
+    let mut clinician = join(&server, "pause", Role::Clinician);
+    let a = me(&mut clinician).await;
+    let mut patient = join(&server, "pause", Role::Patient);
+    let b = me(&mut patient).await;
+    connected_to(&mut clinician, &[b]).await;
+    connected_to(&mut patient, &[a]).await;
+
+    const SILENT_FRAMES: u16 = 500; // 5 s of 10 ms frames
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for i in 0..100u16 {
+        tick.tick().await;
+        let skipped = if i == 50 { SILENT_FRAMES } else { 0 };
+        patient.send_audio(vec![i as u8 + 1; 20], Duration::from_millis(10), skipped);
+    }
+    let mut packets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while packets.len() < 100 && Instant::now() < deadline {
+        if let Some(SessionEvent::Audio { packet, .. }) =
+            clinician.next_event(Duration::from_millis(200)).await
+        {
+            packets.push((packet.sequence, packet.timestamp, packet.payload[0]));
+        }
+    }
+    assert_eq!(packets.len(), 100, "every packet arrived on loopback");
+    packets.sort_by_key(|&(_, _, order)| order);
+    for pair in packets.windows(2) {
+        let ((s0, t0, n0), (s1, t1, _)) = (pair[0], pair[1]);
+        assert_eq!(s1, s0.wrapping_add(1), "sequence numbers run on: {pair:?}");
+        let step = if n0 == 50 {
+            480 * (u32::from(SILENT_FRAMES) + 1)
+        } else {
+            480
+        };
+        assert_eq!(
+            t1.wrapping_sub(t0),
+            step,
+            "the timestamp steps over the pause: {pair:?}"
+        );
+    }
+    let stats = clinician.stats().await;
+    assert_eq!(stats[0].audio_packets_received, 100, "{stats:?}");
+    assert_eq!(
+        stats[0].audio_packets_lost, 0,
+        "a pause is not loss: {stats:?}"
+    );
+
+    patient.leave();
+    clinician.leave();
+    server.handle.shutdown().await;
+}

@@ -305,6 +305,11 @@ async def main():
         poses = asyncio.ensure_future(send_poses())
         await asyncio.sleep(args.seconds)
         done.set()
+        # What aiortc's receiver counted: lost packets come from gaps in sequence numbers.
+        for report in (await pc.getStats()).values():
+            if report.type == "inbound-rtp" and report.kind == "audio":
+                seen["audio_packets_received"] = report.packetsReceived
+                seen["audio_packets_lost"] = report.packetsLost
         await pc.close()
         sig.cancel()
         poses.cancel()

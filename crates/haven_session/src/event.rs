@@ -44,6 +44,9 @@ pub struct PeerStats {
     pub audio_packets_lost: i64,
     /// Audio interarrival jitter, ms.
     pub audio_jitter_ms: Option<f64>,
+    /// Poses to this peer dropped because the connection's send queue was full (a transfer on
+    /// a slow link): the newest pose matters, not every one.
+    pub poses_dropped: u64,
 }
 
 /// What the network reports to the front end.

@@ -25,7 +25,7 @@ mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
@@ -35,11 +35,13 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span, warn};
 use webrtc::api::media_engine::MIME_TYPE_OPUS;
 use webrtc::ice_transport::ice_server::RTCIceServer;
-use webrtc::media::Sample;
+use webrtc::rtp::header::Header;
+use webrtc::rtp::packet::Packet;
 use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
-use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_local::TrackLocalWriter as _;
+use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
-use self::state::{Backend, Internal, Kind, MAX_HELD};
+use self::state::{AudioClock, Backend, Internal, Kind, MAX_HELD, POSE_SEND_WAIT};
 use crate::command::{AudioRoute, Command};
 use crate::config::SessionConfig;
 use crate::event::SessionEvent;
@@ -110,17 +112,18 @@ async fn session(
                     .unwrap_or_default(),
             })
             .collect(),
-        audio: Arc::new(TrackLocalStaticSample::new(
+        audio: Arc::new(TrackLocalStaticRTP::new(
             RTCRtpCodecCapability {
                 mime_type: MIME_TYPE_OPUS.to_owned(),
                 clock_rate: 48_000,
                 channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
+                sdp_fmtp_line: peer::OPUS_FMTP.to_owned(),
                 rtcp_feedback: vec![],
             },
             "voice".to_owned(),
             "haven".to_owned(),
         )),
+        audio_clock: AudioClock::new(),
         peers: HashMap::new(),
         roles: welcome.peers.iter().map(|p| (p.id, p.role)).collect(),
         events: events.clone(),
@@ -230,8 +233,11 @@ impl Backend {
         match command {
             Command::Pose(bytes) => {
                 let bytes = Bytes::from(bytes);
-                for peer in self.peers.values().filter(|p| p.open) {
-                    let _ = peer.links.send(Kind::Pose, &bytes).await;
+                for peer in self.peers.values_mut().filter(|p| p.open) {
+                    let send = peer.links.send(Kind::Pose, &bytes);
+                    if tokio::time::timeout(POSE_SEND_WAIT, send).await.is_err() {
+                        peer.poses_dropped += 1;
+                    }
                 }
             }
             Command::Control(bytes) => {
@@ -257,14 +263,22 @@ impl Backend {
                 duration,
                 skipped,
             } => {
-                let sample = Sample {
-                    data: Bytes::from(packet),
-                    timestamp: SystemTime::now(),
-                    duration,
-                    prev_dropped_packets: skipped,
-                    ..Default::default()
+                // 48 kHz: the RTP clock of Opus, whatever the frame length.
+                let samples = (duration.as_micros() * 48 / 1000) as u32;
+                let (sequence_number, timestamp, marker) = self.audio_clock.next(samples, skipped);
+                let packet = Packet {
+                    header: Header {
+                        version: 2,
+                        marker,
+                        sequence_number,
+                        timestamp,
+                        // Each connection's own SSRC and payload type are put in as it is
+                        // written to that connection.
+                        ..Default::default()
+                    },
+                    payload: Bytes::from(packet),
                 };
-                let _ = self.audio.write_sample(&sample).await;
+                let _ = self.audio.write_rtp(&packet).await;
             }
             Command::Object { to, manifest, data } => self.send_object(to, manifest, data),
             Command::Cancel { to, id } => self.cancel_object(to, id).await,

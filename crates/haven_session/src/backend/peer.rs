@@ -8,7 +8,7 @@ use haven_proto::Redacted;
 use haven_proto::signal::{ClientMessage, IceCandidate, PeerId, PeerInfo, ServerMessage};
 use tracing::{debug, info, warn};
 use webrtc::api::interceptor_registry::register_default_interceptors;
-use webrtc::api::media_engine::MediaEngine;
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{API, APIBuilder};
 use webrtc::ice::mdns::MulticastDnsMode;
@@ -18,6 +18,9 @@ use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
 use webrtc::track::track_local::TrackLocal;
 
 use super::state::{Backend, Internal, Peer};
@@ -25,13 +28,32 @@ use crate::config::{ConnectionTiming, NetworkPolicy};
 use crate::event::SessionEvent;
 use crate::simnet::SimulatedNic;
 
+/// Opus as Haven sends it: 10 ms frames at least, in-band FEC, and DTX (silence is not sent;
+/// the receiver conceals it).
+pub(super) const OPUS_FMTP: &str = "minptime=10;useinbandfec=1;usedtx=1";
+
 pub(super) fn api(
     network: NetworkPolicy,
     timing: ConnectionTiming,
     simulated: Option<SimulatedNic>,
 ) -> Result<API, webrtc::Error> {
     let mut media = MediaEngine::default();
-    media.register_default_codecs()?;
+    // Opus alone, registered here rather than through the default codecs so that the SDP says
+    // what Haven does (`usedtx=1`); Haven sends no video.
+    media.register_codec(
+        RTCRtpCodecParameters {
+            capability: RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: OPUS_FMTP.to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: 111,
+            ..Default::default()
+        },
+        RTPCodecType::Audio,
+    )?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
     let mut settings = SettingEngine::default();
     settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
@@ -182,6 +204,7 @@ impl Backend {
                 first_event: wired.first_event,
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
+                poses_dropped: 0,
             },
         );
         Ok(offer)

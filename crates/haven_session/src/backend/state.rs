@@ -18,7 +18,7 @@ use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use crate::command::AudioRoute;
 use crate::config::Faults;
@@ -29,13 +29,60 @@ use crate::trust::{FirstEvent, WordsExchange};
 use haven_proto::control::Control;
 use haven_signal::clinic::{ClinicPublicKey, Identity};
 
-/// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Poses share the SCTP
-/// association with `bulk` and queue behind what is buffered, so HIGH bounds how long a pose
-/// can wait behind a transfer (256 KiB at 20 MB/s is 13 ms) while keeping the pipe full.
-pub(super) const BULK_HIGH: usize = 256 * 1024;
-pub(super) const BULK_LOW: usize = 64 * 1024;
+/// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Every channel of a
+/// connection shares one SCTP send queue, and webrtc-sctp holds it to 128 KiB: a send that
+/// finds it full waits until it drains. On a slow link (10 % loss drains it at ~10 KB/s) a
+/// `bulk` allowed to fill it stalled every pose and room event behind the transfer, and with
+/// them the voice (measured by `haven bench faults`: 95 % of the voice concealed during a
+/// transfer). HIGH plus one chunk (80 KiB) leaves the rest of the queue to poses and room
+/// events, and still keeps a fast link full.
+pub(super) const BULK_HIGH: usize = 64 * 1024;
+pub(super) const BULK_LOW: usize = 16 * 1024;
+/// The longest a pose waits for room in the send queue before it is dropped (a newer one
+/// follows in 10 ms): the main loop, which also sends the voice, never waits on a full queue
+/// for a pose.
+pub(super) const POSE_SEND_WAIT: Duration = Duration::from_millis(2);
 /// The most room events (and cancels) held for one peer while its channels are not open.
 pub(super) const MAX_HELD: usize = 256;
+
+/// The sequence number and timestamp of the voice track's next RTP packet. Silence that DTX
+/// leaves unsent steps the timestamp only: a gap in sequence numbers means loss (RFC 3550
+/// §5.1), so a pause in speech must not make one (a browser counted one lost packet per pause,
+/// and Haven's own loss figure did the same).
+pub(super) struct AudioClock {
+    pub(super) sequence: u16,
+    pub(super) timestamp: u32,
+    /// The next packet starts a talkspurt (the first, or the first after DTX silence): its
+    /// marker bit is set (RFC 3551 §4.1).
+    pub(super) talkspurt: bool,
+}
+
+impl AudioClock {
+    /// Starts at random values, as RFC 3550 asks.
+    pub(super) fn new() -> Self {
+        let mut bytes = [0u8; 6];
+        let _ = getrandom::fill(&mut bytes);
+        Self {
+            sequence: u16::from_le_bytes([bytes[0], bytes[1]]),
+            timestamp: u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]),
+            talkspurt: true,
+        }
+    }
+
+    /// The header fields of the next packet, `samples` long, after `skipped` frames of
+    /// `samples` each that were not sent; then moves on past it.
+    pub(super) fn next(&mut self, samples: u32, skipped: u16) -> (u16, u32, bool) {
+        self.timestamp = self
+            .timestamp
+            .wrapping_add(samples.wrapping_mul(u32::from(skipped)));
+        let marker = self.talkspurt || skipped > 0;
+        let header = (self.sequence, self.timestamp, marker);
+        self.sequence = self.sequence.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(samples);
+        self.talkspurt = false;
+        header
+    }
+}
 
 /// One of a connection's three data channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +229,8 @@ pub(super) struct Peer {
     pub(super) checked: bool,
     /// This connection's safety-words exchange.
     pub(super) words: WordsExchange,
+    /// Poses to it dropped because the send queue had no room for them in time.
+    pub(super) poses_dropped: u64,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -209,7 +258,9 @@ impl SendTask {
 pub(super) struct Backend {
     pub(super) api: API,
     pub(super) ice_servers: Vec<RTCIceServer>,
-    pub(super) audio: Arc<TrackLocalStaticSample>,
+    /// The one audio track every connection carries; Haven writes its RTP packets itself.
+    pub(super) audio: Arc<TrackLocalStaticRTP>,
+    pub(super) audio_clock: AudioClock,
     pub(super) peers: HashMap<PeerId, Peer>,
     /// Roles of everyone in the room, as the server told them (welcome and peer-joined).
     pub(super) roles: HashMap<PeerId, Role>,

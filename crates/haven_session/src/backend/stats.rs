@@ -14,6 +14,7 @@ impl Backend {
             let report = peer.pc.get_stats().await;
             let mut out = PeerStats {
                 peer: Some(id),
+                poses_dropped: peer.poses_dropped,
                 ..Default::default()
             };
             for entry in report.reports.values() {
