@@ -121,18 +121,16 @@ fn main() -> std::io::Result<()> {
     ] {
         write(&root, "bulk", name, &bulk::encode(&message))?;
     }
-    // The transfer target reads ops of four bytes: a manifest, its chunks, a resume, a cancel.
-    write(
-        &root,
-        "transfer",
-        "whole",
-        &[0, 0, 1, 0, 0, 2, 0, 0, 0, 3, 1, 200, 0, 4, 0, 7],
-    )?;
+    // The transfer target reads a role byte (even: the patient), then ops [op, id, b, c]: a
+    // manifest of 16·b + c bytes (op 0), a chunk at (37·b + c) mod (size + 2) of c + 1 bytes
+    // (op 2), a resume (5), a cancel (6). Object 2 is 33 bytes: whole in one chunk, or 10
+    // bytes then a resume and a cancel.
+    write(&root, "transfer", "whole", &[0, 0, 2, 2, 1, 2, 2, 18, 34])?;
     write(
         &root,
         "transfer",
         "resume",
-        &[0, 1, 2, 3, 2, 1, 0, 0, 5, 1, 2, 3, 6, 1, 0, 0],
+        &[0, 0, 2, 2, 1, 2, 2, 13, 9, 5, 2, 2, 1, 6, 2, 0, 0],
     )?;
     // The jitter target reads ops of eight bytes: packets 10 ms apart, with playout turns.
     let mut jitter = Vec::new();

@@ -1,6 +1,6 @@
 //! `haven audit verify`: any bytes as an audit log (a file a user hands over, possibly
-//! truncated, edited or forged). A typed error or a report; no panic; no session both whole
-//! and cut short; two logs agree or not whichever is "mine".
+//! truncated, edited or forged). A typed error or a report; no panic; two logs agree or not
+//! whichever is "mine".
 #![no_main]
 
 use haven_share::audit;
@@ -8,14 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = audit::verify(data).map(|report| report.intact());
-    if let Ok(sessions) = audit::verify_sessions(data) {
-        for session in &sessions {
-            assert!(
-                !(session.whole() && session.cut_short()),
-                "whole and cut short at once"
-            );
-        }
-    }
+    let _ = audit::verify_sessions(data);
     // Two logs (the input cut in two at the first blank line) agree or not whichever side
     // is "mine".
     let cut = data

@@ -164,6 +164,8 @@ struct Consult {
     start: Instant,
     seq: u16,
     next_control: u32,
+    /// Whether a numbered room event goes every 100 ms.
+    sending_controls: bool,
     controls: Vec<u32>,
     /// The object sent, and when it arrived and whether it arrived as sent.
     object: Arc<Vec<u8>>,
@@ -190,7 +192,7 @@ impl Consult {
                 _ = send.tick() => {
                     let t = self.secs();
                     self.patient.send_pose(&probe_pose(t, self.seq));
-                    if self.seq.is_multiple_of(10) {
+                    if self.sending_controls && self.seq.is_multiple_of(10) {
                         self.patient.send_control(&Control::Revoked { object: ObjectId(self.next_control) });
                         self.next_control += 1;
                     }
@@ -315,6 +317,7 @@ async fn consult(
             start: Instant::now(),
             seq: 0,
             next_control: 0,
+            sending_controls: true,
             controls: Vec::new(),
             object: Arc::new(Vec::new()),
             received: None,
@@ -355,7 +358,9 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
     let mut poor = Heard::default();
     c.stream(Duration::from_secs(plan.seconds), &mut poor)
         .await?;
-    let voice_poor_stretch = format!("{:?}", c.voice.stats());
+    let stretch = c.voice.stats();
+    let stretch_target_ms = c.voice.target_ms();
+    let voice_poor_stretch = format!("{stretch:?}");
 
     // Everything cut for 5 s while the patient goes on; then back.
     net.cut(true);
@@ -371,10 +376,12 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
             cut_recovered = Some(back.elapsed().as_secs_f64());
         }
     }
-    // Then until the object is whole and the room events have caught up.
+    // Then until the object is whole and the room events sent have all arrived (no more are
+    // sent meanwhile: the last one is then a fixed target).
+    c.sending_controls = false;
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(600)
-        && (c.received.is_none() || c.controls.last() != Some(&(c.next_control - 1)))
+        && (c.received.is_none() || c.controls.last() != Some(&c.next_control.saturating_sub(1)))
     {
         c.stream(Duration::from_millis(200), &mut after).await?;
     }
@@ -390,10 +397,10 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
         connect_s: round3(connect_s),
         voice_gap_ms_max: poor.gap_ms(),
         voice_concealed_pct: poor.concealed_pct(),
-        voice_recovered_by_fec: c.voice.stats().recovered,
-        voice_packets_received: c.voice.stats().received,
-        voice_packets_late: c.voice.stats().late,
-        voice_buffer_target_ms: round3(c.voice.target_ms()),
+        voice_recovered_by_fec: stretch.recovered,
+        voice_packets_received: stretch.received,
+        voice_packets_late: stretch.late,
+        voice_buffer_target_ms: round3(stretch_target_ms),
         voice_poor_stretch,
         reference_voice_gap_ms_max: reference.gap_ms(),
         reference_voice_concealed_pct: reference.concealed_pct(),

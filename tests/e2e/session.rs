@@ -821,3 +821,48 @@ async fn a_pause_in_speech_is_not_counted_as_loss() {
     clinician.leave();
     server.handle.shutdown().await;
 }
+
+/// A patient who joined first answers the newcomer's offer, and so sends its objects on a
+/// `bulk` channel it took from the other side: its back-pressure must wake it as the buffer
+/// drains there too (webrtc-rs drops a threshold set before such a channel opens, and each
+/// send task then waited out its 100 ms timeout: ~0.8 MB/s). The rate is printed, not held to
+/// a bound (speed lives in `haven bench`); the object must arrive whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::print_stderr, reason = "the test reports what it measured")]
+async fn a_patient_who_answered_sends_an_object_at_full_speed() {
+    let server = start(Limits::default()).await;
+    let mut patient = join(&server, "answerer", Role::Patient);
+    let b = me(&mut patient).await;
+    let mut clinician = join(&server, "answerer", Role::Clinician);
+    let a = me(&mut clinician).await;
+    connected_to(&mut patient, &[a]).await;
+    connected_to(&mut clinician, &[b]).await;
+    let object = pattern(8_000_000);
+    let mut next_object = 1;
+    let started = Instant::now();
+    let id = send_object(
+        &patient,
+        &mut next_object,
+        a,
+        ObjectKind::Dicom,
+        Arc::clone(&object),
+    );
+    let (arrived, _) = wait_for(
+        &mut clinician,
+        Duration::from_secs(120),
+        |e| matches!(e, SessionEvent::ObjectReceived { manifest, .. } if manifest.id == id),
+    )
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let SessionEvent::ObjectReceived { data, .. } = arrived else {
+        unreachable!("matched above")
+    };
+    assert!(*data.expose() == *object, "arrived intact");
+    eprintln!(
+        "8 MB from the answering side in {seconds:.2} s ({:.1} MB/s)",
+        8.0 / seconds
+    );
+    patient.leave();
+    clinician.leave();
+    server.handle.shutdown().await;
+}

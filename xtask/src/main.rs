@@ -4,7 +4,9 @@
 //!   a simulated patient (synthetic voice, scripted motion, a scan and records shared) and the
 //!   clinician's room window (headless under Xvfb with a screenshot when there is no display).
 //! - `cargo xtask test`: what CI runs: format check, clippy, the supply-chain checks and the
-//!   SBOM (`cargo xtask deny`), every test, the fuzz targets compiled.
+//!   SBOM (`cargo xtask deny`), every test (heavy ones must run in CI), every fuzz target for
+//!   a few seconds.
+//! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the fuzz targets, longer.
 //! - `cargo xtask deny [--advisories]`: `cargo deny` on licences, bans and sources (and the
 //!   RustSec advisories with `--advisories`, where the network reaches GitHub), then the
 //!   binary's CycloneDX SBOM in `target/sbom/`.
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
                 "usage: cargo xtask <demo | test | deps | deny [--advisories] | fuzz [--seconds N] [TARGET...]>",
             );
             say("  demo  run the main job: haven demo (a consult with a simulated patient)");
-            say("  test  what CI runs: fmt, clippy, all tests, fuzz targets compiled");
+            say("  test  what CI runs: fmt, clippy, all tests, every fuzz target for 5 s");
             say("  deps  install the Debian and Python packages the build and tests need");
             say("  deny  cargo deny (licences, bans, sources; --advisories too) and the SBOM");
             say("  fuzz  run every fuzz target (or those named) for N seconds each (default 60)");

@@ -232,6 +232,17 @@ pub fn decode(bytes: &[u8]) -> Result<Control, ControlDecodeError> {
     {
         return Err(ControlDecodeError::Invalid("display name too long"));
     }
+    if let Control::Pointer(Some(p)) = &message
+        && !p
+            .origin
+            .iter()
+            .chain(&p.direction)
+            .chain(p.hit.iter().flatten())
+            .all(|v| v.is_finite())
+    {
+        // A NaN or infinite ray would reach the other side's renderer.
+        return Err(ControlDecodeError::Invalid("pointer not finite"));
+    }
     if let Control::Shared(share) = &message
         && (share.label.expose().len() > MAX_SHARE_LABEL
             || share.consent.expose().len() > MAX_SHARE_CONSENT)
@@ -430,6 +441,24 @@ mod tests {
             if let Ok(read) = decode(&bytes) {
                 prop_assert_eq!(decode(&encode(&read)).expect("re-encodes"), read);
             }
+        }
+    }
+
+    #[test]
+    fn a_pointer_that_is_not_finite_is_refused() {
+        let ray = |v: f32| {
+            Control::Pointer(Some(Pointer {
+                origin: [0.0, 1.0, v],
+                direction: [0.0, 0.0, -1.0],
+                hit: None,
+            }))
+        };
+        assert!(decode(&encode(&ray(0.5))).is_ok());
+        for bad in [f32::NAN, f32::INFINITY] {
+            assert_eq!(
+                decode(&encode(&ray(bad))).unwrap_err(),
+                ControlDecodeError::Invalid("pointer not finite")
+            );
         }
     }
 

@@ -50,7 +50,7 @@ pub struct SessionConfig {
 /// Faults a test puts in to watch the session recover from them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
-    /// On the answering side, refuse (close, never read) the data channel with this label on
+    /// On the answering side, refuse (never wire, then close) the data channel with this label on
     /// the first connection to each peer: the channel never opens, as when webrtc-rs loses
     /// one, and the connection must be noticed and rebuilt.
     pub refuse_first_channel: Option<&'static str>,

@@ -288,6 +288,9 @@ impl JitterBuffer {
             }
             Some((&ts, _)) => {
                 // A longer gap (loss, or the peer's DTX silence): conceal up to the next packet.
+                // Concealing is not standing too deep: the packet at the gap's end is played,
+                // never dropped to trim the delay (found by the `jitter` fuzz target).
+                self.over_target = 0;
                 self.dry = 0;
                 let gap = (ts - next).min(u64::from(CONCEAL_SAMPLES)) as u32;
                 self.stats.concealed += 1;

@@ -86,9 +86,24 @@ impl Wiring {
     async fn wire(&self, kind: Kind, dc: &Arc<RTCDataChannel>) {
         let (id, generation) = (self.id, self.generation);
         let internal = self.internal.clone();
+        // `bulk`'s back-pressure threshold and its wake-up are set once the channel is open:
+        // on a channel the peer opened, webrtc-rs keeps what is set before that and never
+        // hands it to the channel underneath, so the wake-up would never come.
+        let low = (kind == Kind::Bulk).then(|| (Arc::downgrade(dc), Arc::clone(&self.bulk_low)));
         dc.on_open(Box::new(move || {
             let _ = internal.send(Internal::Open(id, generation, kind));
-            Box::pin(async {})
+            Box::pin(async move {
+                if let Some((dc, notify)) = low
+                    && let Some(dc) = dc.upgrade()
+                {
+                    dc.set_buffered_amount_low_threshold(BULK_LOW).await;
+                    dc.on_buffered_amount_low(Box::new(move || {
+                        notify.notify_one();
+                        Box::pin(async {})
+                    }))
+                    .await;
+                }
+            })
         }));
         match kind {
             Kind::Pose => {
@@ -154,13 +169,6 @@ impl Wiring {
                         }
                     })
                 }));
-                dc.set_buffered_amount_low_threshold(BULK_LOW).await;
-                let notify = Arc::clone(&self.bulk_low);
-                dc.on_buffered_amount_low(Box::new(move || {
-                    notify.notify_one();
-                    Box::pin(async {})
-                }))
-                .await;
             }
         }
     }
@@ -236,10 +244,18 @@ impl Backend {
                         }
                         _ => {
                             // Not one of Haven's channels, not with Haven's settings, or a
-                            // second of one kind: closed, never read. Its label is the
-                            // peer's to choose: not logged.
+                            // second of one kind: never wired (what arrives on it is dropped)
+                            // and closed as soon as webrtc-rs has opened it (closing before
+                            // does nothing). Its label is the peer's to choose: not logged.
                             warn!(peer = %wiring.id, "refused a data channel the peer opened");
-                            let _ = dc.close().await;
+                            let weak = Arc::downgrade(&dc);
+                            dc.on_open(Box::new(move || {
+                                Box::pin(async move {
+                                    if let Some(dc) = weak.upgrade() {
+                                        let _ = dc.close().await;
+                                    }
+                                })
+                            }));
                         }
                     }
                 })

@@ -4,8 +4,10 @@
 //!
 //! Who offers: the newcomer offers to everyone already in the room (it learns them from the
 //! welcome; they learn of it from `peer-joined` and wait). The server orders joins, so two
-//! peers never offer to each other at once, and ICE restarts are made by the side that made the
-//! first offer: there is no glare to resolve.
+//! peers never offer to each other at once, and ICE restarts and rebuilds are made by the side
+//! that offered the connection. The one exception, a connection whose channels did not open,
+//! is rebuilt by the answerer only one period after the offerer would have (see `reconnect`),
+//! so the two do not offer at once in the case where both miss channels.
 //!
 //! Its parts, each adding to the types of [`state`] (which imports none of them):
 //! - this file: the runtime, the main loop, and what it does with commands and notes;

@@ -59,9 +59,22 @@ impl Backend {
                 self.channels_ready(id).await;
                 None
             }
-            Internal::ChannelsDue(id, generation) => {
+            Internal::ChannelsDue(id, generation, second) => {
                 let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
                 if peer.open {
+                    return None;
+                }
+                if !peer.offerer && !second {
+                    // The side that offered goes first: when the association itself never
+                    // came up both sides miss channels, and two rebuilds at once would cross
+                    // (each answering the other's offer, neither left offering). The answerer
+                    // rebuilds only if this same connection is still without its channels
+                    // one period later, by when the offerer would have replaced it.
+                    let (internal, wait) = (self.internal.clone(), self.channels_within);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = internal.send(Internal::ChannelsDue(id, generation, true));
+                    });
                     return None;
                 }
                 warn!(
@@ -85,7 +98,7 @@ impl Backend {
                         let (internal, wait) = (self.internal.clone(), self.channels_within);
                         tokio::spawn(async move {
                             tokio::time::sleep(wait).await;
-                            let _ = internal.send(Internal::ChannelsDue(id, generation));
+                            let _ = internal.send(Internal::ChannelsDue(id, generation, false));
                         });
                     }
                     RTCPeerConnectionState::Connected if peer.open && peer.announce_reconnect => {

@@ -31,11 +31,11 @@ use haven_signal::clinic::{ClinicPublicKey, Identity};
 
 /// Back-pressure on `bulk`: stop queueing above HIGH, resume below LOW. Every channel of a
 /// connection shares one SCTP send queue, and webrtc-sctp holds it to 128 KiB: a send that
-/// finds it full waits until it drains. On a slow link (10 % loss drains it at ~10 KB/s) a
+/// finds it full waits until it drains. On a slow link (10 % loss drains it at ~20 KB/s) a
 /// `bulk` allowed to fill it stalled every pose and room event behind the transfer, and with
 /// them the voice (measured by `haven bench faults`: 95 % of the voice concealed during a
-/// transfer). HIGH plus one chunk (80 KiB) leaves the rest of the queue to poses and room
-/// events, and still keeps a fast link full.
+/// transfer). HIGH plus one chunk (80 KiB, for one object at a time) leaves the rest of the
+/// queue to poses and room events, and still keeps a fast link full.
 pub(super) const BULK_HIGH: usize = 64 * 1024;
 pub(super) const BULK_LOW: usize = 16 * 1024;
 /// The longest a pose waits for room in the send queue before it is dropped (a newer one
@@ -179,8 +179,9 @@ pub(super) enum Internal {
     Channel(PeerId, u32, Kind, Arc<RTCDataChannel>),
     /// A channel opened on this side.
     Open(PeerId, u32, Kind),
-    /// The connection has been up for a while: are its channels open?
-    ChannelsDue(PeerId, u32),
+    /// The connection has been up for a while: are its channels open? (The second check,
+    /// `true`, is the answering side's.)
+    ChannelsDue(PeerId, u32, bool),
     /// Still not connected, some time after an ICE restart?
     Recheck(PeerId, u32),
     /// The receiver holds this many bytes of an object we send it.
