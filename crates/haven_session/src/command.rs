@@ -36,7 +36,11 @@ pub(crate) enum Command {
 }
 
 /// Where voice packets from peers go: the event queue, or a voice thread's own queue.
-pub(crate) type AudioRoute = Option<mpsc::UnboundedSender<(PeerId, AudioPacket)>>;
+/// Voice packets held for the voice thread at most (20 s of 10 ms packets from one peer):
+/// more, while it does not read, are dropped.
+pub(crate) const VOICE_ROUTE_LIMIT: usize = 2000;
+
+pub(crate) type AudioRoute = Option<mpsc::Sender<(PeerId, AudioPacket)>>;
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

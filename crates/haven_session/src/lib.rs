@@ -27,6 +27,7 @@ mod config;
 mod counters;
 mod event;
 pub mod loopback;
+pub mod queue;
 mod receive;
 mod session;
 pub mod simnet;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::command::{AudioRoute, Command};
 use crate::config::{SessionConfig, SessionError};
 use crate::event::{AudioPacket, PeerStats, SessionEvent};
+use crate::queue::EventReceiver;
 use crate::{backend, transfer};
 
 /// The voice half of a session, for an audio thread that runs on its own clock: packets from
@@ -20,13 +21,13 @@ use crate::{backend, transfer};
 #[derive(Debug)]
 pub struct VoiceLink {
     commands: mpsc::UnboundedSender<Command>,
-    incoming: mpsc::UnboundedReceiver<(PeerId, AudioPacket)>,
+    incoming: mpsc::Receiver<(PeerId, AudioPacket)>,
 }
 
 impl VoiceLink {
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
-        incoming: mpsc::UnboundedReceiver<(PeerId, AudioPacket)>,
+        incoming: mpsc::Receiver<(PeerId, AudioPacket)>,
     ) -> Self {
         Self { commands, incoming }
     }
@@ -102,7 +103,7 @@ impl StatsRequest {
 #[derive(Debug)]
 pub struct Session {
     commands: mpsc::UnboundedSender<Command>,
-    events: mpsc::UnboundedReceiver<SessionEvent>,
+    events: EventReceiver,
     /// The network thread, for the WebRTC backend; `None` for a hub's session.
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -116,7 +117,7 @@ impl Session {
 
     /// Like [`Session::start`], with voice split off into a [`VoiceLink`] for an audio thread.
     pub fn start_with_voice(config: SessionConfig) -> Result<(Self, VoiceLink), SessionError> {
-        let (audio_tx, incoming) = mpsc::unbounded_channel();
+        let (audio_tx, incoming) = mpsc::channel(crate::command::VOICE_ROUTE_LIMIT);
         let session = Self::spawn(config, Some(audio_tx))?;
         let voice = VoiceLink::new(session.commands.clone(), incoming);
         Ok((session, voice))
@@ -124,7 +125,7 @@ impl Session {
 
     fn spawn(config: SessionConfig, audio: AudioRoute) -> Result<Self, SessionError> {
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (event_tx, events) = mpsc::unbounded_channel();
+        let (event_tx, events) = crate::queue::event_queue();
         let thread = std::thread::Builder::new()
             .name("haven-session".into())
             .spawn(move || backend::run(config, command_rx, event_tx, audio))?;
@@ -139,7 +140,7 @@ impl Session {
     /// `commands` and fills `events` when it is driven.
     pub(crate) fn without_thread(
         commands: mpsc::UnboundedSender<Command>,
-        events: mpsc::UnboundedReceiver<SessionEvent>,
+        events: EventReceiver,
     ) -> Self {
         Self {
             commands,
@@ -155,7 +156,7 @@ impl Session {
 
     /// The next event if one has arrived; never waits (for the frame loop).
     pub fn try_event(&mut self) -> Option<SessionEvent> {
-        self.events.try_recv().ok()
+        self.events.try_recv()
     }
 
     /// The next event, waiting at most `limit` (for tests and tools).
@@ -164,6 +165,12 @@ impl Session {
             .await
             .ok()
             .flatten()
+    }
+
+    /// Events dropped because the front end did not read them fast enough (a flood of poses,
+    /// voice or junk; see [`crate::queue`]).
+    pub fn events_dropped(&self) -> crate::queue::Dropped {
+        self.events.dropped()
     }
 
     /// Sends a pose update to every connected peer (dropped for peers not yet connected).

@@ -27,6 +27,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 use super::state::{BULK_LOW, Backend, Internal, Kind, Links};
 use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, SessionEvent};
+use crate::queue::EventSender;
 use crate::receive::{self, ToSender};
 use crate::transfer::Incoming;
 use crate::trust;
@@ -65,7 +66,7 @@ struct Wiring {
     id: PeerId,
     role: Role,
     generation: u32,
-    events: mpsc::UnboundedSender<SessionEvent>,
+    events: EventSender,
     internal: mpsc::UnboundedSender<Internal>,
     incoming: Arc<Mutex<Incoming>>,
     /// Still waiting for the connection's first room event.
@@ -289,7 +290,9 @@ impl Backend {
                     };
                     match &route {
                         Some(voice) => {
-                            let _ = voice.send((id, audio));
+                            // Full (the voice thread stopped reading): dropped; a
+                            // flooding peer cannot grow memory.
+                            let _ = voice.try_send((id, audio));
                         }
                         None => {
                             let _ = events.send(SessionEvent::Audio {

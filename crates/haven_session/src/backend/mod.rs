@@ -47,11 +47,12 @@ use self::state::{AudioClock, Backend, Internal, Kind, MAX_HELD, POSE_SEND_WAIT}
 use crate::command::{AudioRoute, Command};
 use crate::config::SessionConfig;
 use crate::event::SessionEvent;
+use crate::queue::EventSender;
 
 pub(crate) fn run(
     config: SessionConfig,
     commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<SessionEvent>,
+    events: EventSender,
     audio_route: AudioRoute,
 ) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -77,7 +78,7 @@ pub(crate) fn run(
 async fn session(
     config: SessionConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<SessionEvent>,
+    events: EventSender,
     audio_route: AudioRoute,
 ) -> Result<(), String> {
     let (mut client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)

@@ -23,7 +23,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use crate::command::AudioRoute;
 use crate::config::Faults;
 use crate::counters::AudioCounters;
-use crate::event::SessionEvent;
+use crate::queue::EventSender;
 use crate::transfer::{Incoming, Outbound};
 use crate::trust::{FirstEvent, WordsExchange};
 use haven_proto::control::Control;
@@ -265,7 +265,7 @@ pub(super) struct Backend {
     pub(super) peers: HashMap<PeerId, Peer>,
     /// Roles of everyone in the room, as the server told them (welcome and peer-joined).
     pub(super) roles: HashMap<PeerId, Role>,
-    pub(super) events: mpsc::UnboundedSender<SessionEvent>,
+    pub(super) events: EventSender,
     /// Voice packets go here instead of `events` when a voice thread took them.
     pub(super) audio_route: AudioRoute,
     pub(super) internal: mpsc::UnboundedSender<Internal>,

@@ -18,6 +18,7 @@ use tracing::warn;
 use crate::command::{AudioRoute, Command};
 use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, PeerStats, SessionEvent};
+use crate::queue::EventSender;
 use crate::receive::{self, ToSender};
 use crate::transfer::{AckOutcome, Incoming, Outbound, chunks_from};
 use crate::trust::{self, WordsExchange};
@@ -79,7 +80,7 @@ pub(super) struct RtpClock {
 pub(super) struct Member {
     pub(super) info: PeerInfo,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
-    pub(super) events: mpsc::UnboundedSender<SessionEvent>,
+    pub(super) events: EventSender,
     pub(super) audio_route: AudioRoute,
     pub(super) cut: bool,
     /// Objects arriving, by sender.
@@ -107,7 +108,7 @@ impl Member {
     pub(super) fn new(
         info: PeerInfo,
         commands: mpsc::UnboundedReceiver<Command>,
-        events: mpsc::UnboundedSender<SessionEvent>,
+        events: EventSender,
         audio_route: AudioRoute,
     ) -> Self {
         Self {
@@ -366,7 +367,7 @@ impl Member {
                     .count(packet.sequence, packet.timestamp, packet.arrived);
                 match &self.audio_route {
                     Some(voice) => {
-                        let _ = voice.send((from, packet));
+                        let _ = voice.try_send((from, packet));
                     }
                     None => self.say(SessionEvent::Audio { from, packet }),
                 }

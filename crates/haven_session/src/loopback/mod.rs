@@ -168,7 +168,7 @@ impl LoopbackHub {
 
     /// Like [`LoopbackHub::join`], with voice split off into a [`VoiceLink`].
     pub fn join_with_voice(&mut self, role: Role) -> (Session, VoiceLink) {
-        let (audio_tx, incoming) = mpsc::unbounded_channel();
+        let (audio_tx, incoming) = mpsc::channel(crate::command::VOICE_ROUTE_LIMIT);
         let session = self.add(role, Some(audio_tx));
         let voice = VoiceLink::new(session.command_sender(), incoming);
         (session, voice)
@@ -181,7 +181,7 @@ impl LoopbackHub {
         };
         self.next_peer += 1;
         let (commands_tx, commands) = mpsc::unbounded_channel();
-        let (events, events_rx) = mpsc::unbounded_channel();
+        let (events, events_rx) = crate::queue::event_queue();
         let peers = self.peers();
         let _ = events.send(SessionEvent::Joined {
             me,
