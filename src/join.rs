@@ -476,6 +476,10 @@ async fn participate(
                     figures.safety_words.push(format!("peer {peer}: {words}"));
                 }
                 SessionEvent::PeerReconnecting(p) => info!(peer = %p, "reconnecting"),
+                SessionEvent::PeerLost(p) => warn!(
+                    peer = %p,
+                    "the connection could not be rebuilt; check the network (Wi-Fi, VPN, firewall)"
+                ),
                 SessionEvent::PeerReconnected(p) => {
                     info!(peer = %p, "reconnected");
                     shares.peer_reconnected(p);

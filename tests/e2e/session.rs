@@ -866,3 +866,82 @@ async fn a_patient_who_answered_sends_an_object_at_full_speed() {
     clinician.leave();
     server.handle.shutdown().await;
 }
+
+/// A network that never comes back: after ICE fails and `MAX_REBUILDS` new connections fail,
+/// both sides stop trying and say `PeerLost` once (the peer stays in the room); asked to try
+/// again once the network is back, they reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_ends_with_the_peer_lost_and_trying_again_reconnects() {
+    logs();
+    let server = start(Limits::default()).await;
+    let net = SimulatedNetwork::new().await.expect("a simulated network");
+    let timing = ConnectionTiming {
+        disconnected_after: Duration::from_millis(500),
+        failed_after: Duration::from_secs(1),
+        keepalive: Duration::from_millis(200),
+        rebuild_after: Duration::from_secs(1),
+        ..ConnectionTiming::default()
+    };
+    let mut sessions = Vec::new();
+    for role in [Role::Clinician, Role::Patient] {
+        let token = server.invite("lost", role);
+        let mut config =
+            SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly).expect("invite");
+        config.simulated = Some(net.attach().await.expect("an interface"));
+        config.timing = timing;
+        let mut session = Session::start(config).expect("starts");
+        let id = me(&mut session).await;
+        sessions.push((session, id));
+    }
+    let (mut patient, b) = sessions.pop().expect("patient");
+    let (mut clinician, a) = sessions.pop().expect("clinician");
+    connected_to(&mut clinician, &[b]).await;
+    connected_to(&mut patient, &[a]).await;
+
+    net.cut(true);
+    // ICE fails after 1 s, then six new connections a second apart: lost within ~10 s.
+    let limit = Duration::from_secs(40);
+    let (_, before) = wait_for(
+        &mut patient,
+        limit,
+        |e| matches!(e, SessionEvent::PeerLost(p) if *p == a),
+    )
+    .await;
+    assert!(
+        before
+            .iter()
+            .any(|e| matches!(e, SessionEvent::PeerReconnecting(p) if *p == a)),
+        "reconnecting was said first: {before:?}"
+    );
+    let (_, before) = wait_for(
+        &mut clinician,
+        limit,
+        |e| matches!(e, SessionEvent::PeerLost(p) if *p == b),
+    )
+    .await;
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, SessionEvent::PeerLeft(_))),
+        "the peer stays in the room: {before:?}"
+    );
+
+    net.cut(false);
+    patient.reconnect(a);
+    wait_for(
+        &mut patient,
+        limit,
+        |e| matches!(e, SessionEvent::PeerReconnected(p) if *p == a),
+    )
+    .await;
+    wait_for(
+        &mut clinician,
+        limit,
+        |e| matches!(e, SessionEvent::PeerReconnected(p) if *p == b),
+    )
+    .await;
+
+    patient.leave();
+    clinician.leave();
+    server.handle.shutdown().await;
+}

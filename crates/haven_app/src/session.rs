@@ -63,6 +63,9 @@ pub struct SessionFigures {
     pub connected: Vec<PeerId>,
     /// Peers whose connection broke and is being restarted.
     pub reconnecting: Vec<PeerId>,
+    /// Peers whose connection could not be rebuilt: the session stopped trying until asked
+    /// ([`TryAgain`]).
+    pub lost: Vec<PeerId>,
     /// The latest figures of each peer connection.
     pub stats: HashMap<PeerId, PeerStats>,
     /// Why the session ended, if it did.
@@ -238,6 +241,10 @@ pub struct CancelObject {
     pub object: ObjectId,
 }
 
+/// Try again to reach a peer whose connection was lost (F5 in the window).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct TryAgain(pub PeerId);
+
 /// The patient trusts a clinician or therapist whose clinic credential did not check out:
 /// the session stops holding back what waits for its connection.
 #[derive(Message, Clone, Copy, Debug)]
@@ -284,6 +291,7 @@ impl Plugin for SessionPlugin {
             .add_message::<SendObject>()
             .add_message::<CancelObject>()
             .add_message::<TrustPeer>()
+            .add_message::<TryAgain>()
             .add_message::<LeaveRequested>()
             .add_message::<Pressed>()
             .add_systems(Startup, add_leave_button)
@@ -350,6 +358,7 @@ fn poll_session(
             }
             SessionEvent::PeerConnected(peer) => {
                 figures.reconnecting.retain(|&c| c != peer);
+                figures.lost.retain(|&c| c != peer);
                 if !figures.connected.contains(&peer) {
                     figures.connected.push(peer);
                 }
@@ -362,12 +371,20 @@ fn poll_session(
                 }
                 down.reconnecting.write(PeerReconnecting(peer));
             }
+            SessionEvent::PeerLost(peer) => {
+                figures.reconnecting.retain(|&c| c != peer);
+                if !figures.lost.contains(&peer) {
+                    figures.lost.push(peer);
+                }
+            }
             SessionEvent::PeerReconnected(peer) => {
                 figures.reconnecting.retain(|&c| c != peer);
+                figures.lost.retain(|&c| c != peer);
                 down.reconnected.write(PeerReconnected(peer));
             }
             SessionEvent::PeerLeft(peer) => {
                 figures.connected.retain(|&c| c != peer);
+                figures.lost.retain(|&c| c != peer);
                 figures.reconnecting.retain(|&c| c != peer);
                 figures.people.retain(|c| c.id != peer);
                 figures.stats.remove(&peer);
@@ -484,6 +501,7 @@ struct Up<'w, 's> {
     objects: MessageReader<'w, 's, SendObject>,
     cancels: MessageReader<'w, 's, CancelObject>,
     trusted: MessageReader<'w, 's, TrustPeer>,
+    try_again: MessageReader<'w, 's, TryAgain>,
 }
 
 fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut up: Up<'_, '_>) {
@@ -513,6 +531,15 @@ fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut
     }
     for TrustPeer(peer) in up.trusted.read() {
         session.trust_anyway(*peer);
+    }
+    for TryAgain(peer) in up.try_again.read() {
+        if figures.lost.contains(peer) {
+            session.reconnect(*peer);
+            figures.lost.retain(|c| c != peer);
+            if !figures.reconnecting.contains(peer) {
+                figures.reconnecting.push(*peer);
+            }
+        }
     }
     for SendControlTo { to, message } in up.targeted.read() {
         session.send_control_to(*to, message);

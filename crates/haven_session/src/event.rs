@@ -74,6 +74,10 @@ pub enum SessionEvent {
     /// [`Session::reconnect`](crate::Session::reconnect)): the same peer, nothing to set up again. Objects on their way
     /// go on from what the receiver holds.
     PeerReconnected(PeerId),
+    /// The connection to a peer could not be rebuilt ([`MAX_REBUILDS`](crate::MAX_REBUILDS)
+    /// new connections in a row failed): the session stops trying, and says so once. The peer
+    /// is still in the room; [`Session::reconnect`](crate::Session::reconnect) tries again.
+    PeerLost(PeerId),
     /// A peer left (or its connection was closed).
     PeerLeft(PeerId),
     /// A pose update.

@@ -39,3 +39,8 @@ pub use haven_proto::transfer;
 pub use config::{ConnectionTiming, Faults, NetworkPolicy, SessionConfig, SessionError};
 pub use event::{AudioPacket, PeerStats, SessionEvent, worth_logging};
 pub use session::{Session, StatsRequest, VoiceLink};
+
+/// New connections to one peer that may fail in a row (each after
+/// [`ConnectionTiming::rebuild_after`]; about a minute and a half with the defaults, after ICE
+/// has failed) before the session gives up on it and says [`SessionEvent::PeerLost`].
+pub const MAX_REBUILDS: u32 = 6;

@@ -24,7 +24,7 @@ use crate::button::FrontEnd;
 use crate::hit::{HitBox, first_hit};
 use crate::layout::Seat;
 use crate::rig::{LocalHand, LocalHead, LocalPointer, Side};
-use crate::session::{LeaveRequested, SessionFigures};
+use crate::session::{LeaveRequested, SessionFigures, TryAgain};
 use crate::trust::PeerTrust;
 use crate::voice::{SetMuted, VoiceActivity};
 
@@ -371,9 +371,16 @@ fn buttons(
 fn shortcuts(
     keys: Res<'_, ButtonInput<KeyCode>>,
     activity: Res<'_, VoiceActivity>,
+    figures: Res<'_, SessionFigures>,
     mut trust: ResMut<'_, PeerTrust>,
     mut mute: MessageWriter<'_, SetMuted>,
+    mut try_again: MessageWriter<'_, TryAgain>,
 ) {
+    if keys.just_pressed(KeyCode::F5) {
+        for &peer in &figures.lost {
+            try_again.write(TryAgain(peer));
+        }
+    }
     if keys.just_pressed(KeyCode::KeyM) {
         mute.write(SetMuted(!activity.muted));
     }
@@ -487,7 +494,9 @@ fn update_hud(
             lines.push(format!("  You ({}) - {you}", role_name(me.role)));
         }
         for person in &figures.people {
-            let state = if figures.reconnecting.contains(&person.id) {
+            let state = if figures.lost.contains(&person.id) {
+                "connection lost - check the Wi-Fi, VPN or firewall; F5 tries again".to_owned()
+            } else if figures.reconnecting.contains(&person.id) {
                 "reconnecting...".to_owned()
             } else if !figures.connected.contains(&person.id) {
                 "joining...".to_owned()

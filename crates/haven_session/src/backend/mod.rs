@@ -102,6 +102,8 @@ async fn session(
         channels_within: config.timing.channels_within,
         faults: config.faults,
         faulted: HashSet::new(),
+        rebuilds: HashMap::new(),
+        lost: HashSet::new(),
         ice_servers: welcome
             .ice_servers
             .iter()
@@ -285,7 +287,12 @@ impl Backend {
             }
             Command::Object { to, manifest, data } => self.send_object(to, manifest, data),
             Command::Cancel { to, id } => self.cancel_object(to, id).await,
-            Command::Reconnect(to) => return self.rebuild(to, false).await,
+            Command::Reconnect(to) => {
+                // Asked for: a fresh count of tries.
+                self.rebuilds.remove(&to);
+                self.lost.remove(&to);
+                return self.rebuild(to, false).await;
+            }
             Command::TrustAnyway(peer) => self.trust(peer).await,
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats().await);

@@ -139,6 +139,19 @@ impl Backend {
         let replaced = self.peers.remove(&id);
         let rebuilt = replaced.is_some();
         let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
+        if rebuilt {
+            // Counted on both sides: the offerer stops after the last try; the answerer, which
+            // never builds, judges that last try when it has had its time.
+            let tries = self.rebuilds.entry(id).or_insert(0);
+            *tries += 1;
+            if !offerer && *tries >= crate::MAX_REBUILDS {
+                let (internal, wait) = (self.internal.clone(), self.rebuild_after);
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = internal.send(Internal::LastTry(id, generation));
+                });
+            }
+        }
         if let Some(old) = replaced {
             // What was on its way goes on over the new connection, from what arrived; what
             // waited for the old one to open waits for the new one.
@@ -228,6 +241,8 @@ impl Backend {
                 // What had arrived in part is gone with it.
                 self.incoming.remove(&peer_id);
                 self.connected_once.remove(&peer_id);
+                self.rebuilds.remove(&peer_id);
+                self.lost.remove(&peer_id);
                 let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
                 Vec::new()
             }

@@ -122,6 +122,13 @@ impl Backend {
                 None
             }
 
+            Internal::LastTry(id, generation) => {
+                let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
+                if !peer.open {
+                    self.give_up(id);
+                }
+                None
+            }
             Internal::Recheck(id, generation) => {
                 let peer = self.peers.get(&id)?;
                 if peer.generation != generation
@@ -181,6 +188,7 @@ impl Backend {
         }
         peer.open = true;
         let generation = peer.generation;
+        self.rebuilds.remove(&id);
         info!(peer = %id, generation, "channels open");
         let reconnected = std::mem::take(&mut peer.announce_reconnect);
         if self.connected_once.insert(id) {
@@ -253,6 +261,14 @@ impl Backend {
         self.resume_sends(id).await;
     }
 
+    /// Stops trying to reconnect to `id` and says so, once (until asked to try again).
+    pub(super) fn give_up(&mut self, id: PeerId) {
+        if self.lost.insert(id) {
+            warn!(peer = %id, tries = crate::MAX_REBUILDS, "could not reconnect; giving up until asked again");
+            let _ = self.events.send(SessionEvent::PeerLost(id));
+        }
+    }
+
     /// Starts an ICE restart on the connection we offered, and a check that it worked.
     async fn restart_ice(&mut self, id: PeerId, generation: u32) -> Option<ClientMessage> {
         let peer = self.peers.get(&id)?;
@@ -292,6 +308,13 @@ impl Backend {
             return None;
         }
         let info = peer.info;
+        if self.lost.contains(&id) {
+            return None;
+        }
+        if self.rebuilds.get(&id).copied().unwrap_or(0) >= crate::MAX_REBUILDS {
+            self.give_up(id);
+            return None;
+        }
         // A peer never connected is still connecting, not reconnecting.
         if !peer.announce_reconnect && self.connected_once.contains(&id) {
             let _ = self.events.send(SessionEvent::PeerReconnecting(id));

@@ -184,6 +184,8 @@ pub(super) enum Internal {
     ChannelsDue(PeerId, u32, bool),
     /// Still not connected, some time after an ICE restart?
     Recheck(PeerId, u32),
+    /// The answering side's view of the offerer's last try: not open by now, the peer is lost.
+    LastTry(PeerId, u32),
     /// The receiver holds this many bytes of an object we send it.
     Acked(PeerId, ObjectId, u64),
     /// The receiver cancelled an object we send it (why, for the event).
@@ -276,6 +278,10 @@ pub(super) struct Backend {
     /// How long a connected connection's channels may take to open.
     pub(super) channels_within: Duration,
     pub(super) faults: Faults,
+    /// New connections built in a row for each peer since its channels last opened.
+    pub(super) rebuilds: HashMap<PeerId, u32>,
+    /// Peers given up on ([`SessionEvent::PeerLost`] said) until asked to try again.
+    pub(super) lost: HashSet<PeerId>,
     /// Peers whose first connection a fault was put in (once each).
     pub(super) faulted: HashSet<PeerId>,
     pub(super) next_generation: u32,
