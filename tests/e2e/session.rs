@@ -622,6 +622,32 @@ async fn a_transfer_resumes_after_a_reconnect_and_a_cancel_stops_one() {
     server.handle.shutdown().await;
 }
 
+/// A clinician, then a patient (who offers), on the simulated network `net` with `timing`,
+/// connected to each other.
+async fn simulated_pair(
+    server: &TestServer,
+    net: &SimulatedNetwork,
+    room: &str,
+    timing: ConnectionTiming,
+) -> ((Session, PeerId), (Session, PeerId)) {
+    let mut sessions = Vec::new();
+    for role in [Role::Clinician, Role::Patient] {
+        let token = server.invite(room, role);
+        let mut config =
+            SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly).expect("invite");
+        config.simulated = Some(net.attach().await.expect("an interface"));
+        config.timing = timing;
+        let mut session = Session::start(config).expect("starts");
+        let id = me(&mut session).await;
+        sessions.push((session, id));
+    }
+    let (mut patient, b) = sessions.pop().expect("patient");
+    let (mut clinician, a) = sessions.pop().expect("clinician");
+    connected_to(&mut clinician, &[b]).await;
+    connected_to(&mut patient, &[a]).await;
+    ((clinician, a), (patient, b))
+}
+
 /// A real outage on a simulated network (webrtc-rs's virtual router, shared by both peers in
 /// this process): every packet between the peers is dropped in the middle of a transfer. Both
 /// sides see the connection break; the ICE restart cannot work while the network is down, so
@@ -641,21 +667,8 @@ async fn an_outage_mid_transfer_is_survived_and_the_transfer_resumes() {
         rebuild_after: Duration::from_secs(3),
         ..ConnectionTiming::default()
     };
-    let mut sessions = Vec::new();
-    for role in [Role::Clinician, Role::Patient] {
-        let token = server.invite("outage", role);
-        let mut config =
-            SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly).expect("invite");
-        config.simulated = Some(net.attach().await.expect("an interface"));
-        config.timing = timing;
-        let mut session = Session::start(config).expect("starts");
-        let id = me(&mut session).await;
-        sessions.push((session, id));
-    }
-    let (mut patient, b) = sessions.pop().expect("patient");
-    let (mut clinician, a) = sessions.pop().expect("clinician");
-    connected_to(&mut clinician, &[b]).await;
-    connected_to(&mut patient, &[a]).await;
+    let ((mut clinician, a), (mut patient, b)) =
+        simulated_pair(&server, &net, "outage", timing).await;
 
     const MIB: u64 = 1024 * 1024;
     let object = pattern(2_500_000);
@@ -882,21 +895,8 @@ async fn reconnecting_ends_with_the_peer_lost_and_trying_again_reconnects() {
         rebuild_after: Duration::from_secs(1),
         ..ConnectionTiming::default()
     };
-    let mut sessions = Vec::new();
-    for role in [Role::Clinician, Role::Patient] {
-        let token = server.invite("lost", role);
-        let mut config =
-            SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly).expect("invite");
-        config.simulated = Some(net.attach().await.expect("an interface"));
-        config.timing = timing;
-        let mut session = Session::start(config).expect("starts");
-        let id = me(&mut session).await;
-        sessions.push((session, id));
-    }
-    let (mut patient, b) = sessions.pop().expect("patient");
-    let (mut clinician, a) = sessions.pop().expect("clinician");
-    connected_to(&mut clinician, &[b]).await;
-    connected_to(&mut patient, &[a]).await;
+    let ((mut clinician, a), (mut patient, b)) =
+        simulated_pair(&server, &net, "lost", timing).await;
 
     net.cut(true);
     // ICE fails after 1 s, then six new connections a second apart: lost within ~10 s.

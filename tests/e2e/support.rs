@@ -135,13 +135,18 @@ impl TestServer {
     }
 }
 
-/// Logs to stderr when `HAVEN_TEST_LOG` names a filter (e.g. `haven_session=debug`).
+/// Logs when `HAVEN_TEST_LOG` names a filter (e.g. `haven_session=debug`): into the test's
+/// own output, or, with `HAVEN_TEST_LOG_STDERR` set, straight to stderr (every test's lines,
+/// with their threads, for a failure that shows only when tests run side by side).
 pub(crate) fn logs() {
     if let Ok(filter) = std::env::var("HAVEN_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
-            .try_init();
+        let builder =
+            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
+        let _ = if std::env::var_os("HAVEN_TEST_LOG_STDERR").is_some() {
+            builder.with_writer(std::io::stderr).try_init()
+        } else {
+            builder.with_test_writer().try_init()
+        };
     }
 }
 

@@ -168,14 +168,28 @@ async fn a_man_in_the_middle_at_the_signaling_server_is_caught() {
         while let Some(e) = clinician.try_event() {
             note(&mut c, &e);
         }
-        // The relay: each half's room events go out of the other half, to its victim.
+        // The relay: each half's room events go out of the other half, to its victim, but
+        // not the safety-words exchange, which each half runs with its own victim: a victim
+        // takes the first commitment it receives, so a forwarded one that overtook the
+        // relay's own (it can: channels open without a wait now) left that victim with no
+        // words at all and the test timed out under load.
+        let relayed = |message: &Control| {
+            !matches!(
+                message,
+                Control::WordsCommit { .. } | Control::WordsReveal { .. }
+            )
+        };
         while let Some(e) = relay_to_patient.try_event() {
-            if let SessionEvent::Control { message, .. } = &e {
+            if let SessionEvent::Control { message, .. } = &e
+                && relayed(message)
+            {
                 relay_to_clinician.send_control_to(clinician_id, message);
             }
         }
         while let Some(e) = relay_to_clinician.try_event() {
-            if let SessionEvent::Control { message, .. } = &e {
+            if let SessionEvent::Control { message, .. } = &e
+                && relayed(message)
+            {
                 relay_to_patient.send_control_to(patient_id, message);
             }
         }
