@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use bevy::math::Vec3;
 use haven_app::avatar::interp::PoseBuffer;
 use haven_proto::bulk::{ObjectId, ObjectKind};
 use haven_proto::control::Control;
@@ -109,7 +110,7 @@ struct Heard {
     concealed_frames: u64,
     gap_run: u64,
     gap_max: u64,
-    last_head: Option<[f32; 3]>,
+    last_head: Option<Vec3>,
     still_since: Option<Instant>,
     freeze_max: Duration,
     jump_max_m: f32,
@@ -127,11 +128,9 @@ impl Heard {
         }
     }
 
-    fn head(&mut self, at: [f32; 3], now: Instant) {
+    fn head(&mut self, at: Vec3, now: Instant) {
         if let Some(last) = self.last_head {
-            let moved =
-                ((at[0] - last[0]).powi(2) + (at[1] - last[1]).powi(2) + (at[2] - last[2]).powi(2))
-                    .sqrt();
+            let moved = at.distance(last);
             self.jump_max_m = self.jump_max_m.max(moved);
             if moved < 1e-5 {
                 let since = *self.still_since.get_or_insert(now);
@@ -214,7 +213,7 @@ impl Consult {
                 _ = look.tick() => {
                     let now = Instant::now();
                     if let Some(pose) = self.avatar.sample(self.secs()) {
-                        heard.head(pose.head.position.to_array(), now);
+                        heard.head(pose.head.position, now);
                     }
                 }
                 event = self.clinician.next_event(Duration::from_millis(5)) => self.take(event)?,
