@@ -48,9 +48,17 @@ struct Seen {
     words: Option<SafetyWords>,
     verdict: Option<Result<Verified, NotVerified>>,
     avatar: Option<String>,
+    /// Room events from the other side that reached the app before the verdict on it.
+    before_verdict: Vec<String>,
 }
 
 fn note(seen: &mut Seen, event: &SessionEvent) {
+    if let SessionEvent::Control { message, .. } = event
+        && seen.verdict.is_none()
+    {
+        seen.before_verdict
+            .push(format!("{message:?}").chars().take(40).collect());
+    }
     match event {
         SessionEvent::Joined { me, .. } => seen.me = Some(me.id),
         SessionEvent::PeerJoined(info) => seen.peer = Some(info.id),
@@ -104,6 +112,13 @@ async fn a_clinician_is_verified_end_to_end_and_both_read_the_same_words() {
         "Verified by Northside Clinic: Dr Ada Byrne, Clinical psychologist"
     );
     assert_eq!(verified.licence, "PSY 40211");
+    // Nothing the clinician says reaches the patient's app before it is known who said it
+    // (a scene command read first would be refused as from no one in particular).
+    assert!(
+        p.before_verdict.is_empty(),
+        "room events before the verdict: {:?}",
+        p.before_verdict
+    );
     assert_eq!(p.words.expect("words"), c.words.expect("words"));
     assert!(
         c.verdict.is_none(),

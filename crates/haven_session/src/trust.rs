@@ -63,6 +63,88 @@ pub(crate) fn verdict(
     SessionEvent::PeerVerified { peer, verdict }
 }
 
+/// One connection's judge of who a clinician or therapist is: its verdict reaches the
+/// application before any room event of that connection does, so no command from the peer is
+/// read before it is known whether it may send it. Both ways to a verdict (the first room event
+/// arrived, or nothing came in the time allowed) take the same lock, and say the verdict and
+/// the event under it.
+#[derive(Debug)]
+pub(crate) struct Judge {
+    peer: PeerId,
+    role: Role,
+    /// No verdict yet (always false for a role with nothing to prove).
+    waiting: std::sync::Mutex<bool>,
+}
+
+impl Judge {
+    /// The judge of a new connection to `peer`, in `role`.
+    pub(crate) fn new(peer: PeerId, role: Role) -> Self {
+        Self {
+            peer,
+            role,
+            waiting: std::sync::Mutex::new(matches!(role, Role::Clinician | Role::Therapist)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// No verdict yet: the fingerprints are worth fetching before `deliver`.
+    pub(crate) fn waiting(&self) -> bool {
+        *self.lock()
+    }
+
+    /// `event`, a room event of the connection, arrived: through `say`, the verdict first when
+    /// it is the first (judged against `clinic` and the connection's `fingerprints`, this
+    /// side's then the peer's; none: no proof can match), then the event. Returns whether a
+    /// verdict was said and it verified the peer.
+    pub(crate) fn deliver(
+        &self,
+        event: SessionEvent,
+        clinic: Option<&ClinicPublicKey>,
+        fingerprints: Option<&(String, String)>,
+        mut say: impl FnMut(SessionEvent),
+    ) -> bool {
+        let mut waiting = self.lock();
+        let mut verified = false;
+        if std::mem::take(&mut *waiting)
+            && let Some(said) = first_event(self.role, &event)
+        {
+            let verdict = self.judge(&said, clinic, fingerprints);
+            verified = matches!(verdict, SessionEvent::PeerVerified { verdict: Ok(_), .. });
+            say(verdict);
+        }
+        say(event);
+        verified
+    }
+
+    /// Nothing came in the time allowed: the verdict, through `say`, unless one was said.
+    pub(crate) fn silence(
+        &self,
+        clinic: Option<&ClinicPublicKey>,
+        fingerprints: Option<&(String, String)>,
+        say: impl FnOnce(SessionEvent),
+    ) {
+        let mut waiting = self.lock();
+        if std::mem::take(&mut *waiting)
+            && let Some(said) = nothing_said(self.role)
+        {
+            say(self.judge(&said, clinic, fingerprints));
+        }
+    }
+
+    fn judge(
+        &self,
+        said: &FirstEvent,
+        clinic: Option<&ClinicPublicKey>,
+        fingerprints: Option<&(String, String)>,
+    ) -> SessionEvent {
+        let (own, other) = fingerprints.map_or(("", ""), |(o, t)| (o.as_str(), t.as_str()));
+        verdict(self.peer, said, clinic, own, other)
+    }
+}
+
 /// The room event that proves this side's credential on a connection.
 pub(crate) fn proof(identity: &Identity, own: &str, other: &str) -> Vec<u8> {
     control::encode(&Control::Identity(Box::new(identity.prove(own, other))))
@@ -212,5 +294,46 @@ mod tests {
                 .is_none(),
             "once"
         );
+    }
+
+    fn control(message: Control) -> SessionEvent {
+        SessionEvent::Control {
+            from: PeerId(4),
+            role: Role::Therapist,
+            message,
+        }
+    }
+
+    fn said(judge: &Judge, event: SessionEvent) -> Vec<String> {
+        let mut out = Vec::new();
+        judge.deliver(event, None, None, |e| out.push(format!("{e:?}")));
+        out
+    }
+
+    /// A therapist's verdict comes before its first room event and only once; silence after a
+    /// verdict says nothing; a patient has no verdict at all.
+    #[test]
+    fn the_verdict_comes_first_and_once() {
+        let judge = Judge::new(PeerId(4), Role::Therapist);
+        assert!(judge.waiting());
+        let first = said(&judge, control(Control::Heartbeat));
+        assert_eq!(first.len(), 2, "{first:?}");
+        assert!(first[0].starts_with("PeerVerified"), "{first:?}");
+        assert!(first[1].contains("Heartbeat"), "{first:?}");
+        assert!(!judge.waiting());
+        assert_eq!(said(&judge, control(Control::Heartbeat)).len(), 1);
+        let mut late = Vec::new();
+        judge.silence(None, None, |e| late.push(e));
+        assert!(late.is_empty(), "{late:?}");
+
+        let quiet = Judge::new(PeerId(4), Role::Therapist);
+        let mut verdicts = Vec::new();
+        quiet.silence(None, None, |e| verdicts.push(format!("{e:?}")));
+        assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+        assert_eq!(said(&quiet, control(Control::Heartbeat)).len(), 1);
+
+        let patient = Judge::new(PeerId(4), Role::Patient);
+        assert!(!patient.waiting());
+        assert_eq!(said(&patient, control(Control::Heartbeat)).len(), 1);
     }
 }

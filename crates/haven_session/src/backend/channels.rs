@@ -9,7 +9,6 @@
 //! reach a stream the other side has not taken: the race of pre-negotiated channels, where data
 //! could land before webrtc-rs opened its side and kill the channel, cannot happen.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -18,19 +17,21 @@ use haven_proto::bulk;
 use haven_proto::channel;
 use haven_proto::control::Control;
 use haven_proto::signal::{PeerId, PeerInfo, Role};
+use haven_signal::clinic::ClinicPublicKey;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 use webrtc::data_channel::RTCDataChannel;
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::peer_connection::RTCPeerConnection;
 
+use super::peer::fingerprints;
 use super::state::{BULK_LOW, Backend, Internal, Kind, Links};
 use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, SessionEvent};
 use crate::queue::EventSender;
 use crate::receive::{self, ToSender};
 use crate::transfer::Incoming;
-use crate::trust;
+use crate::trust::Judge;
 
 impl Kind {
     fn from_label(label: &str) -> Option<Self> {
@@ -69,8 +70,12 @@ struct Wiring {
     events: EventSender,
     internal: mpsc::UnboundedSender<Internal>,
     incoming: Arc<Mutex<Incoming>>,
-    /// Still waiting for the connection's first room event.
-    first_event: Arc<AtomicBool>,
+    /// Who a clinician or therapist is, said before its room events.
+    judge: Arc<Judge>,
+    /// The clinic whose credentials this side checks.
+    clinic: Option<ClinicPublicKey>,
+    /// The connection, for its fingerprints (weak: it owns the channels that own this).
+    pc: Weak<RTCPeerConnection>,
     bulk_low: Arc<Notify>,
 }
 
@@ -79,7 +84,7 @@ struct Wiring {
 pub(super) struct Wired {
     pub(super) links: Links,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
-    pub(super) first_event: Arc<AtomicBool>,
+    pub(super) judge: Arc<Judge>,
 }
 
 impl Wiring {
@@ -117,16 +122,12 @@ impl Wiring {
             Kind::Control => {
                 let (events, internal, role) =
                     (self.events.clone(), self.internal.clone(), self.role);
-                // The connection's first room event says who a clinician or therapist is
-                // (`trust`).
-                let first = Arc::clone(&self.first_event);
+                let (judge, clinic, pc) = (Arc::clone(&self.judge), self.clinic, self.pc.clone());
+                // webrtc-rs awaits each message's future before it reads the next: the
+                // connection's room events reach the queue in order, its first one (which says
+                // who a clinician or therapist is) after the verdict on it.
                 dc.on_message(Box::new(move |msg| {
                     let event = receive::control_event(id, role, &msg.data);
-                    if first.swap(false, Ordering::AcqRel)
-                        && let Some(said) = trust::first_event(role, &event)
-                    {
-                        let _ = internal.send(Internal::FirstEvent(id, generation, said));
-                    }
                     if let SessionEvent::Control {
                         message:
                             message @ (Control::WordsCommit { .. } | Control::WordsReveal { .. }),
@@ -135,8 +136,25 @@ impl Wiring {
                     {
                         let _ = internal.send(Internal::Words(id, generation, message.clone()));
                     }
-                    let _ = events.send(event);
-                    Box::pin(async {})
+                    let (events, internal, judge, pc) = (
+                        events.clone(),
+                        internal.clone(),
+                        Arc::clone(&judge),
+                        pc.clone(),
+                    );
+                    Box::pin(async move {
+                        let prints = match pc.upgrade() {
+                            Some(pc) if judge.waiting() => fingerprints(&pc).await,
+                            _ => None,
+                        };
+                        let verified =
+                            judge.deliver(event, clinic.as_ref(), prints.as_ref(), |event| {
+                                let _ = events.send(event);
+                            });
+                        if verified {
+                            let _ = internal.send(Internal::Verified(id, generation));
+                        }
+                    })
                 }));
             }
             Kind::Bulk => {
@@ -182,7 +200,7 @@ impl Backend {
     /// is the incoming audio track.
     pub(super) async fn wire_connection(
         &mut self,
-        pc: &RTCPeerConnection,
+        pc: &Arc<RTCPeerConnection>,
         info: PeerInfo,
         generation: u32,
         offerer: bool,
@@ -200,7 +218,9 @@ impl Backend {
                     .entry(id)
                     .or_insert_with(|| Arc::new(Mutex::new(Incoming::new(budget, info.role)))),
             ),
-            first_event: Arc::new(AtomicBool::new(true)),
+            judge: Arc::new(Judge::new(id, info.role)),
+            clinic: self.clinic,
+            pc: Arc::downgrade(pc),
             bulk_low: Arc::new(Notify::new()),
         };
         let mut links = Links::new(Arc::clone(&wiring.bulk_low));
@@ -308,7 +328,7 @@ impl Backend {
         Ok(Wired {
             links,
             audio: counters,
-            first_event: wiring.first_event,
+            judge: wiring.judge,
         })
     }
 }

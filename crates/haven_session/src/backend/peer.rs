@@ -214,7 +214,7 @@ impl Backend {
                 open: false,
                 channels_watched: false,
                 audio: wired.audio,
-                first_event: wired.first_event,
+                judge: wired.judge,
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
                 poses_dropped: 0,

@@ -3,8 +3,6 @@
 //! has not worked in time. Objects on their way go on from what the receiver holds.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
@@ -139,16 +137,19 @@ impl Backend {
                 info!(peer = %id, "not connected again in time; building a new connection");
                 self.rebuild(id, false).await
             }
-            Internal::FirstEvent(id, generation, said) => {
+            Internal::Verified(id, generation) => {
+                self.peers.get(&id).filter(|p| p.generation == generation)?;
+                self.trust(id).await;
+                None
+            }
+            Internal::Silent(id, generation) => {
                 let peer = self.peers.get(&id).filter(|p| p.generation == generation)?;
-                // No fingerprints to check against: no proof can match.
-                let (own, other) = fingerprints(&peer.pc).await.unwrap_or_default();
-                let event = trust::verdict(id, &said, self.clinic.as_ref(), &own, &other);
-                let verified = matches!(event, SessionEvent::PeerVerified { verdict: Ok(_), .. });
-                let _ = self.events.send(event);
-                if verified {
-                    self.trust(id).await;
-                }
+                let prints = fingerprints(&peer.pc).await;
+                let events = &self.events;
+                peer.judge
+                    .silence(self.clinic.as_ref(), prints.as_ref(), |event| {
+                        let _ = events.send(event);
+                    });
                 None
             }
             Internal::Words(id, generation, message) => {
@@ -207,13 +208,11 @@ impl Backend {
             warn!(peer = %id, "the connection's descriptions name no DTLS fingerprint");
         }
         // A clinician or therapist that says nothing at all is judged after a while.
-        if let Some(said) = trust::nothing_said(peer.info.role) {
-            let (first, internal) = (Arc::clone(&peer.first_event), self.internal.clone());
+        if peer.judge.waiting() {
+            let internal = self.internal.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(FIRST_EVENT_WAIT).await;
-                if first.swap(false, Ordering::AcqRel) {
-                    let _ = internal.send(Internal::FirstEvent(id, generation, said));
-                }
+                let _ = internal.send(Internal::Silent(id, generation));
             });
         }
         for cancel in std::mem::take(&mut peer.held_cancels) {

@@ -25,7 +25,7 @@ use crate::config::Faults;
 use crate::counters::AudioCounters;
 use crate::queue::EventSender;
 use crate::transfer::{Incoming, Outbound};
-use crate::trust::{FirstEvent, WordsExchange};
+use crate::trust::{Judge, WordsExchange};
 use haven_proto::control::Control;
 use haven_signal::clinic::{ClinicPublicKey, Identity};
 
@@ -192,9 +192,10 @@ pub(super) enum Internal {
     Declined(PeerId, ObjectId, &'static str),
     /// A send task (its number) found its channel closed.
     Stalled(PeerId, ObjectId, u64),
-    /// The first room event of a connection from a clinician or therapist: to be checked
-    /// against the connection's fingerprints.
-    FirstEvent(PeerId, u32, FirstEvent),
+    /// The verdict on that connection (said already) verified the peer.
+    Verified(PeerId, u32),
+    /// That connection's clinician or therapist said nothing in `FIRST_EVENT_WAIT`.
+    Silent(PeerId, u32),
     /// A safety-words commitment or nonce arrived on that connection.
     Words(PeerId, u32, Control),
 }
@@ -221,9 +222,9 @@ pub(super) struct Peer {
     /// The check that the channels opened in time was started.
     pub(super) channels_watched: bool,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
-    /// Still waiting for this connection's first room event (its control callback and the
-    /// `FIRST_EVENT_WAIT` timer race for it; whoever takes it says what it means).
-    pub(super) first_event: Arc<AtomicBool>,
+    /// Who a clinician or therapist is on this connection (its control callback and the
+    /// `FIRST_EVENT_WAIT` timer race for the verdict; the judge says it once).
+    pub(super) judge: Arc<Judge>,
     /// This connection may carry what waits for this peer: room events for it alone and
     /// objects. False for a clinician or therapist on each new connection while this side
     /// checks credentials (a clinic is configured), until its proof checks out on this very
