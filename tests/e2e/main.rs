@@ -2,6 +2,7 @@
 //!
 //! - [`signal`]: the signaling server over real TLS on loopback.
 //! - [`session`]: two and three Haven peers over real WebRTC on loopback.
+//! - [`resume`]: a consult that loses its signaling server, and one whose server restarts.
 //! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
@@ -13,6 +14,7 @@ mod cli;
 mod demo;
 mod interop;
 mod privacy;
+mod resume;
 mod session;
 mod signal;
 mod support;

@@ -131,7 +131,8 @@ async fn two_peers_relay_offer_answer_and_candidates_both_ways() {
     assert_eq!(
         a.recv_timeout(WAIT).await.expect("peer-left"),
         ServerMessage::PeerLeft {
-            peer_id: wb.peer_id
+            peer_id: wb.peer_id,
+            gone: false
         }
     );
     server.handle.shutdown().await;

@@ -28,6 +28,15 @@ pub(crate) fn now() -> u64 {
 pub(crate) async fn start(limits: Limits) -> TestServer {
     let secret = ServerSecret::generate().expect("randomness");
     let identity = TlsIdentity::self_signed(vec!["localhost".into()]).expect("rcgen");
+    start_with(limits, secret, identity).await
+}
+
+/// A server with this secret and certificate (a restart of another).
+pub(crate) async fn start_with(
+    limits: Limits,
+    secret: ServerSecret,
+    identity: TlsIdentity,
+) -> TestServer {
     let server = SignalServer::bind(ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         identity,
@@ -97,6 +106,25 @@ impl TestServer {
 
     pub(crate) fn invite(&self, room: &str, role: Role) -> String {
         self.invite_at(room, role, 600, 5, now())
+    }
+
+    /// An invite that reaches this server through a [`Relay`] on `port`.
+    pub(crate) fn invite_through(&self, port: u16, room: &str, role: Role) -> String {
+        issue(
+            &self.secret,
+            InviteRequest {
+                host: "127.0.0.1".into(),
+                port,
+                room: room.parse().expect("room"),
+                role,
+                ttl_secs: 600,
+                uses: 1,
+                pin: Some(self.handle.fingerprint.to_hex()),
+                clinic: None,
+            },
+            now(),
+        )
+        .expect("randomness")
     }
 
     pub(crate) async fn join_with(
@@ -273,5 +301,77 @@ pub(crate) mod heavy {
         if let Some(path) = marker("skipped") {
             std::fs::write(path, why).expect("writes the test's marker");
         }
+    }
+}
+
+/// A TCP relay on loopback in front of a signaling server, which a test cuts (every connection
+/// through it closes at once, as when a Wi-Fi network is left, and new ones are refused until
+/// it is healed) or points at another server (a restarted one).
+pub(crate) struct Relay {
+    pub(crate) port: u16,
+    state: std::sync::Arc<RelayState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct RelayState {
+    target: std::sync::Mutex<std::net::SocketAddr>,
+    open: std::sync::atomic::AtomicBool,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    pub(crate) async fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a relay port");
+        let port = listener.local_addr().expect("bound").port();
+        let state = std::sync::Arc::new(RelayState {
+            target: std::sync::Mutex::new(target),
+            open: std::sync::atomic::AtomicBool::new(true),
+            cuts: tokio::sync::watch::channel(0).0,
+        });
+        let shared = std::sync::Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !shared.open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let target = *shared.target.lock().expect("target");
+                let mut cut = shared.cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { port, state, task }
+    }
+
+    /// Closes every connection through it and refuses new ones.
+    pub(crate) fn cut(&self) {
+        self.state
+            .open
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.state.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Lets connections through again, to `target`.
+    pub(crate) fn heal(&self, target: std::net::SocketAddr) {
+        *self.state.target.lock().expect("target") = target;
+        self.state
+            .open
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -66,6 +66,9 @@ pub struct SessionFigures {
     /// Peers whose connection could not be rebuilt: the session stopped trying until asked
     /// ([`TryAgain`]).
     pub lost: Vec<PeerId>,
+    /// The signaling server cannot be reached just now (the consult goes on; no one new can
+    /// join and a broken connection waits to be rebuilt until it is back).
+    pub server_lost: bool,
     /// The latest figures of each peer connection.
     pub stats: HashMap<PeerId, PeerStats>,
     /// Why the session ended, if it did.
@@ -461,6 +464,8 @@ fn poll_session(
                 down.words.write(SafetyWordsKnown { peer, words });
             }
             SessionEvent::Failed(why) => figures.failed = Some(why),
+            SessionEvent::SignalingLost => figures.server_lost = true,
+            SessionEvent::SignalingBack => figures.server_lost = false,
             SessionEvent::ObjectResumed { .. } => {}
         }
     }

@@ -1,8 +1,10 @@
 //! Signaling: the JSON messages between a peer and the rendezvous server.
 //!
 //! Every message is one WebSocket text frame holding one JSON object whose `"type"` names it
-//! (kebab-case). The first message a peer sends is [`ClientMessage::Hello`] with its invite;
-//! the server answers [`ServerMessage::Welcome`] or [`ServerMessage::Error`]. After that the
+//! (kebab-case). The first message a peer sends is [`ClientMessage::Hello`] with its invite, or
+//! [`ClientMessage::Resume`] with the resume token of an earlier welcome (its place in the
+//! room, kept through a lost connection or a server restart); the server answers
+//! [`ServerMessage::Welcome`] or [`ServerMessage::Error`]. After that the
 //! server relays offers, answers and ICE candidates between peers of one room, naming the
 //! sender, and tells each peer who joins and leaves. Nothing else passes through it.
 //!
@@ -192,6 +194,14 @@ pub enum ClientMessage {
         /// The invite string.
         token: Redacted<String>,
     },
+    /// The first message instead of a hello: take back the place an earlier welcome gave
+    /// (after the connection to the server was lost, or the server restarted).
+    Resume {
+        /// [`SIGNAL_VERSION`].
+        version: u32,
+        /// The welcome's `resume` token.
+        token: Redacted<String>,
+    },
     /// An SDP offer for one peer of the room.
     Offer {
         /// The peer it is for.
@@ -235,6 +245,20 @@ pub enum ServerMessage {
         peers: Vec<PeerInfo>,
         /// STUN and TURN servers to use.
         ice_servers: Vec<IceServer>,
+        /// The token that takes this place back ([`ClientMessage::Resume`]); never logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Redacted<String>>,
+        /// How long the server keeps the place of a peer whose connection to it was lost, in
+        /// seconds (its messages are held for it meanwhile, and the others are not told).
+        #[serde(default)]
+        grace_secs: u32,
+        /// A resume found the place still held: the others never saw this peer leave, and
+        /// whoever joined since will offer (what they sent meanwhile follows this welcome).
+        /// False for a hello, and for a resume that had to take a new seat (the grace had
+        /// passed, or the server restarted): then this peer offers, as a newcomer does, to
+        /// whoever it has no connection to.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        kept: bool,
     },
     /// A peer joined the room.
     PeerJoined {
@@ -245,6 +269,10 @@ pub enum ServerMessage {
     PeerLeft {
         /// Who.
         peer_id: PeerId,
+        /// It did not say bye: its connection to the server was lost and not taken back within
+        /// the grace period. Its peer-to-peer connections may still be alive.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gone: bool,
     },
     /// An SDP offer from a peer of the room.
     Offer {
@@ -380,7 +408,7 @@ impl SignalDecodeError {
     }
 }
 
-const CLIENT_TYPES: &[&str] = &["hello", "offer", "answer", "ice-candidate", "bye"];
+const CLIENT_TYPES: &[&str] = &["hello", "resume", "offer", "answer", "ice-candidate", "bye"];
 const SERVER_TYPES: &[&str] = &[
     "welcome",
     "peer-joined",
@@ -428,6 +456,7 @@ impl ClientMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Hello { .. } => "hello",
+            Self::Resume { .. } => "resume",
             Self::Offer { .. } => "offer",
             Self::Answer { .. } => "answer",
             Self::IceCandidate { .. } => "ice-candidate",
@@ -484,6 +513,29 @@ mod tests {
         assert_eq!(
             ice.encode(),
             r#"{"type":"ice-candidate","from":3,"candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#
+        );
+        // What an older peer sends and expects still reads: the new welcome fields have
+        // defaults, and a bye-leave says nothing more.
+        let older = ServerMessage::decode(
+            r#"{"type":"welcome","version":1,"peer_id":1,"room":"r","role":"patient","peers":[],"ice_servers":[]}"#,
+        )
+        .expect("an older welcome");
+        assert!(matches!(
+            older,
+            ServerMessage::Welcome {
+                resume: None,
+                grace_secs: 0,
+                kept: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            ServerMessage::PeerLeft {
+                peer_id: PeerId(2),
+                gone: false
+            }
+            .encode(),
+            r#"{"type":"peer-left","peer_id":2}"#
         );
         let err = ServerMessage::error(ErrorCode::RoomFull, "room is full");
         assert_eq!(
@@ -593,6 +645,10 @@ mod tests {
                         username_fragment: None,
                     }
                 }),
+            (any::<u32>(), ".{0,200}").prop_map(|(version, t)| ClientMessage::Resume {
+                version,
+                token: Redacted::new(t)
+            }),
             Just(ClientMessage::Bye),
         ]
     }

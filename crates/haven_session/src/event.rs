@@ -61,8 +61,14 @@ pub enum SessionEvent {
         /// Who was already there.
         peers: Vec<PeerInfo>,
     },
-    /// The server refused or lost us; the session is over.
+    /// The server refused us (or a resume of our place); the session is over.
     Failed(String),
+    /// The connection to the signaling server was lost (a network change, a server restart).
+    /// The peer-to-peer connections carry on; it is being taken back in the background.
+    SignalingLost,
+    /// The connection to the signaling server is back, and with it this peer's place in the
+    /// room (the same peer id).
+    SignalingBack,
     /// A peer is in the room (its connection is being set up).
     PeerJoined(PeerInfo),
     /// A peer's channels are open: poses, control and bulk flow.

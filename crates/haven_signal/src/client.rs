@@ -68,6 +68,13 @@ pub struct Welcome {
     pub peers: Vec<PeerInfo>,
     /// STUN/TURN servers.
     pub ice_servers: Vec<IceServer>,
+    /// What takes this place back after the connection is lost ([`SignalClient::resume`]);
+    /// `None` from a server that keeps no places.
+    pub resume: Option<Redacted<String>>,
+    /// How long the server holds the place of a peer whose connection was lost.
+    pub grace: Duration,
+    /// A resume found the place still held (see [`ServerMessage::Welcome`]).
+    pub kept: bool,
 }
 
 /// A connection to a signaling server.
@@ -118,6 +125,23 @@ impl SignalClient {
         Ok((client, welcome))
     }
 
+    /// Connects and takes back the place of an earlier welcome with its resume token.
+    pub async fn resume(
+        url: &str,
+        tls: &ClientTls,
+        token: &str,
+    ) -> Result<(Self, Welcome), ClientError> {
+        let mut client = Self::connect(url, tls).await?;
+        client
+            .send(&ClientMessage::Resume {
+                version: SIGNAL_VERSION,
+                token: Redacted::new(token.to_owned()),
+            })
+            .await?;
+        let welcome = client.welcome().await?;
+        Ok((client, welcome))
+    }
+
     /// Says hello with an invite and waits for the welcome.
     pub async fn hello(&mut self, token: &str) -> Result<Welcome, ClientError> {
         self.send(&ClientMessage::Hello {
@@ -125,6 +149,10 @@ impl SignalClient {
             token: Redacted::new(token.to_owned()),
         })
         .await?;
+        self.welcome().await
+    }
+
+    async fn welcome(&mut self) -> Result<Welcome, ClientError> {
         match self.recv().await? {
             ServerMessage::Welcome {
                 peer_id,
@@ -132,6 +160,9 @@ impl SignalClient {
                 role,
                 peers,
                 ice_servers,
+                resume,
+                grace_secs,
+                kept,
                 ..
             } => Ok(Welcome {
                 peer_id,
@@ -139,6 +170,9 @@ impl SignalClient {
                 role,
                 peers,
                 ice_servers,
+                resume,
+                grace: Duration::from_secs(grace_secs.into()),
+                kept,
             }),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

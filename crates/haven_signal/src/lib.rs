@@ -2,12 +2,14 @@
 //!
 //! The server introduces the peers of a consult and nothing more: a peer connects over
 //! WebSocket on TLS 1.3, says hello with a signed invite, and is placed in the room the invite
-//! names with the role it names. From then on the server relays SDP offers, answers and ICE
+//! names with the role it names (or takes back its place with a resume token, after its
+//! connection was lost or the server restarted). From then on the server relays SDP offers, answers and ICE
 //! candidates to a named peer of the same room, and tells each peer who joins and leaves. It
 //! stores nothing but its rooms, keeps nothing medical, and logs room and peer ids only.
 //!
 //! - [`invite`]: making and checking signed invites ([`ServerSecret`] holds the key).
 //! - [`rooms`]: the room state machine, sans I/O.
+//! - [`resume`]: resume tokens, a peer's signed claim to its place in a room.
 //! - [`ledger`]: invite uses and revocations remembered across restarts (files beside the
 //!   secret).
 //! - [`server`]: the tokio server with its limits.
@@ -19,6 +21,7 @@ pub mod clinic;
 pub mod invite;
 pub mod ledger;
 pub mod limits;
+pub mod resume;
 pub mod rooms;
 pub mod secret;
 pub mod server;

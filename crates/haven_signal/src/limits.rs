@@ -23,6 +23,13 @@ pub struct Limits {
     pub outbound_queue: usize,
     /// Connections held at once; more are closed at accept.
     pub max_connections: usize,
+    /// How long a peer whose connection was lost keeps its place (the others are not told,
+    /// and what is sent to it is held) before it counts as gone. At most 30 s: a consult's
+    /// other peers wait no longer to learn that someone left.
+    pub grace: Duration,
+    /// Messages held for a peer while it is away; more are dropped (its peers rebuild what
+    /// they cannot finish).
+    pub held_while_away: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +43,8 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             outbound_queue: 64,
             max_connections: 10_000,
+            grace: Duration::from_secs(30),
+            held_while_away: 256,
         }
     }
 }

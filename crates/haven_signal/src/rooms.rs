@@ -2,18 +2,23 @@
 //! step by step.
 //!
 //! A checked invite joins its holder to the room it names, in the role it names, while the room
-//! has fewer than [`MAX_ROOM_PEERS`] peers and the invite has joins left. Relaying is allowed
-//! only between two different peers of one room.
+//! has fewer than [`MAX_ROOM_PEERS`] peers and the invite has joins left. A resume token
+//! takes back a place ([`Rooms::resume`]): the same one while it is held, else a new seat with
+//! the same id. Relaying is allowed only between two different peers of one room.
 
 use std::collections::HashMap;
 
 use haven_proto::invite::Invite;
 use haven_proto::signal::{ErrorCode, MAX_ROOM_PEERS, PeerId, PeerInfo, Role, RoomId};
 
+use crate::resume::Place;
+
 #[derive(Debug)]
 struct Member {
     room: RoomId,
     role: Role,
+    /// The nonce of the invite it joined with.
+    nonce: String,
 }
 
 /// Joins counted per invite nonce, kept until the invite expires.
@@ -32,6 +37,18 @@ pub struct Joined {
     pub others: Vec<PeerInfo>,
 }
 
+/// A resume that worked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// The peer, back.
+    pub peer: PeerInfo,
+    /// The others in its room.
+    pub others: Vec<PeerInfo>,
+    /// Its place was still held (the others never saw it leave); false: it took a new seat,
+    /// and the others are to be told it joined.
+    pub kept: bool,
+}
+
 /// Every room on the server.
 #[derive(Debug, Default)]
 pub struct Rooms {
@@ -47,6 +64,74 @@ impl Rooms {
     /// No rooms.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// No rooms; the first peer id given is `first + 1`. A server starts from the time it
+    /// started (in milliseconds), so that ids given by an earlier run, which peers take back
+    /// with resume tokens, are never given again to someone else.
+    pub fn numbered_from(first: u64) -> Self {
+        Self {
+            next_id: first,
+            ..Self::default()
+        }
+    }
+
+    /// The place `peer` holds, for its resume token (`exp`: the token's expiry).
+    pub fn place(&self, peer: PeerId, exp: u64) -> Option<Place> {
+        self.members.get(&peer).map(|m| Place {
+            peer,
+            room: m.room.clone(),
+            role: m.role,
+            nonce: m.nonce.clone(),
+            exp,
+        })
+    }
+
+    /// Takes back the place a resume token names: the same place while it is held (by the
+    /// same invite, in the same room and role), else a new seat with the same id, if the
+    /// room has space and the invite was not revoked since. Spends no use of the invite.
+    pub fn resume(&mut self, place: &Place) -> Result<Resumed, ErrorCode> {
+        if self.revoked.contains_key(&place.nonce) {
+            return Err(ErrorCode::TokenUsed);
+        }
+        let peer = PeerInfo {
+            id: place.peer,
+            role: place.role,
+        };
+        let kept = match self.members.get(&place.peer) {
+            Some(m) if m.room == place.room && m.role == place.role && m.nonce == place.nonce => {
+                true
+            }
+            // The id is someone else's now: this token's place is gone.
+            Some(_) => return Err(ErrorCode::NoSuchPeer),
+            None => false,
+        };
+        let room = self.rooms.entry(place.room.clone()).or_default();
+        if !kept && room.len() >= MAX_ROOM_PEERS {
+            return Err(ErrorCode::RoomFull);
+        }
+        let others = room
+            .iter()
+            .filter(|&&other| other != place.peer)
+            .map(|&other| PeerInfo {
+                id: other,
+                role: self.members[&other].role,
+            })
+            .collect();
+        if !kept {
+            room.push(place.peer);
+            self.members.insert(
+                place.peer,
+                Member {
+                    room: place.room.clone(),
+                    role: place.role,
+                    nonce: place.nonce.clone(),
+                },
+            );
+            // Never given again to a newcomer.
+            self.next_id = self.next_id.max(place.peer.0);
+        }
+        Ok(Resumed { peer, others, kept })
     }
 
     /// Joins already counted for invite `id` (remembered across a restart).
@@ -98,6 +183,7 @@ impl Rooms {
             Member {
                 room: invite.room.clone(),
                 role: invite.role,
+                nonce: invite.nonce.clone(),
             },
         );
         Ok(Joined {
@@ -220,6 +306,61 @@ mod tests {
         rooms.leave(first.peer.id);
         rooms.join(&inv, 0).expect("second use (a reconnect)");
         assert_eq!(rooms.join(&inv, 0), Err(ErrorCode::TokenUsed));
+    }
+
+    #[test]
+    fn a_resume_takes_back_the_same_place_or_a_new_seat_with_the_same_id() {
+        let mut rooms = Rooms::numbered_from(5000);
+        let inv = invite("r", Role::Patient, "n", 1);
+        let a = rooms.join(&inv, 0).expect("joins");
+        assert_eq!(a.peer.id, PeerId(5001));
+        let b = rooms
+            .join(&invite("r", Role::Clinician, "c", 1), 0)
+            .expect("joins");
+        let place = rooms.place(a.peer.id, 99).expect("a place");
+        // Held: kept, no new use of the single-use invite.
+        let back = rooms.resume(&place).expect("resumes");
+        assert!(back.kept);
+        assert_eq!(back.others, vec![b.peer]);
+        assert_eq!(rooms.peer_count(), 2);
+        // After a restart (or the grace): a new seat with the same id.
+        let mut restarted = Rooms::numbered_from(9000);
+        let back = restarted.resume(&place).expect("resumes");
+        assert!(!back.kept);
+        assert_eq!(back.peer, a.peer);
+        assert!(back.others.is_empty());
+        let again = restarted.resume(&place).expect("and again, now held");
+        assert!(again.kept);
+        // A token does not stand for another role or invite, nor past a revocation.
+        let mut forged = place.clone();
+        forged.role = Role::Therapist;
+        assert_eq!(restarted.resume(&forged), Err(ErrorCode::NoSuchPeer));
+        restarted.set_revoked(HashMap::from([("n".to_owned(), 99)]));
+        assert_eq!(restarted.resume(&place), Err(ErrorCode::TokenUsed));
+    }
+
+    #[test]
+    fn a_resume_needs_space_and_newcomers_never_get_a_resumed_id() {
+        let mut rooms = Rooms::numbered_from(0);
+        let ids: Vec<_> = (0..4)
+            .map(|i| rooms.join(&invite("r", Role::Patient, &format!("n{i}"), 1), 0))
+            .map(|j| j.expect("joins").peer.id)
+            .collect();
+        let place = Place {
+            peer: PeerId(70),
+            room: "r".parse().expect("room"),
+            role: Role::Patient,
+            nonce: "old".into(),
+            exp: 99,
+        };
+        assert_eq!(rooms.resume(&place), Err(ErrorCode::RoomFull));
+        rooms.leave(ids[0]);
+        assert!(!rooms.resume(&place).expect("space now").kept);
+        rooms.leave(ids[1]);
+        let next = rooms
+            .join(&invite("r", Role::Patient, "n9", 1), 0)
+            .expect("joins");
+        assert_eq!(next.peer.id, PeerId(71), "past the resumed id");
     }
 
     #[test]

@@ -4,8 +4,15 @@
 //! A connection task owns its socket. Other tasks reach it only through its bounded outbox;
 //! a peer too slow to drain its outbox is disconnected rather than allowed to hold up the
 //! room. The lock around the rooms is never held across an `.await`.
+//!
+//! A peer that says bye leaves at once. One whose connection is lost any other way (a network
+//! change, a timeout, a slow reader) keeps its seat for the grace period ([`Limits::grace`]):
+//! the others are not told, what is sent to it is held, and a resume token (in each welcome)
+//! takes the seat back on a new connection. Past the grace it leaves, and the others are told
+//! it is gone (`peer-left` with `gone`), which is not the same as a bye: their peer-to-peer
+//! connections to it may still be alive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -31,6 +38,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::invite::verify;
 use crate::limits::{Limits, TokenBucket};
+use crate::resume;
 use crate::rooms::Rooms;
 use crate::secret::ServerSecret;
 use crate::tls::{Fingerprint, TlsError, TlsIdentity};
@@ -72,29 +80,117 @@ struct Shared {
     invites: Option<Mutex<crate::ledger::InviteLedger>>,
 }
 
-#[derive(Default)]
+/// A joined peer's seat: where its messages go, or, while it is away, what is held for it.
+struct Seat {
+    /// Its connection's outbox; `None` while it is away.
+    outbox: Option<mpsc::Sender<ServerMessage>>,
+    /// Which connection holds the seat: a resume moves it, and the end of the connection it
+    /// moved from then changes nothing.
+    conn: u64,
+    /// What was sent to it while it was away (bounded), delivered when it is back.
+    held: VecDeque<ServerMessage>,
+}
+
 struct Hub {
     rooms: Rooms,
-    outboxes: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
+    seats: HashMap<PeerId, Seat>,
+    next_conn: u64,
+    /// [`Limits::held_while_away`].
+    held_max: usize,
+    /// [`Limits::outbound_queue`].
+    queue: usize,
 }
 
 impl Hub {
-    /// Queues a message for a peer; a peer whose queue is full is cut off (its task sees its
-    /// outbox close and leaves the room).
+    /// Queues a message for a peer, or holds it while the peer is away; a peer whose queue is
+    /// full is cut off (its task sees its outbox close; the peer is then away).
     fn deliver(&mut self, to: PeerId, message: ServerMessage) {
-        let Some(outbox) = self.outboxes.get(&to) else {
+        let Some(seat) = self.seats.get_mut(&to) else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(message) {
-            warn!(peer = %to, "peer is not reading its messages; disconnecting it");
-            self.outboxes.remove(&to);
+        match &seat.outbox {
+            Some(outbox) => {
+                if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(message) {
+                    warn!(peer = %to, "peer is not reading its messages; disconnecting it");
+                    seat.outbox = None;
+                }
+            }
+            None if seat.held.len() < self.held_max => seat.held.push_back(message),
+            None => debug!(peer = %to, "too much held for a peer that is away; one dropped"),
         }
     }
 
-    fn leave(&mut self, peer: PeerId) {
-        self.outboxes.remove(&peer);
+    /// Seats `peer` on a new connection (a join, or a resume: what was held comes first);
+    /// returns the connection's number and its outbox.
+    fn attach(
+        &mut self,
+        peer: PeerId,
+        welcome: ServerMessage,
+    ) -> (u64, mpsc::Receiver<ServerMessage>) {
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        let held = self
+            .seats
+            .remove(&peer)
+            .map(|seat| seat.held)
+            .unwrap_or_default();
+        let (tx, rx) = mpsc::channel(self.queue + held.len() + 1);
+        for message in std::iter::once(welcome).chain(held) {
+            tx.try_send(message)
+                .expect("a new outbox has room for the welcome and what was held");
+        }
+        self.seats.insert(
+            peer,
+            Seat {
+                outbox: Some(tx),
+                conn,
+                held: VecDeque::new(),
+            },
+        );
+        (conn, rx)
+    }
+
+    /// Connection `conn` of `peer` ended: a bye leaves the room at once; anything else leaves
+    /// the seat held for the grace period (returns true: start it). A connection the seat has
+    /// moved from changes nothing.
+    fn detach(&mut self, peer: PeerId, conn: u64, bye: bool) -> bool {
+        match self.seats.get_mut(&peer) {
+            Some(seat) if seat.conn == conn => {
+                if bye {
+                    self.leave(peer, false);
+                    false
+                } else {
+                    seat.outbox = None;
+                    true
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The grace of `peer`'s connection `conn` is over: if the seat was not taken back, the
+    /// peer is gone.
+    fn expire(&mut self, peer: PeerId, conn: u64) {
+        if self
+            .seats
+            .get(&peer)
+            .is_some_and(|seat| seat.conn == conn && seat.outbox.is_none())
+        {
+            info!(%peer, "not back within the grace period; gone");
+            self.leave(peer, true);
+        }
+    }
+
+    fn leave(&mut self, peer: PeerId, gone: bool) {
+        self.seats.remove(&peer);
         for other in self.rooms.leave(peer) {
-            self.deliver(other, ServerMessage::PeerLeft { peer_id: peer });
+            self.deliver(
+                other,
+                ServerMessage::PeerLeft {
+                    peer_id: peer,
+                    gone,
+                },
+            );
         }
     }
 }
@@ -135,7 +231,18 @@ impl SignalServer {
             .read_buffer_size(4096)
             .write_buffer_size(0);
         // What earlier runs counted and revoked holds: a single-use invite stays used.
-        let mut hub = Hub::default();
+        // Ids count from the start time: those an earlier run gave, which peers take back with
+        // resume tokens, are never given to anyone else.
+        let started_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2));
+        let mut hub = Hub {
+            rooms: Rooms::numbered_from(started_ms),
+            seats: HashMap::new(),
+            next_conn: 0,
+            held_max: limits.held_while_away,
+            queue: limits.outbound_queue,
+        };
         let mut invites = None;
         if let Some(files) = config.invite_files {
             let (ledger, remembered) = crate::ledger::InviteLedger::open(files, now_unix())
@@ -296,8 +403,10 @@ struct Connection {
 enum End {
     /// Say this error, then close.
     Error(ErrorCode, &'static str),
-    /// Close quietly (the peer said bye, closed, or the socket failed).
+    /// Close quietly (the peer closed, or the socket failed): its seat is held a while.
     Quiet,
+    /// The peer said bye: it leaves the room at once.
+    Bye,
 }
 
 impl Connection {
@@ -328,7 +437,7 @@ impl Connection {
             _ = self.stop.changed() => Err(End::Error(ErrorCode::ShuttingDown, "the server is stopping")),
         };
         let joined = hello.and_then(|text| self.join(&text));
-        let (peer, mut outbox) = match joined {
+        let (peer, conn, mut outbox) = match joined {
             Ok(joined) => joined,
             Err(end) => {
                 close(&mut sink, &mut stream, end).await;
@@ -340,20 +449,40 @@ impl Connection {
             .session(peer.id, &mut sink, &mut stream, &mut bucket, &mut outbox)
             .instrument(span.clone())
             .await;
-        self.shared.hub().leave(peer.id);
-        span.in_scope(|| info!("left"));
+        match end {
+            // The whole server is going: nothing to keep or tell.
+            End::Error(ErrorCode::ShuttingDown, _) => {}
+            ref end => {
+                let bye = matches!(end, End::Bye);
+                if self.shared.hub().detach(peer.id, conn, bye) {
+                    span.in_scope(|| info!("connection lost; its seat is held"));
+                    let (shared, grace) = (Arc::clone(&self.shared), self.shared.limits.grace);
+                    tokio::spawn(async move {
+                        sleep(grace).await;
+                        shared.hub().expire(peer.id, conn);
+                    });
+                } else if bye {
+                    span.in_scope(|| info!("left"));
+                }
+            }
+        }
         close(&mut sink, &mut stream, end).await;
     }
 
-    /// Checks a hello and joins its room; returns the peer and its outbox, the welcome queued.
-    fn join(&self, text: &str) -> Result<(PeerInfo, mpsc::Receiver<ServerMessage>), End> {
+    /// Checks a hello (or a resume) and seats its peer; returns the peer, its connection's
+    /// number and its outbox, the welcome queued.
+    fn join(&self, text: &str) -> Result<(PeerInfo, u64, mpsc::Receiver<ServerMessage>), End> {
         let hello =
             ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
-        let ClientMessage::Hello { version, token } = hello else {
-            return Err(End::Error(
-                ErrorCode::BadMessage,
-                "the first message must be a hello",
-            ));
+        let (version, token, resuming) = match hello {
+            ClientMessage::Hello { version, token } => (version, token, false),
+            ClientMessage::Resume { version, token } => (version, token, true),
+            _ => {
+                return Err(End::Error(
+                    ErrorCode::BadMessage,
+                    "the first message must be a hello",
+                ));
+            }
         };
         if version != SIGNAL_VERSION {
             return Err(End::Error(
@@ -362,6 +491,9 @@ impl Connection {
             ));
         }
         let now = now_unix();
+        if resuming {
+            return self.resume(token.expose(), now);
+        }
         let invite = verify(&self.shared.secret, token.expose(), now).map_err(|e| {
             info!(reason = %e, "invite refused");
             End::Error(e.code(), "the invite was refused")
@@ -383,17 +515,8 @@ impl Connection {
             info!(room = %invite.room, %code, "join refused");
             End::Error(code, "the join was refused")
         })?;
-        let (tx, rx) = mpsc::channel(self.shared.limits.outbound_queue);
-        tx.try_send(ServerMessage::Welcome {
-            version: SIGNAL_VERSION,
-            peer_id: joined.peer.id,
-            room: invite.room.clone(),
-            role: joined.peer.role,
-            peers: joined.others.clone(),
-            ice_servers: self.shared.ice_servers.clone(),
-        })
-        .expect("a new outbox has room for the welcome");
-        hub.outboxes.insert(joined.peer.id, tx);
+        let welcome = self.welcome(&hub, joined.peer, &joined.others, invite.exp, now, false);
+        let (conn, rx) = hub.attach(joined.peer.id, welcome);
         for other in &joined.others {
             hub.deliver(other.id, ServerMessage::PeerJoined { peer: joined.peer });
         }
@@ -406,7 +529,84 @@ impl Connection {
                 .record_use(&invite.nonce, invite.exp);
         }
         info!(room = %invite.room, peer = %joined.peer.id, role = %joined.peer.role, peers = joined.others.len() + 1, "joined");
-        Ok((joined.peer, rx))
+        Ok((joined.peer, conn, rx))
+    }
+
+    /// Takes back the seat a resume token names (see [`Rooms::resume`]).
+    fn resume(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(PeerInfo, u64, mpsc::Receiver<ServerMessage>), End> {
+        let place = resume::verify(&self.shared.secret, token, now).map_err(|e| {
+            info!(reason = %e, "resume token refused");
+            End::Error(e.code(), "the resume token was refused")
+        })?;
+        let revoked = self.shared.invites.as_ref().and_then(|l| {
+            l.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .revocations(now)
+                .ok()
+                .flatten()
+        });
+        let mut hub = self.shared.hub();
+        if let Some(revoked) = revoked {
+            hub.rooms.set_revoked(revoked);
+        }
+        let resumed = hub.rooms.resume(&place).map_err(|code| {
+            info!(room = %place.room, %code, "resume refused");
+            End::Error(code, "the resume was refused")
+        })?;
+        let welcome = self.welcome(
+            &hub,
+            resumed.peer,
+            &resumed.others,
+            place.exp,
+            now,
+            resumed.kept,
+        );
+        let (conn, rx) = hub.attach(resumed.peer.id, welcome);
+        if !resumed.kept {
+            for other in &resumed.others {
+                hub.deliver(other.id, ServerMessage::PeerJoined { peer: resumed.peer });
+            }
+        }
+        drop(hub);
+        info!(room = %place.room, peer = %resumed.peer.id, kept = resumed.kept, "resumed");
+        Ok((resumed.peer, conn, rx))
+    }
+
+    /// The welcome for `peer`, with a fresh resume token (good for [`resume::TTL_SECS`] at
+    /// least, and no less than `exp`).
+    fn welcome(
+        &self,
+        hub: &Hub,
+        peer: PeerInfo,
+        others: &[PeerInfo],
+        exp: u64,
+        now: u64,
+        kept: bool,
+    ) -> ServerMessage {
+        let exp = exp.max(now.saturating_add(resume::TTL_SECS));
+        let token = hub
+            .rooms
+            .place(peer.id, exp)
+            .map(|place| haven_proto::Redacted::new(resume::issue(&self.shared.secret, &place)));
+        ServerMessage::Welcome {
+            version: SIGNAL_VERSION,
+            peer_id: peer.id,
+            room: hub
+                .rooms
+                .room_of(peer.id)
+                .cloned()
+                .expect("a seated peer has a room"),
+            role: peer.role,
+            peers: others.to_vec(),
+            ice_servers: self.shared.ice_servers.clone(),
+            resume: token,
+            grace_secs: u32::try_from(self.shared.limits.grace.as_secs()).unwrap_or(u32::MAX),
+            kept,
+        }
     }
 
     /// A joined peer's life: relay its messages, deliver its outbox, ping it.
@@ -440,7 +640,7 @@ impl Connection {
                     };
                     match self.handle(me, &text) {
                         Ok(true) => {}
-                        Ok(false) => return End::Quiet,
+                        Ok(false) => return End::Bye,
                         Err(End::Error(code, why)) if !code.closes() => {
                             if send(sink, &ServerMessage::error(code, why)).await.is_err() {
                                 return End::Quiet;
@@ -478,7 +678,7 @@ impl Connection {
             End::Error(e.code(), "unreadable message")
         })?;
         let (to, relayed) = match message {
-            ClientMessage::Hello { .. } => {
+            ClientMessage::Hello { .. } | ClientMessage::Resume { .. } => {
                 return Err(End::Error(ErrorCode::BadMessage, "already joined"));
             }
             ClientMessage::Bye => return Ok(false),
@@ -569,7 +769,7 @@ async fn send(
 /// that the socket is not reset with the error still unread on the peer's side.
 async fn close(sink: &mut SplitSink<Ws, Message>, stream: &mut SplitStream<Ws>, end: End) {
     let frame = match end {
-        End::Quiet => None,
+        End::Quiet | End::Bye => None,
         End::Error(code, why) => {
             let _ = timeout(
                 Duration::from_secs(1),

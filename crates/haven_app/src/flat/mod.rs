@@ -526,6 +526,10 @@ fn update_hud(
                 lines.push(format!("    words: {words}"));
             }
         }
+        if figures.server_lost {
+            lines
+                .push("  The server is out of reach: the call goes on, reconnecting...".to_owned());
+        }
         if trust.show_words {
             lines.push("Read the words aloud: the same on both".to_owned());
             lines.push("sides means no one is in between.".to_owned());

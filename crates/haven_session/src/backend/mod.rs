@@ -15,6 +15,8 @@
 //! - [`channels`]: the three data channels (opened in band) and the audio track of one
 //!   connection, wired to the shared receive rules;
 //! - [`reconnect`]: connection state, ICE restarts and rebuilt connections;
+//! - [`signaling`]: the connection to the server, taken back when lost, and who counts as
+//!   left when both it and a peer's media are gone;
 //! - [`send`]: the sender's side of object transfers;
 //! - [`stats`]: figures per connection.
 
@@ -22,6 +24,7 @@ mod channels;
 mod peer;
 mod reconnect;
 mod send;
+mod signaling;
 mod state;
 mod stats;
 
@@ -43,6 +46,7 @@ use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
 use webrtc::track::track_local::TrackLocalWriter as _;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
+use self::signaling::Link;
 use self::state::{AudioClock, Backend, Internal, Kind, MAX_HELD, POSE_SEND_WAIT};
 use crate::command::{AudioRoute, Command};
 use crate::config::SessionConfig;
@@ -81,9 +85,10 @@ async fn session(
     events: EventSender,
     audio_route: AudioRoute,
 ) -> Result<(), String> {
-    let (mut client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
+    let (client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
         .await
         .map_err(|e| format!("joining: {e}"))?;
+    let mut link = Link::new(client, &welcome, &config.server_url, &config.tls);
     let me = PeerInfo {
         id: welcome.peer_id,
         role: welcome.role,
@@ -142,6 +147,13 @@ async fn session(
         connected_once: HashSet::new(),
         identity: config.identity.clone(),
         clinic: config.clinic,
+        signaling_up: true,
+        grace: if welcome.grace > Duration::ZERO {
+            welcome.grace.min(signaling::DEFAULT_GRACE)
+        } else {
+            signaling::DEFAULT_GRACE
+        },
+        unregistered: HashSet::new(),
     };
     async move {
         // The newcomer offers to everyone already here.
@@ -149,7 +161,7 @@ async fn session(
             let _ = events.send(SessionEvent::PeerJoined(*peer));
             match backend.add_peer(*peer, true).await {
                 Ok(Some(offer)) => {
-                    let _ = client
+                    let _ = link
                         .send(&ClientMessage::Offer {
                             to: peer.id,
                             sdp: Redacted::new(offer),
@@ -163,44 +175,47 @@ async fn session(
             }
         }
         loop {
+            // What to send to the server this turn.
+            let mut replies = Vec::new();
             tokio::select! {
-                message = client.recv() => match message {
-                    Ok(message) => {
-                        for reply in backend.on_signal(message).await {
-                            if client.send(&reply).await.is_err() {
-                                return Err("the signaling connection broke".to_owned());
-                            }
-                        }
-                    }
-                    Err(haven_signal::ClientError::Refused { code, message }) => {
-                        // Non-fatal refusals (a relay to a peer that just left) are logged.
-                        if code.closes() {
-                            return Err(format!("signaling: {code} ({message})"));
-                        }
+                message = Link::recv(&mut link.client) => match message {
+                    Ok(message) => replies = backend.on_signal(message).await,
+                    // Non-fatal refusals (a relay to a peer that just left) are logged.
+                    Err(haven_signal::ClientError::Refused { code, .. }) if !code.closes() => {
                         debug!(%code, "signaling refused a message");
                     }
-                    Err(e) => return Err(format!("signaling: {e}")),
+                    // Lost (or told to go: a server stopping, a timeout): the consult goes on
+                    // and the place is taken back in the background.
+                    Err(e) => {
+                        debug!(error = %e, "the signaling connection ended");
+                        link.lost();
+                        backend.on_signaling_lost();
+                    }
+                },
+                tried = Link::retried(&mut link.retry) => match tried {
+                    Ok((client, welcome)) => {
+                        link.back(client, &welcome);
+                        replies = backend.on_signaling_back(&welcome).await;
+                    }
+                    Err(e) => link.failed(&e)?,
                 },
                 Some(note) = internal.recv() => {
-                    if let Some(reply) = backend.on_internal(note).await
-                        && client.send(&reply).await.is_err()
-                    {
-                        return Err("the signaling connection broke".to_owned());
-                    }
+                    replies.extend(backend.on_internal(note).await);
                 }
                 command = commands.recv() => match command {
                     None | Some(Command::Leave) => break,
-                    Some(command) => {
-                        if let Some(reply) = backend.on_command(command).await
-                            && client.send(&reply).await.is_err()
-                        {
-                            return Err("the signaling connection broke".to_owned());
-                        }
-                    }
+                    Some(command) => replies.extend(backend.on_command(command).await),
                 },
             }
+            for reply in replies {
+                if !link.send(&reply).await {
+                    link.lost();
+                    backend.on_signaling_lost();
+                    break;
+                }
+            }
         }
-        let _ = client.bye().await;
+        link.bye().await;
         for (_, mut send) in backend.sending.drain() {
             if let Some(task) = send.task.take() {
                 task.stop();

@@ -2,7 +2,7 @@
 //! signaling exchange that connects it: offers, answers, candidates, joins and leaves.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use haven_proto::Redacted;
 use haven_proto::signal::{ClientMessage, IceCandidate, PeerId, PeerInfo, ServerMessage};
@@ -139,6 +139,7 @@ impl Backend {
         let replaced = self.peers.remove(&id);
         let rebuilt = replaced.is_some();
         let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
+        let mut media_down_since = Instant::now();
         if rebuilt {
             // Counted on both sides: the offerer stops after the last try; the answerer, which
             // never builds, judges that last try when it has had its time.
@@ -158,6 +159,7 @@ impl Backend {
             self.pause_sends(id);
             held_control = old.held_control;
             held_cancels = old.held_cancels;
+            media_down_since = old.media_down_since.unwrap_or(media_down_since);
             let _ = old.pc.close().await;
         }
         let pc = Arc::new(
@@ -218,6 +220,7 @@ impl Backend {
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
                 poses_dropped: 0,
+                media_down_since: Some(media_down_since),
             },
         );
         Ok(offer)
@@ -227,23 +230,22 @@ impl Backend {
     pub(super) async fn on_signal(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
         match message {
             ServerMessage::PeerJoined { peer } => {
-                info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
                 self.roles.insert(peer.id, peer.role);
-                let _ = self.events.send(SessionEvent::PeerJoined(peer));
+                if self.unregistered.remove(&peer.id) || self.peers.contains_key(&peer.id) {
+                    // Back with the server (it lost it, or restarted): a connection that
+                    // works carries on; one that does not is replaced by the offer it makes
+                    // as a newcomer.
+                    info!(peer = %peer.id, "peer back with the server");
+                } else {
+                    info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
+                    let _ = self.events.send(SessionEvent::PeerJoined(peer));
+                }
                 Vec::new()
             }
-            ServerMessage::PeerLeft { peer_id } => {
-                self.roles.remove(&peer_id);
-                if let Some(peer) = self.peers.remove(&peer_id) {
-                    let _ = peer.pc.close().await;
+            ServerMessage::PeerLeft { peer_id, gone } => {
+                if !(gone && self.keep_unregistered(peer_id)) {
+                    self.peer_left(peer_id).await;
                 }
-                self.drop_sends(peer_id, "the peer left");
-                // What had arrived in part is gone with it.
-                self.incoming.remove(&peer_id);
-                self.connected_once.remove(&peer_id);
-                self.rebuilds.remove(&peer_id);
-                self.lost.remove(&peer_id);
-                let _ = self.events.send(SessionEvent::PeerLeft(peer_id));
                 Vec::new()
             }
             ServerMessage::Offer { from, sdp } => {
@@ -315,6 +317,23 @@ impl Backend {
                 Vec::new()
             }
         }
+    }
+
+    /// `id` left (it said bye, or both its signaling and its media were gone for the grace
+    /// period): its connection closes, what was on its way to or from it is dropped.
+    pub(super) async fn peer_left(&mut self, id: PeerId) {
+        self.roles.remove(&id);
+        self.unregistered.remove(&id);
+        if let Some(peer) = self.peers.remove(&id) {
+            let _ = peer.pc.close().await;
+        }
+        self.drop_sends(id, "the peer left");
+        // What had arrived in part is gone with it.
+        self.incoming.remove(&id);
+        self.connected_once.remove(&id);
+        self.rebuilds.remove(&id);
+        self.lost.remove(&id);
+        let _ = self.events.send(SessionEvent::PeerLeft(id));
     }
 
     async fn answer(&mut self, from: PeerId, sdp: String) -> Result<String, webrtc::Error> {

@@ -3,6 +3,7 @@
 //! has not worked in time. Objects on their way go on from what the receiver holds.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
@@ -89,6 +90,22 @@ impl Backend {
                 }
                 let peer = self.peers.get_mut(&id)?;
                 match state {
+                    RTCPeerConnectionState::Connected => peer.media_down_since = None,
+                    RTCPeerConnectionState::Disconnected
+                    | RTCPeerConnectionState::Failed
+                    | RTCPeerConnectionState::Closed
+                        if peer.media_down_since.is_none() =>
+                    {
+                        peer.media_down_since = Some(Instant::now());
+                        // With no signaling to rebuild it, it may be gone for good.
+                        if !self.signaling_up || self.unregistered.contains(&id) {
+                            self.check_gone_after(self.grace);
+                        }
+                    }
+                    _ => {}
+                }
+                let peer = self.peers.get_mut(&id)?;
+                match state {
                     RTCPeerConnectionState::Connected if !peer.channels_watched => {
                         // Its channels open within moments of this; if one never does, the
                         // connection is rebuilt rather than left silent.
@@ -171,6 +188,10 @@ impl Backend {
                     }
                     _ => {}
                 }
+                None
+            }
+            Internal::CheckGone => {
+                self.check_gone().await;
                 None
             }
             // Transfer notes are `send`'s.
@@ -271,6 +292,10 @@ impl Backend {
     /// Starts an ICE restart on the connection we offered, and a check that it worked.
     async fn restart_ice(&mut self, id: PeerId, generation: u32) -> Option<ClientMessage> {
         let peer = self.peers.get(&id)?;
+        if !self.signaling_up {
+            debug!(peer = %id, "no signaling: the restart waits for it");
+            return None;
+        }
         let internal = self.internal.clone();
         let rebuild_after = self.rebuild_after;
         tokio::spawn(async move {
@@ -308,6 +333,12 @@ impl Backend {
         }
         let info = peer.info;
         if self.lost.contains(&id) {
+            return None;
+        }
+        if !self.signaling_up {
+            // Its offer could not go: the connection is rebuilt when the server is back
+            // (`signaling`), and this try is not counted.
+            debug!(peer = %id, "no signaling: the rebuild waits for it");
             return None;
         }
         if self.rebuilds.get(&id).copied().unwrap_or(0) >= crate::MAX_REBUILDS {

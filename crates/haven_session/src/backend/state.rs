@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use haven_proto::bulk::ObjectId;
@@ -198,6 +198,8 @@ pub(super) enum Internal {
     Silent(PeerId, u32),
     /// A safety-words commitment or nonce arrived on that connection.
     Words(PeerId, u32, Control),
+    /// Time to judge which peers have had neither signaling nor media for the grace period.
+    CheckGone,
 }
 
 pub(super) struct Peer {
@@ -235,6 +237,8 @@ pub(super) struct Peer {
     pub(super) words: WordsExchange,
     /// Poses to it dropped because the send queue had no room for them in time.
     pub(super) poses_dropped: u64,
+    /// Since when its media has been down (not connected); `None` while connected.
+    pub(super) media_down_since: Option<Instant>,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -297,6 +301,15 @@ pub(super) struct Backend {
     pub(super) identity: Option<Arc<Identity>>,
     /// The clinic whose credentials this side checks.
     pub(super) clinic: Option<ClinicPublicKey>,
+    /// The signaling server is reachable (see `signaling`): while it is not, connections are
+    /// not rebuilt (their offers could not be sent).
+    pub(super) signaling_up: bool,
+    /// How long a peer with neither signaling nor media is waited for before it counts as
+    /// left (the server's grace, at most 30 s).
+    pub(super) grace: Duration,
+    /// Peers the server no longer knows (it lost them, or restarted) whose connection to us
+    /// still works: they stay while it does.
+    pub(super) unregistered: HashSet<PeerId>,
 }
 
 impl Backend {
