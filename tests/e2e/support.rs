@@ -334,11 +334,12 @@ impl Relay {
         let shared = std::sync::Arc::clone(&state);
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                // Subscribed before the check: a cut between the two still closes it.
+                let mut cut = shared.cuts.subscribe();
                 if !shared.open.load(Ordering::SeqCst) {
                     continue;
                 }
                 let target = *shared.target.lock().expect("target");
-                let mut cut = shared.cuts.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;

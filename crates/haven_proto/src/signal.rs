@@ -18,9 +18,11 @@ use thiserror::Error;
 
 use crate::Redacted;
 
-/// The signaling protocol version. A hello with another version gets
+/// The signaling protocol version: 2 adds resumes (the welcome's `resume`, `grace_secs` and
+/// `kept`, and `peer-left`'s `gone`). A server serves a version 1 hello the messages version 1
+/// knows ([`ServerMessage::for_version_1`]); any other version gets
 /// [`ErrorCode::VersionMismatch`].
-pub const SIGNAL_VERSION: u32 = 1;
+pub const SIGNAL_VERSION: u32 = 2;
 
 /// The largest signaling message either side accepts, in bytes.
 pub const MAX_SIGNAL_MESSAGE: usize = 64 * 1024;
@@ -250,7 +252,7 @@ pub enum ServerMessage {
         resume: Option<Redacted<String>>,
         /// How long the server keeps the place of a peer whose connection to it was lost, in
         /// seconds (its messages are held for it meanwhile, and the others are not told).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero")]
         grace_secs: u32,
         /// A resume found the place still held: the others never saw this peer leave, and
         /// whoever joined since will offer (what they sent meanwhile follows this welcome).
@@ -465,7 +467,42 @@ impl ClientMessage {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl ServerMessage {
+    /// The message as a version 1 peer knows it (its decoder refuses fields it does not
+    /// know): no resume token, grace or `kept` in a welcome, no `gone` in a `peer-left`.
+    #[must_use]
+    pub fn for_version_1(self) -> Self {
+        match self {
+            Self::Welcome {
+                peer_id,
+                room,
+                role,
+                peers,
+                ice_servers,
+                ..
+            } => Self::Welcome {
+                version: 1,
+                peer_id,
+                room,
+                role,
+                peers,
+                ice_servers,
+                resume: None,
+                grace_secs: 0,
+                kept: false,
+            },
+            Self::PeerLeft { peer_id, .. } => Self::PeerLeft {
+                peer_id,
+                gone: false,
+            },
+            other => other,
+        }
+    }
+
     /// Reads a message from the server, with the size limit applied first.
     pub fn decode(text: &str) -> Result<Self, SignalDecodeError> {
         decode(text, SERVER_TYPES)
@@ -534,6 +571,31 @@ mod tests {
                 peer_id: PeerId(2),
                 gone: false
             }
+            .encode(),
+            r#"{"type":"peer-left","peer_id":2}"#
+        );
+        // And what a version 2 server sends a version 1 peer is exactly what it knows.
+        let v2 = ServerMessage::Welcome {
+            version: SIGNAL_VERSION,
+            peer_id: PeerId(1),
+            room: "r".parse().expect("room"),
+            role: Role::Patient,
+            peers: Vec::new(),
+            ice_servers: Vec::new(),
+            resume: Some(Redacted::new("hr1.x".into())),
+            grace_secs: 30,
+            kept: true,
+        };
+        assert_eq!(
+            v2.for_version_1().encode(),
+            r#"{"type":"welcome","version":1,"peer_id":1,"room":"r","role":"patient","peers":[],"ice_servers":[]}"#
+        );
+        assert_eq!(
+            ServerMessage::PeerLeft {
+                peer_id: PeerId(2),
+                gone: true
+            }
+            .for_version_1()
             .encode(),
             r#"{"type":"peer-left","peer_id":2}"#
         );

@@ -16,6 +16,10 @@
 //! manifest by [`may_send_objects`](haven_proto::bulk::may_send_objects). Objects travel
 //! through [`transfer`] (manifest, chunks, acks, SHA-256, resume, cancel).
 //!
+//! Each remote peer's connection life (restarts, rebuilds, giving up, the signaling server
+//! lost and back, when a peer has left) is a sans-I/O state machine, `life`, which the WebRTC
+//! backend drives and its tests drive on a fake clock.
+//!
 //! [`loopback`] is a second backend for tests: a [`LoopbackHub`](loopback::LoopbackHub) hands
 //! out the same [`Session`]s, carried in memory and stepped by the caller, with no thread, no
 //! runtime and no clock. Voice packets from peers can be split off into a [`VoiceLink`], which
@@ -26,6 +30,7 @@ mod command;
 mod config;
 mod counters;
 mod event;
+mod life;
 pub mod loopback;
 pub mod queue;
 mod receive;

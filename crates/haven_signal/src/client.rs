@@ -191,8 +191,25 @@ impl SignalClient {
     /// The next message from the server. A server error becomes [`ClientError::Refused`];
     /// pings are answered on the way.
     pub async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
+        self.recv_heard_within(None).await
+    }
+
+    /// [`SignalClient::recv`], giving up ([`ClientError::Timeout`]) when nothing at all (not
+    /// even the server's ping, every 20 s) arrives for `silence`: a connection lost without a
+    /// reset (a server host gone, a NAT that forgot it, Wi-Fi gone) is noticed.
+    pub async fn recv_heard_within(
+        &mut self,
+        silence: Option<Duration>,
+    ) -> Result<ServerMessage, ClientError> {
         loop {
-            let frame = self.ws.next().await.ok_or(ClientError::Closed)??;
+            let next = self.ws.next();
+            let frame = match silence {
+                Some(limit) => tokio::time::timeout(limit, next)
+                    .await
+                    .map_err(|_| ClientError::Timeout)?,
+                None => next.await,
+            };
+            let frame = frame.ok_or(ClientError::Closed)??;
             match frame {
                 Message::Text(text) => {
                     return match ServerMessage::decode(text.as_str()) {

@@ -57,9 +57,14 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Reads `path`'s lines of `word <id> <expiry>`, keeping those not expired at `now`; a line
-/// that does not parse is skipped (a torn last line after a crash).
-fn read_facts(path: &Path, word: &str, now: u64) -> std::io::Result<Vec<(String, u64)>> {
+/// Reads `path`'s lines of `word <id> <expiry>`, keeping those whose expiry plus `kept_past`
+/// is after `now`; a line that does not parse is skipped (a torn last line after a crash).
+fn read_facts(
+    path: &Path,
+    word: &str,
+    now: u64,
+    kept_past: u64,
+) -> std::io::Result<Vec<(String, u64)>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -71,7 +76,10 @@ fn read_facts(path: &Path, word: &str, now: u64) -> std::io::Result<Vec<(String,
             let mut parts = line.split(' ');
             let (w, id, exp) = (parts.next()?, parts.next()?, parts.next()?);
             let exp: u64 = exp.parse().ok()?;
-            (w == word && valid_id(id) && parts.next().is_none() && exp > now)
+            (w == word
+                && valid_id(id)
+                && parts.next().is_none()
+                && exp.saturating_add(kept_past) > now)
                 .then(|| (id.to_owned(), exp))
         })
         .collect())
@@ -122,7 +130,7 @@ impl InviteLedger {
     /// compact, and keeps the uses file open for appending.
     pub fn open(files: InviteFiles, now: u64) -> std::io::Result<(Self, Remembered)> {
         let mut remembered = Remembered::default();
-        for (id, exp) in read_facts(&files.uses, "use", now)? {
+        for (id, exp) in read_facts(&files.uses, "use", now, 0)? {
             let entry = remembered.uses.entry(id).or_insert((0, exp));
             entry.0 = entry.0.saturating_add(1);
         }
@@ -181,7 +189,8 @@ impl InviteLedger {
         if self.revoked_seen == Some(seen) {
             return Ok(None);
         }
-        let facts = read_facts(&self.files.revoked, "revoke", now)?;
+        // Kept as long as a resume token of the invite could be good.
+        let facts = read_facts(&self.files.revoked, "revoke", now, crate::resume::TTL_SECS)?;
         // Only once it was read: a failed read is tried again at the next join.
         self.revoked_seen = Some(seen);
         Ok(Some(facts.into_iter().collect()))

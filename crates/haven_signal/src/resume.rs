@@ -2,7 +2,9 @@
 //! invite it joined with), signed with the server secret like an invite. The server keeps no
 //! copy: any run of the server holding the same secret honours it, so peers take their places
 //! back after a restart. A resume is not a join: it spends no use of the invite, but an invite
-//! revoked since stops it.
+//! revoked since stops it, and so does a bye. A token is good for [`TTL_SECS`] from its
+//! welcome, and never past the invite's own expiry plus that: renewing it on each resume
+//! cannot keep a place open for ever, and a revocation is kept as long.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,6 +39,11 @@ pub struct Place {
     pub role: Role,
     /// The nonce of the invite it joined with (a revocation of that invite stops resumes).
     pub nonce: String,
+    /// A random number drawn when the peer first joined: the token stands for that seat, not
+    /// for whoever holds its id later.
+    pub seat: u64,
+    /// The invite's expiry: no token for this place is good past it plus [`TTL_SECS`].
+    pub invite_exp: u64,
     /// Unix seconds after which the token is refused.
     pub exp: u64,
 }
@@ -44,11 +51,13 @@ pub struct Place {
 impl Place {
     fn signed_part(&self) -> String {
         format!(
-            "{PREFIX}.{}.{}.{}.{}.{}",
+            "{PREFIX}.{}.{}.{}.{}.{:x}.{}.{}",
             self.peer.0,
             self.room,
             self.role.as_str(),
             self.nonce,
+            self.seat,
+            self.invite_exp,
             self.exp
         )
     }
@@ -81,15 +90,18 @@ pub fn verify(secret: &ServerSecret, token: &str, now_unix: u64) -> Result<Place
         .map_err(|_| InviteRejected::Bad)?;
     // Signed by this server: the fields are its own, still read with care.
     let mut fields = signed.split('.');
-    let (Some(PREFIX), Some(peer), Some(room), Some(role), Some(nonce), Some(exp), None) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
+    let [
+        Some(PREFIX),
+        Some(peer),
+        Some(room),
+        Some(role),
+        Some(nonce),
+        Some(seat),
+        Some(invite_exp),
+        Some(exp),
+        None,
+    ] = std::array::from_fn(|_| fields.next())
+    else {
         return Err(InviteRejected::Bad);
     };
     let place = Place {
@@ -97,6 +109,8 @@ pub fn verify(secret: &ServerSecret, token: &str, now_unix: u64) -> Result<Place
         room: room.parse().map_err(|_| InviteRejected::Bad)?,
         role: role.parse().map_err(|_| InviteRejected::Bad)?,
         nonce: nonce.to_owned(),
+        seat: u64::from_str_radix(seat, 16).map_err(|_| InviteRejected::Bad)?,
+        invite_exp: invite_exp.parse().map_err(|_| InviteRejected::Bad)?,
         exp: exp.parse().map_err(|_| InviteRejected::Bad)?,
     };
     if place.exp <= now_unix {
@@ -117,6 +131,8 @@ mod tests {
             room: "consult-7".parse().expect("room"),
             role: Role::Patient,
             nonce: "q2Xy-_0aBcDeFgHiJkLmNo".into(),
+            seat: u64::MAX - 5,
+            invite_exp: 900,
             exp: 1000,
         }
     }

@@ -11,7 +11,15 @@ use std::collections::HashMap;
 use haven_proto::invite::Invite;
 use haven_proto::signal::{ErrorCode, MAX_ROOM_PEERS, PeerId, PeerInfo, Role, RoomId};
 
-use crate::resume::Place;
+use crate::resume::{Place, TTL_SECS};
+
+/// A seat's random number. Without randomness it is 0: a token then stands for the id alone,
+/// as ids are never given twice by one run.
+fn random_seat() -> u64 {
+    let mut bytes = [0; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
 
 #[derive(Debug)]
 struct Member {
@@ -19,6 +27,10 @@ struct Member {
     role: Role,
     /// The nonce of the invite it joined with.
     nonce: String,
+    /// Drawn when it first joined (see [`Place::seat`]).
+    seat: u64,
+    /// Its invite's expiry.
+    invite_exp: u64,
 }
 
 /// Joins counted per invite nonce, kept until the invite expires.
@@ -57,6 +69,8 @@ pub struct Rooms {
     uses: HashMap<String, Uses>,
     /// Invites revoked by id (`haven invite --revoke`), with their expiry.
     revoked: HashMap<String, u64>,
+    /// Peers that said bye, until their tokens could no longer be good: never resumed.
+    departed: HashMap<PeerId, u64>,
     next_id: u64,
 }
 
@@ -76,22 +90,34 @@ impl Rooms {
         }
     }
 
-    /// The place `peer` holds, for its resume token (`exp`: the token's expiry).
-    pub fn place(&self, peer: PeerId, exp: u64) -> Option<Place> {
+    /// The place `peer` holds, for a resume token issued at `now`.
+    pub fn place(&self, peer: PeerId, now: u64) -> Option<Place> {
         self.members.get(&peer).map(|m| Place {
             peer,
             room: m.room.clone(),
             role: m.role,
             nonce: m.nonce.clone(),
-            exp,
+            seat: m.seat,
+            invite_exp: m.invite_exp,
+            exp: now
+                .saturating_add(TTL_SECS)
+                .min(m.invite_exp.saturating_add(TTL_SECS)),
         })
+    }
+
+    /// `peer` said bye: its resume tokens are refused from now on (on this run).
+    pub fn said_bye(&mut self, peer: PeerId) {
+        if let Some(m) = self.members.get(&peer) {
+            self.departed
+                .insert(peer, m.invite_exp.saturating_add(TTL_SECS));
+        }
     }
 
     /// Takes back the place a resume token names: the same place while it is held (by the
     /// same invite, in the same room and role), else a new seat with the same id, if the
     /// room has space and the invite was not revoked since. Spends no use of the invite.
     pub fn resume(&mut self, place: &Place) -> Result<Resumed, ErrorCode> {
-        if self.revoked.contains_key(&place.nonce) {
+        if self.revoked.contains_key(&place.nonce) || self.departed.contains_key(&place.peer) {
             return Err(ErrorCode::TokenUsed);
         }
         let peer = PeerInfo {
@@ -99,7 +125,12 @@ impl Rooms {
             role: place.role,
         };
         let kept = match self.members.get(&place.peer) {
-            Some(m) if m.room == place.room && m.role == place.role && m.nonce == place.nonce => {
+            Some(m)
+                if m.room == place.room
+                    && m.role == place.role
+                    && m.nonce == place.nonce
+                    && m.seat == place.seat =>
+            {
                 true
             }
             // The id is someone else's now: this token's place is gone.
@@ -126,6 +157,8 @@ impl Rooms {
                     room: place.room.clone(),
                     role: place.role,
                     nonce: place.nonce.clone(),
+                    seat: place.seat,
+                    invite_exp: place.invite_exp,
                 },
             );
             // Never given again to a newcomer.
@@ -184,6 +217,8 @@ impl Rooms {
                 room: invite.room.clone(),
                 role: invite.role,
                 nonce: invite.nonce.clone(),
+                seat: random_seat(),
+                invite_exp: invite.exp,
             },
         );
         Ok(Joined {
@@ -239,6 +274,9 @@ impl Rooms {
         // Expired invites are refused before they get here, so their counts can go.
         if self.uses.len() > 1024 {
             self.uses.retain(|_, u| u.exp > now_unix);
+        }
+        if self.departed.len() > 1024 {
+            self.departed.retain(|_, until| *until > now_unix);
         }
     }
 }
@@ -317,7 +355,9 @@ mod tests {
         let b = rooms
             .join(&invite("r", Role::Clinician, "c", 1), 0)
             .expect("joins");
-        let place = rooms.place(a.peer.id, 99).expect("a place");
+        assert_eq!(rooms.place(a.peer.id, 0).expect("a place").exp, TTL_SECS);
+        let place = rooms.place(a.peer.id, 200).expect("a place");
+        assert_eq!(place.exp, 100 + TTL_SECS, "capped by the invite's expiry");
         // Held: kept, no new use of the single-use invite.
         let back = rooms.resume(&place).expect("resumes");
         assert!(back.kept);
@@ -335,8 +375,17 @@ mod tests {
         let mut forged = place.clone();
         forged.role = Role::Therapist;
         assert_eq!(restarted.resume(&forged), Err(ErrorCode::NoSuchPeer));
+        // Another seat under the same id (a clock stepped back, another run): not this one.
+        let mut other_seat = place.clone();
+        other_seat.seat ^= 1;
+        assert_eq!(restarted.resume(&other_seat), Err(ErrorCode::NoSuchPeer));
         restarted.set_revoked(HashMap::from([("n".to_owned(), 99)]));
         assert_eq!(restarted.resume(&place), Err(ErrorCode::TokenUsed));
+        // A bye ends the place: its token no longer takes it back.
+        let c = rooms.place(b.peer.id, 0).expect("a place");
+        rooms.said_bye(b.peer.id);
+        rooms.leave(b.peer.id);
+        assert_eq!(rooms.resume(&c), Err(ErrorCode::TokenUsed));
     }
 
     #[test]
@@ -351,6 +400,8 @@ mod tests {
             room: "r".parse().expect("room"),
             role: Role::Patient,
             nonce: "old".into(),
+            seat: 7,
+            invite_exp: 99,
             exp: 99,
         };
         assert_eq!(rooms.resume(&place), Err(ErrorCode::RoomFull));

@@ -89,6 +89,9 @@ struct Seat {
     conn: u64,
     /// What was sent to it while it was away (bounded), delivered when it is back.
     held: VecDeque<ServerMessage>,
+    /// Something meant for it was dropped while it was away: a resume does not find its place
+    /// as it left it (the welcome says so, and the peer reconciles).
+    overflowed: bool,
 }
 
 struct Hub {
@@ -108,16 +111,36 @@ impl Hub {
         let Some(seat) = self.seats.get_mut(&to) else {
             return;
         };
-        match &seat.outbox {
-            Some(outbox) => {
-                if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(message) {
+        let message = match &seat.outbox {
+            Some(outbox) => match outbox.try_send(message) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(message)) => {
                     warn!(peer = %to, "peer is not reading its messages; disconnecting it");
                     seat.outbox = None;
+                    message
                 }
-            }
-            None if seat.held.len() < self.held_max => seat.held.push_back(message),
-            None => debug!(peer = %to, "too much held for a peer that is away; one dropped"),
+                // Its connection just ended: held, like what it had not read yet.
+                Err(mpsc::error::TrySendError::Closed(message)) => {
+                    seat.outbox = None;
+                    message
+                }
+            },
+            None => message,
+        };
+        if seat.held.len() < self.held_max {
+            seat.held.push_back(message);
+        } else {
+            seat.overflowed = true;
+            debug!(peer = %to, "too much held for a peer that is away; one dropped");
         }
+    }
+
+    /// Whether `peer`'s seat is away with everything meant for it held (a resume then finds it
+    /// as it was left).
+    fn intact(&self, peer: PeerId) -> bool {
+        self.seats
+            .get(&peer)
+            .is_some_and(|seat| seat.outbox.is_none() && !seat.overflowed)
     }
 
     /// Seats `peer` on a new connection (a join, or a resume: what was held comes first);
@@ -145,27 +168,49 @@ impl Hub {
                 outbox: Some(tx),
                 conn,
                 held: VecDeque::new(),
+                overflowed: false,
             },
         );
         (conn, rx)
     }
 
     /// Connection `conn` of `peer` ended: a bye leaves the room at once; anything else leaves
-    /// the seat held for the grace period (returns true: start it). A connection the seat has
-    /// moved from changes nothing.
-    fn detach(&mut self, peer: PeerId, conn: u64, bye: bool) -> bool {
-        match self.seats.get_mut(&peer) {
-            Some(seat) if seat.conn == conn => {
-                if bye {
-                    self.leave(peer, false);
-                    false
-                } else {
-                    seat.outbox = None;
-                    true
-                }
-            }
-            _ => false,
+    /// the seat held for the grace period (returns true: start it), with what the connection
+    /// had not sent (`unsent`, then what was still in its `outbox`) held first. A connection
+    /// the seat has moved from changes nothing.
+    fn detach(
+        &mut self,
+        peer: PeerId,
+        conn: u64,
+        bye: bool,
+        unsent: Option<ServerMessage>,
+        outbox: &mut mpsc::Receiver<ServerMessage>,
+    ) -> bool {
+        if self.seats.get(&peer).is_none_or(|seat| seat.conn != conn) {
+            return false;
         }
+        if bye {
+            self.rooms.said_bye(peer);
+            self.leave(peer, false);
+            return false;
+        }
+        let held_max = self.held_max;
+        let Some(seat) = self.seats.get_mut(&peer) else {
+            return false;
+        };
+        seat.outbox = None;
+        outbox.close();
+        let mut queued: VecDeque<ServerMessage> = unsent.into_iter().collect();
+        while let Ok(message) = outbox.try_recv() {
+            queued.push_back(message);
+        }
+        queued.append(&mut seat.held);
+        if queued.len() > held_max {
+            queued.truncate(held_max);
+            seat.overflowed = true;
+        }
+        seat.held = queued;
+        true
     }
 
     /// The grace of `peer`'s connection `conn` is over: if the seat was not taken back, the
@@ -393,6 +438,9 @@ impl From<rustls::Error> for BindError {
 
 type Ws = WebSocketStream<TlsStream<TcpStream>>;
 
+/// A seated peer: who, the signaling version it speaks, its connection's number, its outbox.
+type Seated = (PeerInfo, u32, u64, mpsc::Receiver<ServerMessage>);
+
 struct Connection {
     shared: Arc<Shared>,
     acceptor: TlsAcceptor,
@@ -437,7 +485,7 @@ impl Connection {
             _ = self.stop.changed() => Err(End::Error(ErrorCode::ShuttingDown, "the server is stopping")),
         };
         let joined = hello.and_then(|text| self.join(&text));
-        let (peer, conn, mut outbox) = match joined {
+        let (peer, version, conn, mut outbox) = match joined {
             Ok(joined) => joined,
             Err(end) => {
                 close(&mut sink, &mut stream, end).await;
@@ -445,8 +493,17 @@ impl Connection {
             }
         };
         let span = info_span!("peer", peer = %peer.id, role = %peer.role);
+        let mut unsent = None;
         let end = self
-            .session(peer.id, &mut sink, &mut stream, &mut bucket, &mut outbox)
+            .session(
+                peer.id,
+                version,
+                &mut sink,
+                &mut stream,
+                &mut bucket,
+                &mut outbox,
+                &mut unsent,
+            )
             .instrument(span.clone())
             .await;
         match end {
@@ -454,12 +511,20 @@ impl Connection {
             End::Error(ErrorCode::ShuttingDown, _) => {}
             ref end => {
                 let bye = matches!(end, End::Bye);
-                if self.shared.hub().detach(peer.id, conn, bye) {
+                if self
+                    .shared
+                    .hub()
+                    .detach(peer.id, conn, bye, unsent, &mut outbox)
+                {
                     span.in_scope(|| info!("connection lost; its seat is held"));
                     let (shared, grace) = (Arc::clone(&self.shared), self.shared.limits.grace);
+                    let mut stop = self.stop.clone();
                     tokio::spawn(async move {
-                        sleep(grace).await;
-                        shared.hub().expire(peer.id, conn);
+                        tokio::select! {
+                            () = sleep(grace) => shared.hub().expire(peer.id, conn),
+                            // The server is going: nothing to keep or tell.
+                            _ = stop.changed() => {}
+                        }
                     });
                 } else if bye {
                     span.in_scope(|| info!("left"));
@@ -469,9 +534,9 @@ impl Connection {
         close(&mut sink, &mut stream, end).await;
     }
 
-    /// Checks a hello (or a resume) and seats its peer; returns the peer, its connection's
-    /// number and its outbox, the welcome queued.
-    fn join(&self, text: &str) -> Result<(PeerInfo, u64, mpsc::Receiver<ServerMessage>), End> {
+    /// Checks a hello (or a resume) and seats its peer; returns the peer, the signaling
+    /// version it speaks, its connection's number and its outbox, the welcome queued.
+    fn join(&self, text: &str) -> Result<Seated, End> {
         let hello =
             ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
         let (version, token, resuming) = match hello {
@@ -484,15 +549,18 @@ impl Connection {
                 ));
             }
         };
-        if version != SIGNAL_VERSION {
+        // Version 1 peers (before resumes) are served the messages they know.
+        let known = version == SIGNAL_VERSION || (version == 1 && !resuming);
+        if !known {
             return Err(End::Error(
                 ErrorCode::VersionMismatch,
-                "this server speaks signaling version 1",
+                "this server speaks signaling versions 1 and 2",
             ));
         }
         let now = now_unix();
         if resuming {
-            return self.resume(token.expose(), now);
+            let (peer, conn, rx) = self.resume(token.expose(), now)?;
+            return Ok((peer, version, conn, rx));
         }
         let invite = verify(&self.shared.secret, token.expose(), now).map_err(|e| {
             info!(reason = %e, "invite refused");
@@ -515,7 +583,7 @@ impl Connection {
             info!(room = %invite.room, %code, "join refused");
             End::Error(code, "the join was refused")
         })?;
-        let welcome = self.welcome(&hub, joined.peer, &joined.others, invite.exp, now, false);
+        let welcome = self.welcome(&hub, joined.peer, &joined.others, now, false);
         let (conn, rx) = hub.attach(joined.peer.id, welcome);
         for other in &joined.others {
             hub.deliver(other.id, ServerMessage::PeerJoined { peer: joined.peer });
@@ -529,7 +597,7 @@ impl Connection {
                 .record_use(&invite.nonce, invite.exp);
         }
         info!(room = %invite.room, peer = %joined.peer.id, role = %joined.peer.role, peers = joined.others.len() + 1, "joined");
-        Ok((joined.peer, conn, rx))
+        Ok((joined.peer, version, conn, rx))
     }
 
     /// Takes back the seat a resume token names (see [`Rooms::resume`]).
@@ -557,40 +625,34 @@ impl Connection {
             info!(room = %place.room, %code, "resume refused");
             End::Error(code, "the resume was refused")
         })?;
-        let welcome = self.welcome(
-            &hub,
-            resumed.peer,
-            &resumed.others,
-            place.exp,
-            now,
-            resumed.kept,
-        );
+        // Kept only if the seat was away with everything meant for it held: a seat whose old
+        // connection still looked alive, or that dropped something, is a new seat to its
+        // peer, which then reconciles (and the others are told it is here).
+        let kept = resumed.kept && hub.intact(resumed.peer.id);
+        let welcome = self.welcome(&hub, resumed.peer, &resumed.others, now, kept);
         let (conn, rx) = hub.attach(resumed.peer.id, welcome);
-        if !resumed.kept {
+        if !kept {
             for other in &resumed.others {
                 hub.deliver(other.id, ServerMessage::PeerJoined { peer: resumed.peer });
             }
         }
         drop(hub);
-        info!(room = %place.room, peer = %resumed.peer.id, kept = resumed.kept, "resumed");
+        info!(room = %place.room, peer = %resumed.peer.id, kept, "resumed");
         Ok((resumed.peer, conn, rx))
     }
 
-    /// The welcome for `peer`, with a fresh resume token (good for [`resume::TTL_SECS`] at
-    /// least, and no less than `exp`).
+    /// The welcome for `peer`, with a fresh resume token.
     fn welcome(
         &self,
         hub: &Hub,
         peer: PeerInfo,
         others: &[PeerInfo],
-        exp: u64,
         now: u64,
         kept: bool,
     ) -> ServerMessage {
-        let exp = exp.max(now.saturating_add(resume::TTL_SECS));
         let token = hub
             .rooms
-            .place(peer.id, exp)
+            .place(peer.id, now)
             .map(|place| haven_proto::Redacted::new(resume::issue(&self.shared.secret, &place)));
         ServerMessage::Welcome {
             version: SIGNAL_VERSION,
@@ -609,14 +671,21 @@ impl Connection {
         }
     }
 
-    /// A joined peer's life: relay its messages, deliver its outbox, ping it.
+    /// A joined peer's life: relay its messages, deliver its outbox (a message it could not
+    /// send is left in `unsent`), ping it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one connection's parts, each used"
+    )]
     async fn session(
         &mut self,
         me: PeerId,
+        version: u32,
         sink: &mut SplitSink<Ws, Message>,
         stream: &mut SplitStream<Ws>,
         bucket: &mut TokenBucket,
         outbox: &mut mpsc::Receiver<ServerMessage>,
+        unsent: &mut Option<ServerMessage>,
     ) -> End {
         let limits = self.shared.limits.clone();
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
@@ -650,9 +719,13 @@ impl Connection {
                     }
                 }
                 out = outbox.recv() => match out {
-                    Some(message) => if send(sink, &message).await.is_err() {
-                        return End::Quiet;
-                    },
+                    Some(message) => {
+                        let message = if version == 1 { message.for_version_1() } else { message };
+                        if send(sink, &message).await.is_err() {
+                            *unsent = Some(message);
+                            return End::Quiet;
+                        }
+                    }
                     None => return End::Error(ErrorCode::RateLimited, "too slow to read its messages"),
                 },
                 () = sleep_until(ping_at) => {
@@ -796,4 +869,88 @@ async fn close(sink: &mut SplitSink<Ws, Message>, stream: &mut SplitStream<Ws>, 
         let _ = sink.close().await;
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use haven_proto::signal::RoomId;
+
+    use super::*;
+
+    fn hub(held_max: usize) -> Hub {
+        Hub {
+            rooms: Rooms::numbered_from(0),
+            seats: HashMap::new(),
+            next_conn: 0,
+            held_max,
+            queue: 4,
+        }
+    }
+
+    fn note(n: u64) -> ServerMessage {
+        ServerMessage::PeerLeft {
+            peer_id: PeerId(n),
+            gone: false,
+        }
+    }
+
+    fn welcome() -> ServerMessage {
+        ServerMessage::Welcome {
+            version: SIGNAL_VERSION,
+            peer_id: PeerId(1),
+            room: "r".parse::<RoomId>().expect("room"),
+            role: haven_proto::signal::Role::Patient,
+            peers: Vec::new(),
+            ice_servers: Vec::new(),
+            resume: None,
+            grace_secs: 30,
+            kept: true,
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<ServerMessage>) -> Vec<ServerMessage> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// What a lost connection had not sent (the message it failed on, then its queue) and what
+    /// came while it was away all follow the new connection's welcome, in order; the seat is
+    /// intact, so the resume is `kept`.
+    #[test]
+    fn nothing_meant_for_a_lost_peer_is_lost() {
+        let mut hub = hub(8);
+        let peer = PeerId(1);
+        let (conn, mut rx) = hub.attach(peer, welcome());
+        assert_eq!(drain(&mut rx), vec![welcome()]);
+        hub.deliver(peer, note(1));
+        hub.deliver(peer, note(2));
+        // The connection failed sending note 0 (taken from its queue before).
+        assert!(hub.detach(peer, conn, false, Some(note(0)), &mut rx));
+        hub.deliver(peer, note(3));
+        assert!(hub.intact(peer));
+        let (_, mut back) = hub.attach(peer, welcome());
+        assert_eq!(
+            drain(&mut back),
+            vec![welcome(), note(0), note(1), note(2), note(3)]
+        );
+        // The old connection's end after a move changes nothing.
+        assert!(!hub.detach(peer, conn, false, None, &mut rx));
+    }
+
+    /// Too much held: the seat is not intact (the resume is not `kept`, so the peer reconciles).
+    #[test]
+    fn an_overflow_is_remembered() {
+        let mut hub = hub(2);
+        let peer = PeerId(1);
+        let (conn, mut rx) = hub.attach(peer, welcome());
+        drain(&mut rx);
+        assert!(hub.detach(peer, conn, false, None, &mut rx));
+        for n in 0..3 {
+            hub.deliver(peer, note(n));
+        }
+        assert!(!hub.intact(peer));
+        let (_, mut back) = hub.attach(peer, welcome());
+        assert_eq!(drain(&mut back), vec![welcome(), note(0), note(1)]);
+        // A live connection's seat is not intact either (a resume over a half-open one).
+        assert!(!hub.intact(peer));
+    }
 }

@@ -51,6 +51,7 @@ use self::state::{AudioClock, Backend, Internal, Kind, MAX_HELD, POSE_SEND_WAIT}
 use crate::command::{AudioRoute, Command};
 use crate::config::SessionConfig;
 use crate::event::SessionEvent;
+use crate::life::{Life, LifeTiming};
 use crate::queue::EventSender;
 
 pub(crate) fn run(
@@ -103,12 +104,15 @@ async fn session(
     let mut backend = Backend {
         api: peer::api(config.network, config.timing, config.simulated.clone())
             .map_err(|e| format!("WebRTC setup: {e}"))?,
-        rebuild_after: config.timing.rebuild_after,
-        channels_within: config.timing.channels_within,
         faults: config.faults,
         faulted: HashSet::new(),
-        rebuilds: HashMap::new(),
-        lost: HashSet::new(),
+        lives: HashMap::new(),
+        life_timing: LifeTiming {
+            rebuild_after: config.timing.rebuild_after,
+            channels_within: config.timing.channels_within,
+            grace: signaling::grace_of(&welcome),
+            max_rebuilds: crate::MAX_REBUILDS,
+        },
         ice_servers: welcome
             .ice_servers
             .iter()
@@ -144,16 +148,9 @@ async fn session(
         next_task: 0,
         sending: HashMap::new(),
         incoming: HashMap::new(),
-        connected_once: HashSet::new(),
         identity: config.identity.clone(),
         clinic: config.clinic,
         signaling_up: true,
-        grace: if welcome.grace > Duration::ZERO {
-            welcome.grace.min(signaling::DEFAULT_GRACE)
-        } else {
-            signaling::DEFAULT_GRACE
-        },
-        unregistered: HashSet::new(),
     };
     async move {
         // The newcomer offers to everyone already here.
@@ -174,9 +171,11 @@ async fn session(
                 }
             }
         }
+        let mut ended = Ok(());
         loop {
             // What to send to the server this turn.
             let mut replies = Vec::new();
+            let deadline = backend.next_deadline();
             tokio::select! {
                 message = Link::recv(&mut link.client) => match message {
                     Ok(message) => replies = backend.on_signal(message).await,
@@ -188,7 +187,10 @@ async fn session(
                     // and the place is taken back in the background.
                     Err(e) => {
                         debug!(error = %e, "the signaling connection ended");
-                        link.lost();
+                        if let Err(why) = link.lost() {
+                            ended = Err(why);
+                            break;
+                        }
                         backend.on_signaling_lost();
                     }
                 },
@@ -197,8 +199,16 @@ async fn session(
                         link.back(client, &welcome);
                         replies = backend.on_signaling_back(&welcome).await;
                     }
-                    Err(e) => link.failed(&e)?,
+                    Err(e) => {
+                        if let Err(why) = link.failed(&e) {
+                            ended = Err(why);
+                            break;
+                        }
+                    }
                 },
+                () = sleep_until(deadline) => {
+                    replies = backend.on_deadline(std::time::Instant::now()).await;
+                }
                 Some(note) = internal.recv() => {
                     replies.extend(backend.on_internal(note).await);
                 }
@@ -209,10 +219,15 @@ async fn session(
             }
             for reply in replies {
                 if !link.send(&reply).await {
-                    link.lost();
+                    if let Err(why) = link.lost() {
+                        ended = Err(why);
+                    }
                     backend.on_signaling_lost();
                     break;
                 }
+            }
+            if ended.is_err() {
+                break;
             }
         }
         link.bye().await;
@@ -224,32 +239,40 @@ async fn session(
         for (_, peer) in backend.peers.drain() {
             let _ = peer.pc.close().await;
         }
-        Ok(())
+        ended
     }
     .instrument(span)
     .await
 }
 
+/// Until `at` (a life's deadline); never, without one.
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Backend {
-    async fn on_internal(&mut self, note: Internal) -> Option<ClientMessage> {
+    async fn on_internal(&mut self, note: Internal) -> Vec<ClientMessage> {
         match note {
             Internal::Acked(id, object, received) => {
                 self.on_acked(id, object, received);
-                None
+                Vec::new()
             }
             Internal::Declined(id, object, why) => {
                 self.on_declined(id, object, why);
-                None
+                Vec::new()
             }
             Internal::Stalled(id, object, number) => {
                 self.on_stalled(id, object, number);
-                None
+                Vec::new()
             }
             note => self.on_connection_note(note).await,
         }
     }
 
-    async fn on_command(&mut self, command: Command) -> Option<ClientMessage> {
+    async fn on_command(&mut self, command: Command) -> Vec<ClientMessage> {
         match command {
             Command::Pose(bytes) => {
                 let bytes = Bytes::from(bytes);
@@ -304,9 +327,12 @@ impl Backend {
             Command::Cancel { to, id } => self.cancel_object(to, id).await,
             Command::Reconnect(to) => {
                 // Asked for: a fresh count of tries.
-                self.rebuilds.remove(&to);
-                self.lost.remove(&to);
-                return self.rebuild(to, false).await;
+                let actions = self
+                    .lives
+                    .get_mut(&to)
+                    .map(Life::reconnect)
+                    .unwrap_or_default();
+                return self.act(to, actions).await;
             }
             Command::TrustAnyway(peer) => self.trust(peer).await,
             Command::Stats(reply) => {
@@ -314,6 +340,6 @@ impl Backend {
             }
             Command::Leave => {}
         }
-        None
+        Vec::new()
     }
 }

@@ -26,6 +26,7 @@ use webrtc::track::track_local::TrackLocal;
 use super::state::{Backend, Internal, Peer};
 use crate::config::{ConnectionTiming, NetworkPolicy};
 use crate::event::SessionEvent;
+use crate::life::Life;
 use crate::simnet::SimulatedNic;
 
 /// Opus as Haven sends it: 10 ms frames at least, in-band FEC, and DTX (silence is not sent;
@@ -139,27 +140,12 @@ impl Backend {
         let replaced = self.peers.remove(&id);
         let rebuilt = replaced.is_some();
         let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
-        let mut media_down_since = Instant::now();
-        if rebuilt {
-            // Counted on both sides: the offerer stops after the last try; the answerer, which
-            // never builds, judges that last try when it has had its time.
-            let tries = self.rebuilds.entry(id).or_insert(0);
-            *tries += 1;
-            if !offerer && *tries >= crate::MAX_REBUILDS {
-                let (internal, wait) = (self.internal.clone(), self.rebuild_after);
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let _ = internal.send(Internal::LastTry(id, generation));
-                });
-            }
-        }
         if let Some(old) = replaced {
             // What was on its way goes on over the new connection, from what arrived; what
             // waited for the old one to open waits for the new one.
             self.pause_sends(id);
             held_control = old.held_control;
             held_cancels = old.held_cancels;
-            media_down_since = old.media_down_since.unwrap_or(media_down_since);
             let _ = old.pc.close().await;
         }
         let pc = Arc::new(
@@ -205,7 +191,6 @@ impl Backend {
             Peer {
                 info,
                 generation,
-                announce_reconnect: rebuilt,
                 held_control,
                 held_cancels,
                 pc,
@@ -214,15 +199,23 @@ impl Backend {
                 remote_set: false,
                 pending: Vec::new(),
                 open: false,
-                channels_watched: false,
                 audio: wired.audio,
                 judge: wired.judge,
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
                 poses_dropped: 0,
-                media_down_since: Some(media_down_since),
             },
         );
+        // Counted on both sides (`Life::built`): the offerer stops after the last try; the
+        // answerer, which never builds, judges that last try when it has had its time.
+        let now = Instant::now();
+        match self.lives.get_mut(&id) {
+            Some(life) if rebuilt => life.built(now, offerer),
+            _ => {
+                let life = Life::new(self.life_timing, now, offerer, self.signaling_up);
+                self.lives.insert(id, life);
+            }
+        }
         Ok(offer)
     }
 
@@ -231,21 +224,25 @@ impl Backend {
         match message {
             ServerMessage::PeerJoined { peer } => {
                 self.roles.insert(peer.id, peer.role);
-                if self.unregistered.remove(&peer.id) || self.peers.contains_key(&peer.id) {
+                if let Some(life) = self.lives.get_mut(&peer.id) {
                     // Back with the server (it lost it, or restarted): a connection that
-                    // works carries on; one that does not is replaced by the offer it makes
-                    // as a newcomer.
+                    // works carries on; one that broke is rebuilt by the side that offered it.
                     info!(peer = %peer.id, "peer back with the server");
-                } else {
-                    info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
-                    let _ = self.events.send(SessionEvent::PeerJoined(peer));
+                    let actions = life.server_found(Instant::now());
+                    return self.act(peer.id, actions).await;
                 }
+                info!(peer = %peer.id, role = %peer.role, "peer joined; waiting for its offer");
+                let _ = self.events.send(SessionEvent::PeerJoined(peer));
                 Vec::new()
             }
             ServerMessage::PeerLeft { peer_id, gone } => {
-                if !(gone && self.keep_unregistered(peer_id)) {
-                    self.peer_left(peer_id).await;
+                // Gone (not a bye): it stays while its media works.
+                if gone && let Some(life) = self.lives.get_mut(&peer_id) {
+                    info!(peer = %peer_id, "the server lost this peer; it stays while its connection works");
+                    let actions = life.server_lost(Instant::now());
+                    return self.act(peer_id, actions).await;
                 }
+                self.peer_left(peer_id).await;
                 Vec::new()
             }
             ServerMessage::Offer { from, sdp } => {
@@ -323,16 +320,13 @@ impl Backend {
     /// period): its connection closes, what was on its way to or from it is dropped.
     pub(super) async fn peer_left(&mut self, id: PeerId) {
         self.roles.remove(&id);
-        self.unregistered.remove(&id);
+        self.lives.remove(&id);
         if let Some(peer) = self.peers.remove(&id) {
             let _ = peer.pc.close().await;
         }
         self.drop_sends(id, "the peer left");
         // What had arrived in part is gone with it.
         self.incoming.remove(&id);
-        self.connected_once.remove(&id);
-        self.rebuilds.remove(&id);
-        self.lost.remove(&id);
         let _ = self.events.send(SessionEvent::PeerLeft(id));
     }
 

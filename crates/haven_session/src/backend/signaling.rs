@@ -14,9 +14,8 @@ use haven_proto::signal::{ClientMessage, ErrorCode, PeerId, ServerMessage};
 use haven_signal::client::Welcome;
 use haven_signal::{ClientError, ClientTls, SignalClient};
 use tracing::{debug, info, warn};
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 
-use super::state::{Backend, Internal, Peer};
+use super::state::Backend;
 use crate::event::SessionEvent;
 
 /// The first wait before trying the server again; it doubles with each failed try.
@@ -27,6 +26,9 @@ const LONGEST_RETRY: Duration = Duration::from_secs(5);
 const TRY_WITHIN: Duration = Duration::from_secs(10);
 /// The grace when the server names none (an older server): the longest it may be.
 pub(super) const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+/// Nothing at all from the server (it pings every 20 s) for this long: the connection is lost,
+/// even without a reset (a server host gone, a NAT that forgot it, a Wi-Fi network left).
+const SILENCE: Duration = Duration::from_secs(50);
 
 type Retry = Pin<Box<dyn Future<Output = Result<(SignalClient, Welcome), ClientError>> + Send>>;
 
@@ -87,7 +89,7 @@ impl Link {
         client: &mut Option<SignalClient>,
     ) -> Result<ServerMessage, ClientError> {
         match client {
-            Some(client) => client.recv().await,
+            Some(client) => client.recv_heard_within(Some(SILENCE)).await,
             None => std::future::pending().await,
         }
     }
@@ -112,11 +114,16 @@ impl Link {
         client.send(message).await.is_ok()
     }
 
-    /// The connection was lost: the first try to take it back is scheduled.
-    pub(super) fn lost(&mut self) {
+    /// The connection was lost: the first try to take it back is scheduled. `Err`: it cannot
+    /// be (the server gave no resume token).
+    pub(super) fn lost(&mut self) -> Result<(), String> {
         self.client = None;
         self.attempt = 0;
+        if self.resume.is_none() {
+            return Err("the signaling connection broke, and the server gave no way back".into());
+        }
         self.schedule();
+        Ok(())
     }
 
     /// A try failed: `Err(why)` if it cannot work (the place is gone for good), else the next
@@ -146,7 +153,6 @@ impl Link {
 
     fn schedule(&mut self) {
         let Some(token) = self.resume.clone() else {
-            warn!("the signaling server gave no resume token: the consult goes on without it");
             return;
         };
         let (url, tls, wait) = (self.url.clone(), self.tls.clone(), backoff(self.attempt));
@@ -166,18 +172,17 @@ impl Link {
     }
 }
 
-fn media_up(peer: &Peer) -> bool {
-    peer.pc.connection_state() == RTCPeerConnectionState::Connected
-}
-
 impl Backend {
-    /// The server is out of reach: connections carry on; in the grace period, those whose
-    /// media is gone too are judged.
+    /// The server is out of reach: connections carry on; each life judges, from now on, whether
+    /// its peer has left.
     pub(super) fn on_signaling_lost(&mut self) {
         warn!("lost the signaling server; the consult goes on while it is taken back");
         self.signaling_up = false;
         let _ = self.events.send(SessionEvent::SignalingLost);
-        self.check_gone_after(self.grace);
+        let now = Instant::now();
+        for life in self.lives.values_mut() {
+            life.signaling_lost(now);
+        }
     }
 
     /// The server is back, with our place (the same id). Returns what to send: offers for
@@ -189,115 +194,55 @@ impl Backend {
             "the signaling server is back"
         );
         self.signaling_up = true;
-        if welcome.grace > Duration::ZERO {
-            self.grace = welcome.grace.min(DEFAULT_GRACE);
-        }
+        let grace = grace_of(welcome);
         let _ = self.events.send(SessionEvent::SignalingBack);
         for p in &welcome.peers {
             self.roles.insert(p.id, p.role);
-            self.unregistered.remove(&p.id);
         }
+        let now = Instant::now();
         let mut out = Vec::new();
-        if welcome.kept {
-            // The place was held: the others never saw us go, whoever came since offers to
-            // us (what they sent meanwhile follows the welcome), and a connection that broke
-            // meanwhile is rebuilt by the side that offered it (its tries waited for this).
-            let broken: Vec<PeerId> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.offerer && !media_up(p))
-                .map(|(&id, _)| id)
-                .collect();
-            for id in broken {
-                out.extend(self.rebuild(id, false).await);
-            }
-            return out;
+        // Each peer held: listed by the server or not (yet: after a restart peers come back
+        // one by one); a broken connection is rebuilt by the side that offered it.
+        let held: Vec<PeerId> = self.lives.keys().copied().collect();
+        for id in held {
+            let listed = welcome.peers.iter().any(|p| p.id == id);
+            let Some(life) = self.lives.get_mut(&id) else {
+                continue;
+            };
+            life.set_grace(grace);
+            let actions = life.signaling_back(now, listed);
+            out.extend(self.act(id, actions).await);
         }
-        // A new seat (the grace had passed, or the server restarted): we are the newcomer,
-        // and offer to whoever we have no working connection to.
-        for p in welcome.peers.clone() {
-            match self.peers.get(&p.id) {
-                Some(peer) if media_up(peer) => {}
-                Some(_) => out.extend(self.rebuild(p.id, true).await),
-                None => {
-                    let _ = self.events.send(SessionEvent::PeerJoined(p));
-                    match self.add_peer(p, true).await {
-                        Ok(Some(offer)) => out.push(ClientMessage::Offer {
-                            to: p.id,
-                            sdp: Redacted::new(offer),
-                        }),
-                        Ok(None) => {}
-                        Err(e) => {
-                            warn!(peer = %p.id, error = %e, "could not set up the peer connection");
-                        }
+        if !welcome.kept {
+            // A new seat: whoever we have no connection to, we offer to, as a newcomer does.
+            // (With the place kept, those who came meanwhile offer to us.)
+            for p in welcome.peers.clone() {
+                if self.lives.contains_key(&p.id) {
+                    continue;
+                }
+                let _ = self.events.send(SessionEvent::PeerJoined(p));
+                match self.add_peer(p, true).await {
+                    Ok(Some(offer)) => out.push(ClientMessage::Offer {
+                        to: p.id,
+                        sdp: Redacted::new(offer),
+                    }),
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(peer = %p.id, error = %e, "could not set up the peer connection");
                     }
                 }
             }
         }
-        // Those the server does not know (yet: after a restart they come back one by one)
-        // stay while their media works.
-        let unknown: Vec<PeerId> = self
-            .peers
-            .keys()
-            .filter(|id| !welcome.peers.iter().any(|p| p.id == **id))
-            .copied()
-            .collect();
-        for id in unknown {
-            self.unregistered.insert(id);
-        }
-        self.check_gone().await;
         out
     }
+}
 
-    /// The server says `id` is gone (it did not come back within the grace): it stays while
-    /// its connection to us works. Returns whether it stays.
-    pub(super) fn keep_unregistered(&mut self, id: PeerId) -> bool {
-        if self.peers.get(&id).is_some_and(media_up) {
-            info!(peer = %id, "the server lost this peer, but its connection to us works: it stays");
-            self.unregistered.insert(id);
-            self.check_gone_after(self.grace);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// A judgement of who is gone, `after` from now.
-    pub(super) fn check_gone_after(&self, after: Duration) {
-        let internal = self.internal.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let _ = internal.send(Internal::CheckGone);
-        });
-    }
-
-    /// Peers whose media has been down for the grace period while their signaling is gone too
-    /// (ours is down, or the server lost theirs) have left: their shares are purged.
-    pub(super) async fn check_gone(&mut self) {
-        let now = Instant::now();
-        let grace = self.grace;
-        let mut gone = Vec::new();
-        let mut soonest: Option<Duration> = None;
-        for (&id, peer) in &self.peers {
-            let no_signaling = !self.signaling_up || self.unregistered.contains(&id);
-            let Some(since) = peer.media_down_since.filter(|_| no_signaling) else {
-                continue;
-            };
-            let down = now.saturating_duration_since(since);
-            if down >= grace {
-                gone.push(id);
-            } else {
-                let left = grace - down;
-                soonest = Some(soonest.map_or(left, |s| s.min(left)));
-            }
-        }
-        for id in gone {
-            info!(peer = %id, "no signaling and no media for the grace period: left");
-            self.peer_left(id).await;
-        }
-        if let Some(after) = soonest {
-            self.check_gone_after(after);
-        }
+/// The grace a welcome names, at most [`DEFAULT_GRACE`] (none named: that).
+pub(super) fn grace_of(welcome: &Welcome) -> Duration {
+    if welcome.grace > Duration::ZERO {
+        welcome.grace.min(DEFAULT_GRACE)
+    } else {
+        DEFAULT_GRACE
     }
 }
 

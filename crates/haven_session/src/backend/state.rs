@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::bulk::ObjectId;
@@ -23,6 +23,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use crate::command::AudioRoute;
 use crate::config::Faults;
 use crate::counters::AudioCounters;
+use crate::life::{Life, LifeTiming};
 use crate::queue::EventSender;
 use crate::transfer::{Incoming, Outbound};
 use crate::trust::{Judge, WordsExchange};
@@ -179,13 +180,6 @@ pub(super) enum Internal {
     Channel(PeerId, u32, Kind, Arc<RTCDataChannel>),
     /// A channel opened on this side.
     Open(PeerId, u32, Kind),
-    /// The connection has been up for a while: are its channels open? (The second check,
-    /// `true`, is the answering side's.)
-    ChannelsDue(PeerId, u32, bool),
-    /// Still not connected, some time after an ICE restart?
-    Recheck(PeerId, u32),
-    /// The answering side's view of the offerer's last try: not open by now, the peer is lost.
-    LastTry(PeerId, u32),
     /// The receiver holds this many bytes of an object we send it.
     Acked(PeerId, ObjectId, u64),
     /// The receiver cancelled an object we send it (why, for the event).
@@ -198,16 +192,12 @@ pub(super) enum Internal {
     Silent(PeerId, u32),
     /// A safety-words commitment or nonce arrived on that connection.
     Words(PeerId, u32, Control),
-    /// Time to judge which peers have had neither signaling nor media for the grace period.
-    CheckGone,
 }
 
 pub(super) struct Peer {
     pub(super) info: PeerInfo,
     /// Which connection to this peer this is (a reconnect builds a new one).
     pub(super) generation: u32,
-    /// Reconnecting was reported: say `PeerReconnected` once it works again.
-    pub(super) announce_reconnect: bool,
     /// Room events for this peer alone (share terms, revokes, views) asked for while its
     /// channels were not open: sent when they open. Bounded.
     pub(super) held_control: Vec<Bytes>,
@@ -221,8 +211,6 @@ pub(super) struct Peer {
     pub(super) pending: Vec<RTCIceCandidateInit>,
     /// All three channels are open (`links.ready()`, and what waited for that was done).
     pub(super) open: bool,
-    /// The check that the channels opened in time was started.
-    pub(super) channels_watched: bool,
     pub(super) audio: Arc<Mutex<AudioCounters>>,
     /// Who a clinician or therapist is on this connection (its control callback and the
     /// `FIRST_EVENT_WAIT` timer race for the verdict; the judge says it once).
@@ -237,8 +225,6 @@ pub(super) struct Peer {
     pub(super) words: WordsExchange,
     /// Poses to it dropped because the send queue had no room for them in time.
     pub(super) poses_dropped: u64,
-    /// Since when its media has been down (not connected); `None` while connected.
-    pub(super) media_down_since: Option<Instant>,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -277,16 +263,13 @@ pub(super) struct Backend {
     pub(super) audio_route: AudioRoute,
     pub(super) internal: mpsc::UnboundedSender<Internal>,
     pub(super) bulk_budget: u64,
-    /// How long an ICE restart (or a rebuilt connection) may take before the side that offered
-    /// builds a new connection (new DTLS and SCTP; transfers resume from what arrived).
-    pub(super) rebuild_after: Duration,
-    /// How long a connected connection's channels may take to open.
-    pub(super) channels_within: Duration,
     pub(super) faults: Faults,
-    /// New connections built in a row for each peer since its channels last opened.
-    pub(super) rebuilds: HashMap<PeerId, u32>,
-    /// Peers given up on ([`SessionEvent::PeerLost`] said) until asked to try again.
-    pub(super) lost: HashSet<PeerId>,
+    /// Each peer's connection life (`crate::life`): what to do when its connection breaks,
+    /// its channels do not open, signaling goes, and when it has left. It outlives each
+    /// connection to the peer.
+    pub(super) lives: HashMap<PeerId, Life>,
+    /// The times its lives keep.
+    pub(super) life_timing: LifeTiming,
     /// Peers whose first connection a fault was put in (once each).
     pub(super) faulted: HashSet<PeerId>,
     pub(super) next_generation: u32,
@@ -295,21 +278,12 @@ pub(super) struct Backend {
     pub(super) sending: HashMap<(PeerId, ObjectId), Sending>,
     /// Objects arriving, by sender; kept across a reconnect, dropped when the peer leaves.
     pub(super) incoming: HashMap<PeerId, Arc<Mutex<Incoming>>>,
-    /// Peers whose channels have opened at least once (`PeerConnected` was said).
-    pub(super) connected_once: HashSet<PeerId>,
     /// This side's clinic credential, proved on each connection.
     pub(super) identity: Option<Arc<Identity>>,
     /// The clinic whose credentials this side checks.
     pub(super) clinic: Option<ClinicPublicKey>,
-    /// The signaling server is reachable (see `signaling`): while it is not, connections are
-    /// not rebuilt (their offers could not be sent).
+    /// The signaling server is reachable (see `signaling`); a new life starts knowing it.
     pub(super) signaling_up: bool,
-    /// How long a peer with neither signaling nor media is waited for before it counts as
-    /// left (the server's grace, at most 30 s).
-    pub(super) grace: Duration,
-    /// Peers the server no longer knows (it lost them, or restarted) whose connection to us
-    /// still works: they stay while it does.
-    pub(super) unregistered: HashSet<PeerId>,
 }
 
 impl Backend {
