@@ -79,6 +79,10 @@ pub(crate) struct FaultFigures {
     control_in_order: bool,
     /// From the link's return after the 5 s cut to the first pose heard.
     cut_recovered_s: f64,
+    /// Signaling connections lost in the cut (both sides: 2), and the time from the cut's end
+    /// until both had their places back (backoff included).
+    signaling_lost: u32,
+    signaling_back_s: f64,
     /// The patient left the clinician's room at some point (never, when all is well).
     peer_left: bool,
     packets_lost: u64,
@@ -171,6 +175,10 @@ struct Consult {
     received: Option<(Instant, bool)>,
     left: bool,
     last_pose_at: Option<Instant>,
+    /// Each side's signaling: lost and back, counted, and when it last came back.
+    signaling_lost: u32,
+    signaling_back: u32,
+    signaling_back_at: Option<Instant>,
 }
 
 impl Consult {
@@ -220,13 +228,29 @@ impl Consult {
             }
             // The patient's own events (acks, object sent) need no answer; keep the queue
             // short.
-            while self.patient.try_event().is_some() {}
+            while let Some(event) = self.patient.try_event() {
+                self.signaling(&event);
+            }
         }
         Ok(())
     }
 
+    fn signaling(&mut self, event: &SessionEvent) {
+        match event {
+            SessionEvent::SignalingLost => self.signaling_lost += 1,
+            SessionEvent::SignalingBack => {
+                self.signaling_back += 1;
+                self.signaling_back_at = Some(Instant::now());
+            }
+            _ => {}
+        }
+    }
+
     fn take(&mut self, event: Option<SessionEvent>) -> anyhow::Result<()> {
         let arrival_ms = self.secs() * 1000.0;
+        if let Some(event) = &event {
+            self.signaling(event);
+        }
         match event {
             Some(SessionEvent::Audio { packet, .. }) => {
                 self.voice
@@ -322,6 +346,9 @@ async fn consult(
             received: None,
             left: false,
             last_pose_at: None,
+            signaling_lost: 0,
+            signaling_back: 0,
+            signaling_back_at: None,
         },
         net,
         connect_s,
@@ -329,7 +356,9 @@ async fn consult(
 }
 
 async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
-    let room = Room::start().await?;
+    // Signaling goes through a relay, cut with the network.
+    let room = Room::start_relayed().await?;
+    let relay = room.relay.as_ref().context("a relay")?;
 
     // The reference: the same workload on a clean simulated link.
     let (mut clean, _clean_net, _) = consult(&room, Conditions::default()).await?;
@@ -361,18 +390,27 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
     let stretch_target_ms = c.voice.target_ms();
     let voice_poor_stretch = format!("{stretch:?}");
 
-    // Everything cut for 5 s while the patient goes on; then back.
+    // Everything cut for 5 s (the media and both signaling connections) while the patient
+    // goes on; then back.
     net.cut(true);
+    relay.cut();
     let mut during = Heard::default();
     c.stream(CUT, &mut during).await?;
     net.cut(false);
+    relay.heal(room.server.addr);
     let back = Instant::now();
     let mut after = Heard::default();
     let mut cut_recovered = None;
-    while back.elapsed() < Duration::from_secs(60) && cut_recovered.is_none() {
+    let mut signaling_back_s = None;
+    while back.elapsed() < Duration::from_secs(60)
+        && (cut_recovered.is_none() || signaling_back_s.is_none())
+    {
         c.stream(Duration::from_millis(100), &mut after).await?;
-        if c.last_pose_at.is_some_and(|at| at > back) {
+        if cut_recovered.is_none() && c.last_pose_at.is_some_and(|at| at > back) {
             cut_recovered = Some(back.elapsed().as_secs_f64());
+        }
+        if signaling_back_s.is_none() && c.signaling_back >= 2 {
+            signaling_back_s = c.signaling_back_at.map(|at| (at - back).as_secs_f64());
         }
     }
     // Then until the object is whole and the room events sent have all arrived (no more are
@@ -416,6 +454,8 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
         control_duplicates: (c.controls.len() - unique.len()) as u64,
         control_in_order: c.controls.windows(2).all(|w| w[0] < w[1]),
         cut_recovered_s: round3(cut_recovered.unwrap_or(f64::NAN)),
+        signaling_lost: c.signaling_lost,
+        signaling_back_s: round3(signaling_back_s.unwrap_or(f64::NAN)),
         peer_left: c.left,
         packets_lost: net.lost(),
     };

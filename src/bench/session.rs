@@ -47,6 +47,8 @@ pub(super) struct SessionFigures {
 pub(super) struct Room {
     pub(super) server: haven_signal::server::ServerHandle,
     secret: ServerSecret,
+    /// Between the peers and the server, when the run cuts signaling too.
+    pub(super) relay: Option<haven_signal::relay::Relay>,
 }
 
 impl Room {
@@ -62,7 +64,18 @@ impl Room {
         })
         .await?
         .spawn()?;
-        Ok(Self { server, secret })
+        Ok(Self {
+            server,
+            secret,
+            relay: None,
+        })
+    }
+
+    /// The same, with peers reaching the server through a relay the run can cut.
+    pub(super) async fn start_relayed() -> anyhow::Result<Self> {
+        let mut room = Self::start().await?;
+        room.relay = Some(haven_signal::relay::Relay::start(room.server.addr).await?);
+        Ok(room)
     }
 
     fn join(&self, role: Role) -> anyhow::Result<Session> {
@@ -80,7 +93,10 @@ impl Room {
             &self.secret,
             InviteRequest {
                 host: "127.0.0.1".into(),
-                port: self.server.addr.port(),
+                port: self
+                    .relay
+                    .as_ref()
+                    .map_or(self.server.addr.port(), |relay| relay.port),
                 room: "bench".parse().expect("a valid room id"),
                 role,
                 ttl_secs: 600,

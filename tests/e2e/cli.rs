@@ -450,6 +450,12 @@ fn a_consult_on_a_poor_link_keeps_everything_and_survives_a_cut() {
         f["cut_recovered_s"].as_f64().is_some_and(|s| s < 60.0),
         "back after the cut: {f}"
     );
+    // The cut took signaling too: both sides lost it and took their places back.
+    assert_eq!(f["signaling_lost"], 2, "{f}");
+    assert!(
+        f["signaling_back_s"].as_f64().is_some_and(|s| s < 60.0),
+        "signaling back after the cut: {f}"
+    );
     assert!(
         f["voice_concealed_pct"].as_f64().is_some_and(|p| p < 50.0),
         "mostly voice heard: {f}"

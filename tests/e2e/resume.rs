@@ -11,7 +11,9 @@ use haven_proto::signal::{PeerId, Role, ServerMessage};
 use haven_session::{ConnectionTiming, NetworkPolicy, Session, SessionConfig, SessionEvent};
 use haven_signal::{Limits, ServerSecret, TlsIdentity};
 
-use crate::support::{Relay, TestServer, logs, start_with};
+use haven_signal::relay::Relay;
+
+use crate::support::{TestServer, logs, start_with};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -95,7 +97,7 @@ async fn a_consult_goes_on_through_a_lost_server_and_a_restarted_one() {
         identity().expect("a cert"),
     )
     .await;
-    let relay = Relay::start(server.handle.addr).await;
+    let relay = Relay::start(server.handle.addr).await.expect("a relay");
     let timing = ConnectionTiming::default();
     let mut clinician = session(
         &server.invite_through(relay.port, "resume", Role::Clinician),
@@ -243,7 +245,7 @@ async fn a_peer_the_server_lost_stays_while_its_media_works_and_leaves_when_both
     let secret = ServerSecret::generate().expect("randomness");
     let identity = TlsIdentity::self_signed(vec!["localhost".into()]).expect("rcgen");
     let server = start_with(limits, secret, identity).await;
-    let relay = Relay::start(server.handle.addr).await;
+    let relay = Relay::start(server.handle.addr).await.expect("a relay");
     // ICE gives up quickly, so that media loss is seen in seconds.
     let timing = ConnectionTiming {
         disconnected_after: Duration::from_secs(1),

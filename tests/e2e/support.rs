@@ -108,7 +108,7 @@ impl TestServer {
         self.invite_at(room, role, 600, 5, now())
     }
 
-    /// An invite that reaches this server through a [`Relay`] on `port`.
+    /// An invite that reaches this server through a relay (`haven_signal::relay`) on `port`.
     pub(crate) fn invite_through(&self, port: u16, room: &str, role: Role) -> String {
         issue(
             &self.secret,
@@ -301,78 +301,5 @@ pub(crate) mod heavy {
         if let Some(path) = marker("skipped") {
             std::fs::write(path, why).expect("writes the test's marker");
         }
-    }
-}
-
-/// A TCP relay on loopback in front of a signaling server, which a test cuts (every connection
-/// through it closes at once, as when a Wi-Fi network is left, and new ones are refused until
-/// it is healed) or points at another server (a restarted one).
-pub(crate) struct Relay {
-    pub(crate) port: u16,
-    state: std::sync::Arc<RelayState>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-struct RelayState {
-    target: std::sync::Mutex<std::net::SocketAddr>,
-    open: std::sync::atomic::AtomicBool,
-    cuts: tokio::sync::watch::Sender<u64>,
-}
-
-impl Relay {
-    pub(crate) async fn start(target: std::net::SocketAddr) -> Self {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a relay port");
-        let port = listener.local_addr().expect("bound").port();
-        let state = std::sync::Arc::new(RelayState {
-            target: std::sync::Mutex::new(target),
-            open: std::sync::atomic::AtomicBool::new(true),
-            cuts: tokio::sync::watch::channel(0).0,
-        });
-        let shared = std::sync::Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                // Subscribed before the check: a cut between the two still closes it.
-                let mut cut = shared.cuts.subscribe();
-                if !shared.open.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let target = *shared.target.lock().expect("target");
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { port, state, task }
-    }
-
-    /// Closes every connection through it and refuses new ones.
-    pub(crate) fn cut(&self) {
-        self.state
-            .open
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        self.state.cuts.send_modify(|n| *n += 1);
-    }
-
-    /// Lets connections through again, to `target`.
-    pub(crate) fn heal(&self, target: std::net::SocketAddr) {
-        *self.state.target.lock().expect("target") = target;
-        self.state
-            .open
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -101,6 +101,8 @@ pub(crate) struct Life {
     signaling: bool,
     /// The server knows the peer.
     registered: bool,
+    /// Since when the peer's signaling has been gone (ours down, or the server lost it).
+    no_signaling_since: Option<Instant>,
     /// Deadlines: a restarted or rebuilt connection to be connected by (the offerer's).
     recheck: Option<Instant>,
     /// The channels to be open by; `true`: the answerer's second look.
@@ -109,6 +111,9 @@ pub(crate) struct Life {
     last_try: Option<Instant>,
     /// When to judge whether the peer has left.
     gone_check: Option<Instant>,
+    /// The answerer of a broken connection waits this long for the offerer's new one after
+    /// signaling returns, then builds it itself (the offerer may have dropped us meanwhile).
+    answer_wait: Option<Instant>,
 }
 
 impl Life {
@@ -128,10 +133,12 @@ impl Life {
             lost: false,
             signaling,
             registered: true,
+            no_signaling_since: (!signaling).then_some(now),
             recheck: None,
             channels_due: None,
             last_try: None,
             gone_check: None,
+            answer_wait: None,
         }
     }
 
@@ -151,6 +158,7 @@ impl Life {
         self.announce_reconnect = true;
         self.channels_due = None;
         self.last_try = None;
+        self.answer_wait = None;
         self.rebuilds = self.rebuilds.saturating_add(1);
         self.recheck = offerer.then(|| now + self.timing.rebuild_after);
         if !offerer && self.rebuilds >= self.timing.max_rebuilds {
@@ -164,6 +172,7 @@ impl Life {
         let mut out = Vec::new();
         if media == Media::Connected {
             self.down_since = None;
+            self.answer_wait = None;
             if !self.watched {
                 // Its channels open within moments; if one never does, it is rebuilt rather
                 // than left silent.
@@ -182,7 +191,7 @@ impl Life {
             && self.down_since.is_none()
         {
             self.down_since = Some(now);
-            self.arm_gone_check(now);
+            self.arm_gone_check();
         }
         if media == Media::Failed {
             if !self.announce_reconnect {
@@ -218,17 +227,19 @@ impl Life {
         }
     }
 
-    /// The user asks to try again (a fresh count of tries).
+    /// The user asks to try again (a fresh count of tries): this side builds, whichever
+    /// offered before.
     pub(crate) fn reconnect(&mut self) -> Vec<Action> {
         self.rebuilds = 0;
         self.lost = false;
-        self.rebuild(false)
+        self.rebuild(true)
     }
 
     /// Our signaling server is out of reach.
     pub(crate) fn signaling_lost(&mut self, now: Instant) {
         self.signaling = false;
-        self.arm_gone_check(now);
+        self.no_signaling_since.get_or_insert(now);
+        self.arm_gone_check();
     }
 
     /// Our signaling server is back; `listed`: the welcome names this peer. A connection that broke meanwhile is rebuilt
@@ -237,12 +248,14 @@ impl Life {
     pub(crate) fn signaling_back(&mut self, now: Instant, listed: bool) -> Vec<Action> {
         self.signaling = true;
         if !listed {
-            // Not known to the server (yet: after a restart peers come back one by one).
+            // Not known to the server (yet: after a restart peers come back one by one): its
+            // signaling is still gone, counted from when ours went.
             self.registered = false;
-            self.arm_gone_check(now);
+            self.arm_gone_check();
             return self.judge(now);
         }
         self.registered = true;
+        self.no_signaling_since = None;
         self.rebuild_if_broken(now)
     }
 
@@ -250,7 +263,8 @@ impl Life {
     /// its media works, and leaves once that has been down for the grace.
     pub(crate) fn server_lost(&mut self, now: Instant) -> Vec<Action> {
         self.registered = false;
-        self.arm_gone_check(now);
+        self.no_signaling_since.get_or_insert(now);
+        self.arm_gone_check();
         self.judge(now)
     }
 
@@ -258,11 +272,18 @@ impl Life {
     /// side offered a connection that broke meanwhile, it builds a new one now.
     pub(crate) fn server_found(&mut self, now: Instant) -> Vec<Action> {
         self.registered = true;
+        if self.signaling {
+            self.no_signaling_since = None;
+        }
         self.rebuild_if_broken(now)
     }
 
     fn rebuild_if_broken(&mut self, now: Instant) -> Vec<Action> {
         if !self.offerer {
+            // The offerer builds; if it has not within a period, we do.
+            if self.media != Media::Connected && self.answer_wait.is_none() {
+                self.answer_wait = Some(now + self.timing.rebuild_after);
+            }
             return Vec::new();
         }
         match self.media {
@@ -284,6 +305,7 @@ impl Life {
             self.channels_due.map(|(at, _)| at),
             self.last_try,
             self.gone_check,
+            self.answer_wait,
         ]
         .into_iter()
         .flatten()
@@ -312,6 +334,12 @@ impl Life {
                 out.extend(self.rebuild(false));
             }
         }
+        if self.answer_wait.is_some_and(|at| at <= now) {
+            self.answer_wait = None;
+            if self.media != Media::Connected {
+                out.extend(self.rebuild(true));
+            }
+        }
         if let Some((at, second)) = self.channels_due
             && at <= now
         {
@@ -330,25 +358,32 @@ impl Life {
         out
     }
 
-    /// Whether the peer has left: media down for the grace while its signaling is gone too.
-    fn judge(&mut self, now: Instant) -> Vec<Action> {
+    /// Since when both the peer's media and its signaling have been gone, if they are.
+    fn both_gone_since(&self) -> Option<Instant> {
         let no_signaling = !self.signaling || !self.registered;
-        match self.down_since {
-            Some(since) if no_signaling => {
-                if now.saturating_duration_since(since) >= self.timing.grace {
-                    vec![Action::Left]
-                } else {
-                    self.gone_check = Some(since + self.timing.grace);
-                    Vec::new()
-                }
-            }
-            _ => Vec::new(),
+        match (self.down_since, self.no_signaling_since) {
+            (Some(media), Some(signaling)) if no_signaling => Some(media.max(signaling)),
+            _ => None,
         }
     }
 
-    fn arm_gone_check(&mut self, now: Instant) {
-        if !self.signaling || !self.registered {
-            let at = self.down_since.unwrap_or(now) + self.timing.grace;
+    /// Whether the peer has left: media and signaling both gone for the grace.
+    fn judge(&mut self, now: Instant) -> Vec<Action> {
+        match self.both_gone_since() {
+            Some(since) if now.saturating_duration_since(since) >= self.timing.grace => {
+                vec![Action::Left]
+            }
+            Some(since) => {
+                self.gone_check = Some(since + self.timing.grace);
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn arm_gone_check(&mut self) {
+        if let Some(since) = self.both_gone_since() {
+            let at = since + self.timing.grace;
             self.gone_check = Some(self.gone_check.map_or(at, |g| g.min(at)));
         }
     }
@@ -485,18 +520,24 @@ mod tests {
         let mut c = Clock::new(true);
         c.up();
         c.media(Media::Failed);
-        let mut said_lost = 0;
+        let (mut said_lost, mut built) = (0, 0);
         for _ in 0..10 {
             for action in c.pass(TIMING.rebuild_after) {
                 match action {
-                    Action::Rebuild => c.rebuilt(),
+                    Action::Rebuild => {
+                        built += 1;
+                        c.rebuilt();
+                    }
                     Action::Say(Said::Lost) => said_lost += 1,
                     _ => {}
                 }
             }
         }
+        assert_eq!(
+            built, TIMING.max_rebuilds,
+            "as many new connections as allowed"
+        );
         assert_eq!(said_lost, 1, "lost is said once");
-        assert_eq!(c.life.rebuilds, TIMING.max_rebuilds);
         assert!(c.pass(SECOND * 60).is_empty(), "no more tries");
         assert_eq!(c.life.reconnect(), vec![Action::Rebuild]);
         c.rebuilt();
@@ -519,6 +560,16 @@ mod tests {
         }
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(c.pass(TIMING.rebuild_after), vec![Action::Say(Said::Lost)]);
+        // A last try that opens in time is not lost.
+        let mut d = Clock::new(false);
+        d.up();
+        d.media(Media::Failed);
+        for _ in 0..TIMING.max_rebuilds {
+            d.life.built(d.now, false);
+        }
+        d.pass(SECOND * 2);
+        assert_eq!(d.up(), vec![Action::Say(Said::Reconnected)]);
+        assert!(d.pass(TIMING.rebuild_after * 2).is_empty());
     }
 
     #[test]
@@ -550,51 +601,97 @@ mod tests {
     fn without_signaling_nothing_is_rebuilt_or_counted_and_a_dead_peer_leaves_after_the_grace() {
         let mut c = Clock::new(true);
         c.up();
-        c.life.signaling_lost(c.now);
-        assert!(c.pass(SECOND * 60).is_empty(), "media works: it stays");
+        // Broken with signaling up: restarted, and a rebuild due; then signaling goes.
         assert_eq!(
             c.media(Media::Failed),
-            vec![Action::Say(Said::Reconnecting)],
-            "no restart: its offer could not go"
+            vec![Action::Say(Said::Reconnecting), Action::RestartIce]
         );
+        c.life.signaling_lost(c.now);
+        assert!(
+            c.pass(TIMING.rebuild_after).is_empty(),
+            "no rebuild: its offer could not go"
+        );
+        assert_eq!(c.life.rebuilds, 0, "and no try counted");
+        // Both gone for the grace, counted from when signaling went.
+        assert!(
+            c.pass(TIMING.grace - TIMING.rebuild_after - SECOND)
+                .is_empty()
+        );
+        assert_eq!(c.pass(SECOND), vec![Action::Left]);
+        // Media working: it stays however long signaling is gone.
+        let mut w = Clock::new(true);
+        w.up();
+        w.life.signaling_lost(w.now);
+        assert!(w.pass(SECOND * 120).is_empty());
+    }
+
+    /// A peer whose media went long ago (lost, waiting for the user) is not dropped the moment
+    /// signaling goes: both must be gone for the grace.
+    #[test]
+    fn the_grace_counts_from_when_both_were_gone() {
+        let mut c = Clock::new(true);
+        c.up();
+        c.media(Media::Failed);
+        for action in c.pass(SECOND * 120) {
+            if action == Action::Rebuild {
+                c.rebuilt();
+            }
+        }
+        c.life.signaling_lost(c.now);
         assert!(c.pass(TIMING.grace - SECOND).is_empty());
-        assert_eq!(c.life.rebuilds, 0);
         assert_eq!(c.pass(SECOND), vec![Action::Left]);
     }
 
+    /// Signaling back: a connection that broke meanwhile is rebuilt by the side that offered
+    /// it; the other waits a period for that offer, then builds it itself (the offerer may
+    /// have dropped it meanwhile), so the two never both offer at once and never both wait.
     #[test]
-    fn signaling_back_with_the_place_kept_rebuilds_what_broke_meanwhile() {
+    fn signaling_back_rebuilds_what_broke_by_the_side_that_offered_it() {
         let mut c = Clock::new(true);
         c.up();
         c.life.signaling_lost(c.now);
         c.media(Media::Failed);
         c.pass(SECOND * 5);
         assert_eq!(c.life.signaling_back(c.now, true), vec![Action::Rebuild]);
-        // The answerer of a broken connection waits for the offerer's new one.
+        c.rebuilt();
+        assert_eq!(c.up(), vec![Action::Say(Said::Reconnected)]);
+        assert!(c.pass(SECOND * 60).is_empty(), "no judgement pending");
+        // The answerer waits for the offerer's new connection...
         let mut a = Clock::new(false);
         a.up();
         a.life.signaling_lost(a.now);
         a.media(Media::Failed);
         assert!(a.life.signaling_back(a.now, true).is_empty());
-        c.rebuilt();
-        assert_eq!(c.up(), vec![Action::Say(Said::Reconnected)]);
-        assert!(c.pass(SECOND * 60).is_empty(), "no judgement pending");
-    }
-
-    #[test]
-    fn a_new_seat_keeps_working_connections_and_the_offerer_rebuilds_the_rest() {
-        // Listed and working: kept as it is.
-        let mut c = Clock::new(false);
-        c.up();
-        c.life.signaling_lost(c.now);
-        assert!(c.life.signaling_back(c.now, true).is_empty());
-        // Listed and broken: the side that offered it builds a new one, when it is back or when
-        // it hears the other is.
-        let mut b = Clock::new(true);
+        assert!(a.pass(TIMING.rebuild_after - SECOND).is_empty());
+        // ...which comes and opens: nothing more.
+        a.life.built(a.now, false);
+        assert_eq!(a.up(), vec![Action::Say(Said::Reconnected)]);
+        assert!(a.pass(SECOND * 60).is_empty());
+        // One that never comes: the answerer builds it.
+        let mut b = Clock::new(false);
         b.up();
         b.life.signaling_lost(b.now);
         b.media(Media::Failed);
-        assert_eq!(b.life.signaling_back(b.now, true), vec![Action::Rebuild]);
+        assert!(b.life.signaling_back(b.now, true).is_empty());
+        assert_eq!(b.pass(TIMING.rebuild_after), vec![Action::Rebuild]);
+        // One still being set up gets its time before the offerer builds again.
+        let mut s = Clock::new(true);
+        s.life.signaling_lost(s.now);
+        assert!(s.life.signaling_back(s.now, true).is_empty());
+        assert_eq!(s.pass(TIMING.rebuild_after), vec![Action::Rebuild]);
+    }
+
+    /// After a server restart peers come back one by one: one not listed yet stays while its
+    /// media works; the side that offered a broken connection builds a new one when it hears
+    /// the other is back.
+    #[test]
+    fn peers_not_back_yet_stay_and_are_reconnected_when_they_are() {
+        let mut c = Clock::new(false);
+        c.up();
+        c.life.signaling_lost(c.now);
+        assert!(c.life.signaling_back(c.now, false).is_empty());
+        assert!(c.pass(SECOND * 120).is_empty(), "working: it stays");
+        assert!(c.life.server_found(c.now).is_empty());
         let mut o = Clock::new(true);
         o.up();
         o.life.signaling_lost(o.now);
@@ -604,14 +701,7 @@ mod tests {
             "not back yet"
         );
         assert_eq!(o.life.server_found(o.now), vec![Action::Rebuild]);
-        let mut w = Clock::new(false);
-        w.up();
-        w.media(Media::Failed);
-        assert!(
-            w.life.server_found(w.now).is_empty(),
-            "the answerer waits for its offer"
-        );
-        // Not listed (yet), working: it stays; once its media goes, it leaves after the grace.
+        // Not listed and its media goes: it leaves after the grace.
         let mut u = Clock::new(true);
         u.up();
         u.life.signaling_lost(u.now);

@@ -15,12 +15,15 @@
 //! - [`server`]: the tokio server with its limits.
 //! - [`tls`]: certificates (files or a fresh self-signed one) and the client's pinning.
 //! - [`client`]: a signaling client, used by `haven` and by tests.
+//! - [`relay`]: a TCP relay that tests and benchmarks cut, standing for the network under
+//!   signaling.
 
 pub mod client;
 pub mod clinic;
 pub mod invite;
 pub mod ledger;
 pub mod limits;
+pub mod relay;
 pub mod resume;
 pub mod rooms;
 pub mod secret;

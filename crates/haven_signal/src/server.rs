@@ -510,7 +510,8 @@ impl Connection {
             // The whole server is going: nothing to keep or tell.
             End::Error(ErrorCode::ShuttingDown, _) => {}
             ref end => {
-                let bye = matches!(end, End::Bye);
+                // A version 1 peer cannot take its seat back: it leaves as if it said bye.
+                let bye = matches!(end, End::Bye) || version == 1;
                 if self
                     .shared
                     .hub()

@@ -7,8 +7,10 @@
 //! (still filling).
 //!
 //! The target depth follows the measured inter-arrival jitter ([`InterarrivalJitter`], RFC
-//! 3550's estimator, which the session's per-peer figures use too): about
-//! twice the jitter plus one packet, between [`MIN_TARGET_MS`] and [`MAX_TARGET_MS`]. When the
+//! 3550's estimator, which the session's per-peer figures use too): one packet, plus twice the
+//! jitter rounded to whole packets, between [`MIN_TARGET_MS`] and [`MAX_TARGET_MS`]. So on a
+//! clean link (jitter under a quarter of a packet) it holds a single 10 ms frame, and under
+//! 50 ± 30 ms of jitter about what twice the jitter asks. When the
 //! buffer runs dry the playout conceals; if it stays dry for [`REBUFFER_AFTER`] turns (the
 //! playout clock has run ahead of the arrivals) it goes back to filling, so the packets that
 //! follow are played instead of all arriving "late". When it holds well over its target for a
@@ -18,9 +20,10 @@ use std::collections::BTreeMap;
 
 /// The deepest the buffer will aim for.
 pub const MAX_TARGET_MS: f64 = 200.0;
-/// The shallowest it will aim for: scheduling noise on the sender alone is a few milliseconds,
-/// so a one-frame buffer at 10 ms would underrun at once.
-pub const MIN_TARGET_MS: f64 = 20.0;
+/// The shallowest it will aim for: one 10 ms frame (shorter packets are gathered to 10 ms).
+/// Scheduling noise on the sender shows in the jitter estimate and adds packets; a playout
+/// clock that runs ahead of the arrivals is caught by filling again ([`REBUFFER_AFTER`]).
+pub const MIN_TARGET_MS: f64 = 10.0;
 /// Concealments in a row, with nothing held, after which the buffer fills again.
 pub const REBUFFER_AFTER: u32 = 3;
 /// Packets held at most; more (a flood, a clock jump) are dropped oldest first.
@@ -169,7 +172,9 @@ impl JitterBuffer {
     /// The depth aimed for, in milliseconds.
     pub fn target_ms(&self) -> f64 {
         let packet_ms = f64::from(self.packet_samples) / SAMPLES_PER_MS;
-        (2.0 * self.jitter.jitter_ms() + packet_ms).clamp(MIN_TARGET_MS, MAX_TARGET_MS)
+        // Whole packets: a fraction of one more would wait for all of it anyway.
+        let extra = (2.0 * self.jitter.jitter_ms() / packet_ms).round();
+        (packet_ms * (1.0 + extra)).clamp(MIN_TARGET_MS, MAX_TARGET_MS)
     }
 
     /// Audio held ahead of the playout point, in milliseconds.
@@ -411,6 +416,31 @@ mod tests {
         }
         jb.push(F, F, vec![9], 50.0);
         assert_eq!(jb.stats().late, 1);
+    }
+
+    /// On a clean link one frame is held (capture to playout as short as the link allows);
+    /// a little sender noise does not add a packet, a few milliseconds of jitter do.
+    #[test]
+    fn on_a_clean_link_the_target_is_one_frame() {
+        let mut jb = JitterBuffer::new();
+        assert_eq!(jb.target_ms(), MIN_TARGET_MS);
+        for i in 0..200u32 {
+            // ±1 ms of scheduling noise.
+            let noise = if i % 2 == 0 { 0.0 } else { 1.0 };
+            jb.push(i * F, F, vec![0], f64::from(i) * 10.0 + noise);
+        }
+        assert!(jb.jitter_ms() < 2.5, "jitter {}", jb.jitter_ms());
+        assert_eq!(jb.target_ms(), 10.0);
+        let mut noisy = JitterBuffer::new();
+        for i in 0..200u32 {
+            let noise = if i % 2 == 0 { 0.0 } else { 6.0 };
+            noisy.push(i * F, F, vec![0], f64::from(i) * 10.0 + noise);
+        }
+        assert_eq!(noisy.target_ms(), 20.0, "jitter {}", noisy.jitter_ms());
+        // Playing starts with the first frame held.
+        let mut starts = JitterBuffer::new();
+        starts.push(0, F, vec![7], 0.0);
+        assert_eq!(starts.pop(), Playout::Packet(vec![7]));
     }
 
     #[test]

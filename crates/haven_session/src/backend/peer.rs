@@ -138,7 +138,6 @@ impl Backend {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let replaced = self.peers.remove(&id);
-        let rebuilt = replaced.is_some();
         let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
         if let Some(old) = replaced {
             // What was on its way goes on over the new connection, from what arrived; what
@@ -209,9 +208,10 @@ impl Backend {
         // Counted on both sides (`Life::built`): the offerer stops after the last try; the
         // answerer, which never builds, judges that last try when it has had its time.
         let now = Instant::now();
+        // A life outlives each connection (even one whose replacement failed to build).
         match self.lives.get_mut(&id) {
-            Some(life) if rebuilt => life.built(now, offerer),
-            _ => {
+            Some(life) => life.built(now, offerer),
+            None => {
                 let life = Life::new(self.life_timing, now, offerer, self.signaling_up);
                 self.lives.insert(id, life);
             }

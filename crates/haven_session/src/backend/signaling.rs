@@ -195,6 +195,7 @@ impl Backend {
         );
         self.signaling_up = true;
         let grace = grace_of(welcome);
+        self.life_timing.grace = grace;
         let _ = self.events.send(SessionEvent::SignalingBack);
         for p in &welcome.peers {
             self.roles.insert(p.id, p.role);
