@@ -110,6 +110,34 @@ pub(super) fn from_webrtc(c: RTCIceCandidateInit) -> IceCandidate {
 
 /// The DTLS certificate fingerprint an SDP announces (`a=fingerprint:`), which tells a new
 /// connection from an ICE restart of the current one.
+/// The largest data channel message Haven reads (a bulk chunk with its header; room events are
+/// smaller): the decoders refuse anything larger. Said in the data section of each description
+/// sent (`a=max-message-size`, RFC 8841), which webrtc-rs leaves out, so a browser peer does
+/// not send larger ones (without it, 64 KiB is assumed). Added to the text sent only: webrtc-rs
+/// refuses a local description that is not the one it made.
+pub(super) const MAX_MESSAGE_SIZE: usize =
+    if haven_proto::bulk::MAX_BULK_MESSAGE > haven_proto::control::MAX_CONTROL_MESSAGE {
+        haven_proto::bulk::MAX_BULK_MESSAGE
+    } else {
+        haven_proto::control::MAX_CONTROL_MESSAGE
+    };
+
+/// `sdp` with Haven's `a=max-message-size` after its data section's `a=sctp-port`, once.
+pub(super) fn with_max_message_size(sdp: &str) -> String {
+    if sdp.contains("a=max-message-size:") {
+        return sdp.to_owned();
+    }
+    let mut out = String::with_capacity(sdp.len() + 32);
+    for line in sdp.split_inclusive('\n') {
+        out.push_str(line);
+        if line.starts_with("a=sctp-port:") {
+            let end = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+            out.push_str(&format!("a=max-message-size:{MAX_MESSAGE_SIZE}{end}"));
+        }
+    }
+    out
+}
+
 fn dtls_fingerprint(sdp: &str) -> Option<&str> {
     sdp.lines()
         .find_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
@@ -181,7 +209,7 @@ impl Backend {
         let offer = if offerer {
             let offer = pc.create_offer(None).await?;
             pc.set_local_description(offer.clone()).await?;
-            Some(offer.sdp)
+            Some(with_max_message_size(&offer.sdp))
         } else {
             None
         };
@@ -341,6 +369,31 @@ impl Backend {
         }
         let answer = peer.pc.create_answer(None).await?;
         peer.pc.set_local_description(answer.clone()).await?;
-        Ok(answer.sdp)
+        Ok(with_max_message_size(&answer.sdp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_section_says_how_large_a_message_haven_reads() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+                   m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\n\
+                   a=sctp-port:5000\r\na=setup:actpass\r\n";
+        let said = with_max_message_size(sdp);
+        assert_eq!(said.matches("a=max-message-size:").count(), 1, "{said}");
+        assert!(
+            said.contains(&format!(
+                "a=sctp-port:5000\r\na=max-message-size:{MAX_MESSAGE_SIZE}\r\n"
+            )),
+            "{said}"
+        );
+        assert_eq!(with_max_message_size(&said), said, "once");
+        assert_eq!(MAX_MESSAGE_SIZE, haven_proto::bulk::MAX_BULK_MESSAGE);
+        // No data section: nothing to say.
+        let audio_only = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+        assert_eq!(with_max_message_size(audio_only), audio_only);
     }
 }

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 
-use super::peer::{fingerprints, from_webrtc};
+use super::peer::{fingerprints, from_webrtc, with_max_message_size};
 use super::state::{Backend, FIRST_EVENT_WAIT, Internal, Kind, Peer};
 use crate::event::SessionEvent;
 use crate::life::{Action, Life, Media, Said};
@@ -277,7 +277,7 @@ impl Backend {
                 info!(peer = %id, "ICE restart");
                 Some(ClientMessage::Offer {
                     to: id,
-                    sdp: Redacted::new(offer.sdp),
+                    sdp: Redacted::new(with_max_message_size(&offer.sdp)),
                 })
             }
             _ => {
