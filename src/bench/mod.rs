@@ -13,6 +13,7 @@ use haven_proto::signal::{ClientMessage, PeerId, Role, ServerMessage};
 use haven_signal::{ClientTls, Fingerprint, InviteRequest, ServerSecret, SignalClient, issue};
 use serde::Serialize;
 
+mod chromium;
 pub(crate) mod faults;
 mod room;
 mod scenes;

@@ -41,6 +41,11 @@ pub(super) struct SessionFigures {
     reference_aiortc_bulk_mb_per_s: Option<f64>,
     join_vs_aiortc: Option<f64>,
     bulk_vs_aiortc: Option<f64>,
+    /// Chromium's figures from the same run, when it is installed (null otherwise): a
+    /// Chromium pair's join (hello to three channels open and the first audio packet), and
+    /// Haven joining a Chromium page (invite to the same).
+    reference_chromium_pair_join_ms: Option<f64>,
+    haven_joins_chromium_ms: Option<f64>,
 }
 
 /// An in-process signaling server on loopback, and invites to its one room.
@@ -88,8 +93,30 @@ impl Room {
         role: Role,
         nic: Option<haven_session::simnet::SimulatedNic>,
     ) -> anyhow::Result<Session> {
+        let token = self.invite(role, "bench")?;
+        let mut config = SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly)?;
+        config.tls = ClientTls::Pinned(self.server.fingerprint);
+        config.simulated = nic;
+        Ok(Session::start(config)?)
+    }
+
+    /// Joins room `name` as `role`, on loopback.
+    pub(super) fn join_room(&self, role: Role, name: &str) -> anyhow::Result<Session> {
+        let token = self.invite(role, name)?;
+        let mut config = SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly)?;
+        config.tls = ClientTls::Pinned(self.server.fingerprint);
+        Ok(Session::start(config)?)
+    }
+
+    /// The server's `wss://` URL (a browser peer reaches it directly).
+    pub(super) fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// An invite to room `name` as `role` (through the relay when there is one).
+    pub(super) fn invite(&self, role: Role, name: &str) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let token = issue(
+        Ok(issue(
             &self.secret,
             InviteRequest {
                 host: "127.0.0.1".into(),
@@ -97,7 +124,7 @@ impl Room {
                     .relay
                     .as_ref()
                     .map_or(self.server.addr.port(), |relay| relay.port),
-                room: "bench".parse().expect("a valid room id"),
+                room: name.parse()?,
                 role,
                 ttl_secs: 600,
                 uses: 1,
@@ -105,11 +132,7 @@ impl Room {
                 clinic: None,
             },
             now,
-        )?;
-        let mut config = SessionConfig::from_invite(&token, NetworkPolicy::LoopbackOnly)?;
-        config.tls = ClientTls::Pinned(self.server.fingerprint);
-        config.simulated = nic;
-        Ok(Session::start(config)?)
+        )?)
     }
 }
 
@@ -243,6 +266,7 @@ async fn measure(
     guest.leave();
     let host = streamer.finish().await;
     host.leave();
+    let chromium = super::chromium::reference(&room).await;
     room.server.shutdown().await;
 
     let join_ms = round3(percentile(&joins, 0.5));
@@ -265,6 +289,8 @@ async fn measure(
         bulk_vs_aiortc: reference
             .as_ref()
             .map(|r| round3(bulk_mb_per_s / r.bulk_mb_per_s)),
+        reference_chromium_pair_join_ms: chromium.as_ref().map(|c| c.pair_join_ms),
+        haven_joins_chromium_ms: chromium.as_ref().map(|c| c.haven_joins_chromium_ms),
     })
 }
 

@@ -53,7 +53,9 @@ fn main() -> ExitCode {
             );
             say("  demo  run the main job: haven demo (a consult with a simulated patient)");
             say("  test  what CI runs: fmt, clippy, all tests, every fuzz target for 5 s");
-            say("  deps  install the Debian and Python packages the build and tests need");
+            say(
+                "  deps  install the Debian and Python packages the build, tests and benchmarks need",
+            );
             say("  deny  cargo deny (licences, bans, sources; --advisories too) and the SBOM");
             say("  fuzz  run every fuzz target (or those named) for N seconds each (default 60)");
             return ExitCode::from(2);
@@ -98,13 +100,18 @@ fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Debian packages for the benchmarks' references only (`cargo xtask deps`; the tests do not
+/// need them): Chromium, the browser peer of `haven bench session`.
+const BENCH_DEBIAN_PACKAGES: &[&str] = &["chromium"];
+
 /// Python packages for the interop test: aiortc, an independent WebRTC implementation.
 const PYTHON_PACKAGES: &[&str] = &["aiortc==1.16.0", "websockets>=13,<18"];
 
-/// Installs what the build and tests need: Debian packages (as root), then the Python
-/// packages of the interop test.
+/// Installs what the build, tests and benchmarks need: Debian packages (as root), then the
+/// Python packages of the interop test.
 fn deps() -> anyhow::Result<()> {
-    debian_deps()?;
+    debian_deps(DEBIAN_PACKAGES)?;
+    debian_deps(BENCH_DEBIAN_PACKAGES)?;
     python_deps()
 }
 
@@ -134,20 +141,20 @@ fn python_deps() -> anyhow::Result<()> {
     }
 }
 
-/// Installs missing Debian packages when root; otherwise names them.
-fn debian_deps() -> anyhow::Result<()> {
+/// Installs missing Debian `packages` when root; otherwise names them.
+fn debian_deps(packages: &[&str]) -> anyhow::Result<()> {
     let Ok(out) = Command::new("dpkg-query")
         .args(["-W", "-f=${Package} ${db:Status-Status}\n"])
-        .args(DEBIAN_PACKAGES)
+        .args(packages)
         .stderr(Stdio::null())
         .output()
     else {
         say("xtask: no dpkg here; install the equivalents of these packages yourself:");
-        say(&DEBIAN_PACKAGES.join(" "));
+        say(&packages.join(" "));
         return Ok(());
     };
     let listed = String::from_utf8_lossy(&out.stdout);
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {
@@ -182,7 +189,9 @@ fn debian_deps() -> anyhow::Result<()> {
 }
 
 fn test() -> anyhow::Result<()> {
-    deps()?;
+    // The tests' own packages; the benchmarks' references are `deps`'s.
+    debian_deps(DEBIAN_PACKAGES)?;
+    python_deps()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt, "cargo fmt --all --check")?;
@@ -637,7 +646,8 @@ fn check_sbom(path: &Path) -> anyhow::Result<()> {
 /// and the clinician's window. With no display it runs headless under Xvfb and says where the
 /// screenshot is.
 fn demo(extra: &[String]) -> anyhow::Result<()> {
-    deps()?;
+    debian_deps(DEBIAN_PACKAGES)?;
+    python_deps()?;
     let mut build = cargo();
     build.args(["build", "--bin", "haven"]);
     run(build, "cargo build --bin haven")?;
