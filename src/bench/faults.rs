@@ -72,6 +72,8 @@ pub(crate) struct FaultFigures {
     sender_motion_mm_per_frame: f64,
     transfer_bytes: usize,
     transfer_intact: bool,
+    /// Whether the object arrived at all within the time allowed (intact or not).
+    transfer_arrived: bool,
     transfer_s: f64,
     control_sent: u64,
     control_received: u64,
@@ -417,7 +419,10 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
     // sent meanwhile: the last one is then a fixed target).
     c.sending_controls = false;
     let settle = Instant::now();
-    while settle.elapsed() < Duration::from_secs(600)
+    // SCTP moves 15-25 KB/s over this link: the object gets 10 KB/s worth of time, and 10
+    // minutes at least, before it counts as not arrived.
+    let settle_limit = Duration::from_secs(600.max(plan.object_bytes as u64 / 10_000));
+    while settle.elapsed() < settle_limit
         && (c.received.is_none() || c.controls.last() != Some(&c.next_control.saturating_sub(1)))
     {
         c.stream(Duration::from_millis(200), &mut after).await?;
@@ -448,6 +453,7 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
         sender_motion_mm_per_frame: round3(0.1 * std::f64::consts::PI / 90.0 * 1000.0),
         transfer_bytes: object.len(),
         transfer_intact,
+        transfer_arrived: c.received.is_some(),
         transfer_s: round3(transfer_s),
         control_sent: u64::from(c.next_control),
         control_received: c.controls.len() as u64,
