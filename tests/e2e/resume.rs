@@ -71,6 +71,52 @@ fn poses_from(events: &[SessionEvent], peer: PeerId) -> usize {
         .count()
 }
 
+/// The two sides of a consult, and the pose count the patient sends with.
+struct Pair {
+    clinician: Session,
+    c: PeerId,
+    patient: Session,
+    p: PeerId,
+    seq: u16,
+}
+
+impl Pair {
+    /// The clinician, then the patient, until each sees `matches(event, the other's id)`.
+    async fn both(&mut self, what: &str, matches: impl Fn(&SessionEvent, PeerId) -> bool) {
+        let (c, p) = (self.c, self.p);
+        until(
+            &mut self.clinician,
+            &self.patient,
+            &mut self.seq,
+            what,
+            |e| matches(e, p),
+        )
+        .await;
+        until(
+            &mut self.patient,
+            &self.clinician,
+            &mut self.seq,
+            what,
+            |e| matches(e, c),
+        )
+        .await;
+    }
+
+    /// Poses from the patient that reach the clinician until the first one does.
+    async fn poses(&mut self) -> usize {
+        let p = self.p;
+        let seen = until(
+            &mut self.clinician,
+            &self.patient,
+            &mut self.seq,
+            "posing",
+            |e| matches!(e, SessionEvent::Pose { from, .. } if *from == p),
+        )
+        .await;
+        poses_from(&seen, p)
+    }
+}
+
 async fn joined(session: &mut Session) -> PeerId {
     match session.next_event(LIMIT).await {
         Some(SessionEvent::Joined { me, .. }) => me.id,
@@ -109,70 +155,32 @@ async fn a_consult_goes_on_through_a_lost_server_and_a_restarted_one() {
         timing,
     );
     let p = joined(&mut patient).await;
-    let mut seq = 0;
-    until(
-        &mut clinician,
-        &patient,
-        &mut seq,
+    let mut pair = Pair {
+        clinician,
+        c,
+        patient,
+        p,
+        seq: 0,
+    };
+    pair.both(
         "connecting",
-        |e| matches!(e, SessionEvent::PeerConnected(x) if *x == p),
-    )
-    .await;
-    until(
-        &mut patient,
-        &clinician,
-        &mut seq,
-        "connecting",
-        |e| matches!(e, SessionEvent::PeerConnected(x) if *x == c),
+        |e, other| matches!(e, SessionEvent::PeerConnected(x) if *x == other),
     )
     .await;
 
     // The network under signaling goes: media does not.
     relay.cut();
-    let seen = until(&mut clinician, &patient, &mut seq, "told", |e| {
-        matches!(e, SessionEvent::SignalingLost)
-    })
-    .await;
-    let _ = seen;
-    until(&mut patient, &clinician, &mut seq, "told", |e| {
-        matches!(e, SessionEvent::SignalingLost)
-    })
-    .await;
-    let seen = until(
-        &mut clinician,
-        &patient,
-        &mut seq,
-        "posing",
-        |e| matches!(e, SessionEvent::Pose { from, .. } if *from == p),
-    )
-    .await;
-    assert!(poses_from(&seen, p) >= 1, "poses stopped with signaling");
-
+    pair.both("told", |e, _| matches!(e, SessionEvent::SignalingLost))
+        .await;
+    assert!(pair.poses().await >= 1, "poses stopped with signaling");
     relay.heal(server.handle.addr);
-    until(&mut clinician, &patient, &mut seq, "back", |e| {
-        matches!(e, SessionEvent::SignalingBack)
-    })
-    .await;
-    until(&mut patient, &clinician, &mut seq, "back", |e| {
-        matches!(e, SessionEvent::SignalingBack)
-    })
-    .await;
+    pair.both("back", |e, _| matches!(e, SessionEvent::SignalingBack))
+        .await;
     // Signaling works again, with the same ids: a new connection is negotiated through it.
-    patient.reconnect(c);
-    until(
-        &mut patient,
-        &clinician,
-        &mut seq,
+    pair.patient.reconnect(c);
+    pair.both(
         "reconnected",
-        |e| matches!(e, SessionEvent::PeerReconnected(x) if *x == c),
-    )
-    .await;
-    until(
-        &mut clinician,
-        &patient,
-        &mut seq,
-        "reconnected",
-        |e| matches!(e, SessionEvent::PeerReconnected(x) if *x == p),
+        |e, other| matches!(e, SessionEvent::PeerReconnected(x) if *x == other),
     )
     .await;
 
@@ -180,50 +188,22 @@ async fn a_consult_goes_on_through_a_lost_server_and_a_restarted_one() {
     relay.cut();
     server.handle.shutdown().await;
     let restarted = start_with(Limits::default(), secret, identity().expect("the cert")).await;
-    until(&mut clinician, &patient, &mut seq, "told", |e| {
-        matches!(e, SessionEvent::SignalingLost)
-    })
-    .await;
-    until(&mut patient, &clinician, &mut seq, "told", |e| {
-        matches!(e, SessionEvent::SignalingLost)
-    })
-    .await;
+    pair.both("told", |e, _| matches!(e, SessionEvent::SignalingLost))
+        .await;
     relay.heal(restarted.handle.addr);
-    until(&mut clinician, &patient, &mut seq, "back", |e| {
-        matches!(e, SessionEvent::SignalingBack)
-    })
-    .await;
-    until(&mut patient, &clinician, &mut seq, "back", |e| {
-        matches!(e, SessionEvent::SignalingBack)
-    })
-    .await;
-    let seen = until(
-        &mut clinician,
-        &patient,
-        &mut seq,
-        "posing",
-        |e| matches!(e, SessionEvent::Pose { from, .. } if *from == p),
-    )
-    .await;
-    assert!(poses_from(&seen, p) >= 1);
+    pair.both("back", |e, _| matches!(e, SessionEvent::SignalingBack))
+        .await;
+    assert!(pair.poses().await >= 1);
     // Both are in the restarted server's room, under their old ids: it relays between them.
-    patient.reconnect(c);
-    until(
-        &mut patient,
-        &clinician,
-        &mut seq,
+    pair.patient.reconnect(c);
+    pair.both(
         "reconnected",
-        |e| matches!(e, SessionEvent::PeerReconnected(x) if *x == c),
+        |e, other| matches!(e, SessionEvent::PeerReconnected(x) if *x == other),
     )
     .await;
-    until(
-        &mut clinician,
-        &patient,
-        &mut seq,
-        "reconnected",
-        |e| matches!(e, SessionEvent::PeerReconnected(x) if *x == p),
-    )
-    .await;
+    let Pair {
+        clinician, patient, ..
+    } = pair;
     patient.leave();
     clinician.leave();
     restarted.handle.shutdown().await;
@@ -260,23 +240,24 @@ async fn a_peer_the_server_lost_stays_while_its_media_works_and_leaves_when_both
         timing,
     );
     let p = joined(&mut patient).await;
-    let mut seq = 0;
-    until(
-        &mut clinician,
-        &patient,
-        &mut seq,
+    let mut pair = Pair {
+        clinician,
+        c,
+        patient,
+        p,
+        seq: 0,
+    };
+    pair.both(
         "connecting",
-        |e| matches!(e, SessionEvent::PeerConnected(x) if *x == p),
+        |e, other| matches!(e, SessionEvent::PeerConnected(x) if *x == other),
     )
     .await;
-    until(
-        &mut patient,
-        &clinician,
-        &mut seq,
-        "connecting",
-        |e| matches!(e, SessionEvent::PeerConnected(x) if *x == c),
-    )
-    .await;
+    let Pair {
+        mut clinician,
+        patient,
+        mut seq,
+        ..
+    } = pair;
     // An observer in the room hears when the server gives the patient up.
     let (mut observer, _) = server.join("gone", Role::Clinician).await;
     relay.cut();
