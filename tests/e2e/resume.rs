@@ -81,6 +81,27 @@ struct Pair {
 }
 
 impl Pair {
+    /// A clinician and a patient (who offers) joined with these invites, connected.
+    async fn connect(clinician: &str, patient: &str, timing: ConnectionTiming) -> Self {
+        let mut clinician = session(clinician, timing);
+        let c = joined(&mut clinician).await;
+        let mut patient = session(patient, timing);
+        let p = joined(&mut patient).await;
+        let mut pair = Self {
+            clinician,
+            c,
+            patient,
+            p,
+            seq: 0,
+        };
+        pair.both(
+            "connecting",
+            |e, other| matches!(e, SessionEvent::PeerConnected(x) if *x == other),
+        )
+        .await;
+        pair
+    }
+
     /// The clinician, then the patient, until each sees `matches(event, the other's id)`.
     async fn both(&mut self, what: &str, matches: impl Fn(&SessionEvent, PeerId) -> bool) {
         let (c, p) = (self.c, self.p);
@@ -145,28 +166,13 @@ async fn a_consult_goes_on_through_a_lost_server_and_a_restarted_one() {
     .await;
     let relay = Relay::start(server.handle.addr).await.expect("a relay");
     let timing = ConnectionTiming::default();
-    let mut clinician = session(
+    let mut pair = Pair::connect(
         &server.invite_through(relay.port, "resume", Role::Clinician),
-        timing,
-    );
-    let c = joined(&mut clinician).await;
-    let mut patient = session(
         &server.invite_through(relay.port, "resume", Role::Patient),
         timing,
-    );
-    let p = joined(&mut patient).await;
-    let mut pair = Pair {
-        clinician,
-        c,
-        patient,
-        p,
-        seq: 0,
-    };
-    pair.both(
-        "connecting",
-        |e, other| matches!(e, SessionEvent::PeerConnected(x) if *x == other),
     )
     .await;
+    let c = pair.c;
 
     // The network under signaling goes: media does not.
     relay.cut();
@@ -233,28 +239,16 @@ async fn a_peer_the_server_lost_stays_while_its_media_works_and_leaves_when_both
         keepalive: Duration::from_millis(300),
         ..ConnectionTiming::default()
     };
-    let mut clinician = session(&server.invite("gone", Role::Clinician), timing);
-    let c = joined(&mut clinician).await;
-    let mut patient = session(
+    let pair = Pair::connect(
+        &server.invite("gone", Role::Clinician),
         &server.invite_through(relay.port, "gone", Role::Patient),
         timing,
-    );
-    let p = joined(&mut patient).await;
-    let mut pair = Pair {
-        clinician,
-        c,
-        patient,
-        p,
-        seq: 0,
-    };
-    pair.both(
-        "connecting",
-        |e, other| matches!(e, SessionEvent::PeerConnected(x) if *x == other),
     )
     .await;
     let Pair {
         mut clinician,
         patient,
+        p,
         mut seq,
         ..
     } = pair;
