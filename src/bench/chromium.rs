@@ -113,7 +113,17 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Asks Chromium to quit (it then ends its helper processes, which would otherwise still
+    /// write into the profile as it is removed), kills it if it has not within 2 s, and
+    /// removes the profile.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
