@@ -85,6 +85,12 @@ pub(crate) struct Args {
     /// therapist's side keeps in `therapist-kept/` under it when the consult ends.
     #[arg(long, requires_all = ["therapy", "headless"], conflicts_with_all = ["as_patient", "scene_tour", "scene", "hold_seat"])]
     report: Option<PathBuf>,
+    /// With --headless: before the screenshot, save pictures of the other participant's
+    /// figure with its mouth open (speaking) and shut (between phrases) in this folder
+    /// (`open.png`, `closed.png`, each with a JSON file of where its joints and mouth fall on
+    /// the screen).
+    #[arg(long, requires = "headless", conflicts_with_all = ["scene_tour", "report"])]
+    figure_shots: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -237,7 +243,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         "--headless",
         "--loopback-only",
         "--voice-in",
-        "synthetic",
+        "phrases",
     ]);
     if args.hold_seat || args.scene_tour.is_some() {
         simulated.arg("--hold-seat");
@@ -357,6 +363,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut app = crate::room::build(RoomOptions {
         config,
         role,
+        look: matches!(avatar, AvatarChoice::Named { .. })
+            .then_some(haven_app::avatar::look::DEFAULT_LOOK),
         avatar,
         front: args.front,
         voice: EngineOptions::default(),
@@ -407,6 +415,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             scripted: args.report.is_some(),
         })
         .add_systems(Last, headless_frames);
+        if let Some(dir) = &args.figure_shots {
+            std::fs::create_dir_all(dir)?;
+            app.insert_resource(crate::figure_shots::FigureShots::new(dir.clone()))
+                .add_systems(Last, room_drawn.pipe(crate::figure_shots::take));
+        }
         if args.as_patient && !args.therapy {
             app.add_systems(Update, share_when_the_clinician_is_here);
         }
@@ -520,6 +533,11 @@ fn run_a_short_session(
     }
 }
 
+/// Whether the room has been drawn (a probe showed it), for the figure's pictures.
+fn room_drawn(state: Res<'_, Headless>) -> bool {
+    *state.shot.lock().unwrap_or_else(|p| p.into_inner()) == Shot::Ready
+}
+
 /// Counts frames; at the last one asks for a screenshot and exits once it is on disk.
 #[expect(
     clippy::too_many_arguments,
@@ -535,6 +553,7 @@ fn headless_frames(
     sharing: Res<'_, haven_app::sharing::Sharing>,
     scenes: Res<'_, haven_app::scenes::Scenes>,
     script: Option<Res<'_, TherapyScript>>,
+    figure_shots: Option<Res<'_, crate::figure_shots::FigureShots>>,
     mirror: Query<
         '_,
         '_,
@@ -622,6 +641,8 @@ fn headless_frames(
             tracing::error!("the room was not drawn within {MAX_EXTRA_FRAMES} extra frames");
             commands.write_message(AppExit::error());
         }
+        // The figure's pictures first, when asked for.
+        Shot::Ready if figure_shots.is_some_and(|f| !f.done()) => {}
         Shot::Ready => {
             *shot = Shot::Taking;
             let path = state.screenshot.clone();

@@ -21,7 +21,7 @@ use haven_voice::FrameDuration;
 use haven_voice::device::{Microphone, Speakers};
 use haven_voice::engine::EngineOptions;
 use haven_voice::sink::{NullSink, Sink, WavSink};
-use haven_voice::source::{Silent, Source, Synthetic, WavSource};
+use haven_voice::source::{Phrases, Silent, Source, Synthetic, WavSource};
 use haven_voice::thread::{VoiceOptions, VoiceThread};
 use serde::Serialize;
 use tracing::{info, warn};
@@ -35,7 +35,7 @@ pub(crate) struct Args {
     #[arg(long)]
     headless: bool,
     /// The voice to send: `mic` (the default microphone, with echo cancellation), a WAV file
-    /// (48 kHz, 16-bit, mono), `synthetic`, or `silent`. Default: `mic` in the window (silence
+    /// (48 kHz, 16-bit, mono), `synthetic`, `phrases` (synthetic speech with pauses), or `silent`. Default: `mic` in the window (silence
     /// if there is none), `synthetic` headless.
     #[arg(long)]
     voice_in: Option<String>,
@@ -136,6 +136,12 @@ pub(crate) struct Args {
     /// With --name: the avatar's colour, as #RRGGBB.
     #[arg(long, requires = "name", value_parser = parse_colour)]
     colour: Option<[u8; 3]>,
+    /// With --name: how your figure looks, e.g. `skin=medium,hair=black,clothing=#336699`.
+    /// Skin: light, fair, medium, olive, brown, deep; hair: black, brown, auburn, blond, grey,
+    /// white, none; clothing: navy, teal, green, plum, grey, rust; any of them as #RRGGBB.
+    /// It can be changed in the window. Anonymous figures have none.
+    #[arg(long, requires = "name", value_parser = parse_look)]
+    look: Option<haven_proto::control::Look>,
     /// Join as an anonymous patient: no name, a random look, and a disguised voice.
     #[arg(long)]
     anonymous: bool,
@@ -178,6 +184,12 @@ struct JoinFigures {
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
     Ok(match voice_in {
         "synthetic" => Box::new(Synthetic::voice_like(rand_seed())),
+        // Speech in phrases of 2 s with 1 s pauses (the demo's simulated participant).
+        "phrases" => Box::new(Phrases::new(
+            Synthetic::voice_like(rand_seed()),
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        )),
         "silent" => Box::new(Silent),
         "mic" => Box::new(Microphone::open().context("--voice-in mic")?),
         path => {
@@ -214,6 +226,17 @@ fn parse_anchors(s: &str) -> Result<[String; 5], String> {
     let words: Vec<String> = s.split(',').map(|w| w.trim().to_owned()).collect();
     <[String; 5]>::try_from(words)
         .map_err(|_| "five words or phrases, for 0, 25, 50, 75 and 100, comma-separated".to_owned())
+}
+
+fn parse_look(s: &str) -> Result<haven_proto::control::Look, String> {
+    haven_app::avatar::look::parse_look(s).map_err(|e| e.to_string())
+}
+
+/// The named participant's look: `--look`, else the default; none for an anonymous one.
+fn look_of(args: &Args) -> Option<haven_proto::control::Look> {
+    args.name
+        .as_ref()
+        .map(|_| args.look.unwrap_or(haven_app::avatar::look::DEFAULT_LOOK))
 }
 
 fn parse_colour(s: &str) -> Result<[u8; 3], String> {
@@ -265,6 +288,7 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         config,
         role,
         avatar: avatar_of(&args),
+        look: look_of(&args),
         front: args.front,
         voice: EngineOptions {
             frame: args.frame,
@@ -439,6 +463,9 @@ async fn participate(
                     seen.insert(p);
                     info!(peer = %p, "connected");
                     session.send_control(&Control::Avatar(avatar.clone()));
+                    if let Some(look) = look_of(args) {
+                        session.send_control(&Control::Look(look));
+                    }
                     // What the patient shares goes to each clinician as it arrives.
                     if let Some(&role) = roles.get(&p) {
                         shares.peer_connected(p, role);

@@ -4,6 +4,7 @@
 mod bench;
 mod clinic;
 mod demo;
+mod figure_shots;
 mod invite;
 mod join;
 mod report;

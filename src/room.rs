@@ -34,6 +34,8 @@ pub(crate) struct RoomOptions {
     pub(crate) config: SessionConfig,
     pub(crate) role: Role,
     pub(crate) avatar: AvatarChoice,
+    /// A named participant's look (none when anonymous).
+    pub(crate) look: Option<haven_proto::control::Look>,
     pub(crate) front: FrontEndArgs,
     pub(crate) voice: EngineOptions,
     /// `None`: the microphone if there is one, else silence.
@@ -105,6 +107,11 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
         .insert_resource(LocalAvatar(options.avatar))
+        .insert_resource(haven_app::avatar::LocalLook(
+            options
+                .look
+                .unwrap_or(haven_app::avatar::look::DEFAULT_LOOK),
+        ))
         .insert_resource(SessionLink::new(session));
     if let Some(voice) = voice {
         app.insert_resource(voice);

@@ -487,3 +487,109 @@ fn the_scripted_therapy_session_ends_with_the_patients_report_which_regenerates(
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Where the figure's joints and mouth fall on the screen (from `--figure-shots`).
+fn point(v: &serde_json::Value) -> (f64, f64) {
+    (v[0].as_f64().expect("an x"), v[1].as_f64().expect("a y"))
+}
+
+/// The mean colour of the 5×5 pixels around `(x, y)`.
+fn around(p: &Picture, (x, y): (f64, f64)) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    for dy in -2..=2 {
+        for dx in -2..=2 {
+            let px = (x as i64 + dx).clamp(0, p.width as i64 - 1) as usize;
+            let py = (y as i64 + dy).clamp(0, p.height as i64 - 1) as usize;
+            let c = rgb_at(p, px, py);
+            for k in 0..3 {
+                sum[k] += f64::from(c[k]);
+            }
+        }
+    }
+    sum.map(|s| s / 25.0)
+}
+
+/// Whether two colours are the same material under different light: their chromaticities
+/// (each channel's share of the sum) agree, and neither is far darker.
+fn same_material(a: [f64; 3], b: [f64; 3]) -> bool {
+    let sum = |c: [f64; 3]| c.iter().sum::<f64>().max(1.0);
+    let (sa, sb) = (sum(a), sum(b));
+    let chroma = (0..3)
+        .map(|k| (a[k] / sa - b[k] / sb).abs())
+        .fold(0.0, f64::max);
+    chroma < 0.03 && (0.45..2.2).contains(&(sa / sb))
+}
+
+/// Pixels in the mouth's box that are the mouth's dark red (the face is never red: an
+/// anonymous figure's palette is cool).
+fn mouth_pixels(p: &Picture, placed: &serde_json::Value) -> usize {
+    let (mx, my) = point(&placed["mouth"]);
+    let (hw, hh) = point(&placed["mouth_half"]);
+    let xs = (mx - hw).max(0.0) as usize..(mx + hw) as usize;
+    let ys = (my - hh).max(0.0) as usize..(my + hh) as usize;
+    ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let [r, g, b] = rgb_at(p, x, y);
+            r > g + 25 && r > b + 15
+        })
+        .count()
+}
+
+/// The patient's figure has arms that join its torso to its hands, and its mouth is open
+/// while it speaks and shut between phrases.
+#[test]
+fn the_patients_figure_has_arms_and_a_mouth_that_moves_with_its_voice() {
+    let dir = std::env::temp_dir().join(format!("haven-figure-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.display().to_string();
+    let Some(_) = run_demo(&["--frames", "12", "--figure-shots", &dir_arg]) else {
+        return;
+    };
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("the figure's JSON"),
+        )
+        .expect("JSON")
+    };
+    let (open, closed) = (read("open"), read("closed"));
+    let (open_png, closed_png) = (load(&dir.join("open.png")), load(&dir.join("closed.png")));
+    // The arms: all along each segment (near the shoulder, through the elbow, to the wrist),
+    // the picture shows the clothing the chest shows, not the wall or the chair behind.
+    let chest = around(&open_png, point(&open["chest"]));
+    for side in 0..2 {
+        let joints = [
+            point(&open["shoulders"][side]),
+            point(&open["elbows"][side]),
+            point(&open["hands"][side]),
+        ];
+        for (segment, pair) in ["upper arm", "forearm"].iter().zip(joints.windows(2)) {
+            let (a, b) = (pair[0], pair[1]);
+            let on_arm = (1..=6)
+                .map(|i| {
+                    let t = 0.1 + 0.13 * f64::from(i);
+                    (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
+                })
+                .filter(|&p| same_material(around(&open_png, p), chest))
+                .count();
+            assert!(
+                on_arm >= 5,
+                "side {side}: only {on_arm} of 6 points along the {segment} ({a:?} to {b:?}) \
+                 look like the clothing {chest:?}"
+            );
+        }
+    }
+    // (The check tells the figure from the room: the wall beside it is something else.)
+    assert!(!same_material(around(&open_png, (150.0, 330.0)), chest));
+    // The mouth: open while speaking, shut between phrases.
+    assert!(open["mouth_open"].as_f64() > Some(0.5), "{open}");
+    assert_eq!(closed["mouth_open"].as_f64(), Some(0.0), "{closed}");
+    let (speaking, silent) = (
+        mouth_pixels(&open_png, &open),
+        mouth_pixels(&closed_png, &closed),
+    );
+    assert!(
+        speaking >= 40 && speaking >= silent * 3,
+        "the open mouth shows {speaking} mouth pixels, the shut one {silent}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

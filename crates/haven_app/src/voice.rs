@@ -49,6 +49,8 @@ pub struct VoiceActivity {
     pub muted: bool,
     /// Remote peers speaking now (from their voice as heard, or what they said).
     pub speaking: HashMap<PeerId, bool>,
+    /// Remote peers' voice levels as heard here, dBFS (the avatars' mouths follow them).
+    pub levels: HashMap<PeerId, f32>,
     /// Remote peers that said they muted.
     pub muted_peers: HashMap<PeerId, bool>,
     /// Voice packets received so far.
@@ -165,6 +167,7 @@ fn read_activity(
         told.remove(peer);
         activity.muted_peers.remove(peer);
         activity.speaking.remove(peer);
+        activity.levels.remove(peer);
         if let Some(thread) = &thread {
             thread.0.forget(*peer);
         }
@@ -176,6 +179,7 @@ fn read_activity(
         // For a peer whose voice arrives here, what is heard wins over what it said: it is
         // what the listener hears now. Peers not heard (yet) keep what they said.
         speaking.extend(heard.peers);
+        activity.levels = heard.levels;
         activity.local_speaking = heard.local_speaking && !activity.muted;
         activity.local_level_db = heard.local_level_db;
         activity.packets_received = heard.figures.frames_received;

@@ -134,6 +134,44 @@ pub enum Control {
     Ladder(Box<haven_scenes::ladder::Ladder>),
     /// A therapist's change to the ladder. Therapists only.
     LadderEdit(haven_scenes::ladder::Edit),
+    /// How the sender's named figure looks (skin, hair, clothing), sent after
+    /// [`Control::Avatar`] and on change. An anonymous participant never sends it, and a
+    /// receiver ignores it for an anonymous figure. Older peers skip it as an unknown kind.
+    Look(Look),
+    /// The shapes of the sender's hands (relaxed, pointing, gripping), on change.
+    Hands(HandShapes),
+}
+
+/// A named figure's colours, sRGB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Look {
+    /// The face's and hands' colour.
+    pub skin: [u8; 3],
+    /// The hair's colour; `None` for none.
+    pub hair: Option<[u8; 3]>,
+    /// The clothing's colour.
+    pub clothing: [u8; 3],
+}
+
+/// What a hand is doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HandShape {
+    /// Open and at rest.
+    #[default]
+    Relaxed,
+    /// The index finger out (the pointer is on).
+    Point,
+    /// Closed (the controller's grip is squeezed).
+    Grip,
+}
+
+/// Both hands' shapes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandShapes {
+    /// The left hand.
+    pub left: HandShape,
+    /// The right hand.
+    pub right: HandShape,
 }
 
 /// A share's terms, as the patient set them.
@@ -159,7 +197,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 19;
+const KNOWN_KINDS: u32 = 21;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -173,7 +211,9 @@ impl Control {
             | Self::Muted { .. }
             | Self::AuditKey { .. }
             | Self::WordsCommit { .. }
-            | Self::WordsReveal { .. } => {
+            | Self::WordsReveal { .. }
+            | Self::Look(_)
+            | Self::Hands(_) => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
             // What is shared is the patient's to give and to take back; the scene runs on the
@@ -215,6 +255,8 @@ impl Control {
             Self::Record(_) => "record",
             Self::Ladder(_) => "ladder",
             Self::LadderEdit(_) => "ladder-edit",
+            Self::Look(_) => "look",
+            Self::Hands(_) => "hands",
         }
     }
 }
@@ -395,6 +437,27 @@ mod tests {
                 Control::Ladder(Box::new(ladder))
             }),
             any::<u8>().prop_map(|i| Control::LadderEdit(haven_scenes::ladder::Edit::Reach(i))),
+            (
+                any::<[u8; 3]>(),
+                prop::option::of(any::<[u8; 3]>()),
+                any::<[u8; 3]>()
+            )
+                .prop_map(|(skin, hair, clothing)| Control::Look(Look {
+                    skin,
+                    hair,
+                    clothing
+                })),
+            (0..3u8, 0..3u8).prop_map(|(l, r)| {
+                let shape = |i| match i {
+                    0 => HandShape::Relaxed,
+                    1 => HandShape::Point,
+                    _ => HandShape::Grip,
+                };
+                Control::Hands(HandShapes {
+                    left: shape(l),
+                    right: shape(r),
+                })
+            }),
             (0u8..=10, 0u32..10_000).prop_map(|(intensity, ramp_ms)| Control::Scene(
                 haven_scenes::Command::SetIntensity { intensity, ramp_ms }
             )),
@@ -575,6 +638,31 @@ mod tests {
             decode(&encode(&long)),
             Err(ControlDecodeError::Invalid(_))
         ));
+    }
+
+    /// A build from before the looks and hands kinds (19 kinds) skips them as unknown, so
+    /// sending them to an older peer never ends its session.
+    #[test]
+    fn looks_and_hands_are_skipped_by_older_peers() {
+        let look = encode(&Control::Look(Look {
+            skin: [200, 160, 130],
+            hair: None,
+            clothing: [40, 60, 90],
+        }));
+        let hands = encode(&Control::Hands(HandShapes {
+            left: HandShape::Grip,
+            right: HandShape::Point,
+        }));
+        assert_eq!(
+            decode_versioned::<Control>(&look, MAX_CONTROL_MESSAGE, 19),
+            Err(ControlDecodeError::UnknownKind(19))
+        );
+        assert_eq!(
+            decode_versioned::<Control>(&hands, MAX_CONTROL_MESSAGE, 19),
+            Err(ControlDecodeError::UnknownKind(20))
+        );
+        assert!(matches!(decode(&look), Ok(Control::Look(_))));
+        assert!(matches!(decode(&hands), Ok(Control::Hands(_))));
     }
 
     #[test]

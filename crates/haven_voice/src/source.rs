@@ -69,6 +69,46 @@ impl Source for Synthetic {
     }
 }
 
+/// Another source spoken in phrases: `speak` of it, then `pause` of silence, over and over,
+/// the way people talk (the demo's simulated participant, so the speaking indicator and the
+/// avatar's mouth are seen to stop between phrases).
+#[derive(Debug)]
+pub struct Phrases<S> {
+    inner: S,
+    /// Samples into the current phrase and pause.
+    at: u64,
+    speak: u64,
+    pause: u64,
+}
+
+impl<S: Source> Phrases<S> {
+    /// `inner` spoken for `speak`, then `pause` of silence.
+    pub fn new(inner: S, speak: std::time::Duration, pause: std::time::Duration) -> Self {
+        let samples = |d: std::time::Duration| {
+            (d.as_secs_f64() * f64::from(crate::SAMPLE_RATE)).round() as u64
+        };
+        Self {
+            inner,
+            at: 0,
+            speak: samples(speak).max(1),
+            pause: samples(pause),
+        }
+    }
+}
+
+impl<S: Source> Source for Phrases<S> {
+    fn next_frame(&mut self, samples: usize) -> Vec<i16> {
+        let mut frame = self.inner.next_frame(samples);
+        for sample in &mut frame {
+            if self.at >= self.speak {
+                *sample = 0;
+            }
+            self.at = (self.at + 1) % (self.speak + self.pause);
+        }
+        frame
+    }
+}
+
 /// Why a WAV file cannot be a source.
 #[derive(Debug, Error)]
 pub enum WavError {
@@ -137,5 +177,39 @@ impl Source for WavSource {
         self.at = end;
         frame.resize(samples, 0);
         frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn phrases_speak_then_pause_in_turn() {
+        let mut phrases = Phrases::new(
+            Synthetic::voice_like(3),
+            Duration::from_millis(200),
+            Duration::from_millis(100),
+        );
+        // 10 ms frames: 20 of speech, 10 of silence, twice over.
+        let loud: Vec<bool> = (0..60)
+            .map(|_| {
+                phrases
+                    .next_frame(480)
+                    .iter()
+                    .any(|&s| s.unsigned_abs() > 1000)
+            })
+            .collect();
+        for (i, &l) in loud.iter().enumerate() {
+            let speaking = i % 30 < 20;
+            // (A syllable's quiet tail may fall inside a phrase: only pauses must be silent.)
+            if !speaking {
+                assert!(!l, "frame {i} should be silent");
+            }
+        }
+        assert!(loud[..20].iter().filter(|&&l| l).count() >= 14);
+        assert!(loud[30..50].iter().filter(|&&l| l).count() >= 14);
     }
 }

@@ -92,6 +92,8 @@ pub struct VoiceSnapshot<P> {
     pub muted: bool,
     /// Each peer heard so far, and whether it is speaking now.
     pub peers: HashMap<P, bool>,
+    /// Each peer's voice level as heard here, dBFS (smoothed like the local one).
+    pub levels: HashMap<P, f32>,
     /// The figures.
     pub figures: VoiceFigures,
 }
@@ -103,6 +105,7 @@ impl<P> Default for VoiceSnapshot<P> {
             local_level_db: -100.0,
             muted: false,
             peers: HashMap::new(),
+            levels: HashMap::new(),
             figures: VoiceFigures::default(),
         }
     }
@@ -224,6 +227,11 @@ impl<T: VoiceTransport> VoiceLoop<T> {
                 .engine
                 .activity()
                 .map(|(p, a)| (p, a.speaking))
+                .collect(),
+            levels: self
+                .engine
+                .activity()
+                .map(|(p, a)| (p, a.level_db))
                 .collect(),
             figures: VoiceFigures {
                 frames_sent: self.engine.sent(),

@@ -1,11 +1,16 @@
-//! How avatars are drawn: meshes and materials from their appearance (an anonymous look or a
-//! chosen colour), the torso under the head, hands faded when untracked, name tags over named
-//! avatars, and a soft ring over whoever is speaking.
+//! How avatars are drawn: each remote avatar's [`Figure`] as a body of unit meshes placed by
+//! [`figure::place`], in its appearance's colours (recoloured when a look arrives); name tags
+//! over named avatars, and a soft ring over whoever is speaking. The therapy scenes' people
+//! are the same figure, seated and still ([`spawn_figure`]).
 
 use bevy::color::palettes::css;
 use bevy::prelude::*;
 
-use super::{Appearance, AvatarPart, RemoteAvatar, Visibility01};
+use super::body::{Proportions, Torso};
+use super::figure::{self, Bone, FaceState, Paint, Shape};
+use super::interp::{AvatarPose, Pose};
+use super::look::Palette;
+use super::{Appearance, AvatarPart, Figure, RemoteAvatar};
 use crate::text::ascii;
 use crate::voice::VoiceActivity;
 
@@ -15,143 +20,247 @@ pub struct AvatarDrawPlugin;
 
 impl Plugin for AvatarDrawPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(
+        app.init_resource::<FigureMeshes>().add_systems(
             Update,
-            (dress_avatars, fade_hands, name_tags, speaking_rings)
-                .after(super::AvatarSystems::Place),
+            (
+                (dress_figures, recolour, place_bones).chain(),
+                name_tags,
+                speaking_rings,
+            )
+                .after(super::AvatarSystems::Animate),
         );
     }
 }
 
-/// Gives new avatar parts their meshes and materials, from their avatar's appearance.
-fn dress_avatars(
-    mut commands: Commands<'_, '_>,
-    mut meshes: ResMut<'_, Assets<Mesh>>,
-    mut materials: ResMut<'_, Assets<StandardMaterial>>,
-    parts: Query<'_, '_, (Entity, &AvatarPart, &ChildOf), Without<Mesh3d>>,
-    avatars: Query<'_, '_, &Appearance, With<RemoteAvatar>>,
-) {
-    for (entity, part, parent) in &parts {
-        let Ok(appearance) = avatars.get(parent.parent()) else {
-            continue;
-        };
-        // The root needs visibility for its drawn children to inherit.
-        commands
-            .entity(parent.parent())
-            .insert_if_new(Visibility::default());
-        let (colour, hand_colour, head_scale) = match appearance {
-            Appearance::Anonymous(look) => (look.colour, look.hand_colour, look.head_scale),
-            Appearance::Named { colour, .. } => (*colour, colour.map(|c| (c + 0.2).min(1.0)), HEAD),
-        };
-        let (mesh, colour, scale) = match part {
-            AvatarPart::Head => (meshes.add(Sphere::new(0.5)), colour, head_scale),
-            AvatarPart::LeftHand | AvatarPart::RightHand => (
-                meshes.add(Sphere::new(0.5)),
-                hand_colour,
-                Vec3::new(0.08, 0.05, 0.11),
-            ),
-        };
-        let [r, g, b] = colour;
-        let mat = materials.add(StandardMaterial {
-            base_color: Color::srgb(r, g, b),
-            perceptual_roughness: 0.7,
-            alpha_mode: AlphaMode::Blend,
-            ..default()
-        });
-        commands
-            .entity(entity)
-            .insert((Mesh3d(mesh), MeshMaterial3d(mat)));
-        // The body: a rounded column under the head, so the avatar reads as a seated person.
-        if *part == AvatarPart::Head {
-            commands
-                .entity(entity)
-                .with_child(body(&mut meshes, &mut materials, colour));
+/// The unit meshes every figure is made of.
+#[derive(Resource, Clone, Debug)]
+pub struct FigureMeshes {
+    ball: Handle<Mesh>,
+    rod: Handle<Mesh>,
+    block: Handle<Mesh>,
+}
+
+impl FigureMeshes {
+    /// Adds the unit meshes to `meshes`.
+    pub fn new(meshes: &mut Assets<Mesh>) -> Self {
+        Self {
+            ball: meshes.add(Sphere::new(1.0).mesh().uv(24, 16)),
+            rod: meshes.add(Cylinder::new(1.0, 1.0).mesh().resolution(16)),
+            block: meshes.add(Cuboid::from_size(Vec3::ONE)),
         }
-        commands.entity(entity).insert(AvatarScale(scale));
+    }
+
+    fn of(&self, shape: Shape) -> Handle<Mesh> {
+        match shape {
+            Shape::Ball => self.ball.clone(),
+            Shape::Rod => self.rod.clone(),
+            Shape::Block => self.block.clone(),
+        }
     }
 }
 
-/// A named avatar's head size (x, y, z), metres.
-const HEAD: Vec3 = Vec3::new(0.18, 0.22, 0.19);
-
-/// The torso under a head, in the head's (scaled) frame: about 0.16 m radius, centred 0.46 m
-/// below, a little darker than the head's colour.
-fn body(
-    meshes: &mut Assets<Mesh>,
-    materials: &mut Assets<StandardMaterial>,
-    [r, g, b]: [f32; 3],
-) -> impl Bundle {
-    let material = materials.add(StandardMaterial {
-        base_color: Color::srgb(r * 0.85, g * 0.85, b * 0.85),
-        perceptual_roughness: 0.8,
-        ..default()
-    });
-    (
-        Mesh3d(meshes.add(Capsule3d::new(0.9, 1.2))),
-        MeshMaterial3d(material),
-        Transform::from_xyz(0.0, -2.2, 0.0).with_scale(Vec3::new(1.0, 1.0, 0.75)),
-        AvatarBody,
-    )
+impl FromWorld for FigureMeshes {
+    fn from_world(world: &mut World) -> Self {
+        Self::new(&mut world.resource_mut::<Assets<Mesh>>())
+    }
 }
 
-/// The avatars' figure (a head and the torso under it) for the other people a room shows:
-/// the therapy scenes' audience and passengers. Spawned under `parent` with the head at
-/// `head` (in the parent's frame), in `colour` (the head in `skin`).
+/// A figure's materials, one per paint, so a new look recolours them in place.
+#[derive(Component, Clone, Debug)]
+pub struct FigureMaterials(Vec<(Paint, Handle<StandardMaterial>)>);
+
+const PAINTS: [Paint; 8] = [
+    Paint::Skin,
+    Paint::Hair,
+    Paint::Clothing,
+    Paint::Lower,
+    Paint::Shoes,
+    Paint::EyeWhite,
+    Paint::Pupil,
+    Paint::Mouth,
+];
+
+fn colour_of(paint: Paint, palette: &Palette) -> (Color, f32) {
+    let srgb = |[r, g, b]: [f32; 3]| Color::srgb(r, g, b);
+    match paint {
+        Paint::Skin => (srgb(palette.skin), 0.75),
+        Paint::Hair => (srgb(palette.hair.unwrap_or(palette.skin)), 0.9),
+        Paint::Clothing => (srgb(palette.clothing), 0.85),
+        Paint::Lower => (srgb(palette.lower), 0.9),
+        Paint::Shoes => (Color::srgb(0.16, 0.15, 0.15), 0.6),
+        Paint::EyeWhite => (Color::srgb(0.95, 0.95, 0.93), 0.3),
+        Paint::Pupil => (Color::srgb(0.08, 0.07, 0.07), 0.2),
+        Paint::Mouth => (Color::srgb(0.30, 0.08, 0.08), 0.6),
+    }
+}
+
+impl FigureMaterials {
+    fn new(materials: &mut Assets<StandardMaterial>, palette: &Palette) -> Self {
+        Self(
+            PAINTS
+                .iter()
+                .map(|&paint| {
+                    let (base_color, perceptual_roughness) = colour_of(paint, palette);
+                    let handle = materials.add(StandardMaterial {
+                        base_color,
+                        perceptual_roughness,
+                        ..default()
+                    });
+                    (paint, handle)
+                })
+                .collect(),
+        )
+    }
+
+    fn of(&self, paint: Paint) -> Handle<StandardMaterial> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == paint)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The parts of `bones` under `parent`, each placed by `at`.
+fn spawn_bones(
+    parent: &mut ChildSpawnerCommands<'_>,
+    meshes: &FigureMeshes,
+    materials: &FigureMaterials,
+    bones: &[Bone],
+    at: impl Fn(Bone) -> Transform,
+) {
+    for &bone in bones {
+        let (shape, paint) = bone.look();
+        parent.spawn((
+            bone,
+            Mesh3d(meshes.of(shape)),
+            MeshMaterial3d(materials.of(paint)),
+            at(bone),
+        ));
+    }
+}
+
+/// Remote avatars not drawn yet.
+type Undressed = (With<Figure>, Without<FigureMaterials>);
+
+/// Gives each new remote avatar its body.
+fn dress_figures(
+    mut commands: Commands<'_, '_>,
+    meshes: Res<'_, FigureMeshes>,
+    mut materials: ResMut<'_, Assets<StandardMaterial>>,
+    avatars: Query<'_, '_, (Entity, &Appearance), Undressed>,
+) {
+    for (entity, appearance) in &avatars {
+        let palette = appearance.palette();
+        let paints = FigureMaterials::new(&mut materials, &palette);
+        // Hair for everyone who could have it; a figure without shows none (scale zero).
+        let bones = Bone::all(true);
+        commands
+            .entity(entity)
+            // The root needs visibility for its drawn children to inherit.
+            .insert_if_new(Visibility::default())
+            .insert(paints.clone())
+            .with_children(|parent| {
+                spawn_bones(parent, &meshes, &paints, &bones, |_| {
+                    Transform::from_scale(Vec3::ZERO)
+                });
+            });
+    }
+}
+
+/// A look that changed (a named participant's choice arriving, or changed) recolours its
+/// figure.
+fn recolour(
+    avatars: Query<'_, '_, (&Appearance, &FigureMaterials), Changed<Appearance>>,
+    mut materials: ResMut<'_, Assets<StandardMaterial>>,
+) {
+    for (appearance, paints) in &avatars {
+        let palette = appearance.palette();
+        for (paint, handle) in &paints.0 {
+            if let Some(mut m) = materials.get_mut(handle) {
+                m.base_color = colour_of(*paint, &palette).0;
+            }
+        }
+    }
+}
+
+/// Places each figure's parts for this frame.
+fn place_bones(
+    avatars: Query<'_, '_, (&Figure, &Appearance, &Children)>,
+    mut bones: Query<'_, '_, (&Bone, &mut Transform)>,
+) {
+    for (figure, appearance, children) in &avatars {
+        let Some(skeleton) = &figure.skeleton else {
+            continue;
+        };
+        let proportions = appearance.proportions();
+        let bald = appearance.palette().hair.is_none();
+        for &child in children {
+            let Ok((bone, mut transform)) = bones.get_mut(child) else {
+                continue;
+            };
+            *transform = if *bone == Bone::Hair && bald {
+                Transform::from_scale(Vec3::ZERO)
+            } else {
+                figure::place(*bone, skeleton, &figure.face, &proportions)
+            };
+        }
+    }
+}
+
+/// A seated, still person for [`spawn_figure`].
+#[derive(Clone, Copy, Debug)]
+pub struct SeatedPerson {
+    /// Where the head is, in the parent's frame.
+    pub head: Vec3,
+    /// Which way it faces (radians about +y; 0 faces the parent's −z).
+    pub yaw: f32,
+    /// The clothing's colour (sRGB 0-1).
+    pub clothing: [f32; 3],
+    /// The skin's.
+    pub skin: [f32; 3],
+    /// Its size, as a share of an adult's.
+    pub scale: f32,
+}
+
+/// A person for the therapy scenes (a listener, a passenger): the avatars' figure, seated
+/// under `parent`, hands in the lap.
 pub fn spawn_figure(
     parent: &mut ChildSpawnerCommands<'_>,
     meshes: &mut Assets<Mesh>,
     materials: &mut Assets<StandardMaterial>,
-    head: Vec3,
-    colour: [f32; 3],
-    skin: [f32; 3],
+    person: SeatedPerson,
 ) {
-    let [r, g, b] = skin;
-    let head_material = materials.add(StandardMaterial {
-        base_color: Color::srgb(r, g, b),
-        perceptual_roughness: 0.7,
-        ..default()
+    let SeatedPerson {
+        head,
+        yaw,
+        clothing,
+        skin,
+        scale,
+    } = person;
+    let unit = FigureMeshes::new(meshes);
+    let palette = Palette {
+        skin,
+        hair: Some(skin.map(|c| c * 0.3)),
+        clothing,
+        lower: clothing.map(|c| c * 0.45 + 0.08),
+    };
+    let paints = FigureMaterials::new(materials, &palette);
+    let proportions = Proportions::ADULT.scaled(scale);
+    let still = Pose {
+        position: head,
+        rotation: Quat::from_rotation_y(yaw),
+    };
+    let pose = AvatarPose {
+        head: still,
+        left: (still, 0.0),
+        right: (still, 0.0),
+    };
+    let skeleton = Torso::default().update(&pose, 0.0, &proportions);
+    let face = FaceState::default();
+    spawn_bones(parent, &unit, &paints, &Bone::all(true), |bone| {
+        figure::place(bone, &skeleton, &face, &proportions)
     });
-    let torso = body(meshes, materials, colour);
-    parent
-        .spawn((
-            Mesh3d(meshes.add(Sphere::new(0.5))),
-            MeshMaterial3d(head_material),
-            Transform::from_translation(head).with_scale(HEAD),
-        ))
-        .with_child(torso);
-}
-
-/// The torso under a head.
-#[derive(Component, Debug)]
-pub struct AvatarBody;
-
-/// A part's size, applied after its pose each frame.
-#[derive(Component, Debug)]
-pub struct AvatarScale(pub Vec3);
-
-fn fade_hands(
-    mut parts: Query<
-        '_,
-        '_,
-        (
-            &mut Transform,
-            &AvatarScale,
-            Option<&Visibility01>,
-            &MeshMaterial3d<StandardMaterial>,
-        ),
-    >,
-    mut materials: ResMut<'_, Assets<StandardMaterial>>,
-) {
-    for (mut transform, scale, visibility, mat) in &mut parts {
-        transform.scale = scale.0;
-        // Touch the material only when the fade changed: a mutable access re-uploads it.
-        let stale = visibility
-            .zip(materials.get(&mat.0))
-            .is_some_and(|(v, m)| (m.base_color.alpha() - v.0).abs() > 1e-3);
-        if let (true, Some(v), Some(mut m)) = (stale, visibility, materials.get_mut(&mat.0)) {
-            m.base_color.set_alpha(v.0);
-        }
-    }
 }
 
 fn name_tags(

@@ -1,26 +1,38 @@
 //! Remote avatars: an entity per remote peer with a head and two hands, placed every frame from
-//! that peer's [`PoseBuffer`]. Poses arrive as [`PoseReceived`], looks as `Control::Avatar`,
-//! departures as [`PeerLeft`], all from the session bridge. How avatars are drawn is
-//! [`draw`]'s job; this module does not need to know where the poses came from. The local
-//! participant's own look ([`LocalAvatar`]) goes to each peer as it connects.
+//! that peer's [`PoseBuffer`], and a whole [`Figure`] animated from them: a body solved from the
+//! three tracked points ([`body`]), a mouth that follows the peer's voice as heard here, blinks,
+//! and eyes that look at whoever speaks ([`face`]). Poses arrive as [`PoseReceived`], looks as
+//! `Control::Avatar` and `Control::Look`, hand shapes as `Control::Hands`, departures as
+//! [`PeerLeft`], all from the session bridge. How avatars are drawn is [`draw`]'s job; this
+//! module does not need to know where the poses came from. The local participant's own look
+//! ([`LocalAvatar`], [`LocalLook`]) goes to each peer as it connects.
 
+pub mod body;
 pub mod draw;
+pub mod face;
+pub mod figure;
 pub mod interp;
 pub mod look;
 
 use bevy::app::{App, Plugin, Update};
 use bevy::ecs::prelude::*;
+use bevy::math::Vec3;
 use bevy::time::Time;
 use bevy::transform::components::Transform;
-use haven_proto::control::{AvatarChoice, Control};
+use haven_proto::control::{AvatarChoice, Control, HandShapes, Look};
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::PeerId;
 
+use crate::rig::LocalHead;
 use crate::session::{ControlReceived, PeerConnected, PeerLeft, PoseReceived, SendControl};
-use interp::PoseBuffer;
-use look::AnonymousLook;
+use crate::voice::VoiceActivity;
+use body::{Proportions, Skeleton, Torso};
+use face::{Blinker, GazeTargets, Mouth};
+use figure::FaceState;
+use interp::{AvatarPose, PoseBuffer};
+use look::{AnonymousLook, Palette};
 
-pub use draw::{AvatarDrawPlugin, spawn_figure};
+pub use draw::{AvatarDrawPlugin, FigureMeshes, SeatedPerson, spawn_figure};
 
 /// How the local participant appears to the others (sent to each peer as it connects).
 #[derive(Resource, Clone, Debug)]
@@ -38,12 +50,44 @@ impl LocalAvatar {
     }
 }
 
+/// How a named local participant looks (skin, hair, clothing): sent after their
+/// [`LocalAvatar`] to each peer as it connects, and again when it changes. Not sent for an
+/// anonymous participant.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalLook(pub Look);
+
 /// A remote participant's avatar (the root of its head and hands).
 #[derive(Component, Debug)]
 pub struct RemoteAvatar {
     /// Whose.
     pub peer: PeerId,
     buffer: PoseBuffer,
+    /// Where the tracked points are shown this frame.
+    shown: Option<AvatarPose>,
+}
+
+impl RemoteAvatar {
+    /// Where the tracked head and hands are shown this frame (none before the first pose).
+    pub fn shown(&self) -> Option<&AvatarPose> {
+        self.shown.as_ref()
+    }
+}
+
+/// A remote avatar's whole figure as animated this frame: the body solved from its tracked
+/// points, its face (mouth, lids, gaze) and hands. Headless: drawing only reads it.
+#[derive(Component, Debug, Default)]
+pub struct Figure {
+    torso: Torso,
+    mouth: Mouth,
+    blinker: Option<Blinker>,
+    /// The hands' shapes, as the peer last said.
+    pub hands: HandShapes,
+    /// Where the peer's pointer hits, while it points.
+    pub pointed: Option<Vec3>,
+    /// The body, once a pose has arrived.
+    pub skeleton: Option<Skeleton>,
+    /// The face and hands now.
+    pub face: FaceState,
 }
 
 /// How an avatar appears: a name tag and colour, or an anonymous look with no name.
@@ -55,9 +99,29 @@ pub enum Appearance {
         name: haven_proto::Redacted<String>,
         /// The colour.
         colour: [f32; 3],
+        /// The look they chose (skin, hair, clothing), once it arrives.
+        look: Option<Look>,
     },
     /// No name; a look drawn from the session's random seed.
     Anonymous(AnonymousLook),
+}
+
+impl Appearance {
+    /// The colours its figure is drawn in.
+    pub fn palette(&self) -> Palette {
+        match self {
+            Self::Named { colour, look, .. } => look::named_palette(*colour, look.as_ref()),
+            Self::Anonymous(l) => Palette::from(*l),
+        }
+    }
+
+    /// Its figure's build: a named adult's, or the anonymous figure's fixed one.
+    pub fn proportions(&self) -> Proportions {
+        match self {
+            Self::Named { .. } => Proportions::ADULT,
+            Self::Anonymous(_) => Proportions::ANONYMOUS,
+        }
+    }
 }
 
 /// Which part of an avatar an entity is.
@@ -75,13 +139,15 @@ pub enum AvatarPart {
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct Visibility01(pub f32);
 
-/// The avatar systems, in order: take messages, then place parts.
+/// The avatar systems, in order: take messages, then place parts, then animate figures.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AvatarSystems {
     /// Messages into avatars (spawn, buffer, appearance, despawn).
     Receive,
     /// Avatars' parts placed for this frame.
     Place,
+    /// Figures animated from the placed parts (body, face, gaze).
+    Animate,
 }
 
 /// Remote avatars driven by the pose channel.
@@ -92,7 +158,12 @@ impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
         app.configure_sets(
             Update,
-            (AvatarSystems::Receive, AvatarSystems::Place).chain(),
+            (
+                AvatarSystems::Receive,
+                AvatarSystems::Place,
+                AvatarSystems::Animate,
+            )
+                .chain(),
         )
         .add_systems(
             Update,
@@ -101,7 +172,8 @@ impl Plugin for AvatarPlugin {
                 .in_set(AvatarSystems::Receive),
         )
         .add_systems(Update, introduce_ourselves)
-        .add_systems(Update, place_parts.in_set(AvatarSystems::Place));
+        .add_systems(Update, place_parts.in_set(AvatarSystems::Place))
+        .add_systems(Update, animate_figures.in_set(AvatarSystems::Animate));
     }
 }
 
@@ -111,7 +183,9 @@ fn spawn_avatar(commands: &mut Commands<'_, '_>, peer: PeerId) -> Entity {
             RemoteAvatar {
                 peer,
                 buffer: PoseBuffer::new(),
+                shown: None,
             },
+            Figure::default(),
             // Until the peer says otherwise it is anonymous: nothing about it is shown.
             Appearance::Anonymous(AnonymousLook::from_seed(0)),
             Transform::default(),
@@ -159,43 +233,80 @@ fn receive_poses(
 }
 
 /// Tells each peer that connects how we look (everyone else has it already; it is idempotent
-/// for them).
+/// for them), and everyone when a named participant's look changes.
 fn introduce_ourselves(
     mut connected: MessageReader<'_, '_, PeerConnected>,
     avatar: Option<Res<'_, LocalAvatar>>,
+    look: Option<Res<'_, LocalLook>>,
     mut out: MessageWriter<'_, SendControl>,
 ) {
+    let named = avatar
+        .as_ref()
+        .is_some_and(|a| matches!(a.0, AvatarChoice::Named { .. }));
+    let mut look_due = look
+        .as_ref()
+        .is_some_and(|l| l.is_changed() && !l.is_added());
     for _ in connected.read() {
         if let Some(avatar) = &avatar {
             out.write(SendControl(Control::Avatar(avatar.0.clone())));
+            look_due = true;
         }
+    }
+    // An anonymous participant never sends a look: it could stand for them.
+    if let (true, true, Some(look)) = (named, look_due, &look) {
+        out.write(SendControl(Control::Look(look.0)));
     }
 }
 
 fn apply_appearance(
     mut controls: MessageReader<'_, '_, ControlReceived>,
-    mut avatars: Query<'_, '_, (&RemoteAvatar, &mut Appearance)>,
-    // Choices for peers whose avatar does not exist yet (the choice is sent on connect and
-    // often arrives before the first pose), applied once it does.
-    mut waiting: Local<'_, Vec<(PeerId, AvatarChoice)>>,
+    mut avatars: Query<'_, '_, (&RemoteAvatar, &mut Appearance, &mut Figure)>,
+    // Choices, looks and hands for peers whose avatar does not exist yet (they are sent on
+    // connect and often arrive before the first pose), applied in order once it does.
+    mut waiting: Local<'_, Vec<(PeerId, Control)>>,
 ) {
     waiting.extend(controls.read().filter_map(|m| match &m.message {
-        Control::Avatar(choice) => Some((m.from, choice.clone())),
+        Control::Avatar(_) | Control::Look(_) | Control::Hands(_) | Control::Pointer(_) => {
+            Some((m.from, m.message.clone()))
+        }
         _ => None,
     }));
-    waiting.retain(|(peer, choice)| {
-        let Some((_, mut appearance)) = avatars.iter_mut().find(|(a, _)| a.peer == *peer) else {
-            return true;
+    waiting.retain(|(peer, message)| {
+        let Some((_, mut appearance, mut figure)) =
+            avatars.iter_mut().find(|(a, _, _)| a.peer == *peer)
+        else {
+            // A pointer for an avatar not seen yet is stale by the time it is.
+            return !matches!(message, Control::Pointer(_));
         };
-        *appearance = match choice {
-            AvatarChoice::Named { name, colour } => Appearance::Named {
-                name: name.clone(),
-                colour: colour.map(|c| f32::from(c) / 255.0),
-            },
-            AvatarChoice::Anonymous { look } => {
-                Appearance::Anonymous(AnonymousLook::from_seed(*look))
+        match message {
+            Control::Avatar(AvatarChoice::Named { name, colour }) => {
+                // A choice is sent again on every connection: keep the look already known.
+                let known = match &*appearance {
+                    Appearance::Named { look, .. } => *look,
+                    Appearance::Anonymous(_) => None,
+                };
+                *appearance = Appearance::Named {
+                    name: name.clone(),
+                    colour: colour.map(|c| f32::from(c) / 255.0),
+                    look: known,
+                };
             }
-        };
+            Control::Avatar(AvatarChoice::Anonymous { look }) => {
+                *appearance = Appearance::Anonymous(AnonymousLook::from_seed(*look));
+            }
+            // A look for an anonymous figure is ignored: it would give the patient a skin
+            // tone and hair.
+            Control::Look(chosen) => {
+                if let Appearance::Named { look, .. } = &mut *appearance {
+                    *look = Some(*chosen);
+                }
+            }
+            Control::Hands(hands) => figure.hands = *hands,
+            Control::Pointer(pointer) => {
+                figure.pointed = pointer.and_then(|p| p.hit).map(Vec3::from);
+            }
+            _ => {}
+        }
         false
     });
 }
@@ -224,6 +335,7 @@ fn place_parts(
         let Some(pose) = avatar.buffer.sample(now) else {
             continue;
         };
+        avatar.shown = Some(pose);
         for &child in children {
             let Ok((part, mut transform, visibility)) = parts.get_mut(child) else {
                 continue;
@@ -239,6 +351,70 @@ fn place_parts(
                 v.0 = shown;
             }
         }
+    }
+}
+
+/// Where a figure's eyes are, from its head.
+fn eyes_of(pose: &AvatarPose, p: &Proportions) -> Vec3 {
+    pose.head.position + pose.head.rotation * Vec3::new(0.0, p.head.y * 0.18, -p.head.z * 0.8)
+}
+
+/// Animates each figure: its body from the tracked points, its mouth from its voice as heard
+/// here, its blinks, and its gaze (whoever else speaks, else where it points, else ahead).
+fn animate_figures(
+    time: Res<'_, Time>,
+    activity: Option<Res<'_, VoiceActivity>>,
+    local: Query<'_, '_, &Transform, With<LocalHead>>,
+    mut avatars: Query<'_, '_, (&RemoteAvatar, &Appearance, &mut Figure)>,
+) {
+    let now = time.elapsed_secs_f64();
+    let dt = time.delta_secs();
+    let activity = activity.as_deref();
+    // Who speaks, and where their heads are.
+    let mut speakers: Vec<(Option<PeerId>, Vec3)> = avatars
+        .iter()
+        .filter(|(a, _, _)| activity.is_some_and(|v| v.is_speaking(a.peer)))
+        .filter_map(|(a, _, _)| a.shown.map(|s| (Some(a.peer), s.head.position)))
+        .collect();
+    if activity.is_some_and(|v| v.local_speaking)
+        && let Some(head) = local.iter().next()
+    {
+        speakers.push((None, head.translation));
+    }
+    for (avatar, appearance, mut figure) in &mut avatars {
+        let Some(pose) = avatar.shown else {
+            continue;
+        };
+        let proportions = appearance.proportions();
+        let figure = &mut *figure;
+        figure.skeleton = Some(figure.torso.update(&pose, dt, &proportions));
+        let level = activity.and_then(|v| v.levels.get(&avatar.peer).copied());
+        let muted = activity
+            .and_then(|v| v.muted_peers.get(&avatar.peer).copied())
+            .unwrap_or(false);
+        figure.face.mouth = figure.mouth.update(level, muted, dt);
+        let seed = avatar.peer.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        figure.face.lid = figure
+            .blinker
+            .get_or_insert_with(|| Blinker::new(seed, now))
+            .lid(now);
+        let forward = pose.head.rotation * Vec3::NEG_Z;
+        let eyes = eyes_of(&pose, &proportions);
+        // Of the others speaking, the one nearest where the head points.
+        let speaker = speakers
+            .iter()
+            .filter(|(peer, _)| *peer != Some(avatar.peer))
+            .map(|(_, at)| *at)
+            .max_by(|a, b| {
+                let ahead = |t: &Vec3| forward.dot((*t - eyes).normalize_or_zero());
+                ahead(a).total_cmp(&ahead(b))
+            });
+        let targets = GazeTargets {
+            speaker,
+            pointed: figure.pointed,
+        };
+        figure.face.gaze = face::gaze(eyes, pose.head.rotation, targets);
+        figure.face.hands = [figure.hands.left, figure.hands.right];
     }
 }
 

@@ -93,16 +93,27 @@ impl Kit<'_> {
         )
     }
 
-    /// A person (a listener, a passenger): the avatars' figure, seated at `at`.
+    /// A person (a listener, a passenger): the avatars' figure, seated at `at`, facing `yaw`
+    /// (0 faces −z), its build and skin varied by `n`.
     fn person(
         &mut self,
         parent: &mut ChildSpawnerCommands<'_>,
         at: Vec3,
+        yaw: f32,
         clothes: Color,
         tag: Moving,
+        n: usize,
     ) {
+        const SKINS: [[f32; 3]; 5] = [
+            [0.93, 0.80, 0.70],
+            [0.80, 0.62, 0.48],
+            [0.62, 0.45, 0.33],
+            [0.45, 0.31, 0.22],
+            [0.88, 0.72, 0.60],
+        ];
         let clothes = clothes.to_srgba();
         let clothes = [clothes.red, clothes.green, clothes.blue];
+        let scale = 0.92 + 0.035 * (n % 5) as f32;
         parent
             .spawn((tag, Transform::from_translation(at), Visibility::default()))
             .with_children(|p| {
@@ -110,9 +121,13 @@ impl Kit<'_> {
                     p,
                     self.meshes,
                     self.materials,
-                    Vec3::new(0.0, 1.17, 0.0),
-                    clothes,
-                    [0.86, 0.80, 0.74],
+                    crate::avatar::SeatedPerson {
+                        head: Vec3::new(0.0, 1.17, 0.0),
+                        yaw,
+                        clothing: clothes,
+                        skin: SKINS[(n * 3 + 1) % SKINS.len()],
+                        scale,
+                    },
                 );
             });
     }
@@ -318,8 +333,10 @@ fn rebuild(
                     kit.person(
                         p,
                         at,
+                        0.0,
                         Color::srgb(0.45 + 0.08 * seat as f32, 0.40, 0.38),
                         Moving::Passenger(row * 3 + seat),
+                        row * 3 + seat,
                     );
                 }
             }
@@ -334,11 +351,18 @@ fn rebuild(
                 Transform::from_xyz(0.0, 0.55, -0.7),
             ));
             for i in 0..48 {
+                // Facing the speaker (+z), the way the scene turns them.
                 kit.person(
                     p,
                     Vec3::new(0.0, 0.0, -3.0),
-                    Color::srgb(0.35, 0.40, 0.50),
+                    std::f32::consts::PI,
+                    Color::srgb(
+                        0.30 + 0.05 * (i % 4) as f32,
+                        0.36,
+                        0.46 + 0.04 * (i % 3) as f32,
+                    ),
                     Moving::Listener(i),
+                    i,
                 );
             }
         }
