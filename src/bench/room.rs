@@ -1,18 +1,20 @@
 //! `haven bench room`: CPU time per frame of the room's own systems (avatars, interpolation,
-//! dressing and fading, name tags and speaking rings, pointers, voice activity, the session
-//! bridge and the rig) with
-//! four remote avatars updating at 90 Hz and two pointers moving, headless, nothing rendered.
+//! the full figures: torso, two-bone arm IK, seated legs, the mouth following each voice's
+//! level, blinks and gaze; name tags and speaking rings, pointers, voice activity, the
+//! session bridge and the rig) with four remote participants updating at 90 Hz, talking in
+//! turns, two of them pointing, headless, nothing rendered.
 //! The reference is the same app with nobody in the room, measured in the same run.
 
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use haven_app::session::{ControlReceived, PoseReceived};
+use haven_app::voice::VoiceActivity;
 use haven_app::{
     AvatarDrawPlugin, AvatarPlugin, ButtonPlugin, PointerPlugin, RigPlugin, RoomPlugin,
     SessionPlugin, VoicePlugin,
 };
-use haven_proto::control::{Control, Pointer};
+use haven_proto::control::{Control, HandShape, HandShapes, Pointer};
 use haven_proto::signal::{PeerId, Role};
 use serde::Serialize;
 
@@ -80,6 +82,33 @@ fn measure(frames: usize, avatars: u32) -> Vec<f64> {
                 // Spread the four around the table.
                 update.head.position[0] += a as f32 * 0.4 - 0.6;
                 world.write_message(PoseReceived { peer, update });
+            }
+            // They talk in turns (one at a time, a second each, at a voice's level), so mouths
+            // open and close and eyes turn to the speaker.
+            let speaking = (t as u32) % avatars.max(1);
+            let mut voices = world.resource_mut::<VoiceActivity>();
+            for a in 0..avatars {
+                let level = if a == speaking {
+                    -30.0 + 8.0 * (t * 7.0 + a as f32).sin()
+                } else {
+                    -70.0
+                };
+                voices.levels.insert(PeerId(u64::from(a) + 1), level);
+                voices
+                    .speaking
+                    .insert(PeerId(u64::from(a) + 1), a == speaking);
+            }
+            if frame == 0 {
+                for a in 0..avatars {
+                    world.write_message(ControlReceived {
+                        from: PeerId(u64::from(a) + 1),
+                        role: Role::Clinician,
+                        message: Control::Hands(HandShapes {
+                            left: HandShape::Relaxed,
+                            right: HandShape::Point,
+                        }),
+                    });
+                }
             }
             // Two of them point, moving.
             for a in 0..avatars.min(2) {

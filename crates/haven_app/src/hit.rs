@@ -32,7 +32,16 @@ pub fn ray_box(origin: Vec3, direction: Vec3, centre: Vec3, half: Vec3) -> Optio
     (far >= near.max(0.0) && near.is_finite()).then_some(near.max(0.0))
 }
 
-/// The nearest hit of a ray on the room's boxes, within [`REACH`].
+/// `point` in the frame of a box placed at `at` (its rotation and place; its scale is not
+/// the box's size, which the [`HitBox`] holds).
+fn into_box(point: Vec3, at: &GlobalTransform) -> (Vec3, Quat) {
+    let (_, rotation, translation) = at.to_scale_rotation_translation();
+    let inverse = rotation.inverse();
+    (inverse * (point - translation), inverse)
+}
+
+/// The nearest hit of a ray on the room's boxes (each turned as its transform turns it),
+/// within [`REACH`].
 pub fn first_hit<'a>(
     origin: Vec3,
     direction: Vec3,
@@ -40,7 +49,10 @@ pub fn first_hit<'a>(
 ) -> Option<Vec3> {
     targets
         .into_iter()
-        .filter_map(|(t, at)| ray_box(origin, direction, at.translation(), t.half_extents))
+        .filter_map(|(t, at)| {
+            let (local, inverse) = into_box(origin, at);
+            ray_box(local, inverse * direction, Vec3::ZERO, t.half_extents)
+        })
         .filter(|&d| d <= REACH)
         .min_by(f32::total_cmp)
         .map(|d| origin + direction * d)
@@ -48,7 +60,8 @@ pub fn first_hit<'a>(
 
 /// Whether a point lies on a box (within a millimetre).
 pub fn on_box(point: Vec3, target: &HitBox, at: &GlobalTransform) -> bool {
-    (point - at.translation())
+    into_box(point, at)
+        .0
         .abs()
         .cmple(target.half_extents + Vec3::splat(1e-3))
         .all()
@@ -92,5 +105,29 @@ mod tests {
             ray_box(Vec3::ZERO, Vec3::X, Vec3::ZERO, Vec3::splat(1.0)),
             Some(0.0)
         );
+    }
+
+    /// A turned box (a panel facing the seat at an angle) is hit where it is, not where its
+    /// axis-aligned bounds would be.
+    #[test]
+    fn a_turned_box_is_hit_on_its_own_faces() {
+        // 1 m wide, 1 cm thick, turned 60° about y, 1 m ahead.
+        let board = HitBox::of_size(Vec3::new(1.0, 0.2, 0.01));
+        let at = GlobalTransform::from(
+            Transform::from_xyz(0.0, 0.0, -1.0).with_rotation(Quat::from_rotation_y(1.047)),
+        );
+        // Its right end swings towards the viewer: a ray 0.4 m to the side meets it nearer.
+        let aim = |x: f32| {
+            let dir = (Vec3::new(x, 0.0, -1.0 - x * 1.047_f32.tan())).normalize();
+            first_hit(Vec3::ZERO, dir, [(&board, &at)])
+        };
+        let hit = aim(0.2).expect("hits the board");
+        assert!(on_box(hit, &board, &at), "{hit}");
+        // Straight ahead 5 cm off the centre line, past its thickness: the aligned slab would
+        // have missed or hit elsewhere; the turned one is hit at its own face.
+        let beside = Vec3::new(0.45, 0.0, -1.0);
+        assert!(!on_box(beside, &board, &at), "off the turned board");
+        let along = Vec3::new(0.4 * 1.047_f32.cos(), 0.0, -1.0 - 0.4 * 1.047_f32.sin());
+        assert!(on_box(along, &board, &at), "on the turned board");
     }
 }

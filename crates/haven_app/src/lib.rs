@@ -15,7 +15,8 @@
 //!   avatar's speaking ring reads the voice; trust writes under the avatar), never one after
 //!   it.
 //! - **front ends**: [`flat`] (camera, controls, HUD, the picker's panel, the display keys),
-//!   [`world_panel`] (lays out and presses the in-room buttons); the XR front end is the
+//!   [`world_panel`] (lays out and presses the in-room buttons, in the headset on a board
+//!   beside the seat), [`world_picker`] (the patient's picker on that board); the XR front end is the
 //!   `haven_xr` crate. Front ends write the same rig.
 //!
 //! [`stepper`] steps a clinician's and a patient's app side by side over an in-memory session
@@ -38,6 +39,7 @@ pub mod therapy;
 pub mod trust;
 pub mod voice;
 pub mod world_panel;
+pub mod world_picker;
 
 use bevy::app::{PluginGroup, PluginGroupBuilder};
 
@@ -52,6 +54,7 @@ pub use sharing::SharePlugin;
 pub use trust::TrustPlugin;
 pub use voice::{VoicePlugin, VoiceThread};
 pub use world_panel::WorldPanelPlugin;
+pub use world_picker::WorldPickerPlugin;
 
 /// Everything in the room that does not depend on the front end: the session bridge, the
 /// local rig, the room, avatars, the pointer, voice activity, sharing and the in-room buttons.
@@ -76,5 +79,6 @@ impl PluginGroup for RoomPlugins {
             .add(scenes::SceneDrawPlugin)
             .add(therapy::TherapyPlugin)
             .add(WorldPanelPlugin)
+            .add(WorldPickerPlugin)
     }
 }

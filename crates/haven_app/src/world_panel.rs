@@ -1,16 +1,20 @@
-//! The in-room buttons, laid out and pressed: every [`RoomButton`] a feature declares stands on
-//! the table's edge in front of the local seat, in a row by its `order`, and is pressed with the
-//! pointer. In XR this is the session UI (aim the controller's ray, pull the trigger); in the
-//! flat window the same buttons answer a click, beside the window's own panel. A press is the
-//! pointer turning on while it hits a button.
+//! The in-room buttons, laid out and pressed: every [`RoomButton`] a feature declares is
+//! pressed with the pointer (in XR the controller's ray and trigger, in the flat window a
+//! click). In the window the plain buttons stand in a row on the table's edge in front of the
+//! local seat, by their `order`. In the headset they sit at the top of the board beside the
+//! seat, above the board's lines ([`OnBoard`]: the patient's picker), where a seated person
+//! reads them without turning their head far: about 0.7 m from the eyes, to the front left,
+//! turned to face them, and placed from the seat, not the head, so it stays put when they
+//! look around. A press is the pointer turning on while it hits a button.
 
 use bevy::color::palettes::css;
 use bevy::prelude::*;
 
-use crate::button::{Pressed, RoomButton};
+use crate::button::{BoardLine, FrontEnd, OnBoard, PressButtons, Pressed, RoomButton};
 use crate::hit::{HitBox, first_hit, on_box};
 use crate::layout::Seat;
 use crate::rig::LocalPointer;
+use crate::text::Page;
 
 /// Lays out and presses the in-room buttons.
 #[derive(Debug, Default)]
@@ -19,7 +23,18 @@ pub struct WorldPanelPlugin;
 impl Plugin for WorldPanelPlugin {
     fn build(&self, app: &mut App) {
         app.init_gizmo_group::<ButtonLabels>()
-            .add_systems(Update, (lay_out, press, label).chain());
+            .init_resource::<FrontEnd>()
+            .add_systems(
+                Update,
+                (
+                    dress,
+                    lay_out,
+                    write_lines,
+                    press.in_set(PressButtons),
+                    label,
+                )
+                    .chain(),
+            );
     }
 }
 
@@ -33,35 +48,118 @@ const BUTTON: Vec3 = Vec3::new(0.16, 0.07, 0.02);
 const FIRST_OFFSET: f32 = 0.33;
 const STEP: f32 = 0.19;
 
-/// Gives each newly declared button its box and look, and lays out the whole row again
-/// whenever a button comes or goes (so one that comes later never stands on another).
-fn lay_out(
+/// The board: how wide, where its top is (from its centre), the pitch of its lines and of its
+/// rows of plain buttons (three to a row).
+const BOARD_WIDTH: f32 = 0.58;
+const BOARD_TOP: f32 = 0.34;
+const LINE: f32 = 0.036;
+const INDENT: f32 = 0.03;
+const ROW_PITCH: f32 = 0.09;
+const PER_ROW: usize = 3;
+/// A line's text: 1.8 cm letters, 1.5° at the board's distance (readable in today's headsets).
+const LINE_PAGE: Page = Page {
+    size: UVec2::new(768, 44),
+    px: 25.0,
+    line_px: 30.0,
+    margin: 8.0,
+    ink: [33, 41, 51, 255],
+    paper: [0, 0, 0, 0],
+    centred: false,
+};
+const PAPER: Color = Color::srgb(0.96, 0.96, 0.93);
+const TICK_LINE: Color = Color::srgb(0.90, 0.93, 0.94);
+
+/// The board's backing (it stops the ray, so a press never reaches what is behind it).
+#[derive(Component)]
+struct Backing;
+
+/// Buttons not dressed yet, or changed since.
+type Undressed = Or<(Without<HitBox>, Changed<RoomButton>, Changed<OnBoard>)>;
+
+/// What the backing's layout writes.
+type BackingParts = (Entity, &'static mut Transform, &'static mut HitBox);
+
+/// A line's text, drawn on it.
+#[derive(Component)]
+struct LineText;
+
+/// Where the board stands for a seat: 0.5 m ahead, 0.42 m to the left, 0.18 m below the eyes,
+/// turned to face them.
+pub fn board_frame(seat: Seat) -> Transform {
+    let ahead = (seat.looks_at - seat.eyes)
+        .with_y(0.0)
+        .normalize_or(Vec3::NEG_Z);
+    let left = Vec3::Y.cross(ahead);
+    let centre = seat.eyes + ahead * 0.50 + left * 0.42 - Vec3::Y * 0.18;
+    Transform::from_translation(centre).looking_at(centre + (centre - seat.eyes), Vec3::Y)
+}
+
+/// A board line's size (narrower when indented).
+fn line_size(indent: u8) -> Vec3 {
+    Vec3::new(
+        BOARD_WIDTH - 0.02 - f32::from(indent) * INDENT,
+        LINE * 0.88,
+        0.006,
+    )
+}
+
+/// Gives each newly declared button its box and look, again when it changes (a line of the
+/// board that is now a button, or indented).
+fn dress(
     mut commands: Commands<'_, '_>,
-    seat: Option<Res<'_, Seat>>,
-    new: Query<'_, '_, (Entity, &RoomButton), Without<HitBox>>,
-    mut all: Query<'_, '_, (Entity, &RoomButton, &mut Transform)>,
-    mut gone: RemovedComponents<'_, '_, RoomButton>,
+    new: Query<'_, '_, (Entity, &RoomButton, Option<&OnBoard>), Undressed>,
     mut meshes: ResMut<'_, Assets<Mesh>>,
     mut materials: ResMut<'_, Assets<StandardMaterial>>,
 ) {
-    let removed = gone.read().count() > 0;
-    if new.is_empty() && !removed {
-        return;
-    }
-    for (entity, button) in &new {
+    for (entity, button, line) in &new {
+        let (size, colour) = match line {
+            None => (BUTTON, button.colour),
+            Some(line) => (
+                line_size(line.indent),
+                match line.kind {
+                    BoardLine::Text => PAPER,
+                    BoardLine::Tick(_) => TICK_LINE,
+                    BoardLine::Button => button.colour,
+                },
+            ),
+        };
         commands.entity(entity).insert((
-            HitBox::of_size(BUTTON),
-            Mesh3d(meshes.add(Cuboid::from_size(BUTTON))),
+            HitBox::of_size(size),
+            Mesh3d(meshes.add(Cuboid::from_size(size))),
             MeshMaterial3d(materials.add(StandardMaterial {
-                base_color: button.colour,
+                base_color: colour,
                 perceptual_roughness: 0.6,
                 ..default()
             })),
         ));
     }
+}
+
+/// Places every button where the front end shows it (written only when it moves), and the
+/// board's backing behind what is on the board.
+fn lay_out(
+    mut commands: Commands<'_, '_>,
+    seat: Option<Res<'_, Seat>>,
+    front: Res<'_, FrontEnd>,
+    mut all: Query<'_, '_, (Entity, &RoomButton, Option<&OnBoard>, &mut Transform)>,
+    mut backing: Query<'_, '_, BackingParts, (With<Backing>, Without<RoomButton>)>,
+    mut meshes: ResMut<'_, Assets<Mesh>>,
+    mut materials: ResMut<'_, Assets<StandardMaterial>>,
+) {
     let seat = seat.map(|s| *s).unwrap_or_default();
-    // Standing on the table's near edge (the table spans z −0.45..0.45), to the seat's left,
-    // facing the seat. The seats face each other along z, so the buttons stay axis-aligned.
+    let on_board_row = *front == FrontEnd::Xr;
+    // Plain buttons in order (ties by entity: each its own place); lines by their number.
+    let mut row: Vec<(u8, Entity)> = all
+        .iter()
+        .filter(|(_, _, line, _)| line.is_none())
+        .map(|(e, b, _, _)| (b.order, e))
+        .collect();
+    row.sort_unstable();
+    let has_lines = all.iter().any(|(_, _, line, _)| line.is_some());
+    let mut places: Vec<(Entity, Transform)> = Vec::with_capacity(row.len());
+
+    // The window's row, on the table's near edge (the table spans z −0.45..0.45), to the
+    // seat's left, facing the seat. The seats face each other along z.
     let towards = if seat.looks_at.z < seat.eyes.z {
         Vec3::NEG_Z
     } else {
@@ -70,18 +168,122 @@ fn lay_out(
     let left = Vec3::Y.cross(towards);
     let edge = Vec3::new(seat.eyes.x, 0.80, -towards.z * 0.36);
     let facing = Transform::IDENTITY.looking_to(towards, Vec3::Y).rotation;
-    // In order, ties by entity: each button its own place.
-    let mut row: Vec<(u8, Entity)> = all.iter().map(|(e, b, _)| (b.order, e)).collect();
-    row.sort_unstable();
+    let frame = board_frame(seat);
+    let rows = if on_board_row {
+        row.len().div_ceil(PER_ROW)
+    } else {
+        0
+    };
     for (place, (_, entity)) in row.iter().enumerate() {
-        if let Ok((_, _, mut at)) = all.get_mut(*entity) {
-            let next =
-                Transform::from_translation(edge + left * (FIRST_OFFSET + STEP * place as f32))
-                    .with_rotation(facing);
+        let at = if on_board_row {
+            let local = Vec3::new(
+                -BOARD_WIDTH / 2.0 + 0.09 + STEP * (place % PER_ROW) as f32,
+                BOARD_TOP - 0.05 - ROW_PITCH * (place / PER_ROW) as f32,
+                0.015,
+            );
+            frame * Transform::from_translation(local)
+        } else {
+            Transform::from_translation(edge + left * (FIRST_OFFSET + STEP * place as f32))
+                .with_rotation(facing)
+        };
+        places.push((*entity, at));
+    }
+    let lines_top = BOARD_TOP - 0.01 - ROW_PITCH * rows as f32;
+    let mut deepest = BOARD_TOP - ROW_PITCH * rows as f32;
+    for (entity, _, line, _) in &all {
+        let Some(line) = line else { continue };
+        let size = line_size(line.indent);
+        let y = lines_top - LINE * (f32::from(line.line) + 0.5);
+        deepest = deepest.min(y - LINE / 2.0);
+        let x = BOARD_WIDTH / 2.0 - 0.01 - size.x / 2.0;
+        places.push((entity, frame * Transform::from_xyz(x, y, 0.008)));
+    }
+    for (entity, next) in places {
+        if let Ok((_, _, _, mut at)) = all.get_mut(entity)
+            && *at != next
+        {
+            *at = next;
+        }
+    }
+
+    // The backing, behind whatever is on the board: a unit cube scaled to it (hit boxes
+    // ignore scale, so its box says its size).
+    let wanted = on_board_row && !row.is_empty() || has_lines;
+    let height = BOARD_TOP - deepest + 0.02;
+    let size = Vec3::new(BOARD_WIDTH + 0.02, height, 0.008);
+    let next =
+        (frame * Transform::from_xyz(0.0, BOARD_TOP + 0.01 - height / 2.0, 0.0)).with_scale(size);
+    match (wanted, backing.single_mut()) {
+        (true, Ok((_, mut at, mut hit))) => {
             if *at != next {
                 *at = next;
+                *hit = HitBox::of_size(size);
             }
         }
+        (true, Err(_)) => {
+            commands.spawn((
+                Backing,
+                HitBox::of_size(size),
+                next,
+                Mesh3d(meshes.add(Cuboid::from_size(Vec3::ONE))),
+                MeshMaterial3d(materials.add(StandardMaterial {
+                    base_color: PAPER,
+                    perceptual_roughness: 0.9,
+                    ..default()
+                })),
+            ));
+        }
+        (false, Ok((entity, ..))) => {
+            commands.entity(entity).despawn();
+        }
+        (false, Err(_)) => {}
+    }
+}
+
+/// Draws each board line's text (in the room's font: it may be what the patient shares) on
+/// its face, again whenever the line changes.
+fn write_lines(
+    mut commands: Commands<'_, '_>,
+    lines: Query<'_, '_, (Entity, &RoomButton, &OnBoard, Option<&Children>), Changed<OnBoard>>,
+    written: Query<'_, '_, (), With<LineText>>,
+    mut images: ResMut<'_, Assets<Image>>,
+    mut meshes: ResMut<'_, Assets<Mesh>>,
+    mut materials: ResMut<'_, Assets<StandardMaterial>>,
+) {
+    for (entity, button, line, children) in &lines {
+        for child in children.into_iter().flatten() {
+            if written.contains(*child) {
+                commands.entity(*child).despawn();
+            }
+        }
+        let text = match line.kind {
+            BoardLine::Tick(true) => format!("☑  {}", line.text.expose()),
+            BoardLine::Tick(false) => format!("☐  {}", line.text.expose()),
+            BoardLine::Text | BoardLine::Button => line.text.expose().clone(),
+        };
+        // Light words on a dark button.
+        let dark = line.kind == BoardLine::Button && button.colour.luminance() < 0.35;
+        let page = Page {
+            ink: if dark {
+                [255, 255, 255, 255]
+            } else {
+                LINE_PAGE.ink
+            },
+            ..LINE_PAGE
+        };
+        let size = line_size(line.indent);
+        let material = materials.add(StandardMaterial {
+            base_color_texture: Some(images.add(page.image(&[text]))),
+            unlit: true,
+            alpha_mode: AlphaMode::Blend,
+            ..default()
+        });
+        commands.entity(entity).with_child((
+            LineText,
+            Mesh3d(meshes.add(Rectangle::new(size.x, size.y))),
+            MeshMaterial3d(material),
+            Transform::from_xyz(0.0, 0.0, size.z / 2.0 + 0.001),
+        ));
     }
 }
 
@@ -110,7 +312,7 @@ fn press(
 
 fn label(
     mut gizmos: Gizmos<'_, '_, ButtonLabels>,
-    buttons: Query<'_, '_, (&RoomButton, &GlobalTransform)>,
+    buttons: Query<'_, '_, (&RoomButton, &GlobalTransform), Without<OnBoard>>,
 ) {
     for (button, at) in &buttons {
         let (_, rotation, translation) = at.to_scale_rotation_translation();

@@ -73,13 +73,41 @@ impl Plugin for XrFrontEndPlugin {
             )
             .add_systems(
                 Update,
-                (
-                    drive_rig
-                        .run_if(openxr_session_running.and_then(resource_exists::<Controllers>)),
-                    fall_back_to_flat,
-                ),
+                read_controllers
+                    .before(drive_rig)
+                    .run_if(openxr_session_running.and_then(resource_exists::<Controllers>)),
             );
+        add_rig_systems(app);
     }
+}
+
+/// What bevy_mod_openxr gives the rig, turned into the room's rig: the eye views, the
+/// controllers' spaces with their location flags and [`ControllerState`] drive the head,
+/// hands, pointer, grips and stick while the session runs; the session's state decides when
+/// to fall back to flat. Nothing here calls OpenXR, so tests drive it by writing those.
+fn add_rig_systems(app: &mut App) {
+    app.init_resource::<ControllerState>().add_systems(
+        Update,
+        (
+            drive_rig.run_if(|state: Option<Res<'_, XrState>>| {
+                state.is_some_and(|s| *s == XrState::Running)
+            }),
+            fall_back_to_flat,
+        )
+            .chain(),
+    );
+}
+
+/// The controllers' buttons as this frame's action states say (false and 0 when a binding is
+/// inactive: no controller, or one without that input).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+struct ControllerState {
+    /// The right trigger (select).
+    select: bool,
+    left_squeeze: bool,
+    right_squeeze: bool,
+    /// The right thumbstick (or trackpad), up and down, −1 to 1.
+    stick_y: f32,
 }
 
 /// The controllers' actions.
@@ -255,16 +283,7 @@ fn spawn_rig(
         return;
     };
     if heads.is_empty() {
-        commands.spawn((LocalHead, Transform::default()));
-        for side in [Side::Left, Side::Right] {
-            commands.spawn((
-                LocalHand {
-                    side,
-                    tracked: false,
-                },
-                Transform::default(),
-            ));
-        }
+        spawn_local_rig(&mut commands);
     }
     for (action, which) in [
         (&c.left_grip, Tracked::Grip(Side::Left)),
@@ -280,8 +299,50 @@ fn spawn_rig(
     }
 }
 
+/// The local head and hands the headset moves (the hands untracked until a controller is).
+fn spawn_local_rig(commands: &mut Commands<'_, '_>) {
+    commands.spawn((LocalHead, Transform::default()));
+    for side in [Side::Left, Side::Right] {
+        commands.spawn((
+            LocalHand {
+                side,
+                tracked: false,
+            },
+            Transform::default(),
+        ));
+    }
+}
+
 fn sync_actions(controllers: Res<'_, Controllers>, mut sync: MessageWriter<'_, OxrSyncActionSet>) {
     sync.write(OxrSyncActionSet(controllers.set.clone()));
+}
+
+/// Reads the controllers' action states (the one part of the rig that calls OpenXR).
+fn read_controllers(
+    controllers: Res<'_, Controllers>,
+    session: Res<'_, OxrSession>,
+    mut state: ResMut<'_, ControllerState>,
+) {
+    let held = |action: &openxr::Action<bool>| {
+        action
+            .state(session.deref(), openxr::Path::NULL)
+            .is_ok_and(|s| s.is_active && s.current_state)
+    };
+    let stick_y = controllers
+        .right_stick
+        .state(session.deref(), openxr::Path::NULL)
+        .ok()
+        .filter(|s| s.is_active && s.current_state.y.is_finite())
+        .map_or(0.0, |s| s.current_state.y.clamp(-1.0, 1.0));
+    let next = ControllerState {
+        select: held(&controllers.select),
+        left_squeeze: held(&controllers.left_squeeze),
+        right_squeeze: held(&controllers.right_squeeze),
+        stick_y,
+    };
+    if *state != next {
+        *state = next;
+    }
 }
 
 #[expect(
@@ -289,8 +350,7 @@ fn sync_actions(controllers: Res<'_, Controllers>, mut sync: MessageWriter<'_, O
     reason = "one system: the headset's state into the rig"
 )]
 fn drive_rig(
-    controllers: Res<'_, Controllers>,
-    session: Res<'_, OxrSession>,
+    controls: Res<'_, ControllerState>,
     eyes: Query<'_, '_, &GlobalTransform, With<XrCamera>>,
     tracked: Query<'_, '_, (&Tracked, &GlobalTransform, &XrSpaceLocationFlags)>,
     mut head: Query<'_, '_, &mut Transform, (With<LocalHead>, Without<LocalHand>)>,
@@ -327,25 +387,15 @@ fn drive_rig(
             Tracked::Aim => {}
         }
     }
-    let held = |action: &openxr::Action<bool>| {
-        action
-            .state(session.deref(), openxr::Path::NULL)
-            .is_ok_and(|s| s.is_active && s.current_state)
-    };
-    let pressed = held(&controllers.select);
+    let pressed = controls.select;
     let squeezed = LocalGrips {
-        left: held(&controllers.left_squeeze),
-        right: held(&controllers.right_squeeze),
+        left: controls.left_squeeze,
+        right: controls.right_squeeze,
     };
     if *grips != squeezed {
         *grips = squeezed;
     }
-    let y = controllers
-        .right_stick
-        .state(session.deref(), openxr::Path::NULL)
-        .ok()
-        .filter(|s| s.is_active && s.current_state.y.is_finite())
-        .map_or(0.0, |s| s.current_state.y.clamp(-1.0, 1.0));
+    let y = controls.stick_y;
     if stick.y != y {
         stick.y = y;
     }
@@ -401,5 +451,200 @@ fn fall_back_to_flat(
         commands.insert_resource(LocalGrips::default());
         commands.insert_resource(LocalStick::default());
         *front = FrontEnd::Flat;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! No OpenXR runtime can be installed on these machines, so these put in what
+    //! bevy_mod_openxr would write (the eye views, the controllers' spaces with their location
+    //! flags, the action states, the session's state) and check the rig and the front end.
+
+    use std::time::Duration;
+
+    use haven_app::stepper::headless_app;
+
+    use super::*;
+
+    fn app(state: XrState) -> App {
+        let mut app = headless_app(Duration::from_secs(1));
+        app.init_resource::<LocalPointer>()
+            .init_resource::<LocalGrips>()
+            .init_resource::<LocalStick>()
+            .insert_resource(FrontEnd::Xr)
+            .insert_resource(state);
+        add_rig_systems(&mut app);
+        app.add_systems(Startup, |mut commands: Commands<'_, '_>| {
+            spawn_local_rig(&mut commands);
+        });
+        app
+    }
+
+    fn at(x: f32, y: f32, z: f32, yaw: f32) -> GlobalTransform {
+        GlobalTransform::from(
+            Transform::from_xyz(x, y, z).with_rotation(Quat::from_rotation_y(yaw)),
+        )
+    }
+
+    fn flags(tracked: bool) -> XrSpaceLocationFlags {
+        XrSpaceLocationFlags {
+            position_tracked: tracked,
+            rotation_tracked: tracked,
+        }
+    }
+
+    fn head(app: &mut App) -> Transform {
+        let world = app.world_mut();
+        *world
+            .query_filtered::<&Transform, With<LocalHead>>()
+            .single(world)
+            .expect("one head")
+    }
+
+    fn hand(app: &mut App, side: Side) -> (bool, Vec3) {
+        let world = app.world_mut();
+        world
+            .query::<(&LocalHand, &Transform)>()
+            .iter(world)
+            .find(|(h, _)| h.side == side)
+            .map(|(h, t)| (h.tracked, t.translation))
+            .expect("the hand")
+    }
+
+    /// The head sits between the two eye views and turns with them; a tracked grip moves its
+    /// hand; an untracked one leaves its hand untracked where it was (the avatar rests it in
+    /// the lap); the aim with the trigger is the pointer; the grips and the stick go through.
+    #[test]
+    fn the_rig_follows_the_headset_and_the_controllers() {
+        let mut app = app(XrState::Running);
+        app.world_mut()
+            .spawn((XrCamera(0), at(-0.032, 1.2, 0.5, 0.3)));
+        app.world_mut()
+            .spawn((XrCamera(1), at(0.032, 1.2, 0.5, 0.3)));
+        app.world_mut().spawn((
+            Tracked::Grip(Side::Left),
+            at(-0.2, 0.9, 0.2, 0.0),
+            flags(true),
+        ));
+        let right = app
+            .world_mut()
+            .spawn((
+                Tracked::Grip(Side::Right),
+                at(0.25, 0.95, 0.1, 0.0),
+                flags(false),
+            ))
+            .id();
+        let aim = app
+            .world_mut()
+            .spawn((Tracked::Aim, at(0.25, 0.95, 0.1, 0.0), flags(true)))
+            .id();
+        app.insert_resource(ControllerState {
+            select: true,
+            left_squeeze: true,
+            right_squeeze: false,
+            stick_y: 0.8,
+        });
+        app.update();
+
+        let h = head(&mut app);
+        assert!(
+            h.translation.distance(Vec3::new(0.0, 1.2, 0.5)) < 1e-5,
+            "{h:?}"
+        );
+        assert!(h.rotation.angle_between(Quat::from_rotation_y(0.3)) < 1e-4);
+        assert_eq!(
+            hand(&mut app, Side::Left),
+            (true, Vec3::new(-0.2, 0.9, 0.2))
+        );
+        let (tracked, _) = hand(&mut app, Side::Right);
+        assert!(
+            !tracked,
+            "an untracked controller leaves its hand untracked"
+        );
+        let pointer = *app.world().resource::<LocalPointer>();
+        assert!(pointer.active, "the trigger turns the pointer on");
+        assert!(pointer.origin.distance(Vec3::new(0.25, 0.95, 0.1)) < 1e-5);
+        assert!(pointer.direction.distance(Vec3::NEG_Z) < 1e-5);
+        assert_eq!(
+            *app.world().resource::<LocalGrips>(),
+            LocalGrips {
+                left: true,
+                right: false
+            }
+        );
+        assert_eq!(app.world().resource::<LocalStick>().y, 0.8);
+
+        // The right controller is found again; then the trigger is let go; then the aim is lost.
+        app.world_mut().entity_mut(right).insert(flags(true));
+        app.insert_resource(ControllerState::default());
+        app.update();
+        assert_eq!(
+            hand(&mut app, Side::Right),
+            (true, Vec3::new(0.25, 0.95, 0.1))
+        );
+        let pointer = *app.world().resource::<LocalPointer>();
+        assert!(!pointer.active, "the trigger let go turns it off");
+        assert!(pointer.direction.is_normalized(), "still aimed");
+        app.world_mut().entity_mut(aim).insert(flags(false));
+        app.update();
+        assert_eq!(
+            *app.world().resource::<LocalPointer>(),
+            LocalPointer::default(),
+            "no aim, no pointer"
+        );
+        assert_eq!(*app.world().resource::<FrontEnd>(), FrontEnd::Xr);
+    }
+
+    /// A session that never reaches running falls back to the flat window after the timeout,
+    /// once: the headset's rig goes (the flat front end brings its own), held grips are let go.
+    #[test]
+    fn a_session_that_never_runs_falls_back_to_flat_once() {
+        let mut app = app(XrState::Ready);
+        app.insert_resource(LocalGrips {
+            left: true,
+            right: true,
+        });
+        let mut switched_at = None;
+        for second in 0..(START_TIMEOUT_S as usize + 5) {
+            app.update();
+            if switched_at.is_none() && *app.world().resource::<FrontEnd>() == FrontEnd::Flat {
+                switched_at = Some(second);
+            }
+        }
+        let switched_at = switched_at.expect("it fell back");
+        assert!(
+            (START_TIMEOUT_S as usize - 1..=START_TIMEOUT_S as usize + 1).contains(&switched_at),
+            "after about {START_TIMEOUT_S} s, not {switched_at}"
+        );
+        let world = app.world_mut();
+        let rig = world.query_filtered::<(), RigFilter>().iter(world).count();
+        assert_eq!(rig, 0, "the headset's rig is gone");
+        assert_eq!(*app.world().resource::<LocalGrips>(), LocalGrips::default());
+        // Once: a flat front end stays flat (a rig the window spawns is left alone).
+        app.world_mut().spawn((LocalHead, Transform::default()));
+        app.update();
+        app.update();
+        let world = app.world_mut();
+        assert_eq!(
+            world
+                .query_filtered::<(), With<LocalHead>>()
+                .iter(world)
+                .count(),
+            1
+        );
+    }
+
+    /// A session that ran and then ends (the runtime stops it) falls back to flat at once; one
+    /// that is still running does not, however long it runs.
+    #[test]
+    fn a_session_that_ends_falls_back_to_flat() {
+        let mut app = app(XrState::Running);
+        for _ in 0..(START_TIMEOUT_S as usize + 5) {
+            app.update();
+        }
+        assert_eq!(*app.world().resource::<FrontEnd>(), FrontEnd::Xr);
+        app.insert_resource(XrState::Stopping);
+        app.update();
+        assert_eq!(*app.world().resource::<FrontEnd>(), FrontEnd::Flat);
     }
 }

@@ -19,11 +19,11 @@ use bevy::ecs::prelude::*;
 use bevy::math::Vec3;
 use bevy::time::Time;
 use bevy::transform::components::Transform;
-use haven_proto::control::{AvatarChoice, Control, HandShapes, Look};
+use haven_proto::control::{AvatarChoice, Control, HandShape, HandShapes, Look};
 use haven_proto::pose::PoseUpdate;
 use haven_proto::signal::PeerId;
 
-use crate::rig::LocalHead;
+use crate::rig::{LocalGrips, LocalHead, LocalPointer};
 use crate::session::{ControlReceived, PeerConnected, PeerLeft, PoseReceived, SendControl};
 use crate::voice::VoiceActivity;
 use body::{Proportions, Skeleton, Torso};
@@ -171,7 +171,7 @@ impl Plugin for AvatarPlugin {
                 .chain()
                 .in_set(AvatarSystems::Receive),
         )
-        .add_systems(Update, introduce_ourselves)
+        .add_systems(Update, (introduce_ourselves, show_our_hands))
         .add_systems(Update, place_parts.in_set(AvatarSystems::Place))
         .add_systems(Update, animate_figures.in_set(AvatarSystems::Animate));
     }
@@ -255,6 +255,43 @@ fn introduce_ourselves(
     // An anonymous participant never sends a look: it could stand for them.
     if let (true, true, Some(look)) = (named, look_due, &look) {
         out.write(SendControl(Control::Look(look.0)));
+    }
+}
+
+/// What the local hands do, from the rig: a squeezed grip grips; the pointer's hand points
+/// while the pointer is on (the right hand: the controller's ray, or the window's pointer).
+pub fn local_hand_shapes(pointer: &LocalPointer, grips: &LocalGrips) -> HandShapes {
+    let shape = |grip: bool, point: bool| {
+        if grip {
+            HandShape::Grip
+        } else if point {
+            HandShape::Point
+        } else {
+            HandShape::Relaxed
+        }
+    };
+    HandShapes {
+        left: shape(grips.left, false),
+        right: shape(grips.right, pointer.active),
+    }
+}
+
+/// Sends the local hands' shapes when they change, and to each peer that connects.
+fn show_our_hands(
+    mut connected: MessageReader<'_, '_, PeerConnected>,
+    pointer: Option<Res<'_, LocalPointer>>,
+    grips: Option<Res<'_, LocalGrips>>,
+    mut sent: Local<'_, HandShapes>,
+    mut out: MessageWriter<'_, SendControl>,
+) {
+    let now = local_hand_shapes(
+        &pointer.map(|p| *p).unwrap_or_default(),
+        &grips.map(|g| *g).unwrap_or_default(),
+    );
+    let someone_new = connected.read().count() > 0;
+    if now != *sent || (someone_new && now != HandShapes::default()) {
+        *sent = now;
+        out.write(SendControl(Control::Hands(now)));
     }
 }
 
@@ -611,5 +648,75 @@ mod tests {
             !format!("{named:?}").contains("Osei"),
             "names never reach Debug output"
         );
+    }
+
+    fn hands_sent(app: &mut App) -> Vec<HandShapes> {
+        app.world_mut()
+            .resource_mut::<Messages<SendControl>>()
+            .drain()
+            .filter_map(|m| match m.0 {
+                Control::Hands(h) => Some(h),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The local hands' shapes go out when the grips or the pointer change (and only then),
+    /// and a peer's shapes reach its figure.
+    #[test]
+    fn hand_shapes_follow_the_grips_and_the_pointer_both_ways() {
+        let mut app = app();
+        app.init_resource::<LocalPointer>()
+            .init_resource::<LocalGrips>();
+        app.update();
+        assert_eq!(hands_sent(&mut app), vec![], "relaxed hands are not news");
+        app.insert_resource(LocalGrips {
+            left: true,
+            right: false,
+        });
+        app.world_mut().resource_mut::<LocalPointer>().active = true;
+        app.update();
+        app.update();
+        assert_eq!(
+            hands_sent(&mut app),
+            vec![HandShapes {
+                left: HandShape::Grip,
+                right: HandShape::Point,
+            }],
+            "sent once"
+        );
+        app.insert_resource(LocalGrips {
+            left: false,
+            right: true,
+        });
+        app.update();
+        assert_eq!(
+            hands_sent(&mut app),
+            vec![HandShapes {
+                left: HandShape::Relaxed,
+                right: HandShape::Grip,
+            }],
+            "a grip wins over the pointer"
+        );
+
+        let peer = PeerId(4);
+        let shapes = HandShapes {
+            left: HandShape::Point,
+            right: HandShape::Grip,
+        };
+        app.world_mut().write_message(ControlReceived {
+            from: peer,
+            role: haven_proto::signal::Role::Clinician,
+            message: Control::Hands(shapes),
+        });
+        app.world_mut().write_message(PoseReceived {
+            peer,
+            update: update(1, 0.0),
+        });
+        app.update();
+        app.update();
+        let mut q = app.world_mut().query::<(&RemoteAvatar, &Figure)>();
+        let got: Vec<HandShapes> = q.iter(app.world()).map(|(_, f)| f.hands).collect();
+        assert_eq!(got, vec![shapes]);
     }
 }

@@ -14,7 +14,7 @@ use super::label;
 use crate::avatar::{Appearance, RemoteAvatar};
 use crate::session::SessionFigures;
 use crate::sharing::Sharing;
-use crate::sharing::picker::{Candidate, PickerAction, SharePicker};
+use crate::sharing::picker::{Candidate, PickerAction, SharePicker, share_state};
 
 /// Draws the picker when there is one.
 #[derive(Debug, Default)]
@@ -356,17 +356,7 @@ fn rebuild_panel(
             p.spawn(label("Shared now:", 14.0, MUTED_TEXT));
         }
         for (i, share) in mine.iter().enumerate() {
-            let state = if share.revoked && share.purged {
-                "stopped; the clinician's copy is gone"
-            } else if share.revoked {
-                "stopped"
-            } else if share.viewed {
-                "seen by the clinician"
-            } else if !share.delivered.is_empty() {
-                "delivered"
-            } else {
-                "not delivered yet"
-            };
+            let state = share_state(share);
             p.spawn(Node {
                 column_gap: px(8),
                 align_items: AlignItems::Center,

@@ -1,8 +1,10 @@
 //! The wall display and the records board: what the sharing protocol shows. The newest
 //! picture or scan is decoded off the frame loop and put on the display (one quad, so
 //! window/level has one target); the newest records' summary fills the board; both are
-//! cleared when their share is no longer held. Their captions, progress and summaries are
-//! written on the room's anchors.
+//! cleared when their share is no longer held. The caption and the records' summary are what
+//! the patient wrote or chose, so they are drawn in the room's font ([`crate::text::Page`]:
+//! curly quotes, accents, Greek units) on textures; progress and "Nothing shared yet" are the
+//! app's own words, in gizmo stroke text.
 
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use haven_share::records;
 use super::picture::{Picture, picture};
 use super::protocol::{Outbox, ShareSystems, Sharing};
 use crate::layout::{Anchor, DISPLAY, DISPLAY_SIZE};
-use crate::text::{ascii, clip};
+use crate::text::Page;
 
 /// The wall display's shader (window/level, zoom and pan).
 const DISPLAY_SHADER: Handle<Shader> = uuid_handle!("6b2f6f0e-3c1d-4b8e-9a51-5d0c7a2e9f13");
@@ -69,7 +71,11 @@ impl Plugin for DisplayPlugin {
             app.add_plugins(MaterialPlugin::<DisplayMaterial>::default())
                 .add_systems(
                     Update,
-                    (place_picture.after(ShareSystems::Present), label_anchors),
+                    (
+                        place_picture.after(ShareSystems::Present),
+                        write_pages.after(ShareSystems::Present),
+                        label_anchors,
+                    ),
                 );
         }
     }
@@ -468,35 +474,110 @@ fn label_anchors(
             );
         }
         match (on_board, &texts.display, &texts.board) {
-            // The display's caption goes above the picture, on the wall.
-            (false, Some(label), _) => {
-                gizmos.text(
-                    iso(front + Vec3::Y * 0.52),
-                    &ascii(label.expose()),
-                    0.06,
-                    Vec2::ZERO,
-                    Color::from(css::DIM_GRAY),
-                );
-            }
-            // The records' summary fills the board, top down, left aligned.
-            (true, _, Some(lines)) => {
-                let line_h = 0.029;
-                let shown = lines.expose().iter().take(32);
-                for (i, line) in shown.enumerate() {
-                    let y = 0.46 - i as f32 * line_h;
-                    gizmos.text(
-                        iso(front + Vec3::Y * y + facing * Vec3::X * -0.66),
-                        &ascii(&clip(line, 80)),
-                        0.019,
-                        Vec2::new(-0.5, 0.0),
-                        Color::srgb(0.12, 0.14, 0.18),
-                    );
-                }
-            }
+            // Written on their own pages (`write_pages`).
+            (false, Some(_), _) | (true, _, Some(_)) => {}
             _ => {
                 gizmos.text(iso(front + Vec3::Y * 0.25), title, 0.09, Vec2::ZERO, colour);
                 gizmos.text(iso(front), "Nothing shared yet", 0.07, Vec2::ZERO, colour);
             }
         }
+    }
+}
+
+/// The records board's page: 1.32 × 0.94 m of the board's 1.4 × 1.0 m, about 850 px a metre,
+/// so a line is 2.9 cm tall (readable from the seats, as the stroke text it replaces was).
+const BOARD_PAGE: Page = Page {
+    size: UVec2::new(1120, 800),
+    px: 19.0,
+    line_px: 24.5,
+    margin: 14.0,
+    ink: [31, 36, 46, 255],
+    paper: [0, 0, 0, 0],
+    centred: false,
+};
+const BOARD_PAGE_SIZE: Vec2 = Vec2::new(1.32, 0.94);
+
+/// The display's caption, on the wall above the picture.
+const CAPTION_PAGE: Page = Page {
+    size: UVec2::new(1280, 72),
+    px: 44.0,
+    line_px: 52.0,
+    margin: 10.0,
+    ink: [105, 105, 105, 255],
+    paper: [0, 0, 0, 0],
+    centred: true,
+};
+const CAPTION_SIZE: Vec2 = Vec2::new(1.6, 0.09);
+
+/// A page of shared text on an anchor (a child of it, so it goes with the room's parts).
+#[derive(Component)]
+struct Written {
+    /// A digest of what it says, to draw it again only when that changes.
+    digest: u64,
+}
+
+fn digest<S: std::hash::Hash>(what: &S) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(what)
+}
+
+/// Draws the records' summary on the board and the caption above the display, in the room's
+/// font, when what they say changes; takes a page down when its share is no longer shown.
+fn write_pages(
+    mut commands: Commands<'_, '_>,
+    texts: Res<'_, ShareTexts>,
+    anchors: Query<'_, '_, (Entity, &Anchor, Option<&Children>)>,
+    pages: Query<'_, '_, &Written>,
+    mut images: ResMut<'_, Assets<Image>>,
+    mut meshes: ResMut<'_, Assets<Mesh>>,
+    mut materials: ResMut<'_, Assets<StandardMaterial>>,
+) {
+    for (anchor, kind, children) in &anchors {
+        let lines: Option<Vec<String>> = match kind {
+            Anchor::RecordsBoard => texts.board.as_ref().map(|b| b.expose().clone()),
+            Anchor::Display => texts.display.as_ref().map(|c| vec![c.expose().clone()]),
+        };
+        let want = lines.as_ref().map(digest);
+        let page = children
+            .into_iter()
+            .flatten()
+            .find_map(|c| pages.get(*c).ok().map(|w| (*c, w.digest)));
+        if page.map(|(_, d)| d) == want {
+            continue;
+        }
+        if let Some((old, _)) = page {
+            commands.entity(old).despawn();
+        }
+        let Some(lines) = lines else {
+            continue;
+        };
+        let (layout, size, at) = match kind {
+            // The board faces −x, into the room.
+            Anchor::RecordsBoard => (
+                BOARD_PAGE,
+                BOARD_PAGE_SIZE,
+                Transform::from_xyz(-0.016, 0.0, 0.0)
+                    .with_rotation(Quat::from_rotation_y(-std::f32::consts::FRAC_PI_2)),
+            ),
+            Anchor::Display => (
+                CAPTION_PAGE,
+                CAPTION_SIZE,
+                Transform::from_xyz(0.0, 0.52, 0.016),
+            ),
+        };
+        let material = materials.add(StandardMaterial {
+            base_color_texture: Some(images.add(layout.image(&lines))),
+            unlit: true,
+            alpha_mode: AlphaMode::Blend,
+            ..default()
+        });
+        commands.entity(anchor).with_child((
+            Written {
+                digest: want.unwrap_or_default(),
+            },
+            Mesh3d(meshes.add(Rectangle::from_size(size))),
+            MeshMaterial3d(material),
+            at,
+        ));
     }
 }

@@ -8,8 +8,9 @@
 //! they are about), anonymised when the patient joined anonymously, with a Consent that lists
 //! them (`haven_share::offer` makes both). The offers go to the share ledger.
 //!
-//! The logic ([`PickerAction`] in, offers and revokes out) runs in any app; the panel is drawn
-//! by the flat front end only (`crate::flat::picker_panel`; the headset has no picker yet).
+//! The logic ([`PickerAction`] in, offers and revokes out) runs in any app. The flat window
+//! draws it as a panel (`crate::flat::picker_panel`); the headset as lines of the board
+//! beside the seat (`crate::world_picker`, from [`picker_lines`]).
 
 use std::sync::Arc;
 
@@ -180,6 +181,266 @@ pub enum PickerAction {
     },
     /// Share with a clinician or therapist whose clinic credential did not check out.
     TrustAnyway(PeerId),
+}
+
+/// A line of the picker as the headset's board shows it (see [`picker_lines`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PickerLine {
+    /// What it says (it may name what the patient shares).
+    pub text: Redacted<String>,
+    /// What it is.
+    pub kind: PickerLineKind,
+    /// Indented this many steps (a record under its heading).
+    pub indent: u8,
+    /// One of the list of what may be shared (which scrolls when long).
+    pub in_list: bool,
+}
+
+/// What a line of the picker is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickerLineKind {
+    /// Words.
+    Note,
+    /// Words of warning.
+    Warning,
+    /// A tick box and what pressing it does.
+    Tick(bool, PickerAction),
+    /// A button that goes ahead (share), a plain one, or one that stops something.
+    Button(PickerAction, Weight),
+}
+
+/// How a picker button looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weight {
+    /// Goes ahead (share).
+    Go,
+    /// Neither.
+    Plain,
+    /// Stops something.
+    Stop,
+}
+
+/// The picker as lines, top down: the title (which opens and closes it), newcomers and
+/// unverified clinicians waiting for an answer, then (open) what may be shared with tick
+/// boxes, "Share ticked", a notice, and what is shared now with "Stop sharing". `who` names a
+/// peer as the patient knows them.
+pub fn picker_lines(
+    picker: &SharePicker,
+    sharing: &Sharing,
+    who: impl Fn(PeerId) -> String,
+) -> Vec<PickerLine> {
+    let mut out = Vec::new();
+    let mut line = |text: String, kind: PickerLineKind, indent: u8, in_list: bool| {
+        out.push(PickerLine {
+            text: Redacted::new(text),
+            kind,
+            indent,
+            in_list,
+        });
+    };
+    let mine = sharing.ledger.outgoing();
+    let active = mine.iter().filter(|s| !s.revoked).count();
+    let live = |shared_in: Option<usize>| {
+        shared_in.is_some_and(|i| mine.get(i).is_some_and(|s| !s.revoked))
+    };
+    let title = if picker.open {
+        "What you share  (hide)".to_owned()
+    } else {
+        format!("What you share: {active} shared  (show)")
+    };
+    line(
+        title,
+        PickerLineKind::Button(PickerAction::OpenClose, Weight::Plain),
+        0,
+        false,
+    );
+    for peer in sharing.ledger.newcomers() {
+        let name = who(peer);
+        line(
+            format!("{name} joined. Share what you share now with them too?"),
+            PickerLineKind::Note,
+            0,
+            false,
+        );
+        line(
+            "Share with them".to_owned(),
+            PickerLineKind::Button(
+                PickerAction::AnswerNewcomer { peer, share: true },
+                Weight::Go,
+            ),
+            1,
+            false,
+        );
+        line(
+            "Not now".to_owned(),
+            PickerLineKind::Button(
+                PickerAction::AnswerNewcomer { peer, share: false },
+                Weight::Plain,
+            ),
+            1,
+            false,
+        );
+    }
+    for peer in sharing.ledger.unverified() {
+        let name = who(peer);
+        line(
+            format!("{name} is NOT verified by your clinic. Nothing is shared with them."),
+            PickerLineKind::Warning,
+            0,
+            false,
+        );
+        line(
+            "Share with them anyway".to_owned(),
+            PickerLineKind::Button(PickerAction::TrustAnyway(peer), Weight::Plain),
+            1,
+            false,
+        );
+    }
+    if !picker.open {
+        return out;
+    }
+    for refused in &picker.refused {
+        line(
+            format!("Not offered (nothing of it is sent): {}", refused.expose()),
+            PickerLineKind::Warning,
+            0,
+            false,
+        );
+    }
+    line(
+        "Nothing is sent until you press Share. Tick what the clinician may see:".to_owned(),
+        PickerLineKind::Note,
+        0,
+        false,
+    );
+    let shared = |yes: bool| if yes { "  - shared" } else { "" };
+    for (c, candidate) in picker.candidates.iter().enumerate() {
+        match candidate {
+            Candidate::Prepared {
+                offer,
+                ticked,
+                shared_in,
+            } => {
+                let what = match offer.kind {
+                    ObjectKind::Dicom => "Scan",
+                    ObjectKind::Fhir => "Records",
+                    _ => "Picture",
+                };
+                line(
+                    format!(
+                        "{what}: {}{}",
+                        offer.label.expose(),
+                        shared(live(*shared_in))
+                    ),
+                    PickerLineKind::Tick(
+                        *ticked,
+                        PickerAction::Toggle {
+                            candidate: c,
+                            row: None,
+                        },
+                    ),
+                    0,
+                    true,
+                );
+                if let Some(caution) = offer.caution {
+                    line(caution.to_owned(), PickerLineKind::Warning, 1, true);
+                }
+            }
+            Candidate::Records {
+                label: name, rows, ..
+            } => {
+                let all = rows.iter().all(|r| r.ticked);
+                line(
+                    format!("Records: {} (all {} items)", name.expose(), rows.len()),
+                    PickerLineKind::Tick(
+                        all,
+                        PickerAction::ToggleAll {
+                            candidate: c,
+                            ticked: !all,
+                        },
+                    ),
+                    0,
+                    true,
+                );
+                let mut section = None;
+                for (r, row) in rows.iter().enumerate() {
+                    if section != Some(row.section) {
+                        section = Some(row.section);
+                        line(
+                            row.section.title().to_owned(),
+                            PickerLineKind::Note,
+                            1,
+                            true,
+                        );
+                    }
+                    line(
+                        format!("{}{}", row.text.expose(), shared(live(row.shared_in))),
+                        PickerLineKind::Tick(
+                            row.ticked,
+                            PickerAction::Toggle {
+                                candidate: c,
+                                row: Some(r),
+                            },
+                        ),
+                        1,
+                        true,
+                    );
+                }
+            }
+        }
+    }
+    let ticked = picker.ticked();
+    line(
+        format!("Share ticked ({ticked})"),
+        PickerLineKind::Button(
+            PickerAction::ShareTicked,
+            if ticked > 0 {
+                Weight::Go
+            } else {
+                Weight::Plain
+            },
+        ),
+        0,
+        false,
+    );
+    if let Some(notice) = &picker.notice {
+        line(notice.clone(), PickerLineKind::Note, 0, false);
+    }
+    if !mine.is_empty() {
+        line("Shared now:".to_owned(), PickerLineKind::Note, 0, false);
+    }
+    for (i, share) in mine.iter().enumerate() {
+        line(
+            format!("{} - {}", share.offer.label.expose(), share_state(share)),
+            PickerLineKind::Note,
+            0,
+            false,
+        );
+        if !share.revoked {
+            line(
+                "Stop sharing".to_owned(),
+                PickerLineKind::Button(PickerAction::Revoke(i), Weight::Stop),
+                1,
+                false,
+            );
+        }
+    }
+    out
+}
+
+/// Where one of the patient's shares stands, in their words.
+pub fn share_state(share: &haven_share::ledger::Outgoing) -> &'static str {
+    if share.revoked && share.purged {
+        "stopped; the clinician's copy is gone"
+    } else if share.revoked {
+        "stopped"
+    } else if share.viewed {
+        "seen by the clinician"
+    } else if !share.delivered.is_empty() {
+        "delivered"
+    } else {
+        "not delivered yet"
+    }
 }
 
 /// The patient's picker: its logic everywhere, its panel in the flat window.

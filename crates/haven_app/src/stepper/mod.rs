@@ -36,6 +36,7 @@ pub fn headless_app(step: Duration) -> App {
         .init_gizmo_group::<DefaultGizmoConfigGroup>()
         .init_asset::<Mesh>()
         .init_asset::<StandardMaterial>()
+        .init_asset::<Image>()
         .insert_resource(TimeUpdateStrategy::ManualDuration(step));
     app
 }

@@ -785,3 +785,201 @@ fn count_in(log: &[u8], action: &str) -> usize {
         .collect();
     count(&lines, action)
 }
+
+/// The board lines the patient's headset shows: (text, kind, centre, facing).
+fn board_lines(app: &mut App) -> Vec<(String, crate::button::BoardLine, Vec3, Vec3)> {
+    let world = app.world_mut();
+    let mut lines: Vec<(u16, String, crate::button::BoardLine, Vec3, Vec3)> = world
+        .query::<(&crate::button::OnBoard, &GlobalTransform)>()
+        .iter(world)
+        .map(|(l, at)| {
+            let (_, rotation, centre) = at.to_scale_rotation_translation();
+            (
+                l.line,
+                l.text.expose().clone(),
+                l.kind,
+                centre,
+                rotation * Vec3::Z,
+            )
+        })
+        .collect();
+    lines.sort_by_key(|l| l.0);
+    lines
+        .into_iter()
+        .map(|(_, t, k, c, f)| (t, k, c, f))
+        .collect()
+}
+
+/// Aims the patient's controller at a point from 0.6 m in front of it and pulls the trigger
+/// (the ray and the trigger as the XR front end writes them), then lets go.
+fn pull_trigger_at(consult: &mut ConsultStepper, at: Vec3, facing: Vec3) {
+    let origin = at + facing * 0.15;
+    for active in [false, true, false] {
+        *consult
+            .app(Role::Patient)
+            .world_mut()
+            .resource_mut::<crate::rig::LocalPointer>() = crate::rig::LocalPointer {
+            active,
+            origin,
+            direction: (at - origin).normalize(),
+        };
+        consult.step();
+    }
+}
+
+/// Presses the board line whose text starts with `text`.
+fn press_line(consult: &mut ConsultStepper, text: &str) {
+    let lines = board_lines(consult.app(Role::Patient));
+    let (_, _, at, facing) = lines
+        .iter()
+        .find(|(t, ..)| t.starts_with(text))
+        .unwrap_or_else(|| {
+            panic!(
+                "a line {text:?} in {:?}",
+                lines.iter().map(|l| &l.0).collect::<Vec<_>>()
+            )
+        })
+        .clone();
+    pull_trigger_at(consult, at, facing);
+}
+
+/// The headset patient shares without the window: on the board beside their seat they untick
+/// everything, tick two records, press "Share ticked"; the clinician gets exactly those; the
+/// list pages on; "Stop sharing" takes it back. Mute sits on the same board, within reach.
+#[test]
+fn the_headset_patient_shares_and_stops_through_the_board() {
+    use crate::button::{BoardLine, FrontEnd, OnBoard, RoomButton};
+    use crate::sharing::picker::{Candidate, SharePicker};
+
+    let mut consult = ConsultStepper::new(&[Role::Clinician, Role::Patient], |role, app| {
+        app.insert_resource(ShareSettings::default());
+        if role == Role::Patient {
+            let parsed =
+                records::parse(&records_bytes(), &records::Limits::default()).expect("parses");
+            // The ray is cast against where things are: transforms propagate here.
+            app.add_plugins(TransformPlugin)
+                .insert_resource(FrontEnd::Xr)
+                .insert_resource(SharePicker::new(
+                    vec![Candidate::records("summary", parsed, &[])],
+                    terms(false),
+                ));
+        }
+    });
+    consult.steps(3);
+    let lines = board_lines(consult.app(Role::Patient));
+    assert!(
+        lines.len() <= 3 + crate::world_picker::LIST_LINES + 6,
+        "a page of the list, not all of it: {}",
+        lines.len()
+    );
+    let header = "Records: summary (all";
+    assert!(
+        matches!(
+            lines.iter().find(|l| l.0.starts_with(header)),
+            Some((_, BoardLine::Tick(true), ..))
+        ),
+        "everything starts ticked"
+    );
+    press_line(&mut consult, header);
+    let lines = board_lines(consult.app(Role::Patient));
+    let rows: Vec<String> = lines
+        .iter()
+        .filter(|(t, k, ..)| *k == BoardLine::Tick(false) && !t.starts_with(header))
+        .map(|l| l.0.clone())
+        .collect();
+    assert!(
+        rows.len() >= 2,
+        "record rows unticked: {rows:?} {:?}",
+        lines.iter().map(|l| (&l.0, l.1, l.2)).collect::<Vec<_>>()
+    );
+    for row in &rows[..2] {
+        press_line(&mut consult, row);
+    }
+    assert_eq!(
+        consult
+            .app(Role::Patient)
+            .world()
+            .resource::<SharePicker>()
+            .ticked(),
+        2
+    );
+    press_line(&mut consult, "Share ticked (2)");
+    let got = consult.step_until(3000, |s| {
+        s.app(Role::Clinician)
+            .world()
+            .resource::<ShareTexts>()
+            .board
+            .is_some()
+    });
+    assert!(got, "the clinician's board shows the share");
+    let shown = consult
+        .app(Role::Clinician)
+        .world()
+        .resource::<ShareTexts>()
+        .board
+        .clone()
+        .expect("shown");
+    for row in &rows[..2] {
+        assert!(
+            shown
+                .expose()
+                .iter()
+                .any(|l| row.contains(l.trim()) || l.contains(row.as_str())),
+            "{row:?} reached the clinician: {:?}",
+            shown.expose()
+        );
+    }
+    // The list pages on: "More" shows lines the first page did not.
+    let first_page: Vec<String> = board_lines(consult.app(Role::Patient))
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
+    press_line(&mut consult, "▼  More");
+    let next_page: Vec<String> = board_lines(consult.app(Role::Patient))
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
+    assert!(
+        next_page.iter().any(|l| !first_page.contains(l)),
+        "the next page shows other lines"
+    );
+    assert!(
+        next_page.iter().any(|l| l.starts_with("▲  Earlier")),
+        "{next_page:?}"
+    );
+
+    press_line(&mut consult, "Stop sharing");
+    let stopped = consult.step_until(100, |s| {
+        s.app(Role::Clinician)
+            .world()
+            .resource::<ShareTexts>()
+            .board
+            .is_none()
+    });
+    assert!(stopped, "the clinician's board is cleared");
+    assert!(sharing(&mut consult, Role::Patient).ledger.outgoing()[0].revoked);
+
+    // Mute is on the board too, within reach of the seat, and answers the trigger.
+    let app = consult.app(Role::Patient);
+    let world = app.world_mut();
+    let at = world
+        .query_filtered::<(&GlobalTransform, &RoomButton), Without<OnBoard>>()
+        .iter(world)
+        .find(|(_, b)| b.label == "Mute")
+        .map(|(at, _)| *at)
+        .expect("a Mute button");
+    let seat = world
+        .get_resource::<crate::layout::Seat>()
+        .copied()
+        .unwrap_or_default();
+    let reach = at.translation().distance(seat.eyes);
+    assert!((0.5..0.9).contains(&reach), "Mute {reach} m from the eyes");
+    let (_, rotation, centre) = at.to_scale_rotation_translation();
+    pull_trigger_at(&mut consult, centre, rotation * Vec3::Z);
+    let muted = consult
+        .app(Role::Patient)
+        .world()
+        .resource::<crate::voice::VoiceActivity>()
+        .muted;
+    assert!(muted, "the trigger on Mute mutes");
+}

@@ -1,0 +1,216 @@
+//! The patient's picker in the headset: the same lines the window's panel shows
+//! ([`picker_lines`]), as lines of the board beside the seat ([`OnBoard`]): aim the
+//! controller's ray at a tick box or a button and pull the trigger. The list of what may be
+//! shared scrolls a page at a time ("Earlier" and "More" lines) so the board stays within
+//! reach of a seated person. Mute, Leave, the safe room and the ratings are the room's plain
+//! buttons, which the headset's board shows above these lines (`world_panel`).
+
+use bevy::prelude::*;
+use haven_proto::Redacted;
+use haven_proto::signal::{PeerId, Role};
+
+use crate::avatar::{Appearance, RemoteAvatar};
+use crate::button::{BoardLine, FrontEnd, OnBoard, PressButtons, Pressed, RoomButton};
+use crate::session::SessionFigures;
+use crate::sharing::picker::{
+    PickerAction, PickerLine, PickerLineKind, SharePicker, Weight, picker_lines,
+};
+use crate::sharing::{ShareSystems, Sharing};
+
+/// Shows the picker on the headset's board.
+#[derive(Debug, Default)]
+pub struct WorldPickerPlugin;
+
+impl Plugin for WorldPickerPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<FrontEnd>()
+            .init_resource::<Scrolled>()
+            .add_systems(
+                Update,
+                (
+                    press.after(PressButtons).before(ShareSystems::Picker),
+                    rebuild.after(ShareSystems::Picker),
+                )
+                    .run_if(
+                        resource_exists::<SharePicker>
+                            .and_then(|front: Res<'_, FrontEnd>| *front == FrontEnd::Xr),
+                    ),
+            );
+    }
+}
+
+/// How many of the list's lines the board shows at once.
+pub const LIST_LINES: usize = 12;
+
+const GO: Color = Color::srgb(0.16, 0.50, 0.52);
+const PLAIN: Color = Color::srgb(0.86, 0.89, 0.90);
+const STOP: Color = Color::srgb(0.80, 0.33, 0.30);
+
+/// What a line of the picker does when pressed.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    Picker(PickerAction),
+    /// Scroll the list by this many lines.
+    Scroll(i32),
+    Nothing,
+}
+
+/// Where the list is scrolled to (its first line shown).
+#[derive(Resource, Default)]
+struct Scrolled(usize);
+
+fn press(
+    mut scrolled: ResMut<'_, Scrolled>,
+    mut pressed: MessageReader<'_, '_, Pressed>,
+    lines: Query<'_, '_, &Act>,
+    mut actions: MessageWriter<'_, PickerAction>,
+) {
+    for Pressed(entity) in pressed.read() {
+        match lines.get(*entity) {
+            Ok(Act::Picker(action)) => {
+                actions.write(*action);
+            }
+            Ok(Act::Scroll(by)) => {
+                scrolled.0 = scrolled.0.saturating_add_signed(*by as isize);
+            }
+            Ok(Act::Nothing) | Err(_) => {}
+        }
+    }
+}
+
+/// What the board last showed.
+type Drawn = (Vec<PickerLine>, usize);
+
+/// Puts the picker's lines on the board again when they change (a press, a share delivered,
+/// viewed or revoked, a newcomer), a page of the list at a time.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system drawing from several sources"
+)]
+fn rebuild(
+    mut commands: Commands<'_, '_>,
+    picker: Res<'_, SharePicker>,
+    sharing: Res<'_, Sharing>,
+    mut scrolled: ResMut<'_, Scrolled>,
+    shown: Query<'_, '_, (Entity, &OnBoard, &RoomButton, &Act)>,
+    avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
+    figures: Res<'_, SessionFigures>,
+    mut drawn: Local<'_, Option<Drawn>>,
+) {
+    let who = |peer: PeerId| {
+        avatars
+            .iter()
+            .find_map(|(a, look)| match look {
+                Appearance::Named { name, .. } if a.peer == peer => Some(name.expose().clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| match figures.role_of(peer) {
+                Some(Role::Therapist) => "A therapist".to_owned(),
+                _ => "A clinician".to_owned(),
+            })
+    };
+    let lines = picker_lines(&picker, &sharing, who);
+    let listed = lines.iter().filter(|l| l.in_list).count();
+    let last_page = listed.saturating_sub(LIST_LINES);
+    let first = scrolled.0.min(last_page);
+    if scrolled.0 != first {
+        scrolled.0 = first;
+    }
+    let now = (lines, first);
+    if drawn.as_ref() == Some(&now) {
+        return;
+    }
+    let (lines, first) = &now;
+    let mut board: Vec<(String, BoardLine, u8, Color, Act)> = Vec::new();
+    let mut listed_seen = 0;
+    for line in lines {
+        if line.in_list {
+            let here = listed_seen;
+            listed_seen += 1;
+            if here == *first && *first > 0 {
+                board.push((
+                    format!("▲  Earlier ({first} more)"),
+                    BoardLine::Button,
+                    0,
+                    PLAIN,
+                    Act::Scroll(-(LIST_LINES as i32)),
+                ));
+            }
+            if here < *first || here >= first + LIST_LINES {
+                if here == first + LIST_LINES {
+                    board.push((
+                        format!("▼  More ({} more)", listed - here),
+                        BoardLine::Button,
+                        0,
+                        PLAIN,
+                        Act::Scroll(LIST_LINES as i32),
+                    ));
+                }
+                continue;
+            }
+        }
+        let (kind, colour, act) = match line.kind {
+            PickerLineKind::Note | PickerLineKind::Warning => {
+                (BoardLine::Text, PLAIN, Act::Nothing)
+            }
+            PickerLineKind::Tick(ticked, action) => {
+                (BoardLine::Tick(ticked), PLAIN, Act::Picker(action))
+            }
+            PickerLineKind::Button(action, weight) => (
+                BoardLine::Button,
+                match weight {
+                    Weight::Go => GO,
+                    Weight::Plain => PLAIN,
+                    Weight::Stop => STOP,
+                },
+                Act::Picker(action),
+            ),
+        };
+        let text = if line.kind == PickerLineKind::Warning {
+            format!("⚠ {}", line.text.expose())
+        } else {
+            line.text.expose().clone()
+        };
+        board.push((text, kind, line.indent, colour, act));
+    }
+    // Each line stays the same entity while it is on the board (a press aimed at it lands
+    // even in a frame its words change); only what changed is written.
+    let mut existing: Vec<(u16, Entity)> = shown.iter().map(|(e, l, ..)| (l.line, e)).collect();
+    existing.sort_unstable();
+    let count = board.len();
+    for (at, (text, kind, indent, colour, act)) in board.into_iter().enumerate() {
+        let button = RoomButton {
+            // Its words are on the line ([`OnBoard`], redacted); the label stays empty.
+            label: String::new(),
+            colour,
+            order: 0,
+        };
+        let line = OnBoard {
+            line: u16::try_from(at).unwrap_or(u16::MAX),
+            kind,
+            text: Redacted::new(text),
+            indent,
+        };
+        let Some(&(_, entity)) = existing.get(at) else {
+            commands.spawn((button, line, act));
+            continue;
+        };
+        let Ok((_, was_line, was_button, was_act)) = shown.get(entity) else {
+            continue;
+        };
+        let mut e = commands.entity(entity);
+        if *was_line != line {
+            e.insert(line);
+        }
+        if *was_button != button {
+            e.insert(button);
+        }
+        if *was_act != act {
+            e.insert(act);
+        }
+    }
+    for &(_, gone) in existing.iter().skip(count) {
+        commands.entity(gone).despawn();
+    }
+    *drawn = Some(now);
+}
