@@ -5,9 +5,11 @@
 //! in that very frame, and the figure's colours. Then the demo takes its usual screenshot.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use haven_app::avatar::body::BodySide;
 use haven_app::avatar::{Appearance, Figure};
 use haven_app::flat::FlatCamera;
@@ -22,6 +24,8 @@ pub(crate) struct FigureShots {
     dir: PathBuf,
     /// The next picture to take: 0 open, 1 closed, 2 done.
     next: u8,
+    /// Pictures captured (a window takes one screenshot at a time: the next waits for this).
+    captured: Arc<AtomicU8>,
     waited: u32,
 }
 
@@ -30,13 +34,14 @@ impl FigureShots {
         Self {
             dir,
             next: 0,
+            captured: Arc::new(AtomicU8::new(0)),
             waited: 0,
         }
     }
 
-    /// Whether both pictures are taken.
+    /// Whether both pictures are taken (captured, so the window is free for the next).
     pub(crate) fn done(&self) -> bool {
-        self.next >= 2
+        self.next >= 2 && self.captured.load(Ordering::SeqCst) >= self.next
     }
 }
 
@@ -72,7 +77,7 @@ pub(crate) fn take(
     figures: Query<'_, '_, (&Figure, &Appearance)>,
     mut exit: MessageWriter<'_, AppExit>,
 ) {
-    if !drawn || shots.done() {
+    if !drawn || shots.next >= 2 || shots.captured.load(Ordering::SeqCst) < shots.next {
         return;
     }
     shots.waited += 1;
@@ -82,6 +87,7 @@ pub(crate) fn take(
             if shots.next == 0 { "open" } else { "shut" }
         );
         shots.next = 2;
+        shots.captured.store(2, Ordering::SeqCst);
         exit.write(AppExit::error());
         return;
     }
@@ -128,13 +134,17 @@ pub(crate) fn take(
         skin: byte(palette.skin),
     };
     let name = if shots.next == 0 { "open" } else { "closed" };
+    let captured = Arc::clone(&shots.captured);
     let json = serde_json::to_string_pretty(&placed).unwrap_or_default();
     if let Err(e) = std::fs::write(shots.dir.join(format!("{name}.json")), json) {
         tracing::error!("figure shots: {e}");
     }
     commands
         .spawn(Screenshot::primary_window())
-        .observe(save_to_disk(shots.dir.join(format!("{name}.png"))));
+        .observe(save_to_disk(shots.dir.join(format!("{name}.png"))))
+        .observe(move |_: On<'_, '_, ScreenshotCaptured>| {
+            captured.fetch_add(1, Ordering::SeqCst);
+        });
     shots.next += 1;
     shots.waited = 0;
 }

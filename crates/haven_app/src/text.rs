@@ -5,6 +5,7 @@
 
 use ab_glyph::{Font as _, FontRef, GlyphId, PxScale, ScaleFont as _, point};
 use bevy::asset::RenderAssetUsages;
+use bevy::image::{ImageFilterMode, ImageSampler, ImageSamplerDescriptor};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 
@@ -154,9 +155,11 @@ impl Page {
         out
     }
 
-    /// `lines` on this page, as a texture.
+    /// `lines` on this page, as a texture with its mipmaps (text seen from across the room
+    /// is drawn from a smaller copy, not sampled into broken strokes) and anisotropic
+    /// filtering (the board is read at an angle).
     pub fn image<S: AsRef<str>>(&self, lines: &[S]) -> Image {
-        Image::new(
+        let mut image = Image::new(
             Extent3d {
                 width: self.size.x,
                 height: self.size.y,
@@ -166,8 +169,58 @@ impl Page {
             self.pixels(lines),
             TextureFormat::Rgba8UnormSrgb,
             RenderAssetUsages::RENDER_WORLD,
-        )
+        );
+        let (data, levels) = with_mipmaps(image.data.take().unwrap_or_default(), self.size);
+        image.data = Some(data);
+        image.texture_descriptor.mip_level_count = levels;
+        image.sampler = ImageSampler::Descriptor(ImageSamplerDescriptor {
+            mag_filter: ImageFilterMode::Linear,
+            min_filter: ImageFilterMode::Linear,
+            mipmap_filter: ImageFilterMode::Linear,
+            anisotropy_clamp: 8,
+            ..default()
+        });
+        image
     }
+}
+
+/// `level0` (RGBA8, `size`) followed by each smaller level down to 1×1, each a 2×2 box
+/// average of the one before (in premultiplied alpha, so transparent paper does not darken
+/// the ink's edges); and how many levels that is.
+fn with_mipmaps(level0: Vec<u8>, size: UVec2) -> (Vec<u8>, u32) {
+    let mut all = level0;
+    let (mut w, mut h) = (size.x as usize, size.y as usize);
+    let mut start = 0;
+    let mut levels = 1;
+    while w > 1 || h > 1 {
+        let (nw, nh) = ((w / 2).max(1), (h / 2).max(1));
+        let mut next = Vec::with_capacity(nw * nh * 4);
+        for y in 0..nh {
+            for x in 0..nw {
+                let mut sum = [0.0f32; 4];
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (sx, sy) = ((2 * x + dx).min(w - 1), (2 * y + dy).min(h - 1));
+                    let p = &all[start + (sy * w + sx) * 4..][..4];
+                    let a = f32::from(p[3]) / 255.0;
+                    for k in 0..3 {
+                        sum[k] += f32::from(p[k]) * a;
+                    }
+                    sum[3] += a;
+                }
+                let a = sum[3] / 4.0;
+                for k in 0..3 {
+                    let c = if sum[3] > 0.0 { sum[k] / sum[3] } else { 0.0 };
+                    next.push(c.round().clamp(0.0, 255.0) as u8);
+                }
+                next.push((a * 255.0).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        start = all.len();
+        all.extend_from_slice(&next);
+        (w, h) = (nw, nh);
+        levels += 1;
+    }
+    (all, levels)
 }
 
 /// `ink` over `pixel` with `coverage` (straight alpha; good enough in sRGB for text).
@@ -252,5 +305,12 @@ mod tests {
             "a tick is much less ink than a missing-glyph box"
         );
         assert_eq!(PAGE.lines_that_fit(), 4);
+        // Its mipmaps go down to one pixel, and a smaller level still holds the ink.
+        let image = PAGE.image(&["’µΔ Пётр"]);
+        let levels = image.texture_descriptor.mip_level_count;
+        assert_eq!(levels, 9, "400×120 down to 1×1");
+        let data = image.data.expect("pixels");
+        let level1 = &data[400 * 120 * 4..][..200 * 60 * 4];
+        assert!(level1.chunks(4).filter(|p| p[3] > 64).count() > 15);
     }
 }

@@ -485,11 +485,11 @@ fn label_anchors(
 }
 
 /// The records board's page: 1.32 × 0.94 m of the board's 1.4 × 1.0 m, about 850 px a metre,
-/// so a line is 2.9 cm tall (readable from the seats, as the stroke text it replaces was).
+/// so a line is 3.3 cm tall, 27 lines (readable from the seats).
 const BOARD_PAGE: Page = Page {
     size: UVec2::new(1120, 800),
-    px: 19.0,
-    line_px: 24.5,
+    px: 22.0,
+    line_px: 28.0,
     margin: 14.0,
     ink: [31, 36, 46, 255],
     paper: [0, 0, 0, 0],
