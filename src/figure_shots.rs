@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use haven_app::avatar::body::BodySide;
+use haven_app::avatar::figure::{Bone, place};
 use haven_app::avatar::{Appearance, Figure};
 use haven_app::flat::FlatCamera;
 use serde::Serialize;
@@ -62,6 +63,9 @@ struct Placed {
     elbows: [[f32; 2]; 2],
     /// Left, right.
     hands: [[f32; 2]; 2],
+    /// A box on the screen that holds the whole torso (chest, belly, hips): min x, min y,
+    /// max x, max y. What lies outside it is not the torso.
+    torso: [f32; 4],
     /// The clothing's colour, sRGB 0–255.
     clothing: [u8; 3],
     /// The face's.
@@ -122,6 +126,22 @@ pub(crate) fn take(
     let palette = appearance.palette();
     let byte = |c: [f32; 3]| c.map(|v| (v * 255.0).round() as u8);
     let side = |f: &dyn Fn(BodySide) -> Vec3| BodySide::BOTH.map(|s| at(f(s)));
+    // The corners of each torso part's box (its ball scaled), on the screen.
+    let mut torso = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for bone in [Bone::Chest, Bone::Belly, Bone::Hips] {
+        let part = place(bone, skeleton, &figure.face, &proportions);
+        for corner in 0..8 {
+            let sign = |bit: u32| if corner & (1 << bit) == 0 { -1.0 } else { 1.0 };
+            let local = Vec3::new(sign(0), sign(1), sign(2)) * part.scale;
+            let [x, y] = at(part.translation + part.rotation * local);
+            torso = [
+                torso[0].min(x),
+                torso[1].min(y),
+                torso[2].max(x),
+                torso[3].max(y),
+            ];
+        }
+    }
     let placed = Placed {
         mouth_open: mouth,
         mouth: [mx, my],
@@ -130,6 +150,7 @@ pub(crate) fn take(
         shoulders: side(&|s| skeleton.arms[s.index()].shoulder),
         elbows: side(&|s| skeleton.arms[s.index()].elbow),
         hands: side(&|s| skeleton.arms[s.index()].hand.position),
+        torso,
         clothing: byte(palette.clothing),
         skin: byte(palette.skin),
     };

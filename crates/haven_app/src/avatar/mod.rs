@@ -719,4 +719,37 @@ mod tests {
         let got: Vec<HandShapes> = q.iter(app.world()).map(|(_, f)| f.hands).collect();
         assert_eq!(got, vec![shapes]);
     }
+
+    fn looks_sent(app: &mut App) -> usize {
+        app.world_mut()
+            .resource_mut::<Messages<SendControl>>()
+            .drain()
+            .filter(|m| matches!(m.0, Control::Look(_)))
+            .count()
+    }
+
+    /// A named participant's look goes out when they change it (the window's buttons); an
+    /// anonymous participant's never does, whatever the resource says.
+    #[test]
+    fn a_changed_look_is_sent_by_named_participants_only() {
+        for (named, expected) in [(true, 1), (false, 0)] {
+            let mut app = app();
+            let avatar = if named {
+                LocalAvatar(AvatarChoice::Named {
+                    name: Redacted::new("Dr Osei".into()),
+                    colour: [10, 20, 30],
+                })
+            } else {
+                LocalAvatar::anonymous()
+            };
+            app.insert_resource(avatar)
+                .insert_resource(LocalLook(look::DEFAULT_LOOK));
+            app.update();
+            app.update();
+            assert_eq!(looks_sent(&mut app), 0, "nothing new yet");
+            app.world_mut().resource_mut::<LocalLook>().0.skin = look::SKINS[0].1;
+            app.update();
+            assert_eq!(looks_sent(&mut app), expected, "named: {named}");
+        }
+    }
 }

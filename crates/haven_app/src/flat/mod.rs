@@ -15,6 +15,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
 pub mod display_keys;
+pub mod look_panel;
 pub mod patient_view;
 pub mod picker_panel;
 pub mod ratings_panel;
@@ -50,6 +51,7 @@ impl Plugin for FlatPlugin {
         app.init_resource::<FrontEnd>()
             .add_plugins((
                 picker_panel::PickerPanelPlugin,
+                look_panel::LookPanelPlugin,
                 display_keys::DisplayKeysPlugin,
                 scene_panel::ScenePanelPlugin,
                 ratings_panel::RatingsPanelPlugin,
