@@ -106,13 +106,17 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
     app.add_plugins(with_xr(defaults, options.front.xr && !options.front.flat))
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
-        .insert_resource(LocalAvatar(options.avatar))
-        .insert_resource(haven_app::avatar::LocalLook(
+        .insert_resource(SessionLink::new(session));
+    // A look (and the window's panel to choose it) only for a named participant: an anonymous
+    // one has none that could stand for them.
+    if matches!(options.avatar, AvatarChoice::Named { .. }) {
+        app.insert_resource(haven_app::avatar::LocalLook(
             options
                 .look
                 .unwrap_or(haven_app::avatar::look::DEFAULT_LOOK),
-        ))
-        .insert_resource(SessionLink::new(session));
+        ));
+    }
+    app.insert_resource(LocalAvatar(options.avatar));
     if let Some(voice) = voice {
         app.insert_resource(voice);
     }

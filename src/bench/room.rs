@@ -26,6 +26,10 @@ const AVATARS: u32 = 4;
 pub(super) struct RoomFigures {
     frames: usize,
     avatars: u32,
+    /// Figures with a skeleton solved at the end of the run, and bones placed (a check that
+    /// the workload is the full figures).
+    figures_posed: usize,
+    bones: usize,
     updates_per_avatar_hz: f64,
     /// Median update of the whole app with four avatars, µs: the room's systems and Bevy's own
     /// schedule overhead together (an upper bound on the room's share).
@@ -64,7 +68,8 @@ pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn measure(frames: usize, avatars: u32) -> Vec<f64> {
+/// The frame times (sorted, µs), and how many figures were posed and bones placed at the end.
+fn measure(frames: usize, avatars: u32) -> (Vec<f64>, usize, usize) {
     let mut app = app();
     let mut times = Vec::with_capacity(frames);
     let warmup = 90;
@@ -131,18 +136,34 @@ fn measure(frames: usize, avatars: u32) -> Vec<f64> {
         }
     }
     times.sort_by(f64::total_cmp);
-    times
+    let world = app.world_mut();
+    let posed = world
+        .query::<&haven_app::avatar::Figure>()
+        .iter(world)
+        .filter(|f| f.skeleton.is_some())
+        .count();
+    let bones = world
+        .query::<&haven_app::avatar::figure::Bone>()
+        .iter(world)
+        .count();
+    (times, posed, bones)
 }
 
 pub(super) fn run(frames: usize) -> anyhow::Result<RoomFigures> {
     let frames = frames.max(100);
-    let empty = measure(frames, 0);
-    let full = measure(frames, AVATARS);
+    let (empty, ..) = measure(frames, 0);
+    let (full, figures_posed, bones) = measure(frames, AVATARS);
+    anyhow::ensure!(
+        figures_posed == AVATARS as usize && bones > 0,
+        "the workload did not pose the figures ({figures_posed} posed, {bones} bones)"
+    );
     let p50 = percentile(&full, 0.5);
     let empty_p50 = percentile(&empty, 0.5);
     Ok(RoomFigures {
         frames,
         avatars: AVATARS,
+        figures_posed,
+        bones,
         updates_per_avatar_hz: HZ,
         frame_us_p50: (p50 * 10.0).round() / 10.0,
         frame_us_p99: (percentile(&full, 0.99) * 10.0).round() / 10.0,

@@ -25,6 +25,8 @@ impl Plugin for WorldPickerPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<FrontEnd>()
             .init_resource::<Scrolled>()
+            .init_resource::<Shown>()
+            .add_systems(Update, take_down)
             .add_systems(
                 Update,
                 (
@@ -81,6 +83,27 @@ fn press(
 /// What the board last showed.
 type Drawn = (Vec<PickerLine>, usize);
 
+/// What the board shows now (none when the headset is not the front end).
+#[derive(Resource, Default)]
+struct Shown(Option<Drawn>);
+
+/// When the headset is not (or no longer) the front end, the picker's lines go: the window
+/// has its own panel, and a frozen copy beside it would show stale share states.
+fn take_down(
+    mut commands: Commands<'_, '_>,
+    front: Res<'_, FrontEnd>,
+    lines: Query<'_, '_, Entity, With<Act>>,
+    mut drawn: ResMut<'_, Shown>,
+) {
+    if *front == FrontEnd::Xr || lines.is_empty() {
+        return;
+    }
+    for line in &lines {
+        commands.entity(line).despawn();
+    }
+    drawn.0 = None;
+}
+
 /// Puts the picker's lines on the board again when they change (a press, a share delivered,
 /// viewed or revoked, a newcomer), a page of the list at a time.
 #[expect(
@@ -95,7 +118,7 @@ fn rebuild(
     shown: Query<'_, '_, (Entity, &OnBoard, &RoomButton, &Act)>,
     avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
     figures: Res<'_, SessionFigures>,
-    mut drawn: Local<'_, Option<Drawn>>,
+    mut drawn: ResMut<'_, Shown>,
 ) {
     let who = |peer: PeerId| {
         avatars
@@ -117,7 +140,7 @@ fn rebuild(
         scrolled.0 = first;
     }
     let now = (lines, first);
-    if drawn.as_ref() == Some(&now) {
+    if drawn.0.as_ref() == Some(&now) {
         return;
     }
     let (lines, first) = &now;
@@ -173,11 +196,21 @@ fn rebuild(
         };
         board.push((text, kind, line.indent, colour, act));
     }
-    // Each line stays the same entity while it is on the board (a press aimed at it lands
-    // even in a frame its words change); only what changed is written.
-    let mut existing: Vec<(u16, Entity)> = shown.iter().map(|(e, l, ..)| (l.line, e)).collect();
-    existing.sort_unstable();
-    let count = board.len();
+    // A line that does something stays the same entity, with the same action, while it is on
+    // the board: a trigger pulled as the lines move (a newcomer's question appears above)
+    // presses what the patient aimed at, never what moved into its place. Lines of words are
+    // reused in order.
+    let mut acting: Vec<(Act, Entity)> = Vec::new();
+    let mut words: Vec<(u16, Entity)> = Vec::new();
+    for (entity, line, _, act) in &shown {
+        if *act == Act::Nothing {
+            words.push((line.line, entity));
+        } else {
+            acting.push((*act, entity));
+        }
+    }
+    words.sort_unstable();
+    words.reverse();
     for (at, (text, kind, indent, colour, act)) in board.into_iter().enumerate() {
         let button = RoomButton {
             // Its words are on the line ([`OnBoard`], redacted); the label stays empty.
@@ -191,11 +224,18 @@ fn rebuild(
             text: Redacted::new(text),
             indent,
         };
-        let Some(&(_, entity)) = existing.get(at) else {
-            commands.spawn((button, line, act));
-            continue;
+        let reused = if act == Act::Nothing {
+            words.pop().map(|(_, e)| e)
+        } else {
+            acting
+                .iter()
+                .position(|(a, _)| *a == act)
+                .map(|i| acting.swap_remove(i).1)
         };
-        let Ok((_, was_line, was_button, was_act)) = shown.get(entity) else {
+        let Some((entity, was_line, was_button)) =
+            reused.and_then(|e| shown.get(e).ok().map(|(e, l, b, _)| (e, l, b)))
+        else {
+            commands.spawn((button, line, act));
             continue;
         };
         let mut e = commands.entity(entity);
@@ -205,12 +245,13 @@ fn rebuild(
         if *was_button != button {
             e.insert(button);
         }
-        if *was_act != act {
-            e.insert(act);
-        }
     }
-    for &(_, gone) in existing.iter().skip(count) {
+    for gone in acting
+        .into_iter()
+        .map(|(_, e)| e)
+        .chain(words.into_iter().map(|(_, e)| e))
+    {
         commands.entity(gone).despawn();
     }
-    *drawn = Some(now);
+    drawn.0 = Some(now);
 }

@@ -179,8 +179,15 @@ pub struct Torso {
     yaw: f32,
     /// Where the hips sit.
     hips: Vec3,
+    /// The hips are on their way back under the torso (they go all the way).
+    following: bool,
     started: bool,
 }
+
+/// Hips further than this from their place (a seat change, a snap) go there at once, m.
+const HIPS_SNAP_BEYOND: f32 = 1.0;
+/// Hips that follow stop this close to their place, m.
+const HIPS_SETTLED: f32 = 0.03;
 
 /// The yaw (about +y, 0 facing −z) of a rotation's forward direction.
 pub fn yaw_of(rotation: Quat) -> f32 {
@@ -206,12 +213,19 @@ impl Torso {
         let neck_top =
             head.position + head.rotation * Vec3::new(0.0, -p.head.y * 0.85, p.head.z * 0.3);
         let neck_base = neck_top - Vec3::Y * p.neck;
-        let head_yaw = yaw_of(head.rotation);
+        // Looking straight down or up, the forward direction says nothing of the yaw: keep it.
+        let forward = head.rotation * Vec3::NEG_Z;
+        let head_yaw = if forward.x.hypot(forward.z) < 0.2 && self.started {
+            self.yaw
+        } else {
+            yaw_of(head.rotation)
+        };
         let rest_hips = |yaw: f32| neck_base - Vec3::Y * p.spine - facing(yaw) * 0.06;
         if !self.started {
             *self = Self {
                 yaw: head_yaw,
                 hips: rest_hips(head_yaw),
+                following: false,
                 started: true,
             };
         }
@@ -226,9 +240,16 @@ impl Torso {
         // The hips stay in the chair while the head leans; a head far from them drags them.
         let rest = rest_hips(self.yaw);
         let apart = Vec3::new(rest.x - self.hips.x, 0.0, rest.z - self.hips.z).length();
-        if apart > HIPS_FOLLOW_BEYOND {
+        if apart > HIPS_SNAP_BEYOND {
+            self.hips = rest;
+            self.following = false;
+        } else if apart > HIPS_FOLLOW_BEYOND || (self.following && apart > HIPS_SETTLED) {
+            // Once they start, they come all the way back (no lean left behind).
+            self.following = true;
             let follow = 1.0 - (-dt / HIPS_LAG_S).exp();
             self.hips += (rest - self.hips) * follow;
+        } else {
+            self.following = false;
         }
         // The spine keeps its length: the pelvis hangs from the neck towards the hips.
         let spine_dir = (neck_base - self.hips).try_normalize().unwrap_or(Vec3::Y);
@@ -616,6 +637,38 @@ mod tests {
         assert!(
             (lean.pelvis - upright.pelvis).length() < 0.08,
             "the hips stayed"
+        );
+    }
+
+    /// A participant who moves half a metre (sits elsewhere) is upright again once the hips
+    /// have followed (no lean left behind); one who jumps across the room is upright at once;
+    /// looking straight down does not spin the torso.
+    #[test]
+    fn the_hips_come_all_the_way_and_a_downward_look_keeps_the_yaw() {
+        let head = Vec3::new(0.0, 1.2, 0.0);
+        let upright_spine = |s: &Skeleton| (s.neck_base - s.pelvis).normalize().y;
+        let mut torso = Torso::default();
+        let seated = upright_spine(&settle(&mut torso, &pose(head, 0.0, None, None)));
+        let moved = pose(head + Vec3::new(0.5, 0.0, 0.0), 0.0, None, None);
+        let s = settle(&mut torso, &moved);
+        assert!(
+            upright_spine(&s) > seated - 0.002,
+            "as upright after moving: {} vs {seated}",
+            upright_spine(&s)
+        );
+        let jumped = pose(head + Vec3::new(3.0, 0.0, 2.0), 0.0, None, None);
+        let s = torso.update(&jumped, 1.0 / 60.0, &P);
+        assert!(upright_spine(&s) > seated - 0.002, "upright after a jump");
+        // Straight down, with a little roll: the torso keeps facing where it faced.
+        let before = yaw_of(s.chest);
+        let mut down = pose(head + Vec3::new(3.0, 0.0, 2.0), 0.0, None, None);
+        down.head.rotation = Quat::from_rotation_x(-1.55) * Quat::from_rotation_z(0.4);
+        let s = torso.update(&down, 1.0 / 60.0, &P);
+        assert!(
+            wrap(yaw_of(s.chest) - before).abs() < 0.1,
+            "{} then {}",
+            before,
+            yaw_of(s.chest)
         );
     }
 

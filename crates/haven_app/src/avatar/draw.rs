@@ -227,7 +227,7 @@ pub struct SeatedPerson {
 /// under `parent`, hands in the lap.
 pub fn spawn_figure(
     parent: &mut ChildSpawnerCommands<'_>,
-    meshes: &mut Assets<Mesh>,
+    unit: &FigureMeshes,
     materials: &mut Assets<StandardMaterial>,
     person: SeatedPerson,
 ) {
@@ -238,7 +238,6 @@ pub fn spawn_figure(
         skin,
         scale,
     } = person;
-    let unit = FigureMeshes::new(meshes);
     let palette = Palette {
         skin,
         hair: Some(skin.map(|c| c * 0.3)),
@@ -258,7 +257,7 @@ pub fn spawn_figure(
     };
     let skeleton = Torso::default().update(&pose, 0.0, &proportions);
     let face = FaceState::default();
-    spawn_bones(parent, &unit, &paints, &Bone::all(true), |bone| {
+    spawn_bones(parent, unit, &paints, &Bone::all(true), |bone| {
         figure::place(bone, &skeleton, &face, &proportions)
     });
 }

@@ -295,19 +295,35 @@ fn show_our_hands(
     }
 }
 
+/// How many avatar messages may wait for their avatars (four kinds for 16 peers).
+const MAX_WAITING: usize = 64;
+
 fn apply_appearance(
     mut controls: MessageReader<'_, '_, ControlReceived>,
     mut avatars: Query<'_, '_, (&RemoteAvatar, &mut Appearance, &mut Figure)>,
     // Choices, looks and hands for peers whose avatar does not exist yet (they are sent on
     // connect and often arrive before the first pose), applied in order once it does.
     mut waiting: Local<'_, Vec<(PeerId, Control)>>,
+    mut left: MessageReader<'_, '_, PeerLeft>,
 ) {
-    waiting.extend(controls.read().filter_map(|m| match &m.message {
+    let incoming = controls.read().filter_map(|m| match &m.message {
         Control::Avatar(_) | Control::Look(_) | Control::Hands(_) | Control::Pointer(_) => {
             Some((m.from, m.message.clone()))
         }
         _ => None,
-    }));
+    });
+    // Only the newest of each kind per peer waits (a peer that never sends a pose cannot grow
+    // the list), at most `MAX_WAITING` in all, and none for a peer that left.
+    for (peer, message) in incoming {
+        let kind = std::mem::discriminant(&message);
+        waiting.retain(|(p, m)| !(*p == peer && std::mem::discriminant(m) == kind));
+        waiting.push((peer, message));
+    }
+    for PeerLeft(gone) in left.read() {
+        waiting.retain(|(p, _)| p != gone);
+    }
+    let excess = waiting.len().saturating_sub(MAX_WAITING);
+    waiting.drain(..excess);
     waiting.retain(|(peer, message)| {
         let Some((_, mut appearance, mut figure)) =
             avatars.iter_mut().find(|(a, _, _)| a.peer == *peer)

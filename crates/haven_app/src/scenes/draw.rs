@@ -63,6 +63,8 @@ fn frame() -> Transform {
 struct Kit<'a> {
     meshes: &'a mut Assets<Mesh>,
     materials: &'a mut Assets<StandardMaterial>,
+    /// The people's unit meshes, made once for the whole scene.
+    people: Option<crate::avatar::FigureMeshes>,
 }
 
 impl Kit<'_> {
@@ -117,9 +119,12 @@ impl Kit<'_> {
         parent
             .spawn((tag, Transform::from_translation(at), Visibility::default()))
             .with_children(|p| {
+                let unit = self
+                    .people
+                    .get_or_insert_with(|| crate::avatar::FigureMeshes::new(self.meshes));
                 crate::avatar::spawn_figure(
                     p,
-                    self.meshes,
+                    unit,
                     self.materials,
                     crate::avatar::SeatedPerson {
                         head: Vec3::new(0.0, 1.17, 0.0),
@@ -153,7 +158,11 @@ fn rebuild(
     else {
         return;
     };
-    let mut kit = Kit { meshes, materials };
+    let mut kit = Kit {
+        meshes,
+        materials,
+        people: None,
+    };
     let mut root = commands.spawn((SceneRoot(scene), frame(), Visibility::default()));
     root.with_children(|p| {
         // Every scene has its own light (the consult room's go with the room).

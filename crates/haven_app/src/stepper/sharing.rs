@@ -889,7 +889,7 @@ fn the_headset_patient_shares_and_stops_through_the_board() {
         .collect();
     assert!(
         rows.len() >= 2,
-        "record rows unticked: {rows:?} {:?}",
+        "record rows unticked: {rows:?} in {:?}",
         lines.iter().map(|l| (&l.0, l.1, l.2)).collect::<Vec<_>>()
     );
     for row in &rows[..2] {
@@ -919,14 +919,18 @@ fn the_headset_patient_shares_and_stops_through_the_board() {
         .board
         .clone()
         .expect("shown");
-    for row in &rows[..2] {
-        assert!(
-            shown
-                .expose()
-                .iter()
-                .any(|l| row.contains(l.trim()) || l.contains(row.as_str())),
-            "{row:?} reached the clinician: {:?}",
-            shown.expose()
+    // Exactly the two ticked records reached the clinician, none of the unticked ones.
+    let board: Vec<&String> = shown
+        .expose()
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let on_board = board.iter().filter(|l| l.contains(row.as_str())).count();
+        let wanted = usize::from(i < 2);
+        assert_eq!(
+            on_board, wanted,
+            "{row:?} on the clinician's board: {board:?}"
         );
     }
     // The list pages on: "More" shows lines the first page did not.
@@ -982,4 +986,9 @@ fn the_headset_patient_shares_and_stops_through_the_board() {
         .resource::<crate::voice::VoiceActivity>()
         .muted;
     assert!(muted, "the trigger on Mute mutes");
+
+    // Back to the window (the headset session ended): the board's picker goes with it.
+    consult.app(Role::Patient).insert_resource(FrontEnd::Flat);
+    consult.steps(2);
+    assert_eq!(board_lines(consult.app(Role::Patient)), vec![]);
 }
