@@ -541,6 +541,11 @@ fn supply_chain(advisories: bool) -> anyhow::Result<()> {
             "cargo deny check (advisories, licences, bans, sources)",
         )?;
     } else {
+        // `cargo deny --offline` reads `cargo metadata`, which needs every platform's crates
+        // in the local registry, not only this one's: fetch them first (a no-op when there).
+        let mut fetch = cargo();
+        fetch.args(["fetch", "--locked"]);
+        run(fetch, "cargo fetch --locked")?;
         check.args(["--offline", "check", "licenses", "bans", "sources"]);
         run(check, "cargo deny check licenses bans sources")?;
     }

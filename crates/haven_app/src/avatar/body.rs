@@ -38,6 +38,12 @@ pub struct Proportions {
 }
 
 impl Proportions {
+    /// Half the chest's width as it is drawn (it reaches the shoulders): the IK keeps the
+    /// elbows out of that, not only out of a round torso.
+    pub fn chest_half_width(&self) -> f32 {
+        self.shoulder_half + self.limb * 0.2
+    }
+
     /// An adult of middle build: the named participants' figure.
     pub const ADULT: Self = Self {
         head: Vec3::new(0.085, 0.11, 0.095),
@@ -295,11 +301,7 @@ fn place(
     p: &Proportions,
 ) -> Skeleton {
     let flat = Quat::from_rotation_y(yaw_of(chest));
-    let torso = Capsule {
-        a: pelvis,
-        b: neck_base,
-        radius: p.girth,
-    };
+    let torso = Capsule::torso(pelvis, neck_base, chest, p);
     let arms = BodySide::BOTH.map(|side| {
         let shoulder = neck_base + chest * Vec3::new(side.sign() * p.shoulder_half, -0.04, 0.0);
         let (tracked_pose, shown) = match side {
@@ -355,36 +357,57 @@ pub struct Capsule {
     pub a: Vec3,
     /// The other end.
     pub b: Vec3,
-    /// Its radius.
+    /// Its radius front to back.
     pub radius: f32,
+    /// Across it (unit length, square to the axis).
+    pub side: Vec3,
+    /// Its half-width along `side` (at least `radius`): a torso is wider than it is deep.
+    pub half_width: f32,
 }
 
 impl Capsule {
+    /// The torso as it is drawn: from the pelvis to the neck, as deep as the girth and as
+    /// wide as the chest.
+    pub fn torso(pelvis: Vec3, neck_base: Vec3, chest: Quat, p: &Proportions) -> Self {
+        Self {
+            a: pelvis,
+            b: neck_base,
+            radius: p.girth,
+            side: chest * Vec3::X,
+            half_width: p.chest_half_width().max(p.girth),
+        }
+    }
+
     fn nearest_on_axis(&self, p: Vec3) -> Vec3 {
         let ab = self.b - self.a;
         let t = ((p - self.a).dot(ab) / ab.length_squared().max(1e-9)).clamp(0.0, 1.0);
         self.a + ab * t
     }
 
-    /// How far `p` is from the capsule's axis.
+    /// `v` with its sideways part scaled by `k`.
+    fn scale_side(&self, v: Vec3, k: f32) -> Vec3 {
+        v + self.side * v.dot(self.side) * (k - 1.0)
+    }
+
+    /// How far `p` is from the capsule's axis, measured so that its surface is at `radius`
+    /// all round (sideways distances shrink by `radius / half_width`).
     pub fn axis_distance(&self, p: Vec3) -> f32 {
-        (p - self.nearest_on_axis(p)).length()
+        let k = self.radius / self.half_width.max(1e-6);
+        self.scale_side(p - self.nearest_on_axis(p), k).length()
     }
 
     /// `p`, moved straight out from the axis to `clearance` beyond the surface if it is
     /// nearer.
     pub fn push_out(&self, p: Vec3, clearance: f32) -> Vec3 {
         let axis = self.nearest_on_axis(p);
-        let out = (p - axis)
-            .try_normalize()
-            .unwrap_or_else(|| (self.b - self.a).any_orthonormal_vector());
-        let distance = (p - axis).length();
+        let k = self.radius / self.half_width.max(1e-6);
+        let round = self.scale_side(p - axis, k);
         let wanted = self.radius + clearance;
-        if distance >= wanted {
-            p
-        } else {
-            axis + out * wanted
+        if round.length() >= wanted {
+            return p;
         }
+        let out = round.try_normalize().unwrap_or(self.side);
+        axis + self.scale_side(out * wanted, 1.0 / k)
     }
 }
 
@@ -485,11 +508,15 @@ mod tests {
         s
     }
 
+    /// The torso as `figure.rs` draws it: as deep as the girth, its chest reaching the
+    /// shoulders (written out here, so a solver that kept elbows out of a narrower body fails).
     fn torso_of(s: &Skeleton) -> Capsule {
         Capsule {
             a: s.pelvis,
             b: s.neck_base,
             radius: P.girth,
+            side: s.chest * Vec3::X,
+            half_width: P.shoulder_half + P.limb * 0.2,
         }
     }
 

@@ -255,7 +255,7 @@ pub fn place(bone: Bone, s: &Skeleton, face: &FaceState, p: &Proportions) -> Tra
         Bone::Chest => Transform {
             translation: s.pelvis.lerp(s.neck_base, 0.7),
             rotation: s.chest,
-            scale: Vec3::new(p.shoulder_half + r * 0.2, p.spine * 0.36, p.girth * 0.95),
+            scale: Vec3::new(p.chest_half_width(), p.spine * 0.36, p.girth * 0.95),
         },
         Bone::Belly => Transform {
             translation: s.pelvis.lerp(s.neck_base, 0.33),
