@@ -126,20 +126,28 @@ pub(crate) fn take(
     let palette = appearance.palette();
     let byte = |c: [f32; 3]| c.map(|v| (v * 255.0).round() as u8);
     let side = |f: &dyn Fn(BodySide) -> Vec3| BodySide::BOTH.map(|s| at(f(s)));
-    // The corners of each torso part's box (its ball scaled), on the screen.
+    // Each torso part (a ball scaled) sampled all over its surface, on the screen: the box
+    // of its silhouette.
     let mut torso = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
     for bone in [Bone::Chest, Bone::Belly, Bone::Hips] {
         let part = place(bone, skeleton, &figure.face, &proportions);
-        for corner in 0..8 {
-            let sign = |bit: u32| if corner & (1 << bit) == 0 { -1.0 } else { 1.0 };
-            let local = Vec3::new(sign(0), sign(1), sign(2)) * part.scale;
-            let [x, y] = at(part.translation + part.rotation * local);
-            torso = [
-                torso[0].min(x),
-                torso[1].min(y),
-                torso[2].max(x),
-                torso[3].max(y),
-            ];
+        for i in 0..32 {
+            for j in 0..=16 {
+                let around = i as f32 * std::f32::consts::TAU / 32.0;
+                let down = j as f32 * std::f32::consts::PI / 16.0;
+                let unit = Vec3::new(
+                    around.cos() * down.sin(),
+                    down.cos(),
+                    around.sin() * down.sin(),
+                );
+                let [x, y] = at(part.translation + part.rotation * (unit * part.scale));
+                torso = [
+                    torso[0].min(x),
+                    torso[1].min(y),
+                    torso[2].max(x),
+                    torso[3].max(y),
+                ];
+            }
         }
     }
     let placed = Placed {
