@@ -7,13 +7,12 @@
 
 use bevy::prelude::*;
 use haven_proto::Redacted;
-use haven_proto::signal::{PeerId, Role};
 
 use crate::avatar::{Appearance, RemoteAvatar};
 use crate::button::{BoardLine, FrontEnd, OnBoard, PressButtons, Pressed, RoomButton};
 use crate::session::SessionFigures;
 use crate::sharing::picker::{
-    PickerAction, PickerLine, PickerLineKind, SharePicker, Weight, picker_lines,
+    PickerAction, PickerLine, PickerLineKind, SharePicker, Weight, known_as, picker_lines,
 };
 use crate::sharing::{ShareSystems, Sharing};
 
@@ -116,23 +115,27 @@ fn rebuild(
     sharing: Res<'_, Sharing>,
     mut scrolled: ResMut<'_, Scrolled>,
     shown: Query<'_, '_, (Entity, &OnBoard, &RoomButton, &Act)>,
-    avatars: Query<'_, '_, (&RemoteAvatar, &Appearance)>,
+    avatars: Query<'_, '_, (&RemoteAvatar, Ref<'_, Appearance>)>,
     figures: Res<'_, SessionFigures>,
     mut drawn: ResMut<'_, Shown>,
 ) {
-    let who = |peer: PeerId| {
-        avatars
-            .iter()
-            .find_map(|(a, look)| match look {
-                Appearance::Named { name, .. } if a.peer == peer => Some(name.expose().clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| match figures.role_of(peer) {
-                Some(Role::Therapist) => "A therapist".to_owned(),
-                _ => "A clinician".to_owned(),
-            })
-    };
-    let lines = picker_lines(&picker, &sharing, who);
+    // The lines are worked out again only when what they come from changed (the picker, a
+    // share's state, the scroll, who is here), not every frame.
+    let changed = picker.is_changed()
+        || sharing.is_changed()
+        || scrolled.is_changed()
+        || figures.is_changed()
+        || avatars.iter().any(|(_, a)| a.is_changed());
+    if !changed && drawn.0.is_some() {
+        return;
+    }
+    let lines = picker_lines(&picker, &sharing, |peer| {
+        known_as(
+            peer,
+            avatars.iter().map(|(r, a)| (r, a.into_inner())),
+            &figures,
+        )
+    });
     let listed = lines.iter().filter(|l| l.in_list).count();
     let last_page = listed.saturating_sub(LIST_LINES);
     let first = scrolled.0.min(last_page);

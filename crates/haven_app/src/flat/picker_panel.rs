@@ -8,13 +8,13 @@ use bevy::prelude::*;
 use bevy::ui::RelativeCursorPosition;
 use haven_proto::bulk::ObjectKind;
 
-use haven_proto::signal::{PeerId, Role};
+use haven_proto::signal::PeerId;
 
 use super::label;
 use crate::avatar::{Appearance, RemoteAvatar};
 use crate::session::SessionFigures;
 use crate::sharing::Sharing;
-use crate::sharing::picker::{Candidate, PickerAction, SharePicker, share_state};
+use crate::sharing::picker::{Candidate, PickerAction, SharePicker, known_as, share_state};
 
 /// Draws the picker when there is one.
 #[derive(Debug, Default)]
@@ -163,18 +163,7 @@ fn rebuild_panel(
     *drawn = Some(states);
     // Who joined while something is shared, as the patient knows them: the name they show,
     // else their role.
-    let who = |peer: PeerId| {
-        avatars
-            .iter()
-            .find_map(|(a, look)| match look {
-                Appearance::Named { name, .. } if a.peer == peer => Some(name.expose().clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| match figures.role_of(peer) {
-                Some(Role::Therapist) => "A therapist".to_owned(),
-                _ => "A clinician".to_owned(),
-            })
-    };
+    let who = |peer: PeerId| known_as(peer, avatars, &figures);
     // The list keeps where it was scrolled to (the layout clamps it to the new content).
     let scrolled = lists.iter().next().cloned().unwrap_or_default();
     let live = |shared_in: Option<usize>| {

@@ -516,7 +516,7 @@ struct Written {
     digest: u64,
 }
 
-fn digest<S: std::hash::Hash>(what: &S) -> u64 {
+fn digest<S: std::hash::Hash + ?Sized>(what: &S) -> u64 {
     use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(what)
 }
@@ -533,11 +533,15 @@ fn write_pages(
     mut materials: ResMut<'_, Assets<StandardMaterial>>,
 ) {
     for (anchor, kind, children) in &anchors {
-        let lines: Option<Vec<String>> = match kind {
-            Anchor::RecordsBoard => texts.board.as_ref().map(|b| b.expose().clone()),
-            Anchor::Display => texts.display.as_ref().map(|c| vec![c.expose().clone()]),
+        // Borrowed: a frame compares digests and copies nothing; only a change draws.
+        let lines: Option<&[String]> = match kind {
+            Anchor::RecordsBoard => texts.board.as_ref().map(|b| b.expose().as_slice()),
+            Anchor::Display => texts
+                .display
+                .as_ref()
+                .map(|c| std::slice::from_ref(c.expose())),
         };
-        let want = lines.as_ref().map(digest);
+        let want = lines.map(digest);
         let page = children
             .into_iter()
             .flatten()
@@ -566,7 +570,7 @@ fn write_pages(
             ),
         };
         let material = materials.add(StandardMaterial {
-            base_color_texture: Some(images.add(layout.image(&lines))),
+            base_color_texture: Some(images.add(layout.image(lines))),
             unlit: true,
             alpha_mode: AlphaMode::Blend,
             ..default()

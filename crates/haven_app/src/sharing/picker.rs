@@ -19,11 +19,13 @@ use bevy::tasks::futures::check_ready;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 use haven_proto::Redacted;
 use haven_proto::bulk::ObjectKind;
-use haven_proto::signal::PeerId;
+use haven_proto::signal::{PeerId, Role};
 use haven_share::offer::{Offer, OfferError, ShareTerms, object_offer, records_offer};
 use haven_share::records::{Records, SectionKind, Selector, summarise};
 
 use super::protocol::{ShareSystems, Sharing};
+use crate::avatar::{Appearance, RemoteAvatar};
+use crate::session::SessionFigures;
 
 /// One resource the patient may tick, as the summary shows it.
 #[derive(Debug)]
@@ -426,6 +428,24 @@ pub fn picker_lines(
         }
     }
     out
+}
+
+/// A peer as the patient knows them: the name they show, else their role.
+pub fn known_as<'a>(
+    peer: PeerId,
+    avatars: impl IntoIterator<Item = (&'a RemoteAvatar, &'a Appearance)>,
+    figures: &SessionFigures,
+) -> String {
+    avatars
+        .into_iter()
+        .find_map(|(a, look)| match look {
+            Appearance::Named { name, .. } if a.peer == peer => Some(name.expose().clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| match figures.role_of(peer) {
+            Some(Role::Therapist) => "A therapist".to_owned(),
+            _ => "A clinician".to_owned(),
+        })
 }
 
 /// Where one of the patient's shares stands, in their words.
