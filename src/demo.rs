@@ -190,6 +190,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             secret: secret.clone(),
             limits: Limits::default(),
             ice_servers: Vec::new(),
+            turn: None,
             invite_files: None,
         })
         .await?

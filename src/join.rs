@@ -115,6 +115,10 @@ pub(crate) struct Args {
     /// Use loopback addresses only (tests, one-machine trials).
     #[arg(long)]
     loopback_only: bool,
+    /// Reach the others through the TURN relay the server names, never directly: they never
+    /// learn this machine's addresses (and tests prove the relay carries the consult).
+    #[arg(long)]
+    relay_only: bool,
     /// Send no head and hand motion.
     #[arg(long)]
     still: bool,
@@ -179,6 +183,11 @@ struct JoinFigures {
     reports_written: u32,
     /// Ratings the scripted patient answered.
     ratings_answered: u32,
+    /// The path of each connection, as "peer N: LOCAL/REMOTE" (ICE's candidate kinds, e.g.
+    /// `relay/relay`), the last time it was seen connected.
+    paths: Vec<String>,
+    /// Why the TURN relay could not be used, if it could not.
+    relay_unavailable: Option<String>,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -256,6 +265,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     };
     let ca: Vec<&std::path::Path> = args.ca.iter().map(PathBuf::as_path).collect();
     let mut config = SessionConfig::from_invite_with(args.invite.trim(), network, &ca)?;
+    config.relay_only = args.relay_only;
     if let Some(path) = &args.identity {
         config.identity = Some(std::sync::Arc::new(
             Identity::load(path).with_context(|| format!("--identity {}", path.display()))?,
@@ -405,6 +415,7 @@ async fn participate(
     let mut seq = 0u16;
     let mut ticks = 0u64;
     let mut speaking = false;
+    let mut paths: std::collections::BTreeMap<PeerId, String> = Default::default();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -457,6 +468,10 @@ async fn participate(
                 }
                 SessionEvent::ObjectCancelled { peer, id, .. } => shares.cancelled(peer, id),
                 SessionEvent::Failed(why) => bail!("the session ended: {why}"),
+                SessionEvent::RelayUnavailable { why } => {
+                    warn!(%why, "the relay cannot be used");
+                    figures.relay_unavailable = Some(why);
+                }
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
                     voice.set_live(true);
@@ -597,6 +612,16 @@ async fn participate(
         }
         // Scripted motion at half the frame rate (50 Hz at 10 ms frames).
         ticks += 1;
+        // Each connection's path, about once a second.
+        if connected > 0 && ticks.is_multiple_of(100) {
+            for stats in session.stats().await {
+                if let (Some(peer), Some(local), Some(remote)) =
+                    (stats.peer, stats.local_path, stats.remote_path)
+                {
+                    paths.insert(peer, format!("{}/{}", local.as_str(), remote.as_str()));
+                }
+            }
+        }
         if !args.still && connected > 0 && ticks.is_multiple_of(2) {
             let t = started.elapsed().as_secs_f32();
             let sent_at = (started.elapsed().as_millis() % 65_536) as u16;
@@ -620,6 +645,10 @@ async fn participate(
             figures.poses_sent += 1;
         }
     }
+    figures.paths = paths
+        .into_iter()
+        .map(|(peer, path)| format!("peer {peer}: {path}"))
+        .collect();
     let heard = voice.stop();
     figures.audio_frames_sent = heard.frames_sent;
     figures.audio_frames_received = heard.frames_received;

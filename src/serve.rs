@@ -30,6 +30,17 @@ pub(crate) struct Args {
     /// STUN or TURN URL handed to peers (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "ice-server")]
     ice_servers: Vec<String>,
+    /// The secret shared with a TURN relay (coturn's `static-auth-secret`), one line in a
+    /// file: each joining peer gets its own short-lived credentials for the --turn-url relay.
+    #[arg(long, requires = "turn_urls")]
+    turn_secret: Option<PathBuf>,
+    /// The TURN relay's URL (repeatable), e.g. turn:192.0.2.7:3478?transport=udp. UDP only.
+    #[arg(long = "turn-url", requires = "turn_secret")]
+    turn_urls: Vec<String>,
+    /// How long a TURN credential works, e.g. 6h (a consult that resumes after it gets new
+    /// ones; a credential only needs to outlive the allocation it opens).
+    #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
+    turn_ttl: std::time::Duration,
 }
 
 /// Where the self-signed identity lives for a given secret file.
@@ -61,6 +72,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let self_signed = identity.self_signed;
+    let turn = args
+        .turn_secret
+        .as_deref()
+        .map(|file| {
+            let secret = haven_signal::turn::TurnRelay::secret_from_file(file)
+                .with_context(|| format!("--turn-secret {}", file.display()))?;
+            haven_signal::turn::TurnRelay::new(args.turn_urls.clone(), secret, args.turn_ttl)
+                .context("--turn-url")
+        })
+        .transpose()?;
     match rlimit::increase_nofile_limit(65_536) {
         Ok(n) if n < 4096 => warn!(
             limit = n,
@@ -88,6 +109,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                     credential: None,
                 })
                 .collect(),
+            turn,
             // Joins counted and invites revoked are remembered beside the secret.
             invite_files: Some(haven_signal::ledger::InviteFiles::beside(&args.secret)),
         })

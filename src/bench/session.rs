@@ -65,6 +65,7 @@ impl Room {
             secret: secret.clone(),
             limits: Limits::default(),
             ice_servers: Vec::new(),
+            turn: None,
             invite_files: None,
         })
         .await?

@@ -16,58 +16,9 @@ use std::time::{Duration, Instant};
 use haven_voice::sink::{Sink as _, WavSink};
 use haven_voice::source::{Source as _, Synthetic, WavSource};
 
-use crate::support::{heavy, voice_match};
+use crate::support::{Namespace, Reaped, heavy, voice_match};
 
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
-
-struct Namespace(String);
-
-impl Namespace {
-    fn create() -> Result<Self, String> {
-        let name = format!("haven-it-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let add = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .map_err(|e| format!("ip: {e}"))?;
-        if !add.status.success() {
-            return Err(format!(
-                "ip netns add: {}",
-                String::from_utf8_lossy(&add.stderr)
-            ));
-        }
-        let ns = Self(name);
-        let up = Command::new("ip")
-            .args(["-n", &ns.0, "link", "set", "lo", "up"])
-            .status();
-        if !up.is_ok_and(|s| s.success()) {
-            return Err("could not bring up lo in the namespace".into());
-        }
-        Ok(ns)
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// Kills a child process when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn prerequisites() -> Result<(), String> {
     let root = Command::new("id")
@@ -148,7 +99,7 @@ fn aiortc_and_haven_exchange_voice_and_messages() {
         heavy::skipped(&why);
         return;
     }
-    let ns = Namespace::create().expect("a network namespace");
+    let ns = Namespace::create("it").expect("a network namespace");
     let dir: PathBuf = std::env::temp_dir().join(format!("haven-interop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -4,6 +4,8 @@
 //! - [`session`]: two and three Haven peers over real WebRTC on loopback.
 //! - [`resume`]: a consult that loses its signaling server, and one whose server restarts.
 //! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
+//! - [`relay`]: a consult through coturn between peers in network namespaces with no other
+//!   path between them.
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 //! - [`privacy`]: a whole consult at trace level logs no token, SDP, name or record.
@@ -14,6 +16,7 @@ mod cli;
 mod demo;
 mod interop;
 mod privacy;
+mod relay;
 mod resume;
 mod session;
 mod signal;

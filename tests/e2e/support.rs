@@ -1,5 +1,6 @@
 //! A signaling server in the test process, and invites for it.
 
+use std::process::{Child, Command};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use haven_proto::signal::{Role, ServerMessage};
@@ -43,6 +44,7 @@ pub(crate) async fn start_with(
         secret: secret.clone(),
         limits,
         ice_servers: Vec::new(),
+        turn: None,
         invite_files: None,
     })
     .await
@@ -301,5 +303,61 @@ pub(crate) mod heavy {
         if let Some(path) = marker("skipped") {
             std::fs::write(path, why).expect("writes the test's marker");
         }
+    }
+}
+
+/// A network namespace of the test's own, holding only loopback (up) until a test adds
+/// links; deleted (with whatever links it holds) when dropped.
+pub(crate) struct Namespace(pub(crate) String);
+
+impl Namespace {
+    /// `haven-TAG-PID`: a test's own name, unique to this run.
+    pub(crate) fn create(tag: &str) -> Result<Self, String> {
+        let name = format!("haven-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        run_ip(&["netns", "add", &name])?;
+        let ns = Self(name);
+        run_ip(&["-n", &ns.0, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `program` run inside the namespace.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, program]);
+        cmd
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Runs `ip ARGS`; its error output if it fails.
+pub(crate) fn run_ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Kills a child process when the test ends, however it ends.
+pub(crate) struct Reaped(pub(crate) Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -37,6 +37,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "xauth",
     "libopenxr-loader1",
     "libopenxr-dev",
+    // The TURN relay the relay test starts itself (no service is used).
+    "coturn",
 ];
 
 fn main() -> ExitCode {

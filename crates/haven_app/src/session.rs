@@ -73,6 +73,9 @@ pub struct SessionFigures {
     pub stats: HashMap<PeerId, PeerStats>,
     /// Why the session ended, if it did.
     pub failed: Option<String>,
+    /// Why the TURN relay the server named cannot be used, if it cannot (the consult may
+    /// still connect directly).
+    pub relay_unavailable: Option<String>,
 }
 
 impl SessionFigures {
@@ -464,6 +467,10 @@ fn poll_session(
                 down.words.write(SafetyWordsKnown { peer, words });
             }
             SessionEvent::Failed(why) => figures.failed = Some(why),
+            SessionEvent::RelayUnavailable { why } => {
+                warn!(%why, "the relay cannot be used");
+                figures.relay_unavailable = Some(why);
+            }
             SessionEvent::SignalingLost => figures.server_lost = true,
             SessionEvent::SignalingBack => figures.server_lost = false,
             SessionEvent::ObjectResumed { .. } => {}

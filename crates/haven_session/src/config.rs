@@ -43,6 +43,9 @@ pub struct SessionConfig {
     /// The clinic whose credentials this side checks clinicians and therapists against (from
     /// the invite).
     pub clinic: Option<ClinicPublicKey>,
+    /// Use relayed paths only (through the TURN relay the server names): the other peers
+    /// never learn this machine's addresses. Without a relay nothing connects.
+    pub relay_only: bool,
     /// Faults a test puts in on purpose; none by default.
     pub faults: Faults,
 }
@@ -158,6 +161,7 @@ impl SessionConfig {
             simulated: None,
             identity: None,
             clinic,
+            relay_only: false,
             faults: Faults::default(),
         })
     }

@@ -47,6 +47,35 @@ pub struct PeerStats {
     /// Poses to this peer dropped because the connection's send queue was full (a transfer on
     /// a slow link): the newest pose matters, not every one.
     pub poses_dropped: u64,
+    /// How this side reaches the peer: the kind of the selected pair's local candidate.
+    pub local_path: Option<PathKind>,
+    /// The kind of the selected pair's remote candidate.
+    pub remote_path: Option<PathKind>,
+}
+
+/// What kind of address one end of a connection's selected candidate pair is (RFC 8445).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathKind {
+    /// An address of the machine itself.
+    Host,
+    /// Its address as a STUN server saw it (behind a NAT).
+    ServerReflexive,
+    /// Its address as the peer saw it.
+    PeerReflexive,
+    /// An address on a TURN relay: the traffic goes through the relay.
+    Relay,
+}
+
+impl PathKind {
+    /// The short name ICE uses (`host`, `srflx`, `prflx`, `relay`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::ServerReflexive => "srflx",
+            Self::PeerReflexive => "prflx",
+            Self::Relay => "relay",
+        }
+    }
 }
 
 /// What the network reports to the front end.
@@ -63,6 +92,14 @@ pub enum SessionEvent {
     },
     /// The server refused us (or a resume of our place); the session is over.
     Failed(String),
+    /// The TURN relay the server named could not be used (it refused the credentials, or did
+    /// not answer). With [`SessionConfig::relay_only`](crate::SessionConfig::relay_only) the
+    /// session then fails; otherwise it goes on with direct paths only, which a strict network
+    /// may block.
+    RelayUnavailable {
+        /// Why (the relay's answer, or that it did not answer).
+        why: String,
+    },
     /// The connection to the signaling server was lost (a network change, a server restart).
     /// The peer-to-peer connections carry on; it is being taken back in the background.
     SignalingLost,

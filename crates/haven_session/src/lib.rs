@@ -42,7 +42,7 @@ mod trust;
 pub use haven_proto::transfer;
 
 pub use config::{ConnectionTiming, Faults, NetworkPolicy, SessionConfig, SessionError};
-pub use event::{AudioPacket, PeerStats, SessionEvent, worth_logging};
+pub use event::{AudioPacket, PathKind, PeerStats, SessionEvent, worth_logging};
 pub use session::{Session, StatsRequest, VoiceLink};
 
 /// New connections to one peer that may fail in a row (each after

@@ -15,6 +15,8 @@
 //! - [`server`]: the tokio server with its limits.
 //! - [`tls`]: certificates (files or a fresh self-signed one) and the client's pinning.
 //! - [`client`]: a signaling client, used by `haven` and by tests.
+//! - [`turn`]: short-lived credentials for a TURN relay (coturn's shared-secret scheme),
+//!   handed out in each welcome.
 //! - [`relay`]: a TCP relay that tests and benchmarks cut, standing for the network under
 //!   signaling.
 
@@ -29,6 +31,7 @@ pub mod rooms;
 pub mod secret;
 pub mod server;
 pub mod tls;
+pub mod turn;
 
 pub use client::{ClientError, SignalClient};
 pub use invite::{InviteRejected, InviteRequest, issue, verify};

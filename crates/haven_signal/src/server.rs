@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// STUN/TURN servers handed to peers in the welcome.
     pub ice_servers: Vec<IceServer>,
+    /// A TURN relay whose short-lived credentials each welcome carries (minted per peer).
+    pub turn: Option<crate::turn::TurnRelay>,
     /// Where invite uses and revocations are remembered across restarts (beside the secret);
     /// `None`: in memory only (tests, the demo).
     pub invite_files: Option<crate::ledger::InviteFiles>,
@@ -74,6 +76,7 @@ struct Shared {
     secret: ServerSecret,
     limits: Limits,
     ice_servers: Vec<IceServer>,
+    turn: Option<crate::turn::TurnRelay>,
     ws_config: WebSocketConfig,
     /// The invite files, under a lock of their own: their reads and synced writes never hold
     /// up the rooms' lock (which every relay takes).
@@ -307,6 +310,7 @@ impl SignalServer {
                 secret: config.secret,
                 limits,
                 ice_servers: config.ice_servers,
+                turn: config.turn,
                 ws_config,
                 invites,
             }),
@@ -665,7 +669,18 @@ impl Connection {
                 .expect("a seated peer has a room"),
             role: peer.role,
             peers: others.to_vec(),
-            ice_servers: self.shared.ice_servers.clone(),
+            ice_servers: self
+                .shared
+                .ice_servers
+                .iter()
+                .cloned()
+                .chain(
+                    self.shared
+                        .turn
+                        .as_ref()
+                        .map(|t| t.credentials(peer.id, now)),
+                )
+                .collect(),
             resume: token,
             grace_secs: u32::try_from(self.shared.limits.grace.as_secs()).unwrap_or(u32::MAX),
             kept,

@@ -528,6 +528,12 @@ fn update_hud(
                 lines.push(format!("    words: {words}"));
             }
         }
+        if figures.relay_unavailable.is_some() {
+            lines.push(
+                "  The relay server cannot be used: someone on a strict network may not get through"
+                    .to_owned(),
+            );
+        }
         if figures.server_lost {
             lines
                 .push("  The server is out of reach: the call goes on, reconnecting...".to_owned());

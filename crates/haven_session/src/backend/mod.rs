@@ -17,12 +17,15 @@
 //! - [`reconnect`]: connection state, ICE restarts and rebuilt connections;
 //! - [`signaling`]: the connection to the server, taken back when lost, and who counts as
 //!   left when both it and a peer's media are gone;
+//! - [`relay`]: the welcome's STUN and TURN servers, and a check that the relay takes the
+//!   credentials it came with;
 //! - [`send`]: the sender's side of object transfers;
 //! - [`stats`]: figures per connection.
 
 mod channels;
 mod peer;
 mod reconnect;
+mod relay;
 mod send;
 mod signaling;
 mod state;
@@ -39,7 +42,6 @@ use haven_signal::SignalClient;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span, warn};
 use webrtc::api::media_engine::MIME_TYPE_OPUS;
-use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::rtp::header::Header;
 use webrtc::rtp::packet::Packet;
 use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
@@ -102,8 +104,14 @@ async fn session(
     });
     let (internal_tx, mut internal) = mpsc::unbounded_channel();
     let mut backend = Backend {
-        api: peer::api(config.network, config.timing, config.simulated.clone())
-            .map_err(|e| format!("WebRTC setup: {e}"))?,
+        api: peer::api(
+            config.network,
+            config.timing,
+            config.simulated.clone(),
+            config.relay_only,
+        )
+        .map_err(|e| format!("WebRTC setup: {e}"))?,
+        relay_only: config.relay_only,
         faults: config.faults,
         faulted: HashSet::new(),
         lives: HashMap::new(),
@@ -113,19 +121,7 @@ async fn session(
             grace: signaling::grace_of(&welcome),
             max_rebuilds: crate::MAX_REBUILDS,
         },
-        ice_servers: welcome
-            .ice_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s
-                    .credential
-                    .as_ref()
-                    .map(|c| c.expose().clone())
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        ice_servers: relay::ice_servers(&welcome),
         audio: Arc::new(TrackLocalStaticRTP::new(
             RTCRtpCodecCapability {
                 mime_type: MIME_TYPE_OPUS.to_owned(),
@@ -152,6 +148,20 @@ async fn session(
         clinic: config.clinic,
         signaling_up: true,
     };
+    if relay::has_relay(&backend.ice_servers) {
+        // Said while the connections are set up (they use the relay whatever it says).
+        let servers = backend.ice_servers.clone();
+        let tx = backend.internal.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Internal::RelayChecked(relay::check(&servers).await));
+        });
+    } else if config.relay_only {
+        return Err(
+            "relayed paths only were asked for, but the signaling server names no TURN relay \
+             (`haven serve --turn-secret FILE --turn-url URL`)"
+                .to_owned(),
+        );
+    }
     async move {
         // The newcomer offers to everyone already here.
         for peer in &welcome.peers {
@@ -210,6 +220,13 @@ async fn session(
                     replies = backend.on_deadline(std::time::Instant::now()).await;
                 }
                 Some(note) = internal.recv() => {
+                    if let Internal::RelayChecked(Err(why)) = &note {
+                        let _ = events.send(SessionEvent::RelayUnavailable { why: why.clone() });
+                        if backend.relay_only {
+                            ended = Err(format!("no relayed path: {why}"));
+                            break;
+                        }
+                    }
                     replies.extend(backend.on_internal(note).await);
                 }
                 command = commands.recv() => match command {
@@ -266,6 +283,13 @@ impl Backend {
             }
             Internal::Stalled(id, object, number) => {
                 self.on_stalled(id, object, number);
+                Vec::new()
+            }
+            Internal::RelayChecked(outcome) => {
+                match outcome {
+                    Ok(()) => debug!("the TURN relay granted an allocation"),
+                    Err(why) => warn!(%why, "the TURN relay cannot be used"),
+                }
                 Vec::new()
             }
             note => self.on_connection_note(note).await,

@@ -17,6 +17,7 @@ use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
@@ -37,6 +38,7 @@ pub(super) fn api(
     network: NetworkPolicy,
     timing: ConnectionTiming,
     simulated: Option<SimulatedNic>,
+    relay_only: bool,
 ) -> Result<API, webrtc::Error> {
     let mut media = MediaEngine::default();
     // Opus alone, registered here rather than through the default codecs so that the SDP says
@@ -67,6 +69,10 @@ pub(super) fn api(
         NetworkPolicy::LoopbackOnly => Duration::ZERO,
         NetworkPolicy::Any => Duration::from_millis(150),
     }));
+    if relay_only {
+        // Only relay pairs will come: the default 2 s wait for a better pair is for nothing.
+        settings.set_relay_acceptance_min_wait(Some(Duration::ZERO));
+    }
     settings.set_ice_timeouts(
         Some(timing.disconnected_after),
         Some(timing.failed_after),
@@ -179,6 +185,11 @@ impl Backend {
             self.api
                 .new_peer_connection(RTCConfiguration {
                     ice_servers: self.ice_servers.clone(),
+                    ice_transport_policy: if self.relay_only {
+                        RTCIceTransportPolicy::Relay
+                    } else {
+                        RTCIceTransportPolicy::All
+                    },
                     ..Default::default()
                 })
                 .await?,

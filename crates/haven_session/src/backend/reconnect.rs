@@ -123,8 +123,11 @@ impl Backend {
                 }
                 Vec::new()
             }
-            // Transfer notes are `send`'s.
-            Internal::Acked(..) | Internal::Declined(..) | Internal::Stalled(..) => Vec::new(),
+            // Transfer notes are `send`'s, the relay's check the main loop's.
+            Internal::Acked(..)
+            | Internal::Declined(..)
+            | Internal::Stalled(..)
+            | Internal::RelayChecked(_) => Vec::new(),
         }
     }
 

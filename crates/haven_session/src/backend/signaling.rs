@@ -194,6 +194,8 @@ impl Backend {
             "the signaling server is back"
         );
         self.signaling_up = true;
+        // Fresh relay credentials: connections rebuilt from now on use them.
+        self.ice_servers = super::relay::ice_servers(welcome);
         let grace = grace_of(welcome);
         self.life_timing.grace = grace;
         let _ = self.events.send(SessionEvent::SignalingBack);

@@ -192,6 +192,8 @@ pub(super) enum Internal {
     Silent(PeerId, u32),
     /// A safety-words commitment or nonce arrived on that connection.
     Words(PeerId, u32, Control),
+    /// Whether the TURN relay granted an allocation with the welcome's credentials.
+    RelayChecked(Result<(), String>),
 }
 
 pub(super) struct Peer {
@@ -252,6 +254,8 @@ impl SendTask {
 pub(super) struct Backend {
     pub(super) api: API,
     pub(super) ice_servers: Vec<RTCIceServer>,
+    /// Relayed candidates only (`SessionConfig::relay_only`).
+    pub(super) relay_only: bool,
     /// The one audio track every connection carries; Haven writes its RTP packets itself.
     pub(super) audio: Arc<TrackLocalStaticRTP>,
     pub(super) audio_clock: AudioClock,

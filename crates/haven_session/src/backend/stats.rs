@@ -1,10 +1,11 @@
 //! Figures for each peer connection: the selected candidate pair's round-trip time and bytes
-//! (from webrtc-rs's stats), and the audio counters the track reader keeps.
+//! (from webrtc-rs's stats) and the kind of path it is (direct or relayed), and the audio counters the track reader keeps.
 
+use webrtc::ice_transport::ice_candidate_type::RTCIceCandidateType;
 use webrtc::stats::StatsReportType;
 
 use super::state::Backend;
-use crate::event::PeerStats;
+use crate::event::{PathKind, PeerStats};
 
 impl Backend {
     /// Figures for every peer connection.
@@ -26,6 +27,17 @@ impl Backend {
                     out.bytes_received += pair.bytes_received;
                 }
             }
+            // The pair ICE selected (and DTLS runs over): what kind of path each end is.
+            if let Some(pair) = peer
+                .pc
+                .dtls_transport()
+                .ice_transport()
+                .get_selected_candidate_pair()
+                .await
+            {
+                out.local_path = path_kind(pair.local.typ);
+                out.remote_path = path_kind(pair.remote.typ);
+            }
             peer.audio
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -33,5 +45,15 @@ impl Backend {
             all.push(out);
         }
         all
+    }
+}
+
+fn path_kind(typ: RTCIceCandidateType) -> Option<PathKind> {
+    match typ {
+        RTCIceCandidateType::Host => Some(PathKind::Host),
+        RTCIceCandidateType::Srflx => Some(PathKind::ServerReflexive),
+        RTCIceCandidateType::Prflx => Some(PathKind::PeerReflexive),
+        RTCIceCandidateType::Relay => Some(PathKind::Relay),
+        RTCIceCandidateType::Unspecified => None,
     }
 }
