@@ -191,6 +191,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             limits: Limits::default(),
             ice_servers: Vec::new(),
             turn: None,
+            cluster: None,
             invite_files: None,
         })
         .await?

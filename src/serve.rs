@@ -41,6 +41,13 @@ pub(crate) struct Args {
     /// ones; a credential only needs to outlive the allocation it opens).
     #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
     turn_ttl: std::time::Duration,
+    /// Run as one node of several: rooms, invite use counts and the relay between nodes go
+    /// through this Redis (`rediss://` for TLS, or `unix:///run/redis.sock`; a password as
+    /// `redis://:PASSWORD@host` or `unix:///path?pass=PASSWORD`). Every node needs the same
+    /// --secret. Read from the environment variable HAVEN_REDIS if not given here (keeps a
+    /// password out of the process list).
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 /// Where the self-signed identity lives for a given secret file.
@@ -95,6 +102,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        let redis = args
+            .redis
+            .clone()
+            .or_else(|| std::env::var("HAVEN_REDIS").ok().filter(|u| !u.is_empty()));
+        let cluster = match redis {
+            Some(url) => {
+                let cluster = haven_signal::cluster::Cluster::connect(&url)
+                    .await
+                    .context("--redis")?;
+                info!(
+                    node = cluster.node(),
+                    "a node of a cluster: rooms are kept in Redis"
+                );
+                Some(cluster)
+            }
+            None => None,
+        };
         let server = SignalServer::bind(ServerConfig {
             listen: args.listen,
             identity,
@@ -110,6 +134,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 })
                 .collect(),
             turn,
+            cluster,
             // Joins counted and invites revoked are remembered beside the secret.
             invite_files: Some(haven_signal::ledger::InviteFiles::beside(&args.secret)),
         })

@@ -66,6 +66,7 @@ impl Room {
             limits: Limits::default(),
             ice_servers: Vec::new(),
             turn: None,
+            cluster: None,
             invite_files: None,
         })
         .await?

@@ -4,6 +4,8 @@
 //! - [`session`]: two and three Haven peers over real WebRTC on loopback.
 //! - [`resume`]: a consult that loses its signaling server, and one whose server restarts.
 //! - [`interop`]: aiortc (an independent WebRTC stack) and Haven, in a loopback-only namespace.
+//! - [`nodes`]: three signaling nodes sharing rooms through one Redis: a consult across
+//!   nodes, capacity and uses, a node killed, Redis lost and back.
 //! - [`relay`]: a consult through coturn between peers in network namespaces with no other
 //!   path between them.
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
@@ -15,6 +17,7 @@
 mod cli;
 mod demo;
 mod interop;
+mod nodes;
 mod privacy;
 mod relay;
 mod resume;

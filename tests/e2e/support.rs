@@ -45,6 +45,7 @@ pub(crate) async fn start_with(
         limits,
         ice_servers: Vec::new(),
         turn: None,
+        cluster: None,
         invite_files: None,
     })
     .await

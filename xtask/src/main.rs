@@ -37,8 +37,11 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "xauth",
     "libopenxr-loader1",
     "libopenxr-dev",
-    // The TURN relay the relay test starts itself (no service is used).
+    // The TURN relay and the Redis the relay and nodes tests start themselves (no system
+    // service is used).
     "coturn",
+    "redis-server",
+    "redis-tools",
 ];
 
 fn main() -> ExitCode {

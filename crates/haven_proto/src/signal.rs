@@ -334,11 +334,13 @@ pub enum ErrorCode {
     Timeout,
     /// The server is stopping.
     ShuttingDown,
+    /// The server cannot take joins just now (its room store is out of reach); try again.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::BadMessage,
         Self::TooLarge,
         Self::BadToken,
@@ -351,6 +353,7 @@ impl ErrorCode {
         Self::VersionMismatch,
         Self::Timeout,
         Self::ShuttingDown,
+        Self::Unavailable,
     ];
 
     /// The code's wire name.
@@ -368,6 +371,7 @@ impl ErrorCode {
             Self::VersionMismatch => "version-mismatch",
             Self::Timeout => "timeout",
             Self::ShuttingDown => "shutting-down",
+            Self::Unavailable => "unavailable",
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`ledger`]: invite uses and revocations remembered across restarts (files beside the
 //!   secret).
 //! - [`server`]: the tokio server with its limits.
+//! - [`cluster`]: rooms kept in Redis, for several server nodes behind one load balancer.
 //! - [`tls`]: certificates (files or a fresh self-signed one) and the client's pinning.
 //! - [`client`]: a signaling client, used by `haven` and by tests.
 //! - [`turn`]: short-lived credentials for a TURN relay (coturn's shared-secret scheme),
@@ -22,6 +23,7 @@
 
 pub mod client;
 pub mod clinic;
+pub mod cluster;
 pub mod invite;
 pub mod ledger;
 pub mod limits;

@@ -15,7 +15,7 @@ use crate::resume::{Place, TTL_SECS};
 
 /// A seat's random number. Without randomness it is 0: a token then stands for the id alone,
 /// as ids are never given twice by one run.
-fn random_seat() -> u64 {
+pub(crate) fn random_seat() -> u64 {
     let mut bytes = [0; 8];
     let _ = getrandom::fill(&mut bytes);
     u64::from_le_bytes(bytes)
@@ -175,6 +175,11 @@ impl Rooms {
     /// Invites revoked by id: refused from now on, as used up.
     pub fn set_revoked(&mut self, revoked: HashMap<String, u64>) {
         self.revoked = revoked;
+    }
+
+    /// Whether the invite with this nonce was revoked.
+    pub fn is_revoked(&self, nonce: &str) -> bool {
+        self.revoked.contains_key(nonce)
     }
 
     /// Joins the holder of a checked invite to its room.

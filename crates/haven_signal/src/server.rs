@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use haven_proto::signal::{
-    ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, SIGNAL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, RoomId, SIGNAL_VERSION, ServerMessage,
 };
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -36,9 +36,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
+use crate::cluster::{Cluster, JoinRefused, LocalPeer};
 use crate::invite::verify;
 use crate::limits::{Limits, TokenBucket};
-use crate::resume;
+use crate::resume::{self, Place};
 use crate::rooms::Rooms;
 use crate::secret::ServerSecret;
 use crate::tls::{Fingerprint, TlsError, TlsIdentity};
@@ -58,6 +59,8 @@ pub struct ServerConfig {
     pub ice_servers: Vec<IceServer>,
     /// A TURN relay whose short-lived credentials each welcome carries (minted per peer).
     pub turn: Option<crate::turn::TurnRelay>,
+    /// Keep rooms in Redis, shared with other nodes (`None`: in this process only).
+    pub cluster: Option<Cluster>,
     /// Where invite uses and revocations are remembered across restarts (beside the secret);
     /// `None`: in memory only (tests, the demo).
     pub invite_files: Option<crate::ledger::InviteFiles>,
@@ -69,6 +72,19 @@ pub struct SignalServer {
     acceptor: TlsAcceptor,
     fingerprint: Fingerprint,
     shared: Arc<Shared>,
+    /// What the seats ask of the other nodes (with a cluster).
+    bus: Option<mpsc::UnboundedReceiver<Bus>>,
+}
+
+/// What a node's seats ask of the cluster, in order, done by its bus task.
+#[derive(Debug)]
+enum Bus {
+    /// A message for a peer that is not seated here.
+    Deliver(PeerId, ServerMessage),
+    /// An offer, answer or candidate for a peer not seated here, from a peer in `room`.
+    Relay(RoomId, PeerId, ServerMessage),
+    /// A peer seated here left (`gone`: its grace ran out).
+    Leave(PeerId, bool),
 }
 
 struct Shared {
@@ -77,6 +93,9 @@ struct Shared {
     limits: Limits,
     ice_servers: Vec<IceServer>,
     turn: Option<crate::turn::TurnRelay>,
+    cluster: Option<Cluster>,
+    /// The lowest peer id a cluster may give (this start's time in ms, as in [`Rooms`]).
+    first_id: u64,
     ws_config: WebSocketConfig,
     /// The invite files, under a lock of their own: their reads and synced writes never hold
     /// up the rooms' lock (which every relay takes).
@@ -100,6 +119,11 @@ struct Seat {
 struct Hub {
     rooms: Rooms,
     seats: HashMap<PeerId, Seat>,
+    /// With a cluster: the places of the peers seated here (Redis holds the rooms; `rooms`
+    /// then holds only revocations).
+    clustered: HashMap<PeerId, Place>,
+    /// With a cluster: where requests for the other nodes go.
+    bus: Option<mpsc::UnboundedSender<Bus>>,
     next_conn: u64,
     /// [`Limits::held_while_away`].
     held_max: usize,
@@ -108,9 +132,20 @@ struct Hub {
 }
 
 impl Hub {
-    /// Queues a message for a peer, or holds it while the peer is away; a peer whose queue is
-    /// full is cut off (its task sees its outbox close; the peer is then away).
+    /// Queues a message for a peer seated here (see [`Hub::deliver_here`]), or, with a
+    /// cluster, sends it to the node that seats it.
     fn deliver(&mut self, to: PeerId, message: ServerMessage) {
+        match &self.bus {
+            Some(bus) if !self.seats.contains_key(&to) => {
+                let _ = bus.send(Bus::Deliver(to, message));
+            }
+            _ => self.deliver_here(to, message),
+        }
+    }
+
+    /// Queues a message for a peer seated here, or holds it while the peer is away; a peer
+    /// whose queue is full is cut off (its task sees its outbox close; the peer is then away).
+    fn deliver_here(&mut self, to: PeerId, message: ServerMessage) {
         let Some(seat) = self.seats.get_mut(&to) else {
             return;
         };
@@ -231,6 +266,11 @@ impl Hub {
 
     fn leave(&mut self, peer: PeerId, gone: bool) {
         self.seats.remove(&peer);
+        if let Some(bus) = &self.bus {
+            self.clustered.remove(&peer);
+            let _ = bus.send(Bus::Leave(peer, gone));
+            return;
+        }
         for other in self.rooms.leave(peer) {
             self.deliver(
                 other,
@@ -240,6 +280,27 @@ impl Hub {
                 },
             );
         }
+    }
+}
+
+impl Hub {
+    /// The place `peer` holds, for a resume token issued at `now`.
+    fn place(&self, peer: PeerId, now: u64) -> Option<Place> {
+        self.rooms.place(peer, now).or_else(|| {
+            self.clustered.get(&peer).map(|p| Place {
+                exp: now
+                    .saturating_add(resume::TTL_SECS)
+                    .min(p.invite_exp.saturating_add(resume::TTL_SECS)),
+                ..p.clone()
+            })
+        })
+    }
+
+    /// The room `peer` is in.
+    fn room_of(&self, peer: PeerId) -> Option<&RoomId> {
+        self.rooms
+            .room_of(peer)
+            .or_else(|| self.clustered.get(&peer).map(|p| &p.room))
     }
 }
 
@@ -287,6 +348,8 @@ impl SignalServer {
         let mut hub = Hub {
             rooms: Rooms::numbered_from(started_ms),
             seats: HashMap::new(),
+            clustered: HashMap::new(),
+            bus: None,
             next_conn: 0,
             held_max: limits.held_while_away,
             queue: limits.outbound_queue,
@@ -301,16 +364,24 @@ impl SignalServer {
             hub.rooms.set_revoked(remembered.revoked);
             invites = Some(Mutex::new(ledger));
         }
+        let bus = config.cluster.is_some().then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            hub.bus = Some(tx);
+            rx
+        });
         Ok(Self {
             listener,
             acceptor,
             fingerprint: config.identity.fingerprint(),
+            bus,
             shared: Arc::new(Shared {
                 hub: Mutex::new(hub),
                 secret: config.secret,
                 limits,
                 ice_servers: config.ice_servers,
                 turn: config.turn,
+                cluster: config.cluster,
+                first_id: started_ms,
                 ws_config,
                 invites,
             }),
@@ -329,8 +400,14 @@ impl SignalServer {
 
     /// Serves until `shutdown` completes, then tells every peer and closes (waiting at most
     /// five seconds for connections to close).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let (Some(cluster), Some(requests)) = (self.shared.cluster.clone(), self.bus.take()) {
+            tokio::spawn(
+                bus(Arc::clone(&self.shared), cluster, requests, stop_rx.clone())
+                    .instrument(info_span!("bus")),
+            );
+        }
         let slots = Arc::new(Semaphore::new(self.shared.limits.max_connections));
         let mut tasks = JoinSet::new();
         let mut next_conn = 0u64;
@@ -488,7 +565,10 @@ impl Connection {
             },
             _ = self.stop.changed() => Err(End::Error(ErrorCode::ShuttingDown, "the server is stopping")),
         };
-        let joined = hello.and_then(|text| self.join(&text));
+        let joined = match hello {
+            Ok(text) => self.join(&text).await,
+            Err(end) => Err(end),
+        };
         let (peer, version, conn, mut outbox) = match joined {
             Ok(joined) => joined,
             Err(end) => {
@@ -541,7 +621,7 @@ impl Connection {
 
     /// Checks a hello (or a resume) and seats its peer; returns the peer, the signaling
     /// version it speaks, its connection's number and its outbox, the welcome queued.
-    fn join(&self, text: &str) -> Result<Seated, End> {
+    async fn join(&self, text: &str) -> Result<Seated, End> {
         let hello =
             ClientMessage::decode(text).map_err(|e| End::Error(e.code(), "expected a hello"))?;
         let (version, token, resuming) = match hello {
@@ -580,6 +660,11 @@ impl Connection {
                 .ok()
                 .flatten()
         });
+        if let Some(cluster) = &self.shared.cluster {
+            return self
+                .join_cluster(cluster, &invite, revoked, version, now)
+                .await;
+        }
         let mut hub = self.shared.hub();
         if let Some(revoked) = revoked {
             hub.rooms.set_revoked(revoked);
@@ -605,6 +690,66 @@ impl Connection {
         Ok((joined.peer, version, conn, rx))
     }
 
+    /// Joins the holder of a checked invite through the cluster: Redis seats it (atomically
+    /// with the capacity and use checks), this node holds its connection.
+    async fn join_cluster(
+        &self,
+        cluster: &Cluster,
+        invite: &haven_proto::invite::Invite,
+        revoked: Option<HashMap<String, u64>>,
+        version: u32,
+        now: u64,
+    ) -> Result<Seated, End> {
+        {
+            let mut hub = self.shared.hub();
+            if let Some(revoked) = revoked {
+                hub.rooms.set_revoked(revoked);
+            }
+            if hub.rooms.is_revoked(&invite.nonce) {
+                return Err(End::Error(ErrorCode::TokenUsed, "the join was refused"));
+            }
+        }
+        let joined = cluster
+            .join(invite, self.shared.first_id)
+            .await
+            .map_err(|refused| match refused {
+                JoinRefused::Code(code) => {
+                    info!(room = %invite.room, %code, "join refused");
+                    End::Error(code, "the join was refused")
+                }
+                JoinRefused::Store(e) => {
+                    warn!(error = %e, "a join was refused: the room store is out of reach");
+                    End::Error(
+                        ErrorCode::Unavailable,
+                        "the server cannot take joins just now (its room store is out of reach); try again in a minute",
+                    )
+                }
+            })?;
+        let peer = joined.peer;
+        let others: Vec<PeerInfo> = joined.others.iter().map(|(p, _)| *p).collect();
+        let mut hub = self.shared.hub();
+        hub.clustered.insert(
+            peer.id,
+            Place {
+                peer: peer.id,
+                room: invite.room.clone(),
+                role: peer.role,
+                nonce: invite.nonce.clone(),
+                seat: crate::rooms::random_seat(),
+                invite_exp: invite.exp,
+                exp: 0,
+            },
+        );
+        let welcome = self.welcome(&hub, peer, &others, now, false);
+        let (conn, rx) = hub.attach(peer.id, welcome);
+        for other in &others {
+            hub.deliver(other.id, ServerMessage::PeerJoined { peer });
+        }
+        drop(hub);
+        info!(room = %invite.room, peer = %peer.id, role = %peer.role, peers = others.len() + 1, node = cluster.node(), "joined");
+        Ok((peer, version, conn, rx))
+    }
+
     /// Takes back the seat a resume token names (see [`Rooms::resume`]).
     fn resume(
         &self,
@@ -625,6 +770,27 @@ impl Connection {
         let mut hub = self.shared.hub();
         if let Some(revoked) = revoked {
             hub.rooms.set_revoked(revoked);
+        }
+        if hub.bus.is_some() {
+            // With a cluster a seat is taken back only on the node that holds it, while it
+            // holds it (a load balancer keeps a client on its node).
+            let held = hub.clustered.get(&place.peer).is_some_and(|p| {
+                p.seat == place.seat && p.room == place.room && !hub.rooms.is_revoked(&p.nonce)
+            }) && hub.seats.contains_key(&place.peer);
+            if !held {
+                info!(room = %place.room, "resume refused: the seat is not held on this node");
+                return Err(End::Error(ErrorCode::NoSuchPeer, "the resume was refused"));
+            }
+            let peer = PeerInfo {
+                id: place.peer,
+                role: place.role,
+            };
+            let kept = hub.intact(peer.id);
+            let welcome = self.welcome(&hub, peer, &[], now, kept);
+            let (conn, rx) = hub.attach(peer.id, welcome);
+            drop(hub);
+            info!(room = %place.room, peer = %peer.id, kept, "resumed");
+            return Ok((peer, conn, rx));
         }
         let resumed = hub.rooms.resume(&place).map_err(|code| {
             info!(room = %place.room, %code, "resume refused");
@@ -656,14 +822,12 @@ impl Connection {
         kept: bool,
     ) -> ServerMessage {
         let token = hub
-            .rooms
             .place(peer.id, now)
             .map(|place| haven_proto::Redacted::new(resume::issue(&self.shared.secret, &place)));
         ServerMessage::Welcome {
             version: SIGNAL_VERSION,
             peer_id: peer.id,
             room: hub
-                .rooms
                 .room_of(peer.id)
                 .cloned()
                 .expect("a seated peer has a room"),
@@ -782,6 +946,36 @@ impl Connection {
             ),
         };
         let mut hub = self.shared.hub();
+        if let Some(bus) = &hub.bus {
+            let room = hub.clustered.get(&me).map(|p| p.room.clone());
+            let Some(room) = room else {
+                return Err(End::Error(ErrorCode::BadMessage, "not in a room"));
+            };
+            match hub.clustered.get(&to) {
+                Some(there) if to != me && there.room == room => {
+                    debug!(%to, kind = message_kind(&relayed), "relay");
+                    hub.deliver_here(to, relayed);
+                }
+                Some(_) => {
+                    return Err(End::Error(
+                        ErrorCode::NoSuchPeer,
+                        "that peer is not in your room",
+                    ));
+                }
+                // On another node, if in this room (the bus checks).
+                None if to != me => {
+                    debug!(%to, kind = message_kind(&relayed), "relay to another node");
+                    let _ = bus.send(Bus::Relay(room, to, relayed));
+                }
+                None => {
+                    return Err(End::Error(
+                        ErrorCode::NoSuchPeer,
+                        "that peer is not in your room",
+                    ));
+                }
+            }
+            return Ok(true);
+        }
         hub.rooms.check_relay(me, to).map_err(|code| {
             debug!(%to, %code, "relay refused");
             End::Error(code, "that peer is not in your room")
@@ -789,6 +983,142 @@ impl Connection {
         debug!(%to, kind = message_kind(&relayed), "relay");
         hub.deliver(to, relayed);
         Ok(true)
+    }
+}
+
+/// A node's link to the others: does what its seats ask of the cluster ([`Bus`]), delivers
+/// what other nodes send to its peers, says every [`cluster::BEAT`] that it is alive, writes
+/// its peers back if Redis lost them, and takes the peers of dead nodes out of their rooms.
+/// Redis out of reach stops none of this for good: each beat tries again.
+async fn bus(
+    shared: Arc<Shared>,
+    cluster: Cluster,
+    mut requests: mpsc::UnboundedReceiver<Bus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut beat = tokio::time::interval(crate::cluster::BEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut channel: Option<redis::aio::PubSubStream> = None;
+    let mut reachable = true;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(request) = requests.recv() => {
+                if let Err(e) = on_request(&shared, &cluster, request).await {
+                    warn!(error = %e, "a message for another node was dropped");
+                }
+            }
+            Some(message) = next_on(&mut channel) => {
+                match Cluster::read(&message) {
+                    Some((to, message)) => shared.hub().deliver_here(to, message),
+                    None => debug!("an unreadable message on this node's channel"),
+                }
+            }
+            _ = beat.tick() => {
+                let outcome = async {
+                    if channel.is_none() {
+                        channel = Some(cluster.subscribe().await?);
+                    }
+                    if !cluster.beat().await? {
+                        let locals: Vec<LocalPeer> = shared
+                            .hub()
+                            .clustered
+                            .values()
+                            .map(|p| LocalPeer {
+                                peer: PeerInfo { id: p.peer, role: p.role },
+                                room: p.room.clone(),
+                            })
+                            .collect();
+                        let refused = cluster.restore(&locals).await?;
+                        if !locals.is_empty() {
+                            info!(peers = locals.len(), refused = refused.len(), "the room store had lost this node's peers; written back");
+                        }
+                    }
+                    for reaped in cluster.reap().await? {
+                        info!(peer = %reaped.gone, "its node is gone; it left");
+                        for to in reaped.tell {
+                            let message = ServerMessage::PeerLeft { peer_id: reaped.gone, gone: true };
+                            send_to(&shared, &cluster, &to.node, to.peer, message).await?;
+                        }
+                    }
+                    Ok::<(), crate::cluster::ClusterError>(())
+                }
+                .await;
+                match outcome {
+                    Ok(()) if !reachable => {
+                        reachable = true;
+                        info!("the room store is back");
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        if reachable {
+                            warn!(error = %e, "the room store is out of reach: joins are refused until it is back");
+                        }
+                        reachable = false;
+                        channel = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next message on this node's channel; never, while there is none (or it ended: it is
+/// opened again at the next beat).
+async fn next_on(channel: &mut Option<redis::aio::PubSubStream>) -> Option<redis::Msg> {
+    let Some(stream) = channel else {
+        return std::future::pending().await;
+    };
+    let next = stream.next().await;
+    if next.is_none() {
+        *channel = None;
+    }
+    next
+}
+
+async fn on_request(
+    shared: &Shared,
+    cluster: &Cluster,
+    request: Bus,
+) -> Result<(), crate::cluster::ClusterError> {
+    match request {
+        Bus::Deliver(to, message) => {
+            if let Some((_, node)) = cluster.locate(to).await? {
+                send_to(shared, cluster, &node, to, message).await?;
+            }
+        }
+        Bus::Relay(room, to, message) => match cluster.locate(to).await? {
+            Some((there, node)) if there == room => {
+                send_to(shared, cluster, &node, to, message).await?;
+            }
+            _ => debug!(%to, "relay refused: that peer is not in the room"),
+        },
+        Bus::Leave(peer, gone) => {
+            for to in cluster.leave(peer).await? {
+                let message = ServerMessage::PeerLeft {
+                    peer_id: peer,
+                    gone,
+                };
+                send_to(shared, cluster, &to.node, to.peer, message).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delivers here if `node` is this one, else publishes to it.
+async fn send_to(
+    shared: &Shared,
+    cluster: &Cluster,
+    node: &str,
+    to: PeerId,
+    message: ServerMessage,
+) -> Result<(), crate::cluster::ClusterError> {
+    if node == cluster.node() {
+        shared.hub().deliver_here(to, message);
+        Ok(())
+    } else {
+        cluster.publish(node, to, &message).await
     }
 }
 
@@ -897,6 +1227,8 @@ mod tests {
         Hub {
             rooms: Rooms::numbered_from(0),
             seats: HashMap::new(),
+            clustered: HashMap::new(),
+            bus: None,
             next_conn: 0,
             held_max,
             queue: 4,

@@ -53,7 +53,7 @@ fn refused_for_good(error: &ClientError) -> bool {
         error,
         ClientError::Refused { code, .. } if !matches!(
             code,
-            ErrorCode::ShuttingDown | ErrorCode::Timeout | ErrorCode::RateLimited
+            ErrorCode::ShuttingDown | ErrorCode::Timeout | ErrorCode::RateLimited | ErrorCode::Unavailable
         )
     )
 }
