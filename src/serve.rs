@@ -44,10 +44,17 @@ pub(crate) struct Args {
     /// Run as one node of several: rooms, invite use counts and the relay between nodes go
     /// through this Redis (`rediss://` for TLS, or `unix:///run/redis.sock`; a password as
     /// `redis://:PASSWORD@host` or `unix:///path?pass=PASSWORD`). Every node needs the same
-    /// --secret. Read from the environment variable HAVEN_REDIS if not given here (keeps a
+    /// --secret and the same certificate (--cert/--key, or a copy of SECRET.tls.pem) and
+    /// revocation file. Offers and answers cross Redis's channels: use `rediss://` or a
+    /// socket. Read from the environment variable HAVEN_REDIS if not given here (keeps a
     /// password out of the process list).
-    #[arg(long)]
-    redis: Option<String>,
+    #[arg(long, value_parser = redacted)]
+    redis: Option<haven_proto::Redacted<String>>,
+}
+
+/// A value that may hold a password, kept out of `Debug`.
+fn redacted(s: &str) -> Result<haven_proto::Redacted<String>, String> {
+    Ok(haven_proto::Redacted::new(s.to_owned()))
 }
 
 /// Where the self-signed identity lives for a given secret file.
@@ -104,7 +111,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let redis = args
             .redis
-            .clone()
+            .as_ref()
+            .map(|u| u.expose().clone())
             .or_else(|| std::env::var("HAVEN_REDIS").ok().filter(|u| !u.is_empty()));
         let cluster = match redis {
             Some(url) => {

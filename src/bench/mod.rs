@@ -82,6 +82,11 @@ enum Workload {
         /// Joins started at the same moment, for the latency figures.
         #[arg(long, default_value_t = 100)]
         concurrent_joins: usize,
+        /// Run the same workload a second time against a node that keeps its rooms in a
+        /// Redis the bench starts (`redis-server` on a unix socket, with a password), and
+        /// report both (`redis_*` figures).
+        #[arg(long)]
+        with_redis: bool,
     },
 }
 
@@ -106,7 +111,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         Workload::Signal {
             connections,
             concurrent_joins,
-        } => report(&signal_bench(connections, concurrent_joins)?, args.json),
+            with_redis,
+        } => {
+            let memory = signal_bench(connections, concurrent_joins, None)?;
+            let redis = if with_redis {
+                let redis = LocalRedis::start()?;
+                Some(signal_bench(
+                    connections,
+                    concurrent_joins,
+                    Some(&redis.url),
+                )?)
+            } else {
+                None
+            };
+            report(&SignalRun { memory, redis }, args.json)
+        }
     }
 }
 
@@ -311,6 +330,64 @@ struct SignalFigures {
     relay_round_trip_ms_p99: f64,
 }
 
+/// `bench signal`: the in-memory server, and (with `--with-redis`) the same workload on a
+/// node that keeps its rooms in Redis.
+#[derive(Serialize)]
+struct SignalRun {
+    #[serde(flatten)]
+    memory: SignalFigures,
+    /// The same figures for a node on Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<SignalFigures>,
+}
+
+/// A Redis of the bench's own: a unix socket in a temporary folder, a password, no
+/// persistence; stopped when dropped.
+struct LocalRedis {
+    url: String,
+    _child: Child_,
+}
+
+impl LocalRedis {
+    fn start() -> anyhow::Result<Self> {
+        let unique = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        let dir = std::env::temp_dir().join(format!("haven-redis-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let socket = dir.join("redis.sock");
+        let password = format!("{unique:x}");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .args(["--unixsocketperm", "700", "--requirepass", &password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (cargo xtask deps installs it)")?;
+        let child = Child_ { child, dir };
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !socket.exists() {
+            bail!("redis-server did not open its socket");
+        }
+        Ok(Self {
+            url: format!("unix://{}?pass={password}", socket.display()),
+            _child: child,
+        })
+    }
+}
+
 struct Child_ {
     child: Child,
     dir: PathBuf,
@@ -340,7 +417,7 @@ fn rss_kib(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Starts `haven serve` on a free loopback port; returns it with its URL and fingerprint.
-fn start_server() -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
+fn start_server(redis: Option<&str>) -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
     let unique = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let dir = std::env::temp_dir().join(format!("haven-bench-{}-{unique}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -349,6 +426,7 @@ fn start_server() -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
         .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
         .arg(&secret)
         .env("HAVEN_LOG", "warn")
+        .env("HAVEN_REDIS", redis.unwrap_or_default())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -377,9 +455,13 @@ fn start_server() -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
     Ok((guard, url, fp, secret))
 }
 
-fn signal_bench(connections: usize, concurrent: usize) -> anyhow::Result<SignalFigures> {
+fn signal_bench(
+    connections: usize,
+    concurrent: usize,
+    redis: Option<&str>,
+) -> anyhow::Result<SignalFigures> {
     let _ = rlimit::increase_nofile_limit(65_536);
-    let (server, url, fingerprint, secret_path) = start_server()?;
+    let (server, url, fingerprint, secret_path) = start_server(redis)?;
     let pid = server.child.id();
     let secret = ServerSecret::load_or_create(&secret_path)?;
     let (host, port) = {

@@ -15,9 +15,13 @@
 //!   [`NODE_TTL`]; a node whose key is gone is dead, and the first live node to notice takes
 //!   its peers out of their rooms (one script: no one does it twice);
 //! - `uses:NONCE`: joins counted for an invite, expiring with it;
-//! - `next-peer`: the last peer id given;
-//! - `epoch`: there while Redis keeps what the nodes wrote; a node that finds it gone (Redis
-//!   restarted empty) writes its peers back.
+//! - `next-peer`: the last peer id given (seeded from the time in ms if missing, so ids from
+//!   before a Redis restart are not given again).
+//!
+//! Every beat a node compares its peers with `node-peers:NODE` ([`Cluster::reconcile`]):
+//! those Redis lost (it restarted empty, or a node reaped this one during an outage) are
+//! written back; those Redis holds but the node does not (a leave lost while Redis was away)
+//! are reported, for the node to take out.
 //!
 //! This module speaks to Redis only; what a node does with the answers (its seats, its
 //! outboxes) is `server`'s.
@@ -96,6 +100,17 @@ pub struct Reaped {
     pub tell: Vec<Located>,
 }
 
+/// What [`Cluster::reconcile`] found.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// This node's peers Redis had lost, written back.
+    pub restored: Vec<PeerId>,
+    /// This node's peers Redis had lost and that could not be written back.
+    pub refused: Vec<PeerId>,
+    /// Peers Redis says this node holds, which it does not.
+    pub extra: Vec<PeerId>,
+}
+
 /// A local peer, as written back after Redis lost it.
 #[derive(Debug, Clone)]
 pub struct LocalPeer {
@@ -148,7 +163,6 @@ redis.call('SADD', room_key, id)
 redis.call('HSET', 'haven:peer:' .. id, 'room', ARGV[1], 'role', ARGV[2], 'node', ARGV[8])
 redis.call('SADD', 'haven:node-peers:' .. ARGV[8], id)
 redis.call('SADD', 'haven:nodes', ARGV[8])
-redis.call('SET', 'haven:epoch', '1')
 return out
 ";
 
@@ -202,8 +216,11 @@ redis.call('SREM', 'haven:nodes', ARGV[1])
 return out
 ";
 
-/// Writes a node's peer back (after Redis restarted empty), if its room has space.
+/// Writes a node's peer back (after Redis lost it), if its room has space and its id is not
+/// someone else's.
 const RESTORE: &str = r"
+local holder = redis.call('HGET', 'haven:peer:' .. ARGV[2], 'node')
+if holder and holder ~= ARGV[4] then return 0 end
 local room_key = 'haven:room:' .. ARGV[1]
 if redis.call('SISMEMBER', room_key, ARGV[2]) == 0 and
    redis.call('SCARD', room_key) >= tonumber(ARGV[5]) then
@@ -253,7 +270,8 @@ impl Cluster {
         format!("haven:bus:{node}")
     }
 
-    /// Joins the holder of a checked invite to its room, on this node.
+    /// Joins the holder of a checked invite to its room, on this node. `first_id` seeds the
+    /// peer ids if Redis has none (the time in ms).
     pub async fn join(&self, invite: &Invite, first_id: u64) -> Result<ClusterJoined, JoinRefused> {
         let reply: Result<Vec<String>, redis::RedisError> = Script::new(JOIN)
             .arg(invite.room.as_str())
@@ -348,28 +366,54 @@ impl Cluster {
         Ok(())
     }
 
-    /// Says this node is alive; returns whether Redis still holds what the nodes wrote (false:
-    /// it restarted empty, and this node's peers are to be written back with [`Self::restore`]).
-    pub async fn beat(&self) -> Result<bool, ClusterError> {
+    /// Says this node is alive.
+    pub async fn beat(&self) -> Result<(), ClusterError> {
         let mut conn = self.conn.clone();
         let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
-        let (_, _, kept): ((), i64, i64) = redis::pipe()
+        let ((), _): ((), i64) = redis::pipe()
             .set_options(
                 format!("haven:alive:{}", self.node),
                 1,
                 redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ttl)),
             )
             .sadd("haven:nodes", &self.node)
-            .exists("haven:epoch")
             .query_async(&mut conn)
             .await?;
-        Ok(kept == 1)
+        Ok(())
     }
 
-    /// Writes this node's peers back after Redis lost them; a peer whose room filled up in
-    /// the meantime is left out (returned).
-    pub async fn restore(&self, peers: &[LocalPeer]) -> Result<Vec<PeerId>, ClusterError> {
-        let mut refused = Vec::new();
+    /// Compares this node's peers (`locals`) with what Redis holds for it: writes back those
+    /// it lost, and returns them with those it could not write back (their room filled up,
+    /// or their id is someone else's now) and those Redis holds that this node does not.
+    pub async fn reconcile(&self, locals: &[LocalPeer]) -> Result<Reconciled, ClusterError> {
+        let held: Vec<u64> = self
+            .conn
+            .clone()
+            .smembers(format!("haven:node-peers:{}", self.node))
+            .await?;
+        let missing: Vec<LocalPeer> = locals
+            .iter()
+            .filter(|l| !held.contains(&l.peer.id.0))
+            .cloned()
+            .collect();
+        let (restored, refused) = self.restore(&missing).await?;
+        Ok(Reconciled {
+            restored,
+            refused,
+            extra: held
+                .into_iter()
+                .map(PeerId)
+                .filter(|id| !locals.iter().any(|l| l.peer.id == *id))
+                .collect(),
+        })
+    }
+
+    /// Writes peers back; those written, and those refused.
+    async fn restore(
+        &self,
+        peers: &[LocalPeer],
+    ) -> Result<(Vec<PeerId>, Vec<PeerId>), ClusterError> {
+        let (mut restored, mut refused) = (Vec::new(), Vec::new());
         for local in peers {
             let taken: i64 = Script::new(RESTORE)
                 .arg(local.room.as_str())
@@ -381,10 +425,41 @@ impl Cluster {
                 .await?;
             if taken == 0 {
                 refused.push(local.peer.id);
+            } else {
+                restored.push(local.peer.id);
             }
         }
-        let _: () = self.conn.clone().set("haven:epoch", 1).await?;
-        Ok(refused)
+        Ok((restored, refused))
+    }
+
+    /// Who is in `room`, and on which node.
+    pub async fn members(&self, room: &RoomId) -> Result<Vec<(PeerInfo, String)>, ClusterError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = conn
+            .smembers(format!("haven:room:{}", room.as_str()))
+            .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let (role, node): (Option<String>, Option<String>) = redis::cmd("HMGET")
+                .arg(format!("haven:peer:{id}"))
+                .arg("role")
+                .arg("node")
+                .query_async(&mut conn)
+                .await?;
+            if let (Some(role), Some(node)) = (role, node) {
+                let role = role
+                    .parse()
+                    .map_err(|_| ClusterError::Unexpected("a role".into()))?;
+                out.push((
+                    PeerInfo {
+                        id: PeerId(id),
+                        role,
+                    },
+                    node,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Takes the peers of every dead node out of their rooms; who is gone and whom to tell.
@@ -418,9 +493,14 @@ impl Cluster {
 
     /// This node's channel: `(to, message)` for each message another node sends here.
     pub async fn subscribe(&self) -> Result<redis::aio::PubSubStream, ClusterError> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(Self::channel(&self.node)).await?;
-        Ok(pubsub.into_on_message())
+        let open = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(Self::channel(&self.node)).await?;
+            Ok::<_, ClusterError>(pubsub.into_on_message())
+        };
+        tokio::time::timeout(REDIS_WAIT, open)
+            .await
+            .map_err(|_| ClusterError::Unreachable("no answer".into()))?
     }
 
     /// A message from the channel: for whom, and what (`None`: not one of ours).

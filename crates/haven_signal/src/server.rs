@@ -94,8 +94,6 @@ struct Shared {
     ice_servers: Vec<IceServer>,
     turn: Option<crate::turn::TurnRelay>,
     cluster: Option<Cluster>,
-    /// The lowest peer id a cluster may give (this start's time in ms, as in [`Rooms`]).
-    first_id: u64,
     ws_config: WebSocketConfig,
     /// The invite files, under a lock of their own: their reads and synced writes never hold
     /// up the rooms' lock (which every relay takes).
@@ -116,6 +114,9 @@ struct Seat {
     overflowed: bool,
 }
 
+/// Messages parked for peers not attached yet, on one node (see `Hub::parked`).
+const MAX_PARKED: usize = 256;
+
 struct Hub {
     rooms: Rooms,
     seats: HashMap<PeerId, Seat>,
@@ -124,6 +125,10 @@ struct Hub {
     clustered: HashMap<PeerId, Place>,
     /// With a cluster: where requests for the other nodes go.
     bus: Option<mpsc::UnboundedSender<Bus>>,
+    /// With a cluster: messages for peers Redis has seated here whose connection is not
+    /// attached yet (a join between its script and its welcome), oldest first, at most
+    /// [`MAX_PARKED`]; delivered after the welcome.
+    parked: VecDeque<(PeerId, ServerMessage)>,
     next_conn: u64,
     /// [`Limits::held_while_away`].
     held_max: usize,
@@ -147,6 +152,12 @@ impl Hub {
     /// whose queue is full is cut off (its task sees its outbox close; the peer is then away).
     fn deliver_here(&mut self, to: PeerId, message: ServerMessage) {
         let Some(seat) = self.seats.get_mut(&to) else {
+            if self.bus.is_some() {
+                if self.parked.len() >= MAX_PARKED {
+                    self.parked.pop_front();
+                }
+                self.parked.push_back((to, message));
+            }
             return;
         };
         let message = match &seat.outbox {
@@ -190,11 +201,18 @@ impl Hub {
     ) -> (u64, mpsc::Receiver<ServerMessage>) {
         self.next_conn += 1;
         let conn = self.next_conn;
-        let held = self
+        let mut held = self
             .seats
             .remove(&peer)
             .map(|seat| seat.held)
             .unwrap_or_default();
+        // What came for it between its join and now (a cluster's).
+        if self.parked.iter().any(|(to, _)| *to == peer) {
+            let (mine, rest): (VecDeque<_>, VecDeque<_>) =
+                self.parked.drain(..).partition(|(to, _)| *to == peer);
+            self.parked = rest;
+            held.extend(mine.into_iter().map(|(_, m)| m));
+        }
         let (tx, rx) = mpsc::channel(self.queue + held.len() + 1);
         for message in std::iter::once(welcome).chain(held) {
             tx.try_send(message)
@@ -313,6 +331,12 @@ impl Shared {
     }
 }
 
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2))
+}
+
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -350,6 +374,7 @@ impl SignalServer {
             seats: HashMap::new(),
             clustered: HashMap::new(),
             bus: None,
+            parked: VecDeque::new(),
             next_conn: 0,
             held_max: limits.held_while_away,
             queue: limits.outbound_queue,
@@ -381,7 +406,6 @@ impl SignalServer {
                 ice_servers: config.ice_servers,
                 turn: config.turn,
                 cluster: config.cluster,
-                first_id: started_ms,
                 ws_config,
                 invites,
             }),
@@ -404,8 +428,17 @@ impl SignalServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         if let (Some(cluster), Some(requests)) = (self.shared.cluster.clone(), self.bus.take()) {
             tokio::spawn(
-                bus(Arc::clone(&self.shared), cluster, requests, stop_rx.clone())
-                    .instrument(info_span!("bus")),
+                bus(
+                    Arc::clone(&self.shared),
+                    cluster.clone(),
+                    requests,
+                    stop_rx.clone(),
+                )
+                .instrument(info_span!("bus")),
+            );
+            tokio::spawn(
+                beat(Arc::clone(&self.shared), cluster, stop_rx.clone())
+                    .instrument(info_span!("beat")),
             );
         }
         let slots = Arc::new(Semaphore::new(self.shared.limits.max_connections));
@@ -644,7 +677,7 @@ impl Connection {
         }
         let now = now_unix();
         if resuming {
-            let (peer, conn, rx) = self.resume(token.expose(), now)?;
+            let (peer, conn, rx) = self.resume(token.expose(), now).await?;
             return Ok((peer, version, conn, rx));
         }
         let invite = verify(&self.shared.secret, token.expose(), now).map_err(|e| {
@@ -710,7 +743,9 @@ impl Connection {
             }
         }
         let joined = cluster
-            .join(invite, self.shared.first_id)
+            // Ids count from the time in ms where Redis has none (it restarted empty), as a
+            // single server's do from its start: never an id given before.
+            .join(invite, now_millis())
             .await
             .map_err(|refused| match refused {
                 JoinRefused::Code(code) => {
@@ -751,7 +786,7 @@ impl Connection {
     }
 
     /// Takes back the seat a resume token names (see [`Rooms::resume`]).
-    fn resume(
+    async fn resume(
         &self,
         token: &str,
         now: u64,
@@ -767,11 +802,22 @@ impl Connection {
                 .ok()
                 .flatten()
         });
+        // With a cluster, who else is in the room comes from Redis (before the lock).
+        let members = match &self.shared.cluster {
+            Some(cluster) => Some(cluster.members(&place.room).await.map_err(|e| {
+                warn!(error = %e, "a resume was refused: the room store is out of reach");
+                End::Error(
+                    ErrorCode::Unavailable,
+                    "the server cannot take peers back just now (its room store is out of reach)",
+                )
+            })?),
+            None => None,
+        };
         let mut hub = self.shared.hub();
         if let Some(revoked) = revoked {
             hub.rooms.set_revoked(revoked);
         }
-        if hub.bus.is_some() {
+        if let Some(members) = members {
             // With a cluster a seat is taken back only on the node that holds it, while it
             // holds it (a load balancer keeps a client on its node).
             let held = hub.clustered.get(&place.peer).is_some_and(|p| {
@@ -786,8 +832,18 @@ impl Connection {
                 role: place.role,
             };
             let kept = hub.intact(peer.id);
-            let welcome = self.welcome(&hub, peer, &[], now, kept);
+            let others: Vec<PeerInfo> = members
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.id != peer.id)
+                .collect();
+            let welcome = self.welcome(&hub, peer, &others, now, kept);
             let (conn, rx) = hub.attach(peer.id, welcome);
+            if !kept {
+                for other in &others {
+                    hub.deliver(other.id, ServerMessage::PeerJoined { peer });
+                }
+            }
             drop(hub);
             info!(room = %place.room, peer = %peer.id, kept, "resumed");
             return Ok((peer, conn, rx));
@@ -986,20 +1042,18 @@ impl Connection {
     }
 }
 
-/// A node's link to the others: does what its seats ask of the cluster ([`Bus`]), delivers
-/// what other nodes send to its peers, says every [`cluster::BEAT`] that it is alive, writes
-/// its peers back if Redis lost them, and takes the peers of dead nodes out of their rooms.
-/// Redis out of reach stops none of this for good: each beat tries again.
+/// A node's link to the others: does what its seats ask of the cluster ([`Bus`]) in order, and
+/// delivers what other nodes send to its peers (the channel is opened again at most every
+/// second while Redis is away).
 async fn bus(
     shared: Arc<Shared>,
     cluster: Cluster,
     mut requests: mpsc::UnboundedReceiver<Bus>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut beat = tokio::time::interval(crate::cluster::BEAT);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retry = tokio::time::interval(crate::cluster::BEAT);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut channel: Option<redis::aio::PubSubStream> = None;
-    let mut reachable = true;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -1014,51 +1068,119 @@ async fn bus(
                     None => debug!("an unreadable message on this node's channel"),
                 }
             }
-            _ = beat.tick() => {
-                let outcome = async {
-                    if channel.is_none() {
-                        channel = Some(cluster.subscribe().await?);
-                    }
-                    if !cluster.beat().await? {
-                        let locals: Vec<LocalPeer> = shared
-                            .hub()
-                            .clustered
-                            .values()
-                            .map(|p| LocalPeer {
-                                peer: PeerInfo { id: p.peer, role: p.role },
-                                room: p.room.clone(),
-                            })
-                            .collect();
-                        let refused = cluster.restore(&locals).await?;
-                        if !locals.is_empty() {
-                            info!(peers = locals.len(), refused = refused.len(), "the room store had lost this node's peers; written back");
-                        }
-                    }
-                    for reaped in cluster.reap().await? {
-                        info!(peer = %reaped.gone, "its node is gone; it left");
-                        for to in reaped.tell {
-                            let message = ServerMessage::PeerLeft { peer_id: reaped.gone, gone: true };
-                            send_to(&shared, &cluster, &to.node, to.peer, message).await?;
-                        }
-                    }
-                    Ok::<(), crate::cluster::ClusterError>(())
-                }
-                .await;
-                match outcome {
-                    Ok(()) if !reachable => {
-                        reachable = true;
-                        info!("the room store is back");
-                    }
-                    Ok(()) => {}
-                    Err(e) => {
-                        if reachable {
-                            warn!(error = %e, "the room store is out of reach: joins are refused until it is back");
-                        }
-                        reachable = false;
-                        channel = None;
-                    }
+            _ = retry.tick(), if channel.is_none() => {
+                match cluster.subscribe().await {
+                    Ok(opened) => channel = Some(opened),
+                    Err(e) => debug!(error = %e, "this node's channel cannot be opened yet"),
                 }
             }
+        }
+    }
+}
+
+/// A node's heartbeat, on its own task so that a slow bus never makes it look dead: every
+/// [`cluster::BEAT`] it says it is alive, reconciles its peers with Redis (writes back those
+/// Redis lost; takes out those Redis holds for it that it does not, seen twice in a row, as a
+/// leave lost while Redis was away), and takes the peers of dead nodes out of their rooms.
+/// It reaps only after [`cluster::NODE_TTL`] of its own beats going through, so that after
+/// an outage the other nodes have beaten again before anyone is called dead.
+async fn beat(shared: Arc<Shared>, cluster: Cluster, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::cluster::BEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut healthy_since: Option<Instant> = None;
+    let mut reachable = true;
+    let mut suspects: Vec<PeerId> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {}
+        }
+        let outcome = async {
+            cluster.beat().await?;
+            let locals: Vec<LocalPeer> = shared
+                .hub()
+                .clustered
+                .values()
+                .map(|p| LocalPeer {
+                    peer: PeerInfo {
+                        id: p.peer,
+                        role: p.role,
+                    },
+                    room: p.room.clone(),
+                })
+                .collect();
+            let found = cluster.reconcile(&locals).await?;
+            if !found.restored.is_empty() || !found.refused.is_empty() {
+                warn!(
+                    restored = found.restored.len(),
+                    refused = found.refused.len(),
+                    "the room store had lost peers of this node; written back"
+                );
+            }
+            // Held by Redis for this node, not here, on two beats in a row: a lost leave.
+            let lost: Vec<PeerId> = found
+                .extra
+                .iter()
+                .copied()
+                .filter(|p| suspects.contains(p))
+                .collect();
+            suspects = found.extra;
+            for peer in lost {
+                info!(%peer, "a leave the room store missed; it left");
+                let tell = cluster.leave(peer).await?;
+                tell_all(
+                    &shared,
+                    &cluster,
+                    &tell,
+                    ServerMessage::PeerLeft {
+                        peer_id: peer,
+                        gone: true,
+                    },
+                )
+                .await;
+            }
+            let since = *healthy_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= crate::cluster::NODE_TTL {
+                for reaped in cluster.reap().await? {
+                    info!(peer = %reaped.gone, "its node is gone; it left");
+                    let message = ServerMessage::PeerLeft {
+                        peer_id: reaped.gone,
+                        gone: true,
+                    };
+                    tell_all(&shared, &cluster, &reaped.tell, message).await;
+                }
+            }
+            Ok::<(), crate::cluster::ClusterError>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) if !reachable => {
+                reachable = true;
+                info!("the room store is back");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if reachable {
+                    warn!(error = %e, "the room store is out of reach: joins are refused until it is back");
+                }
+                reachable = false;
+                healthy_since = None;
+            }
+        }
+    }
+}
+
+/// Sends `message` to each of `peers` (here or on their nodes); one that fails does not stop
+/// the others.
+async fn tell_all(
+    shared: &Shared,
+    cluster: &Cluster,
+    peers: &[crate::cluster::Located],
+    message: ServerMessage,
+) {
+    for to in peers {
+        if let Err(e) = send_to(shared, cluster, &to.node, to.peer, message.clone()).await {
+            warn!(peer = %to.peer, error = %e, "a message for another node was dropped");
         }
     }
 }
@@ -1094,13 +1216,19 @@ async fn on_request(
             _ => debug!(%to, "relay refused: that peer is not in the room"),
         },
         Bus::Leave(peer, gone) => {
-            for to in cluster.leave(peer).await? {
-                let message = ServerMessage::PeerLeft {
+            // If this fails, the beat finds the peer held for this node and not here, and
+            // takes it out then.
+            let tell = cluster.leave(peer).await?;
+            tell_all(
+                shared,
+                cluster,
+                &tell,
+                ServerMessage::PeerLeft {
                     peer_id: peer,
                     gone,
-                };
-                send_to(shared, cluster, &to.node, to.peer, message).await?;
-            }
+                },
+            )
+            .await;
         }
     }
     Ok(())
@@ -1229,6 +1357,7 @@ mod tests {
             seats: HashMap::new(),
             clustered: HashMap::new(),
             bus: None,
+            parked: VecDeque::new(),
             next_conn: 0,
             held_max,
             queue: 4,

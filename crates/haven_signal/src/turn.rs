@@ -55,8 +55,8 @@ pub enum TurnError {
     /// No URL was given.
     #[error("a TURN secret needs at least one --turn-url")]
     NoUrl,
-    /// The lifetime is zero or longer than a day.
-    #[error("a TURN credential's lifetime must be between 1 s and 24 h")]
+    /// The lifetime is under a minute or longer than a day.
+    #[error("a TURN credential's lifetime must be between 1 min and 24 h")]
     BadTtl,
 }
 
@@ -72,7 +72,7 @@ impl TurnRelay {
         if secret.is_empty() {
             return Err(TurnError::BadSecret);
         }
-        if ttl.is_zero() || ttl > Duration::from_secs(24 * 3600) {
+        if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(24 * 3600) {
             return Err(TurnError::BadTtl);
         }
         Ok(Self {
@@ -125,8 +125,17 @@ fn usable_url(url: &str) -> bool {
         return false;
     };
     let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // A port, if named, is a port (`[v6]:port` has colons of its own).
+    let port_ok = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.ends_with(']') => {
+            port.parse::<u16>().is_ok_and(|p| p != 0)
+        }
+        _ => true,
+    };
     !host_port.is_empty()
         && !host_port.starts_with("//")
+        && !host_port.starts_with(':')
+        && port_ok
         && (query.is_empty() || query == "transport=udp")
 }
 
@@ -179,6 +188,8 @@ mod tests {
             "turn:192.0.2.7:3478?transport=tcp",
             "stun:192.0.2.7:3478",
             "turn:",
+            "turn:relay.example.org:abc",
+            "turn::3478",
         ] {
             assert!(
                 matches!(

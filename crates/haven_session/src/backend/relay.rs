@@ -2,8 +2,8 @@
 //! credentials it came with.
 //!
 //! webrtc-rs only warns (in its log) when a relay refuses an allocation, and then gathers no
-//! relay candidate: a peer that needs the relay would just never connect. So once per welcome
-//! this side opens one allocation itself with the same credentials and closes it again, and
+//! relay candidate: a peer that needs the relay would just never connect. So once per session
+//! (with the first welcome's credentials) this side opens one allocation itself with the same credentials and closes it again, and
 //! says plainly what went wrong if it could not.
 
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub(super) async fn check(servers: &[RTCIceServer]) -> Result<(), String> {
     for server in servers {
         for url in server.urls.iter().filter(|u| u.starts_with("turn:")) {
             let address = host_port(url);
-            allocate(address, server)
+            allocate(&address, server)
                 .await
                 .map_err(|why| format!("the TURN relay {address} {why}"))?;
         }
@@ -57,15 +57,27 @@ pub(super) async fn check(servers: &[RTCIceServer]) -> Result<(), String> {
     Ok(())
 }
 
-/// `HOST:PORT` of a `turn:HOST:PORT?transport=udp` URL.
-fn host_port(url: &str) -> &str {
+/// `HOST:PORT` of a `turn:HOST[:PORT][?transport=udp]` URL (3478 when it names no port, as
+/// ICE takes it).
+fn host_port(url: &str) -> String {
     let rest = url.trim_start_matches("turn:");
-    rest.split_once('?')
-        .map_or(rest, |(host_port, _)| host_port)
+    let host_port = rest
+        .split_once('?')
+        .map_or(rest, |(host_port, _)| host_port);
+    match host_port.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => host_port.to_owned(),
+        _ => format!("{host_port}:3478"),
+    }
 }
 
 async fn allocate(address: &str, server: &RTCIceServer) -> Result<(), String> {
-    let socket = UdpSocket::bind("0.0.0.0:0")
+    // The family of the relay's address (a name is taken as IPv4, as webrtc-rs gathers).
+    let any = if address.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = UdpSocket::bind(any)
         .await
         .map_err(|e| format!("could not be tried (no UDP socket: {e})"))?;
     let client = Client::new(ClientConfig {
@@ -140,6 +152,10 @@ mod tests {
         );
         assert_eq!(
             host_port("turn:relay.example.org:3478"),
+            "relay.example.org:3478"
+        );
+        assert_eq!(
+            host_port("turn:relay.example.org"),
             "relay.example.org:3478"
         );
         assert!(refusal("Allocate error response (error 401: Unauthorized)").contains("secret"));
