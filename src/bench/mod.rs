@@ -2,7 +2,7 @@
 //! same run where there is one. Build with `--release` for figures worth quoting.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -417,11 +417,15 @@ fn rss_kib(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Starts `haven serve` on a free loopback port; returns it with its URL and fingerprint.
-fn start_server(redis: Option<&str>) -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
+/// With `secret`, the server shares that secret (and its certificate): another node.
+fn start_server(
+    redis: Option<&str>,
+    secret: Option<&Path>,
+) -> anyhow::Result<(Child_, String, Fingerprint, PathBuf)> {
     let unique = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let dir = std::env::temp_dir().join(format!("haven-bench-{}-{unique}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let secret = dir.join("secret");
+    let secret = secret.map_or_else(|| dir.join("secret"), Path::to_path_buf);
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--secret"])
         .arg(&secret)
@@ -461,7 +465,12 @@ fn signal_bench(
     redis: Option<&str>,
 ) -> anyhow::Result<SignalFigures> {
     let _ = rlimit::increase_nofile_limit(65_536);
-    let (server, url, fingerprint, secret_path) = start_server(redis)?;
+    let (server, url, fingerprint, secret_path) = start_server(redis, None)?;
+    // On Redis, the relay's second peer is on a second node: its round trips cross Redis.
+    let second = redis
+        .map(|redis| start_server(Some(redis), Some(&secret_path)))
+        .transpose()?;
+    let relay_url = second.as_ref().map_or_else(|| url.clone(), |s| s.1.clone());
     let pid = server.child.id();
     let secret = ServerSecret::load_or_create(&secret_path)?;
     let (host, port) = {
@@ -543,7 +552,7 @@ fn signal_bench(
 
         // Relay round trips between two fresh peers while everything else is held.
         let (mut a, wa) = SignalClient::join(&url, &tls, &invite("relay".into())).await?;
-        let (mut b, wb) = SignalClient::join(&url, &tls, &invite("relay".into())).await?;
+        let (mut b, wb) = SignalClient::join(&relay_url, &tls, &invite("relay".into())).await?;
         a.recv_timeout(Duration::from_secs(5)).await?; // peer-joined
         // 80 round trips: within the per-connection burst allowance (100 messages).
         let mut rtt = Vec::new();
