@@ -28,4 +28,4 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 cargo build --quiet
-timeout 120 ip netns exec "$ns" ./target/debug/janus-spike ws://10.99.0.1:8188
+timeout 120 ip netns exec "$ns" env SHOW_SDP="${SHOW_SDP:-}" ./target/debug/janus-spike ws://10.99.0.1:8188

@@ -267,6 +267,23 @@ async fn answer_offer(
         .as_str()
         .context("offer sdp")?
         .to_owned();
+    if std::env::var("SHOW_SDP").is_ok_and(|v| !v.is_empty()) {
+        let shown = [
+            "m=",
+            "a=mid",
+            "a=ssrc",
+            "a=msid",
+            "a=send",
+            "a=recv",
+            "a=inactive",
+        ];
+        for line in sdp
+            .lines()
+            .filter(|l| shown.iter().any(|p| l.starts_with(p)))
+        {
+            println!("    offer> {line}");
+        }
+    }
     pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
         .await?;
     let answer = pc.create_answer(None).await?;
