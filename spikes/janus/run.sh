@@ -8,6 +8,7 @@ ns="haven-janus-spike-$$"
 work="$(mktemp -d)"
 cleanup() {
     [[ -n "${janus_pid:-}" ]] && kill "$janus_pid" 2>/dev/null || true
+    [[ -n "${capture_pid:-}" ]] && kill "$capture_pid" 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -28,4 +29,11 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 cargo build --quiet
+if [[ -n "${CAPTURE:-}" ]]; then
+    # Everything in the namespace goes over its loopback (one address): SRTP headers, SSRCs
+    # included, are readable in the capture.
+    ip netns exec "$ns" tcpdump -i lo -w "$CAPTURE" -U udp 2>/dev/null &
+    capture_pid=$!
+    sleep 1
+fi
 timeout 120 ip netns exec "$ns" env SHOW_SDP="${SHOW_SDP:-}" ./target/debug/janus-spike ws://10.99.0.1:8188

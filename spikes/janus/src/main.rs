@@ -28,6 +28,7 @@ use webrtc::track::track_local::TrackLocalWriter as _;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 static TX: AtomicU64 = AtomicU64::new(1);
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 struct Janus {
     out: mpsc::UnboundedSender<String>,
@@ -421,7 +422,9 @@ fn opus_silence(seq: u16, ts: u32) -> webrtc::rtp::packet::Packet {
 /// Sends a message on every publisher's channel and audio on every track, for `d`.
 async fn run_traffic(pubs: &[(&str, &Publisher)], d: Duration) {
     let start = Instant::now();
-    let mut seq = 0u16;
+    // RTP sequence numbers go on across calls: SRTP drops a sequence number it has seen
+    // (replay protection), so starting again at 0 silences every stream.
+    let mut seq = SEQ.load(Ordering::Relaxed) as u16;
     while start.elapsed() < d {
         for (name, p) in pubs {
             let _ =
@@ -433,6 +436,7 @@ async fn run_traffic(pubs: &[(&str, &Publisher)], d: Duration) {
                 .await;
         }
         seq = seq.wrapping_add(1);
+        SEQ.store(u64::from(seq), Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
