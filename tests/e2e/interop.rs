@@ -21,13 +21,7 @@ use crate::support::{Namespace, Reaped, heavy, voice_match};
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
 
 fn prerequisites() -> Result<(), String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        return Err("not root (network namespaces need it)".into());
-    }
+    crate::support::need_root()?;
     let py = Command::new("python3")
         .args(["-c", "import aiortc, websockets"])
         .output()

@@ -312,6 +312,21 @@ async fn three_nodes_share_rooms_through_redis() {
         }
         other => panic!("expected the offer, got {other:?}"),
     }
+    // A relay to a peer of another room, on another node, is refused as on one server.
+    let (_x, wx) = clinic
+        .join(&n2, "elsewhere", Role::Patient)
+        .await
+        .expect("joins");
+    d.send(&ClientMessage::Offer {
+        to: wx.peer_id,
+        sdp: Redacted::new("v=0 wrong room".into()),
+    })
+    .await
+    .expect("sends");
+    match d.recv_timeout(LIMIT).await {
+        Err(ClientError::Refused { code, .. }) => assert_eq!(code, ErrorCode::NoSuchPeer),
+        other => panic!("expected no-such-peer, got {other:?}"),
+    }
     // The offer crossed Redis's channel and was not kept: every key and value Redis holds is
     // rooms, peers, nodes and counts.
     let everything = redis.cli(&["EVAL", DUMP_ALL, "0"]);

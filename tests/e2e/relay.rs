@@ -95,13 +95,7 @@ impl Net {
 }
 
 fn prerequisites() -> Result<(), String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        return Err("not root (network namespaces need it)".into());
-    }
+    crate::support::need_root()?;
     let turn = Command::new("turnserver").arg("--help").output();
     if turn.is_err() {
         return Err("coturn's turnserver is not installed (run `cargo xtask deps`)".into());

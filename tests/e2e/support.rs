@@ -336,6 +336,19 @@ impl Drop for Namespace {
     }
 }
 
+/// Whether this runs as root (network namespaces need it).
+pub(crate) fn need_root() -> Result<(), String> {
+    let id = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&id.stdout).trim() == "0" {
+        Ok(())
+    } else {
+        Err("not root (network namespaces need it)".into())
+    }
+}
+
 /// Runs `ip ARGS`; its error output if it fails.
 pub(crate) fn run_ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")

@@ -81,8 +81,14 @@ pub struct SignalServer {
 enum Bus {
     /// A message for a peer that is not seated here.
     Deliver(PeerId, ServerMessage),
-    /// An offer, answer or candidate for a peer not seated here, from a peer in `room`.
-    Relay(RoomId, PeerId, ServerMessage),
+    /// An offer, answer or candidate for a peer not seated here (`to`), from a peer seated
+    /// here (`from`) in `room`.
+    Relay {
+        room: RoomId,
+        from: PeerId,
+        to: PeerId,
+        message: ServerMessage,
+    },
     /// A peer seated here left (`gone`: its grace ran out).
     Leave(PeerId, bool),
 }
@@ -1021,7 +1027,12 @@ impl Connection {
                 // On another node, if in this room (the bus checks).
                 None if to != me => {
                     debug!(%to, kind = message_kind(&relayed), "relay to another node");
-                    let _ = bus.send(Bus::Relay(room, to, relayed));
+                    let _ = bus.send(Bus::Relay {
+                        room,
+                        from: me,
+                        to,
+                        message: relayed,
+                    });
                 }
                 None => {
                     return Err(End::Error(
@@ -1209,11 +1220,23 @@ async fn on_request(
                 send_to(shared, cluster, &node, to, message).await?;
             }
         }
-        Bus::Relay(room, to, message) => match cluster.locate(to).await? {
+        Bus::Relay {
+            room,
+            from,
+            to,
+            message,
+        } => match cluster.locate(to).await? {
             Some((there, node)) if there == room => {
                 send_to(shared, cluster, &node, to, message).await?;
             }
-            _ => debug!(%to, "relay refused: that peer is not in the room"),
+            // Answered as a single server answers it (not fatal: the session goes on).
+            _ => {
+                debug!(%to, "relay refused: that peer is not in the room");
+                shared.hub().deliver_here(
+                    from,
+                    ServerMessage::error(ErrorCode::NoSuchPeer, "that peer is not in your room"),
+                );
+            }
         },
         Bus::Leave(peer, gone) => {
             // If this fails, the beat finds the peer held for this node and not here, and
