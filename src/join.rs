@@ -468,10 +468,8 @@ async fn participate(
                 }
                 SessionEvent::ObjectCancelled { peer, id, .. } => shares.cancelled(peer, id),
                 SessionEvent::Failed(why) => bail!("the session ended: {why}"),
-                SessionEvent::RelayUnavailable { why } => {
-                    warn!(%why, "the relay cannot be used");
-                    figures.relay_unavailable = Some(why);
-                }
+                // The session logs it; the figures say it.
+                SessionEvent::RelayUnavailable { why } => figures.relay_unavailable = Some(why),
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
                     voice.set_live(true);

@@ -467,10 +467,8 @@ fn poll_session(
                 down.words.write(SafetyWordsKnown { peer, words });
             }
             SessionEvent::Failed(why) => figures.failed = Some(why),
-            SessionEvent::RelayUnavailable { why } => {
-                warn!(%why, "the relay cannot be used");
-                figures.relay_unavailable = Some(why);
-            }
+            // The session logs it; the window says it.
+            SessionEvent::RelayUnavailable { why } => figures.relay_unavailable = Some(why),
             SessionEvent::SignalingLost => figures.server_lost = true,
             SessionEvent::SignalingBack => figures.server_lost = false,
             SessionEvent::ObjectResumed { .. } => {}

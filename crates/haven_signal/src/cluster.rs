@@ -166,46 +166,47 @@ redis.call('SADD', 'haven:nodes', ARGV[8])
 return out
 ";
 
-/// Takes a peer out of its room; returns who is left there, each with its node.
-const LEAVE: &str = r"
-local peer_key = 'haven:peer:' .. ARGV[1]
-local found = redis.call('HMGET', peer_key, 'room', 'node')
-if not found[1] then return {} end
-local room_key = 'haven:room:' .. found[1]
-redis.call('SREM', room_key, ARGV[1])
-redis.call('DEL', peer_key)
-if found[2] then redis.call('SREM', 'haven:node-peers:' .. found[2], ARGV[1]) end
-local out = {}
-for _, other in ipairs(redis.call('SMEMBERS', room_key)) do
-  local node = redis.call('HGET', 'haven:peer:' .. other, 'node')
-  if node then
-    table.insert(out, other)
-    table.insert(out, node)
+/// A Lua function the scripts that take peers out share: `take_out(peer)` takes the peer out
+/// of its room and its node's set, and returns who is left in the room, each with its node
+/// (flat), or `nil` if it held no place.
+macro_rules! take_out_lua {
+    () => {
+        r"
+local function take_out(peer)
+  local peer_key = 'haven:peer:' .. peer
+  local found = redis.call('HMGET', peer_key, 'room', 'node')
+  if not found[1] then return nil end
+  local room_key = 'haven:room:' .. found[1]
+  redis.call('SREM', room_key, peer)
+  redis.call('DEL', peer_key)
+  if found[2] then redis.call('SREM', 'haven:node-peers:' .. found[2], peer) end
+  local tell = {}
+  for _, other in ipairs(redis.call('SMEMBERS', room_key)) do
+    local node = redis.call('HGET', 'haven:peer:' .. other, 'node')
+    if node then
+      table.insert(tell, other)
+      table.insert(tell, node)
+    end
   end
+  return tell
 end
-return out
-";
+"
+    };
+}
+
+/// Takes a peer out of its room; returns who is left there, each with its node.
+const LEAVE: &str = concat!(take_out_lua!(), "return take_out(ARGV[1]) or {}\n");
 
 /// A dead node's peers out of their rooms: `gone, n, (peer, node) * n, ...`. Does nothing if
 /// the node is alive after all.
-const REAP: &str = r"
+const REAP: &str = concat!(
+    take_out_lua!(),
+    r"
 if redis.call('EXISTS', 'haven:alive:' .. ARGV[1]) == 1 then return {} end
 local out = {}
 for _, gone in ipairs(redis.call('SMEMBERS', 'haven:node-peers:' .. ARGV[1])) do
-  local peer_key = 'haven:peer:' .. gone
-  local room = redis.call('HGET', peer_key, 'room')
-  redis.call('DEL', peer_key)
-  if room then
-    local room_key = 'haven:room:' .. room
-    redis.call('SREM', room_key, gone)
-    local tell = {}
-    for _, other in ipairs(redis.call('SMEMBERS', room_key)) do
-      local node = redis.call('HGET', 'haven:peer:' .. other, 'node')
-      if node then
-        table.insert(tell, other)
-        table.insert(tell, node)
-      end
-    end
+  local tell = take_out(gone)
+  if tell then
     table.insert(out, gone)
     table.insert(out, #tell / 2)
     for _, v in ipairs(tell) do table.insert(out, v) end
@@ -214,7 +215,8 @@ end
 redis.call('DEL', 'haven:node-peers:' .. ARGV[1])
 redis.call('SREM', 'haven:nodes', ARGV[1])
 return out
-";
+"
+);
 
 /// Writes a node's peer back (after Redis lost it), if its room has space and its id is not
 /// someone else's.
