@@ -166,6 +166,7 @@ fn main() -> std::io::Result<()> {
             uses: 5,
             pin: Some("ab".repeat(32)),
             clinic: None,
+            group: None,
         }
         .to_token(&[7; 32])
         .as_bytes(),

@@ -192,6 +192,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             ice_servers: Vec::new(),
             turn: None,
             cluster: None,
+            media_server: None,
             invite_files: None,
         })
         .await?
@@ -221,6 +222,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 uses: 3,
                 pin: Some(server.fingerprint.to_hex()),
                 clinic: (role == Role::Patient).then(|| clinic.public_key()),
+                group: None,
             },
             now,
         )

@@ -42,6 +42,12 @@ pub(crate) struct Args {
     /// `haven clinic init`): the patient's app checks each clinician's credential against it.
     #[arg(long, conflicts_with = "revoke")]
     clinic: Option<PathBuf>,
+    /// Makes the room a group room of up to N people (2–12; the first invite to open a room
+    /// decides): voices and poses go through the server's media server (`haven serve
+    /// --media-server`), shares stay peer to peer between patients and clinicians.
+    #[arg(long, value_name = "N", conflicts_with = "revoke",
+          value_parser = clap::value_parser!(u8).range(2..=12))]
+    group: Option<u8>,
 }
 
 /// A clinic's public key from its `.pub` file (the key as text) or its key file.
@@ -129,6 +135,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             uses: args.uses,
             pin: pin.map(|p| p.to_hex()),
             clinic: args.clinic.as_deref().map(clinic_key).transpose()?,
+            group: args.group,
         },
         now,
     )

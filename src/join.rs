@@ -168,6 +168,8 @@ struct JoinFigures {
     refused: u64,
     shares_sent: u64,
     objects_delivered: u64,
+    /// Objects that arrived whole from others (what a patient shared, on this side).
+    objects_received: u64,
     shares_viewed: u64,
     shares_purged: u64,
     shares_revoked: u64,
@@ -188,6 +190,10 @@ struct JoinFigures {
     paths: Vec<String>,
     /// Why the TURN relay could not be used, if it could not.
     relay_unavailable: Option<String>,
+    /// A group room: this side published to the media server (times, counting reconnects).
+    media_server_joined: u32,
+    /// Why a group room's media server was lost, the last time it was.
+    media_server_lost: Option<String>,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -451,6 +457,7 @@ async fn participate(
                     manifest,
                     data,
                 } => {
+                    figures.objects_received += 1;
                     shares.arrived(
                         from,
                         manifest.id,
@@ -470,6 +477,12 @@ async fn participate(
                 SessionEvent::Failed(why) => bail!("the session ended: {why}"),
                 // The session logs it; the figures say it.
                 SessionEvent::RelayUnavailable { why } => figures.relay_unavailable = Some(why),
+                SessionEvent::MediaServerJoined => {
+                    info!("publishing through the group's media server");
+                    figures.media_server_joined += 1;
+                }
+                // The session logs it; the figures say it.
+                SessionEvent::MediaServerLost { why } => figures.media_server_lost = Some(why),
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
                     voice.set_live(true);

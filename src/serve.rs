@@ -50,6 +50,24 @@ pub(crate) struct Args {
     /// password out of the process list).
     #[arg(long, value_parser = redacted)]
     redis: Option<haven_proto::Redacted<String>>,
+    /// The media server for group rooms (up to 12 people, invites made with `haven invite
+    /// --group N`): Janus's WebSocket API as the peers reach it, e.g. ws://10.0.0.5:8188
+    /// (`wss://` across networks). Voices and poses of a group room go through it; shares
+    /// never do. Without it, group invites are refused.
+    #[arg(long, value_parser = media_server_url, conflicts_with = "redis")]
+    media_server: Option<String>,
+}
+
+/// A media server URL: `ws://` or `wss://`, with a host.
+fn media_server_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("ws://")
+        .or_else(|| s.strip_prefix("wss://"))
+        .ok_or("a media server URL starts ws:// or wss://")?;
+    if rest.is_empty() || rest.starts_with('/') || rest.chars().any(char::is_whitespace) {
+        return Err("a media server URL names a host, e.g. ws://10.0.0.5:8188".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 /// A value that may hold a password, kept out of `Debug`.
@@ -143,6 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 .collect(),
             turn,
             cluster,
+            media_server: args.media_server,
             // Joins counted and invites revoked are remembered beside the secret.
             invite_files: Some(haven_signal::ledger::InviteFiles::beside(&args.secret)),
         })

@@ -491,6 +491,7 @@ fn signal_bench(
                 uses: 1,
                 pin: None,
                 clinic: None,
+                group: None,
             },
             now,
         )

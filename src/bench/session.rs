@@ -67,6 +67,7 @@ impl Room {
             ice_servers: Vec::new(),
             turn: None,
             cluster: None,
+            media_server: None,
             invite_files: None,
         })
         .await?
@@ -132,6 +133,7 @@ impl Room {
                 uses: 1,
                 pin: Some(self.server.fingerprint.to_hex()),
                 clinic: None,
+                group: None,
             },
             now,
         )?)

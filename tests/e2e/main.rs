@@ -8,6 +8,9 @@
 //!   nodes, capacity and uses, a node killed, Redis lost and back.
 //! - [`relay`]: a consult through coturn between peers in network namespaces with no other
 //!   path between them.
+//! - [`group`]: five people in a group room through Janus (a media server), in a network
+//!   namespace: voices and poses through it, shares only between patient and clinician,
+//!   and Janus killed.
 //! - [`demo`]: `haven demo --headless` rendered under Xvfb + lavapipe: the patient is seen.
 //! - [`cli`]: the `haven` command line as scripts and operators use it.
 //! - [`privacy`]: a whole consult at trace level logs no token, SDP, name or record.
@@ -16,6 +19,7 @@
 
 mod cli;
 mod demo;
+mod group;
 mod interop;
 mod nodes;
 mod privacy;

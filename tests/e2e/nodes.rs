@@ -161,6 +161,7 @@ impl Clinic {
                 uses,
                 pin: Some(self.fingerprint.to_hex()),
                 clinic: None,
+                group: None,
             },
             now(),
         )

@@ -111,7 +111,7 @@ fn temp_dir() -> PathBuf {
 }
 
 /// Waits (bounded) for a line containing `marker` on a child's output; the lines read.
-fn wait_for_line(
+pub(crate) fn wait_for_line(
     out: impl std::io::Read + Send + 'static,
     marker: &'static str,
     within: Duration,
@@ -178,8 +178,20 @@ fn coturn(t: &Namespace, dir: &Path, secret: &str) -> Reaped {
 }
 
 fn invite(secret: &Path, url: &str, room: &str, role: &str) -> String {
+    invite_with(secret, url, room, role, &[])
+}
+
+/// `haven invite` with `extra` flags.
+pub(crate) fn invite_with(
+    secret: &Path,
+    url: &str,
+    room: &str,
+    role: &str,
+    extra: &[&str],
+) -> String {
     let out = Command::new(HAVEN)
         .args(["invite", "--server", url, "--room", room, "--role", role])
+        .args(extra)
         .arg("--secret")
         .arg(secret)
         .output()
@@ -204,7 +216,7 @@ fn join(ns: &Namespace, invite: &str, log: &Path, extra: &[&str]) -> std::proces
         .expect("haven join starts")
 }
 
-fn figures(out: &std::process::Output, log: &Path) -> serde_json::Value {
+pub(crate) fn figures(out: &std::process::Output, log: &Path) -> serde_json::Value {
     assert!(
         out.status.success(),
         "the join failed: {}",

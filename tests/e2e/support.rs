@@ -46,6 +46,7 @@ pub(crate) async fn start_with(
         ice_servers: Vec::new(),
         turn: None,
         cluster: None,
+        media_server: None,
         invite_files: None,
     })
     .await
@@ -101,6 +102,7 @@ impl TestServer {
                 uses,
                 pin: Some(self.handle.fingerprint.to_hex()),
                 clinic,
+                group: None,
             },
             now,
         )
@@ -124,6 +126,7 @@ impl TestServer {
                 uses: 1,
                 pin: Some(self.handle.fingerprint.to_hex()),
                 clinic: None,
+                group: None,
             },
             now(),
         )

@@ -37,11 +37,12 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "xauth",
     "libopenxr-loader1",
     "libopenxr-dev",
-    // The TURN relay and the Redis the relay and nodes tests start themselves (no system
-    // service is used).
+    // The TURN relay, the Redis and the media server (Janus, for group rooms) that the relay,
+    // nodes and group tests start themselves (no system service is used).
     "coturn",
     "redis-server",
     "redis-tools",
+    "janus",
 ];
 
 fn main() -> ExitCode {

@@ -76,6 +76,10 @@ pub struct SessionFigures {
     /// Why the TURN relay the server named cannot be used, if it cannot (the consult may
     /// still connect directly).
     pub relay_unavailable: Option<String>,
+    /// A group room: voices and avatars go through the clinic's media server.
+    pub group: bool,
+    /// A group room's media server was lost, and why ([`ReconnectMedia`] tries again).
+    pub media_lost: Option<String>,
 }
 
 impl SessionFigures {
@@ -251,6 +255,10 @@ pub struct CancelObject {
 #[derive(Message, Clone, Copy, Debug)]
 pub struct TryAgain(pub PeerId);
 
+/// Connect to a group room's media server again, after it was lost (F5 in the window).
+#[derive(Message, Clone, Copy, Debug)]
+pub struct ReconnectMedia;
+
 /// The patient trusts a clinician or therapist whose clinic credential did not check out:
 /// the session stops holding back what waits for its connection.
 #[derive(Message, Clone, Copy, Debug)]
@@ -298,6 +306,7 @@ impl Plugin for SessionPlugin {
             .add_message::<CancelObject>()
             .add_message::<TrustPeer>()
             .add_message::<TryAgain>()
+            .add_message::<ReconnectMedia>()
             .add_message::<LeaveRequested>()
             .add_message::<Pressed>()
             .add_systems(Startup, add_leave_button)
@@ -469,6 +478,11 @@ fn poll_session(
             SessionEvent::Failed(why) => figures.failed = Some(why),
             // The session logs it; the window says it.
             SessionEvent::RelayUnavailable { why } => figures.relay_unavailable = Some(why),
+            SessionEvent::MediaServerJoined => {
+                figures.group = true;
+                figures.media_lost = None;
+            }
+            SessionEvent::MediaServerLost { why } => figures.media_lost = Some(why),
             SessionEvent::SignalingLost => figures.server_lost = true,
             SessionEvent::SignalingBack => figures.server_lost = false,
             SessionEvent::ObjectResumed { .. } => {}
@@ -512,6 +526,7 @@ struct Up<'w, 's> {
     cancels: MessageReader<'w, 's, CancelObject>,
     trusted: MessageReader<'w, 's, TrustPeer>,
     try_again: MessageReader<'w, 's, TryAgain>,
+    reconnect_media: MessageReader<'w, 's, ReconnectMedia>,
 }
 
 fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut up: Up<'_, '_>) {
@@ -550,6 +565,9 @@ fn send(link: Res<'_, SessionLink>, mut figures: ResMut<'_, SessionFigures>, mut
                 figures.reconnecting.push(*peer);
             }
         }
+    }
+    if up.reconnect_media.read().count() > 0 && figures.media_lost.take().is_some() {
+        session.reconnect_media();
     }
     for SendControlTo { to, message } in up.targeted.read() {
         session.send_control_to(*to, message);

@@ -48,6 +48,13 @@ pub struct Invite {
     /// patient's app checks each clinician's credential against it (`haven_signal::clinic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clinic: Option<String>,
+    /// A group room of up to this many people (2 to
+    /// [`MAX_GROUP_PEERS`](crate::signal::MAX_GROUP_PEERS)), whose voices and poses go through
+    /// the clinic's media server instead of a mesh. Absent: a consult of up to
+    /// [`MAX_ROOM_PEERS`](crate::signal::MAX_ROOM_PEERS), peer to peer. The first invite to
+    /// open a room decides which it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u8>,
 }
 
 /// An invite string split into its parts, before its tag is checked.
@@ -156,6 +163,7 @@ mod tests {
             uses: 5,
             pin: None,
             clinic: None,
+            group: None,
         }
     }
 

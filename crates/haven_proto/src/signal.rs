@@ -30,6 +30,10 @@ pub const MAX_SIGNAL_MESSAGE: usize = 64 * 1024;
 /// Peers in one room, at most (a mesh of four).
 pub const MAX_ROOM_PEERS: usize = 4;
 
+/// People in one group room, at most (their voices and poses through the clinic's media
+/// server, [`GroupMedia`]).
+pub const MAX_GROUP_PEERS: usize = 12;
+
 /// A peer's id, given by the server and unique on it while the server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -161,6 +165,22 @@ pub struct IceServer {
     pub credential: Option<Redacted<String>>,
 }
 
+/// Where a group room's voices and poses go: a Janus VideoRoom on the clinic's media server.
+/// The signaling server draws the room number and its pin when the room opens, and hands
+/// them only to the room's peers; shares never go this way (they stay peer to peer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMedia {
+    /// The media server's WebSocket API (`ws://` or `wss://`).
+    pub server: String,
+    /// The VideoRoom's number.
+    pub room: u64,
+    /// What joining the VideoRoom takes; never logged.
+    pub pin: Redacted<String>,
+    /// People the room holds at most.
+    pub size: u8,
+}
+
 /// A session description body (SDP text). Never logged.
 pub type Sdp = Redacted<String>;
 
@@ -261,6 +281,11 @@ pub enum ServerMessage {
         /// whoever it has no connection to.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         kept: bool,
+        /// A group room: voices and poses go through this media server, and peer-to-peer
+        /// connections carry shares only, between a patient and a clinician or therapist.
+        /// Absent: a mesh, everything peer to peer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<GroupMedia>,
     },
     /// A peer joined the room.
     PeerJoined {
@@ -498,6 +523,7 @@ impl ServerMessage {
                 resume: None,
                 grace_secs: 0,
                 kept: false,
+                media: None,
             },
             Self::PeerLeft { peer_id, .. } => Self::PeerLeft {
                 peer_id,
@@ -567,6 +593,7 @@ mod tests {
                 resume: None,
                 grace_secs: 0,
                 kept: false,
+                media: None,
                 ..
             }
         ));
@@ -589,6 +616,7 @@ mod tests {
             resume: Some(Redacted::new("hr1.x".into())),
             grace_secs: 30,
             kept: true,
+            media: None,
         };
         assert_eq!(
             v2.for_version_1().encode(),

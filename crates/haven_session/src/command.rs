@@ -23,6 +23,8 @@ pub(crate) enum Command {
         id: ObjectId,
     },
     Reconnect(PeerId),
+    /// A group room: connect to the media server again (after `MediaServerLost`).
+    ReconnectMedia,
     /// The patient trusts a clinician whose credential did not check out on its current
     /// connection: what waits for it goes.
     TrustAnyway(PeerId),
@@ -50,6 +52,7 @@ impl std::fmt::Debug for Command {
             Self::Object { .. } => "Object",
             Self::Cancel { .. } => "Cancel",
             Self::Reconnect(_) => "Reconnect",
+            Self::ReconnectMedia => "ReconnectMedia",
             Self::TrustAnyway(_) => "TrustAnyway",
             Self::Audio { .. } => "Audio",
             Self::Stats(_) => "Stats",

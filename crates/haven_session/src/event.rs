@@ -100,6 +100,16 @@ pub enum SessionEvent {
         /// Why (the relay's answer, or that it did not answer).
         why: String,
     },
+    /// A group room: this side's voice and poses go through the clinic's media server, which
+    /// forwards everyone else's (and can hear the voices it forwards).
+    MediaServerJoined,
+    /// A group room's media server was lost (it stopped, or the network to it failed): no
+    /// voices or poses until [`Session::reconnect_media`](crate::Session::reconnect_media)
+    /// works. Shares, on their direct connections, are not affected.
+    MediaServerLost {
+        /// What happened, in words for a person.
+        why: String,
+    },
     /// The connection to the signaling server was lost (a network change, a server restart).
     /// The peer-to-peer connections carry on; it is being taken back in the background.
     SignalingLost,

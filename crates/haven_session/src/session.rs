@@ -234,6 +234,14 @@ impl Session {
         let _ = self.commands.send(Command::Reconnect(peer));
     }
 
+    /// A group room whose media server was lost ([`SessionEvent::MediaServerLost`]): connect
+    /// to it again. Does nothing in a mesh, or while the media server is connected.
+    ///
+    /// [`SessionEvent::MediaServerLost`]: crate::SessionEvent::MediaServerLost
+    pub fn reconnect_media(&self) {
+        let _ = self.commands.send(Command::ReconnectMedia);
+    }
+
     /// The patient trusts `peer` although its clinic credential did not check out on its
     /// current connection: room events for it alone and objects, held until now, go. (With a
     /// clinic in the invite, a clinician's or therapist's connection carries those only once

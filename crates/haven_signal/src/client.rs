@@ -75,6 +75,8 @@ pub struct Welcome {
     pub grace: Duration,
     /// A resume found the place still held (see [`ServerMessage::Welcome`]).
     pub kept: bool,
+    /// A group room's media server (see [`ServerMessage::Welcome`]); `None` for a mesh.
+    pub media: Option<haven_proto::signal::GroupMedia>,
 }
 
 /// A connection to a signaling server.
@@ -163,6 +165,7 @@ impl SignalClient {
                 resume,
                 grace_secs,
                 kept,
+                media,
                 ..
             } => Ok(Welcome {
                 peer_id,
@@ -173,6 +176,7 @@ impl SignalClient {
                 resume,
                 grace: Duration::from_secs(grace_secs.into()),
                 kept,
+                media,
             }),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

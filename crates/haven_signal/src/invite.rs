@@ -60,6 +60,8 @@ pub struct InviteRequest {
     /// For a patient: the clinic whose clinicians they meet (their credentials are checked
     /// against it).
     pub clinic: Option<crate::clinic::ClinicPublicKey>,
+    /// A group room of up to this many people (see [`Invite::group`]).
+    pub group: Option<u8>,
 }
 
 /// Makes a signed invite string.
@@ -80,6 +82,7 @@ pub fn issue(
         uses: request.uses,
         pin: request.pin,
         clinic: request.clinic.map(|key| key.to_string()),
+        group: request.group,
     };
     Ok(invite.to_token(&tag(secret, &invite.signed_part())))
 }
@@ -112,6 +115,7 @@ mod tests {
             uses: 3,
             pin: None,
             clinic: None,
+            group: None,
         }
     }
 

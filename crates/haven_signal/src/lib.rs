@@ -18,6 +18,7 @@
 //! - [`client`]: a signaling client, used by `haven` and by tests.
 //! - [`turn`]: short-lived credentials for a TURN relay (coturn's shared-secret scheme),
 //!   handed out in each welcome.
+//! - [`janus`]: a client of the media server (Janus VideoRoom) that group rooms use.
 //! - [`relay`]: a TCP relay that tests and benchmarks cut, standing for the network under
 //!   signaling.
 
@@ -25,6 +26,7 @@ pub mod client;
 pub mod clinic;
 pub mod cluster;
 pub mod invite;
+pub mod janus;
 pub mod ledger;
 pub mod limits;
 pub mod relay;

@@ -174,6 +174,7 @@ mod tests {
                 uses: 1,
                 pin: None,
                 clinic: None,
+                group: None,
             },
             0,
         )

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 
 use haven_proto::invite::Invite;
-use haven_proto::signal::{ErrorCode, MAX_ROOM_PEERS, PeerId, PeerInfo, Role, RoomId};
+use haven_proto::signal::{
+    ErrorCode, MAX_GROUP_PEERS, MAX_ROOM_PEERS, PeerId, PeerInfo, Role, RoomId,
+};
 
 use crate::resume::{Place, TTL_SECS};
 
@@ -61,10 +63,37 @@ pub struct Resumed {
     pub kept: bool,
 }
 
+/// A group room's place on the media server, drawn when the room opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRoom {
+    /// People it holds at most (from the invite that opened it).
+    pub size: u8,
+    /// The media server's room number.
+    pub number: u64,
+    /// What joining it there takes.
+    pub pin: String,
+}
+
+impl GroupRoom {
+    fn draw(size: u8) -> Self {
+        let mut bytes = [0u8; 24];
+        let _ = getrandom::fill(&mut bytes);
+        let (number, pin) = bytes.split_at(8);
+        Self {
+            size,
+            // Janus keeps room numbers as JSON numbers: below 2^53, so JavaScript reads them.
+            number: u64::from_le_bytes(number.try_into().unwrap_or_default()) >> 11,
+            pin: pin.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
 /// Every room on the server.
 #[derive(Debug, Default)]
 pub struct Rooms {
     rooms: HashMap<RoomId, Vec<PeerId>>,
+    /// The rooms that are group rooms (opened by an invite with `group`).
+    groups: HashMap<RoomId, GroupRoom>,
     members: HashMap<PeerId, Member>,
     uses: HashMap<String, Uses>,
     /// Invites revoked by id (`haven invite --revoke`), with their expiry.
@@ -137,8 +166,12 @@ impl Rooms {
             Some(_) => return Err(ErrorCode::NoSuchPeer),
             None => false,
         };
+        let capacity = self
+            .groups
+            .get(&place.room)
+            .map_or(MAX_ROOM_PEERS, |g| usize::from(g.size));
         let room = self.rooms.entry(place.room.clone()).or_default();
-        if !kept && room.len() >= MAX_ROOM_PEERS {
+        if !kept && room.len() >= capacity {
             return Err(ErrorCode::RoomFull);
         }
         let others = room
@@ -188,10 +221,28 @@ impl Rooms {
         if self.revoked.contains_key(&invite.nonce) {
             return Err(ErrorCode::TokenUsed);
         }
+        if invite
+            .group
+            .is_some_and(|size| !(2..=MAX_GROUP_PEERS).contains(&usize::from(size)))
+        {
+            return Err(ErrorCode::BadToken);
+        }
         let room = self.rooms.entry(invite.room.clone()).or_default();
-        if room.len() >= MAX_ROOM_PEERS {
+        // The invite that opens a room decides whether it is a group room.
+        if room.is_empty()
+            && let Some(size) = invite.group
+        {
+            self.groups
+                .insert(invite.room.clone(), GroupRoom::draw(size));
+        }
+        let capacity = self
+            .groups
+            .get(&invite.room)
+            .map_or(MAX_ROOM_PEERS, |g| usize::from(g.size));
+        if room.len() >= capacity {
             if room.is_empty() {
                 self.rooms.remove(&invite.room);
+                self.groups.remove(&invite.room);
             }
             return Err(ErrorCode::RoomFull);
         }
@@ -202,6 +253,7 @@ impl Rooms {
         if uses.count >= invite.uses {
             if room.is_empty() {
                 self.rooms.remove(&invite.room);
+                self.groups.remove(&invite.room);
             }
             return Err(ErrorCode::TokenUsed);
         }
@@ -256,8 +308,14 @@ impl Rooms {
         let left = room.clone();
         if room.is_empty() {
             self.rooms.remove(&member.room);
+            self.groups.remove(&member.room);
         }
         left
+    }
+
+    /// The group room `room` is, if it is one.
+    pub fn group_of(&self, room: &RoomId) -> Option<&GroupRoom> {
+        self.groups.get(room)
     }
 
     /// The room a peer is in.
@@ -301,6 +359,7 @@ mod tests {
             uses,
             pin: None,
             clinic: None,
+            group: None,
         }
     }
 
@@ -322,6 +381,67 @@ mod tests {
             rooms.check_relay(a.peer.id, a.peer.id),
             Err(ErrorCode::NoSuchPeer)
         );
+    }
+
+    #[test]
+    fn the_invite_that_opens_a_room_makes_it_a_group_of_its_size() {
+        let mut rooms = Rooms::new();
+        let group = |nonce: &str, size| Invite {
+            group: Some(size),
+            ..invite("g", Role::Patient, nonce, 1)
+        };
+        assert_eq!(
+            rooms.join(&group("big", 13), 0),
+            Err(ErrorCode::BadToken),
+            "a group is 2 to 12"
+        );
+        assert_eq!(rooms.join(&group("one", 1), 0), Err(ErrorCode::BadToken));
+        let first = rooms.join(&group("n0", 6), 0).expect("opens the group");
+        let drawn = rooms.group_of(&"g".parse().expect("room")).cloned();
+        let drawn = drawn.expect("a group room");
+        assert_eq!(drawn.size, 6);
+        assert!(drawn.number < 1 << 53 && drawn.pin.len() == 32);
+        // Any invite to the room joins it as the group it is, up to its size.
+        for i in 1..6 {
+            rooms
+                .join(&invite("g", Role::Patient, &format!("n{i}"), 1), 0)
+                .expect("room in the group");
+        }
+        assert_eq!(
+            rooms.join(&group("n6", 12), 0),
+            Err(ErrorCode::RoomFull),
+            "the opener's size holds"
+        );
+        // A mesh room stays a mesh whatever a later invite says.
+        let to_mesh = |nonce: &str| Invite {
+            room: "m".parse().expect("room"),
+            ..group(nonce, 12)
+        };
+        rooms
+            .join(&invite("m", Role::Patient, "m0", 1), 0)
+            .expect("mesh");
+        for i in 1..4 {
+            rooms
+                .join(&to_mesh(&format!("m{i}")), 0)
+                .expect("room in the mesh");
+        }
+        assert!(rooms.group_of(&"m".parse().expect("room")).is_none());
+        assert_eq!(rooms.join(&to_mesh("m4"), 0), Err(ErrorCode::RoomFull));
+        // Empty, the group is forgotten: the next opener draws a new room and pin.
+        let g: RoomId = "g".parse().expect("room");
+        let members: Vec<_> = rooms
+            .members
+            .iter()
+            .filter(|(_, m)| m.room == g)
+            .map(|(&p, _)| p)
+            .collect();
+        assert!(members.contains(&first.peer.id));
+        for p in members {
+            rooms.leave(p);
+        }
+        assert!(rooms.group_of(&g).is_none());
+        rooms.join(&group("n7", 3), 0).expect("opens again");
+        assert_ne!(rooms.group_of(&g).map(|r| r.pin.clone()), Some(drawn.pin));
     }
 
     #[test]

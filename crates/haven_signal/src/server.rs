@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use haven_proto::signal::{
-    ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, RoomId, SIGNAL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, GroupMedia, IceServer, PeerId, PeerInfo, RoomId, SIGNAL_VERSION,
+    ServerMessage,
 };
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -61,6 +62,9 @@ pub struct ServerConfig {
     pub turn: Option<crate::turn::TurnRelay>,
     /// Keep rooms in Redis, shared with other nodes (`None`: in this process only).
     pub cluster: Option<Cluster>,
+    /// The media server (Janus's WebSocket API, `ws://` or `wss://`) that group rooms' voices
+    /// and poses go through; `None`: invites for group rooms are refused.
+    pub media_server: Option<String>,
     /// Where invite uses and revocations are remembered across restarts (beside the secret);
     /// `None`: in memory only (tests, the demo).
     pub invite_files: Option<crate::ledger::InviteFiles>,
@@ -100,6 +104,7 @@ struct Shared {
     ice_servers: Vec<IceServer>,
     turn: Option<crate::turn::TurnRelay>,
     cluster: Option<Cluster>,
+    media_server: Option<String>,
     ws_config: WebSocketConfig,
     /// The invite files, under a lock of their own: their reads and synced writes never hold
     /// up the rooms' lock (which every relay takes).
@@ -411,6 +416,7 @@ impl SignalServer {
                 limits,
                 ice_servers: config.ice_servers,
                 turn: config.turn,
+                media_server: config.media_server,
                 cluster: config.cluster,
                 ws_config,
                 invites,
@@ -699,6 +705,21 @@ impl Connection {
                 .ok()
                 .flatten()
         });
+        if invite.group.is_some() {
+            if self.shared.media_server.is_none() {
+                info!(room = %invite.room, "a group invite refused: no media server");
+                return Err(End::Error(
+                    ErrorCode::BadToken,
+                    "this server has no media server for group rooms (haven serve --media-server URL)",
+                ));
+            }
+            if self.shared.cluster.is_some() || version == 1 {
+                return Err(End::Error(
+                    ErrorCode::BadToken,
+                    "group rooms are served by a single signaling server, to peers of signaling version 2",
+                ));
+            }
+        }
         if let Some(cluster) = &self.shared.cluster {
             return self
                 .join_cluster(cluster, &invite, revoked, version, now)
@@ -886,13 +907,25 @@ impl Connection {
         let token = hub
             .place(peer.id, now)
             .map(|place| haven_proto::Redacted::new(resume::issue(&self.shared.secret, &place)));
+        let room = hub
+            .room_of(peer.id)
+            .cloned()
+            .expect("a seated peer has a room");
+        let media = self
+            .shared
+            .media_server
+            .as_ref()
+            .zip(hub.rooms.group_of(&room))
+            .map(|(server, group)| GroupMedia {
+                server: server.clone(),
+                room: group.number,
+                pin: haven_proto::Redacted::new(group.pin.clone()),
+                size: group.size,
+            });
         ServerMessage::Welcome {
             version: SIGNAL_VERSION,
             peer_id: peer.id,
-            room: hub
-                .room_of(peer.id)
-                .cloned()
-                .expect("a seated peer has a room"),
+            room,
             role: peer.role,
             peers: others.to_vec(),
             ice_servers: self
@@ -910,6 +943,7 @@ impl Connection {
             resume: token,
             grace_secs: u32::try_from(self.shared.limits.grace.as_secs()).unwrap_or(u32::MAX),
             kept,
+            media,
         }
     }
 
@@ -1405,6 +1439,7 @@ mod tests {
             resume: None,
             grace_secs: 30,
             kept: true,
+            media: None,
         }
     }
 

@@ -25,7 +25,7 @@ use crate::button::FrontEnd;
 use crate::hit::{HitBox, first_hit};
 use crate::layout::Seat;
 use crate::rig::{LocalHand, LocalHead, LocalPointer, Side};
-use crate::session::{LeaveRequested, SessionFigures, TryAgain};
+use crate::session::{LeaveRequested, ReconnectMedia, SessionFigures, TryAgain};
 use crate::trust::PeerTrust;
 use crate::voice::{SetMuted, VoiceActivity};
 
@@ -377,10 +377,14 @@ fn shortcuts(
     mut trust: ResMut<'_, PeerTrust>,
     mut mute: MessageWriter<'_, SetMuted>,
     mut try_again: MessageWriter<'_, TryAgain>,
+    mut reconnect_media: MessageWriter<'_, ReconnectMedia>,
 ) {
     if keys.just_pressed(KeyCode::F5) {
         for &peer in &figures.lost {
             try_again.write(TryAgain(peer));
+        }
+        if figures.media_lost.is_some() {
+            reconnect_media.write(ReconnectMedia);
         }
     }
     if keys.just_pressed(KeyCode::KeyM) {
@@ -537,6 +541,14 @@ fn update_hud(
         if figures.server_lost {
             lines
                 .push("  The server is out of reach: the call goes on, reconnecting...".to_owned());
+        }
+        if figures.media_lost.is_some() {
+            lines.push(
+                "  The group's media server is lost: no voices or avatars. F5 reconnects"
+                    .to_owned(),
+            );
+        } else if figures.group {
+            lines.push("  Group room: voices go through the clinic's media server".to_owned());
         }
         if trust.show_words {
             lines.push("Read the words aloud: the same on both".to_owned());

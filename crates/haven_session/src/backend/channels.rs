@@ -26,6 +26,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 
 use super::peer::fingerprints;
 use super::state::{BULK_LOW, Backend, Internal, Kind, Links};
+use crate::command::AudioRoute;
 use crate::counters::AudioCounters;
 use crate::event::{AudioPacket, SessionEvent};
 use crate::queue::EventSender;
@@ -193,6 +194,47 @@ impl Wiring {
     }
 }
 
+/// Reads `from`'s voice from `track` until it ends: counted, then to the voice thread's queue
+/// (when one took the voice) or the event queue.
+pub(super) async fn read_voice(
+    track: Arc<webrtc::track::track_remote::TrackRemote>,
+    from: PeerId,
+    events: EventSender,
+    route: AudioRoute,
+    counters: Arc<Mutex<AudioCounters>>,
+) {
+    while let Ok((packet, _)) = track.read_rtp().await {
+        if packet.payload.is_empty() {
+            continue;
+        }
+        let arrived = Instant::now();
+        counters.lock().unwrap_or_else(|p| p.into_inner()).count(
+            packet.header.sequence_number,
+            packet.header.timestamp,
+            arrived,
+        );
+        let audio = AudioPacket {
+            timestamp: packet.header.timestamp,
+            sequence: packet.header.sequence_number,
+            payload: packet.payload.to_vec(),
+            arrived,
+        };
+        match &route {
+            Some(voice) => {
+                // Full (the voice thread stopped reading): dropped; a flooding peer cannot
+                // grow memory.
+                let _ = voice.try_send((from, audio));
+            }
+            None => {
+                let _ = events.send(SessionEvent::Audio {
+                    from,
+                    packet: audio,
+                });
+            }
+        }
+    }
+}
+
 impl Backend {
     /// Wires connection `generation` to `info`: the offerer creates the three channels (before
     /// its offer, so the offer carries the data section); the answerer takes the ones the
@@ -288,41 +330,13 @@ impl Backend {
         let counters = Arc::new(Mutex::new(AudioCounters::new(Instant::now())));
         let track_counters = Arc::clone(&counters);
         pc.on_track(Box::new(move |track, _, _| {
-            let events = events.clone();
-            let route = route.clone();
-            let counters = Arc::clone(&track_counters);
-            tokio::spawn(async move {
-                while let Ok((packet, _)) = track.read_rtp().await {
-                    if packet.payload.is_empty() {
-                        continue;
-                    }
-                    let arrived = Instant::now();
-                    counters.lock().unwrap_or_else(|p| p.into_inner()).count(
-                        packet.header.sequence_number,
-                        packet.header.timestamp,
-                        arrived,
-                    );
-                    let audio = AudioPacket {
-                        timestamp: packet.header.timestamp,
-                        sequence: packet.header.sequence_number,
-                        payload: packet.payload.to_vec(),
-                        arrived,
-                    };
-                    match &route {
-                        Some(voice) => {
-                            // Full (the voice thread stopped reading): dropped; a
-                            // flooding peer cannot grow memory.
-                            let _ = voice.try_send((id, audio));
-                        }
-                        None => {
-                            let _ = events.send(SessionEvent::Audio {
-                                from: id,
-                                packet: audio,
-                            });
-                        }
-                    }
-                }
-            });
+            tokio::spawn(read_voice(
+                track,
+                id,
+                events.clone(),
+                route.clone(),
+                Arc::clone(&track_counters),
+            ));
             Box::pin(async {})
         }));
         Ok(Wired {

@@ -20,9 +20,13 @@
 //! - [`relay`]: the welcome's STUN and TURN servers, and a check that the relay takes the
 //!   credentials it came with;
 //! - [`send`]: the sender's side of object transfers;
-//! - [`stats`]: figures per connection.
+//! - [`stats`]: figures per connection;
+//! - [`group`]: a group room's voices, poses and presence through the media server (Janus),
+//!   on a task of its own; the connections above then carry shares and health events only,
+//!   between a patient and each clinician or therapist.
 
 mod channels;
+mod group;
 mod peer;
 mod reconnect;
 mod relay;
@@ -37,7 +41,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
-use haven_proto::signal::{ClientMessage, PeerInfo};
+use haven_proto::signal::{ClientMessage, PeerId, PeerInfo};
 use haven_signal::SignalClient;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span, warn};
@@ -104,13 +108,17 @@ async fn session(
     });
     let (internal_tx, mut internal) = mpsc::unbounded_channel();
     let mut backend = Backend {
-        api: peer::api(
-            config.network,
-            config.timing,
-            config.simulated.clone(),
-            config.relay_only,
-        )
-        .map_err(|e| format!("WebRTC setup: {e}"))?,
+        api: Arc::new(
+            peer::api(
+                config.network,
+                config.timing,
+                config.simulated.clone(),
+                config.relay_only,
+            )
+            .map_err(|e| format!("WebRTC setup: {e}"))?,
+        ),
+        me,
+        group: welcome.media.clone().map(state::Group::new),
         relay_only: config.relay_only,
         faults: config.faults,
         faulted: HashSet::new(),
@@ -162,10 +170,15 @@ async fn session(
                 .to_owned(),
         );
     }
+    backend.start_group();
     async move {
-        // The newcomer offers to everyone already here.
+        // The newcomer offers to everyone already here (in a group room, to those it holds
+        // a direct connection to).
         for peer in &welcome.peers {
             let _ = events.send(SessionEvent::PeerJoined(*peer));
+            if !backend.meshed(peer.role) {
+                continue;
+            }
             match backend.add_peer(*peer, true).await {
                 Ok(Some(offer)) => {
                     let _ = link
@@ -248,6 +261,8 @@ async fn session(
             }
         }
         link.bye().await;
+        // The group task ends when its sender goes, and leaves the media server.
+        backend.group = None;
         for (_, mut send) in backend.sending.drain() {
             if let Some(task) = send.task.take() {
                 task.stop();
@@ -271,6 +286,16 @@ async fn sleep_until(at: Option<std::time::Instant>) {
 }
 
 impl Backend {
+    /// A frame for the group channel (dropped while the media server is lost).
+    fn to_group(&self, tag: u8, bytes: &[u8]) {
+        if let Some(out) = self.group.as_ref().and_then(|g| g.out.as_ref()) {
+            let mut frame = Vec::with_capacity(bytes.len() + 1);
+            frame.push(tag);
+            frame.extend_from_slice(bytes);
+            let _ = out.send(Bytes::from(frame));
+        }
+    }
+
     async fn on_internal(&mut self, note: Internal) -> Vec<ClientMessage> {
         match note {
             Internal::Acked(id, object, received) => {
@@ -292,12 +317,102 @@ impl Backend {
                 }
                 Vec::new()
             }
+            Internal::GroupData(run, from, bytes) => {
+                self.on_group_data(run, from, &bytes);
+                Vec::new()
+            }
+            Internal::GroupJoined(run) => {
+                if self.group.as_ref().is_some_and(|g| g.run == run) {
+                    let _ = self.events.send(SessionEvent::MediaServerJoined);
+                }
+                Vec::new()
+            }
+            Internal::GroupEnded(run, why) => {
+                if let Some(group) = self.group.as_mut().filter(|g| g.run == run) {
+                    group.out = None;
+                    if let Some(why) = why {
+                        warn!(%why, "the media server was lost");
+                        let _ = self.events.send(SessionEvent::MediaServerLost { why });
+                    }
+                }
+                Vec::new()
+            }
             note => self.on_connection_note(note).await,
         }
     }
 
+    /// Starts a group room's task, if this is a group room and none runs.
+    fn start_group(&mut self) {
+        let Some(group) = self.group.as_mut().filter(|g| g.out.is_none()) else {
+            return;
+        };
+        group.run = group.run.wrapping_add(1);
+        group.out = Some(group::start(group::Parts {
+            media: group.media.clone(),
+            me: self.me.id,
+            run: group.run,
+            api: Arc::clone(&self.api),
+            ice_servers: self.ice_servers.clone(),
+            relay_only: self.relay_only,
+            audio: Arc::clone(&self.audio),
+            events: self.events.clone(),
+            route: self.audio_route.clone(),
+            internal: self.internal.clone(),
+            counters: Arc::clone(&group.audio),
+        }));
+    }
+
+    /// A message through the media server: from a peer the server says is in the room, a
+    /// pose or a presence event its role may send; anything else is refused.
+    fn on_group_data(&mut self, run: u32, from: PeerId, bytes: &[u8]) {
+        let Some(group) = self.group.as_mut().filter(|g| g.run == run) else {
+            return;
+        };
+        let Some(&role) = self.roles.get(&from) else {
+            debug!(peer = %from, "group data from a peer not in the room; dropped");
+            return;
+        };
+        if from == self.me.id {
+            return;
+        }
+        // Heard from, with no direct connection to say so.
+        if !state::meshed(self.me.role, role) && group.seen.insert(from) {
+            let _ = self.events.send(SessionEvent::PeerConnected(from));
+        }
+        let refused = |why: &str| SessionEvent::Refused {
+            from,
+            channel: haven_proto::channel::CONTROL,
+            why: why.to_owned(),
+            forbidden: None,
+        };
+        let event = match bytes.split_first() {
+            Some((&group::POSE, pose)) => crate::receive::pose_event(from, pose),
+            Some((&group::CONTROL, message)) => {
+                match crate::receive::control_event(from, role, message) {
+                    SessionEvent::Control { message, .. } if !group::group_public(&message) => {
+                        refused("only presence events come through the media server")
+                    }
+                    event => event,
+                }
+            }
+            _ => refused("not a group room message"),
+        };
+        let _ = self.events.send(event);
+    }
+
     async fn on_command(&mut self, command: Command) -> Vec<ClientMessage> {
         match command {
+            Command::Pose(bytes) if self.group.is_some() => {
+                self.to_group(group::POSE, &bytes);
+            }
+            Command::Control(bytes)
+                if self.group.is_some()
+                    && haven_proto::control::decode(&bytes)
+                        .is_ok_and(|m| group::group_public(&m)) =>
+            {
+                self.to_group(group::CONTROL, &bytes);
+            }
+            Command::ReconnectMedia => self.start_group(),
             Command::Pose(bytes) => {
                 let bytes = Bytes::from(bytes);
                 for peer in self.peers.values_mut().filter(|p| p.open) {

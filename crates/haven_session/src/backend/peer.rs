@@ -194,14 +194,18 @@ impl Backend {
                 })
                 .await?,
         );
-        let sender = pc
-            .add_track(Arc::clone(&self.audio) as Arc<dyn TrackLocal + Send + Sync>)
-            .await?;
-        // RTCP must be read for the interceptors (NACK, reports) to work.
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 1500];
-            while sender.read(&mut buf).await.is_ok() {}
-        });
+        // In a group room the voice goes through the media server: a direct connection
+        // carries data only.
+        if self.group.is_none() {
+            let sender = pc
+                .add_track(Arc::clone(&self.audio) as Arc<dyn TrackLocal + Send + Sync>)
+                .await?;
+            // RTCP must be read for the interceptors (NACK, reports) to work.
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1500];
+                while sender.read(&mut buf).await.is_ok() {}
+            });
+        }
         let wired = self.wire_connection(&pc, info, generation, offerer).await?;
 
         let internal = self.internal.clone();
@@ -301,6 +305,12 @@ impl Backend {
                         warn!(peer = %from, "offer from a peer not in the room");
                         return Vec::new();
                     };
+                    // In a group room, two patients (or two clinicians) never connect
+                    // directly: what one could send the other goes through the media server.
+                    if !self.meshed(role) {
+                        warn!(peer = %from, "offer from a peer this side holds no direct connection to in a group room");
+                        return Vec::new();
+                    }
                     if let Err(e) = self.add_peer(PeerInfo { id: from, role }, false).await {
                         warn!(peer = %from, error = %e, "could not set up the peer connection");
                         return Vec::new();

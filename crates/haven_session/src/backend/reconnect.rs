@@ -127,7 +127,10 @@ impl Backend {
             Internal::Acked(..)
             | Internal::Declined(..)
             | Internal::Stalled(..)
-            | Internal::RelayChecked(_) => Vec::new(),
+            | Internal::RelayChecked(_)
+            | Internal::GroupData(..)
+            | Internal::GroupJoined(_)
+            | Internal::GroupEnded(..) => Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use haven_proto::bulk::ObjectId;
 use haven_proto::channel;
-use haven_proto::signal::{PeerId, PeerInfo, Role};
+use haven_proto::signal::{GroupMedia, PeerId, PeerInfo, Role};
 use tokio::sync::{Notify, mpsc};
 use webrtc::api::API;
 use webrtc::data_channel::RTCDataChannel;
@@ -194,6 +194,14 @@ pub(super) enum Internal {
     Words(PeerId, u32, Control),
     /// Whether the TURN relay granted an allocation with the welcome's credentials.
     RelayChecked(Result<(), String>),
+    /// A message on a group room's channel from that peer, through the media server (the
+    /// `u32` is the group task's run).
+    GroupData(u32, PeerId, Bytes),
+    /// That run of the group task publishes to the media server.
+    GroupJoined(u32),
+    /// That run of the group task ended: the session left (`None`), or why the media server
+    /// was lost.
+    GroupEnded(u32, Option<String>),
 }
 
 pub(super) struct Peer {
@@ -251,8 +259,45 @@ impl SendTask {
     }
 }
 
+/// Whether two peers of a group room hold a direct connection: a patient and a clinician or
+/// therapist do (shares and health events go that way); two patients never do, nor two
+/// clinicians.
+pub(super) fn meshed(mine: Role, theirs: Role) -> bool {
+    (mine == Role::Patient) != (theirs == Role::Patient)
+}
+
+/// What the main loop keeps of a group room.
+pub(super) struct Group {
+    pub(super) media: GroupMedia,
+    /// To the running task (frames for the group channel); `None` while none runs.
+    pub(super) out: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Which run of the task is current: notes from an earlier one are ignored.
+    pub(super) run: u32,
+    /// Peers heard from through the media server, who have no direct connection: said
+    /// connected once.
+    pub(super) seen: HashSet<PeerId>,
+    /// Each publisher's voice counters, by peer (for the session's figures).
+    pub(super) audio: Arc<Mutex<HashMap<PeerId, Arc<Mutex<AudioCounters>>>>>,
+}
+
+impl Group {
+    pub(super) fn new(media: GroupMedia) -> Self {
+        Self {
+            media,
+            out: None,
+            run: 0,
+            seen: HashSet::new(),
+            audio: Arc::default(),
+        }
+    }
+}
+
 pub(super) struct Backend {
-    pub(super) api: API,
+    pub(super) api: Arc<API>,
+    /// This side, as the server named it.
+    pub(super) me: PeerInfo,
+    /// A group room's media path (the welcome's `media`); `None` in a mesh.
+    pub(super) group: Option<Group>,
     pub(super) ice_servers: Vec<RTCIceServer>,
     /// Relayed candidates only (`SessionConfig::relay_only`).
     pub(super) relay_only: bool,
@@ -291,6 +336,12 @@ pub(super) struct Backend {
 }
 
 impl Backend {
+    /// Whether this side holds a direct connection to a peer in `role`: always in a mesh; in a
+    /// group room, between a patient and a clinician or therapist only.
+    pub(super) fn meshed(&self, role: Role) -> bool {
+        self.group.is_none() || meshed(self.me.role, role)
+    }
+
     /// Whether a peer in `role` must prove its credential on each connection before anything
     /// waiting for it goes.
     pub(super) fn needs_check(&self, role: Role) -> bool {

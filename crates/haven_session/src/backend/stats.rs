@@ -44,6 +44,26 @@ impl Backend {
                 .fill(&mut out);
             all.push(out);
         }
+        // A group room's voices come through the media server, counted per publisher.
+        if let Some(group) = &self.group {
+            let counted = group.audio.lock().unwrap_or_else(|p| p.into_inner());
+            for (&id, counters) in counted.iter() {
+                let index = match all.iter().position(|s| s.peer == Some(id)) {
+                    Some(index) => index,
+                    None => {
+                        all.push(PeerStats {
+                            peer: Some(id),
+                            ..Default::default()
+                        });
+                        all.len() - 1
+                    }
+                };
+                counters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .fill(&mut all[index]);
+            }
+        }
         all
     }
 }

@@ -395,6 +395,8 @@ impl LoopbackHub {
                 }
             }
             Command::Reconnect(to) => self.reconnect(from, to),
+            // The hub is a mesh: there is no media server to reconnect to.
+            Command::ReconnectMedia => {}
             // The hub judges each credential as its connection opens and carries what the
             // ledger sends; it holds nothing back for a check (the WebRTC backend does).
             Command::TrustAnyway(_) => {}

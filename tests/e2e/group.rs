@@ -1,0 +1,242 @@
+//! A group room through the media server (Janus VideoRoom): five people, more than a mesh
+//! holds, in one network namespace with Janus on a veth address (Janus offers no loopback
+//! candidates). In order:
+//! 1. a clinician and four patients join with group invites: each hears and sees the other
+//!    four through Janus, a patient's share reaches the clinician (over their direct
+//!    connection) and never another patient, and two patients never connect directly;
+//! 2. Janus is killed while they are in the room: each says the media server was lost, and
+//!    ends normally.
+//!
+//! Needs root, `ip` and Janus (`cargo xtask deps` installs Debian's `janus`); outside CI the
+//! test says why it skips when those are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::relay::{figures, invite_with, wait_for_line};
+use crate::support::{Namespace, Reaped, heavy, run_ip};
+
+const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
+/// Janus's (and every process's) address, on a veth pair with both ends in the namespace.
+const IP: &str = "10.99.0.1";
+/// Where Debian's `janus` keeps its plugins and transports.
+const JANUS_LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
+
+/// How long each participant stays at most (Janus is killed before that).
+const STAY: &str = "20s";
+/// How long everyone is in the room together before Janus is killed: the window the voice
+/// and pose counts below are taken in.
+const TOGETHER: Duration = Duration::from_secs(6);
+
+fn prerequisites() -> Result<(), String> {
+    crate::support::need_root()?;
+    if !Path::new(JANUS_LIB)
+        .join("plugins/libjanus_videoroom.so")
+        .exists()
+        || Command::new("janus").arg("--version").output().is_err()
+    {
+        return Err("Janus is not installed (run `cargo xtask deps`)".into());
+    }
+    Ok(())
+}
+
+/// Janus's configuration: the VideoRoom plugin and the WebSocket transport on `IP` only.
+fn janus_config(dir: &Path) -> PathBuf {
+    let main = format!(
+        "general: {{\n configs_folder = \"{dir}\"\n plugins_folder = \"{JANUS_LIB}/plugins\"\n \
+         transports_folder = \"{JANUS_LIB}/transports\"\n events_folder = \"{JANUS_LIB}/events\"\n \
+         loggers_folder = \"{JANUS_LIB}/loggers\"\n debug_level = 4\n}}\n\
+         media: {{ rtp_port_range = \"20000-20400\" }}\n\
+         plugins: {{ disable = \"libjanus_audiobridge.so,libjanus_echotest.so,libjanus_duktape.so,\
+         libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,\
+         libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\" }}\n\
+         transports: {{ disable = \"libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,\
+         libjanus_pfunix.so,libjanus_rabbitmq.so\" }}\n\
+         events: {{ broadcast = false }}\nloggers: {{ disable = \"libjanus_jsonlog.so\" }}\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("janus.jcfg"), main).expect("janus.jcfg");
+    std::fs::write(dir.join("janus.plugin.videoroom.jcfg"), "general: {\n}\n")
+        .expect("videoroom config");
+    std::fs::write(
+        dir.join("janus.transport.websockets.jcfg"),
+        format!(
+            "general: {{\n json = \"compact\"\n ws = true\n ws_port = 8188\n ws_ip = \"{IP}\"\n \
+             wss = false\n}}\nadmin: {{\n admin_ws = false\n admin_wss = false\n}}\n"
+        ),
+    )
+    .expect("websockets config");
+    dir.join("janus.jcfg")
+}
+
+fn janus(ns: &Namespace, dir: &Path) -> Reaped {
+    let config = janus_config(dir);
+    let mut child = Reaped(
+        ns.command("janus")
+            .arg("-F")
+            .arg(dir)
+            .arg("-C")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("janus starts"),
+    );
+    wait_for_line(
+        child.0.stdout.take().expect("stdout"),
+        "WebSockets thread started",
+        Duration::from_secs(20),
+    )
+    .expect("Janus's WebSocket API is up");
+    child
+}
+
+/// Waits (bounded) until every log says `marker`.
+fn wait_for_logs(logs: &[PathBuf], marker: &str, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    for round in 0u32.. {
+        let missing: Vec<_> = logs
+            .iter()
+            .filter(|log| {
+                !std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .contains(marker)
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline || round > 1000 {
+            return Err(format!("{marker:?} not in {missing:?} within {within:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unreachable!()
+}
+
+#[test]
+fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and_clinician() {
+    if let Err(why) = prerequisites() {
+        heavy::skipped(&why);
+        return;
+    }
+    let ns = Namespace::create("gr").expect("a namespace");
+    let pid = std::process::id() % 100_000;
+    let (a, b) = (format!("hg{pid}a"), format!("hg{pid}b"));
+    run_ip(&[
+        "link", "add", &a, "netns", &ns.0, "type", "veth", "peer", "name", &b, "netns", &ns.0,
+    ])
+    .expect("a veth pair");
+    run_ip(&["-n", &ns.0, "addr", "add", &format!("{IP}/24"), "dev", &a]).expect("address");
+    run_ip(&["-n", &ns.0, "link", "set", &a, "up"]).expect("up");
+    run_ip(&["-n", &ns.0, "link", "set", &b, "up"]).expect("up");
+    let dir = std::env::temp_dir().join(format!("haven-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    let mut media = janus(&ns, &dir);
+    let secret = dir.join("haven.secret");
+    let mut serve = Reaped(
+        ns.command(HAVEN)
+            .args(["serve", "--listen", &format!("{IP}:8443")])
+            .arg("--secret")
+            .arg(&secret)
+            .args(["--media-server", &format!("ws://{IP}:8188")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haven serve starts"),
+    );
+    let line = wait_for_line(
+        serve.0.stdout.take().expect("stdout"),
+        "wss://",
+        Duration::from_secs(15),
+    )
+    .expect("serve prints its address");
+    let url = line[line.find("wss://").expect("an address")..]
+        .trim()
+        .to_owned();
+    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/patient-summary.json");
+    let records = records.to_str().expect("utf-8 path");
+    let group = ["--group", "6"];
+
+    let join = |name: &str, role: &str, extra: &[&str]| {
+        let log = dir.join(format!("{name}.log"));
+        let child = ns
+            .command(HAVEN)
+            .args(["join", "--headless", "--duration", STAY])
+            .args(extra)
+            .arg(invite_with(&secret, &url, "circle", role, &group))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("haven join starts");
+        (name.to_owned(), child, log)
+    };
+    let mut people = vec![join("clinician", "clinician", &[])];
+    people.push(join(
+        "sharing-patient",
+        "patient",
+        &["--share", records, "--share-with-newcomers"],
+    ));
+    for n in 2..=4 {
+        people.push(join(&format!("patient-{n}"), "patient", &[]));
+    }
+    let logs: Vec<PathBuf> = people.iter().map(|(_, _, log)| log.clone()).collect();
+    wait_for_logs(
+        &logs,
+        "publishing through the group's media server",
+        Duration::from_secs(30),
+    )
+    .expect("everyone publishes");
+    // Together for a while (the window the counts below come from), then Janus dies.
+    std::thread::sleep(TOGETHER);
+    media.0.kill().expect("kills Janus");
+    let _ = media.0.wait();
+
+    let all: Vec<(String, serde_json::Value)> = people
+        .into_iter()
+        .map(|(name, child, log)| {
+            let f = figures(&child.wait_with_output().expect("ran"), &log);
+            (name, f)
+        })
+        .collect();
+    for (name, f) in all {
+        assert_eq!(f["media_server_joined"], 1, "{name}: {f}");
+        assert_eq!(
+            f["peers_seen"], 4,
+            "{name} did not meet the other four: {f}"
+        );
+        // Four voices of 10 ms frames for about 6 s: well over 4 × 100 even on a busy machine.
+        assert!(
+            f["audio_frames_received"].as_u64() > Some(400),
+            "{name} heard too little through the media server: {f}"
+        );
+        assert!(f["poses_received"].as_u64() > Some(200), "{name}: {f}");
+        let lost = f["media_server_lost"].as_str().unwrap_or_default();
+        assert!(
+            lost.contains("media server"),
+            "{name} did not say the media server was lost: {f}"
+        );
+        let paths = f["paths"].as_array().map_or(0, Vec::len);
+        if name == "clinician" {
+            assert_eq!(paths, 4, "a direct connection to each patient: {f}");
+            assert_eq!(f["objects_received"], 1, "the patient's record: {f}");
+        } else {
+            assert_eq!(
+                paths, 1,
+                "{name}: a direct connection to the clinician only: {f}"
+            );
+            assert_eq!(f["objects_received"], 0, "{name} got another's share: {f}");
+            assert_eq!(f["refused"], 0, "{name}: {f}");
+        }
+        if name == "sharing-patient" {
+            assert_eq!(f["shares_sent"], 1, "to the clinician alone: {f}");
+            assert_eq!(f["objects_delivered"], 1, "{f}");
+            assert!(f["shares_viewed"].as_u64() >= Some(1), "{f}");
+        }
+    }
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
