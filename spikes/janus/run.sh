@@ -20,8 +20,11 @@ ip link add hjs0 netns "$ns" type veth peer name hjs1 netns "$ns"
 ip -n "$ns" addr add 10.99.0.1/24 dev hjs0
 ip -n "$ns" link set hjs0 up
 ip -n "$ns" link set hjs1 up
-cp conf/*.jcfg "$work/"
-sed "s#@CONF@#$work#" conf/janus.jcfg.in > "$work/janus.jcfg"
+conf=../../assets/janus
+lib=$(dirname "$(ls /usr/lib/*/janus/plugins/libjanus_videoroom.so)")/..
+cp "$conf/janus.plugin.videoroom.jcfg" "$work/"
+sed "s#@IP@#10.99.0.1#" "$conf/janus.transport.websockets.jcfg.in" > "$work/janus.transport.websockets.jcfg"
+sed "s#@CONF@#$work#; s#@LIB@#$lib#" "$conf/janus.jcfg.in" > "$work/janus.jcfg"
 ip netns exec "$ns" janus -F "$work" -C "$work/janus.jcfg" > "$work/janus.log" 2>&1 &
 janus_pid=$!
 for _ in $(seq 50); do

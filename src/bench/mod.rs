@@ -16,6 +16,7 @@ use serde::Serialize;
 mod chromium;
 pub(crate) mod faults;
 mod room;
+mod scale;
 mod scenes;
 mod session;
 
@@ -71,6 +72,24 @@ enum Workload {
         #[arg(long, default_value_t = 2.0)]
         object_mb: f64,
     },
+    /// A group room through the media server (Janus) at 4, 8 and 12 participants, beside a
+    /// mesh of 4 in the same run: pose latency end to end, poses and voice lost, Janus's CPU.
+    /// Runs as root (Janus in a network namespace of its own).
+    Scale {
+        /// Seconds of streaming per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Group sizes to run besides 4 (2 to 12).
+        #[arg(long, value_delimiter = ',', default_values_t = [8, 12],
+              value_parser = clap::value_parser!(u8).range(2..=12))]
+        sizes: Vec<u8>,
+        /// Inside the namespace: the media server to use (the bench runs itself with it).
+        #[arg(long, hide = true)]
+        inside: Option<String>,
+        /// Inside the namespace: Janus's process, for its CPU time.
+        #[arg(long, hide = true, requires = "inside")]
+        janus_pid: Option<u32>,
+    },
     /// Pose wire size, worst quantization error, encode+decode time (JSON as the reference).
     Pose,
     /// Signaling: connections held, memory per connection, join→welcome latency under
@@ -94,6 +113,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     match args.workload.unwrap_or(Workload::Session { poses: 600 }) {
         Workload::Session { poses } => report(&session::run(poses)?, args.json),
         Workload::Pose => report(&pose_bench(), args.json),
+        Workload::Scale {
+            seconds,
+            sizes,
+            inside: None,
+            ..
+        } => scale::run(seconds, &widen(&sizes), args.json),
+        Workload::Scale {
+            seconds,
+            sizes,
+            inside: Some(media_server),
+            janus_pid,
+        } => report(
+            &scale::inside(&media_server, janus_pid, seconds, &widen(&sizes))?,
+            args.json,
+        ),
         Workload::Faults {
             seconds,
             clean_seconds,
@@ -200,6 +234,10 @@ pub(super) fn aiortc_reference() -> Option<AiortcReference> {
             None
         }
     }
+}
+
+fn widen(sizes: &[u8]) -> Vec<usize> {
+    sizes.iter().map(|&n| usize::from(n)).collect()
 }
 
 pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {

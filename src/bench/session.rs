@@ -58,6 +58,11 @@ pub(super) struct Room {
 
 impl Room {
     pub(super) async fn start() -> anyhow::Result<Self> {
+        Self::start_with_media(None).await
+    }
+
+    /// The same, handing group rooms this media server.
+    pub(super) async fn start_with_media(media_server: Option<String>) -> anyhow::Result<Self> {
         let secret = ServerSecret::generate()?;
         let server = SignalServer::bind(ServerConfig {
             listen: "127.0.0.1:0".parse()?,
@@ -67,7 +72,7 @@ impl Room {
             ice_servers: Vec::new(),
             turn: None,
             cluster: None,
-            media_server: None,
+            media_server,
             invite_files: None,
         })
         .await?
@@ -118,6 +123,16 @@ impl Room {
 
     /// An invite to room `name` as `role` (through the relay when there is one).
     pub(super) fn invite(&self, role: Role, name: &str) -> anyhow::Result<String> {
+        self.invite_to(role, name, None)
+    }
+
+    /// An invite to room `name` as `role`, a group room of `group` people when given.
+    pub(super) fn invite_to(
+        &self,
+        role: Role,
+        name: &str,
+        group: Option<u8>,
+    ) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         Ok(issue(
             &self.secret,
@@ -133,7 +148,7 @@ impl Room {
                 uses: 1,
                 pin: Some(self.server.fingerprint.to_hex()),
                 clinic: None,
-                group: None,
+                group,
             },
             now,
         )?)

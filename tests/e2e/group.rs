@@ -20,53 +20,52 @@ use crate::support::{Namespace, Reaped, heavy, run_ip};
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
 /// Janus's (and every process's) address, on a veth pair with both ends in the namespace.
 const IP: &str = "10.99.0.1";
-/// Where Debian's `janus` keeps its plugins and transports.
-const JANUS_LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
-
 /// How long each participant stays at most (Janus is killed before that).
 const STAY: &str = "20s";
 /// How long everyone is in the room together before Janus is killed: the window the voice
 /// and pose counts below are taken in.
 const TOGETHER: Duration = Duration::from_secs(6);
 
+/// Where Janus keeps its plugins and transports (Debian's `janus`: under the machine's
+/// multiarch directory).
+fn janus_lib() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("janus"))
+        .find(|lib| lib.join("plugins/libjanus_videoroom.so").exists())
+}
+
 fn prerequisites() -> Result<(), String> {
     crate::support::need_root()?;
-    if !Path::new(JANUS_LIB)
-        .join("plugins/libjanus_videoroom.so")
-        .exists()
-        || Command::new("janus").arg("--version").output().is_err()
-    {
+    if janus_lib().is_none() || Command::new("janus").arg("--version").output().is_err() {
         return Err("Janus is not installed (run `cargo xtask deps`)".into());
     }
     Ok(())
 }
 
-/// Janus's configuration: the VideoRoom plugin and the WebSocket transport on `IP` only.
+/// Janus's configuration (`assets/janus`): the VideoRoom plugin and the WebSocket transport
+/// on `IP` only.
 fn janus_config(dir: &Path) -> PathBuf {
-    let main = format!(
-        "general: {{\n configs_folder = \"{dir}\"\n plugins_folder = \"{JANUS_LIB}/plugins\"\n \
-         transports_folder = \"{JANUS_LIB}/transports\"\n events_folder = \"{JANUS_LIB}/events\"\n \
-         loggers_folder = \"{JANUS_LIB}/loggers\"\n debug_level = 4\n}}\n\
-         media: {{ rtp_port_range = \"20000-20400\" }}\n\
-         plugins: {{ disable = \"libjanus_audiobridge.so,libjanus_echotest.so,libjanus_duktape.so,\
-         libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,\
-         libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\" }}\n\
-         transports: {{ disable = \"libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,\
-         libjanus_pfunix.so,libjanus_rabbitmq.so\" }}\n\
-         events: {{ broadcast = false }}\nloggers: {{ disable = \"libjanus_jsonlog.so\" }}\n",
-        dir = dir.display()
-    );
-    std::fs::write(dir.join("janus.jcfg"), main).expect("janus.jcfg");
-    std::fs::write(dir.join("janus.plugin.videoroom.jcfg"), "general: {\n}\n")
-        .expect("videoroom config");
-    std::fs::write(
-        dir.join("janus.transport.websockets.jcfg"),
-        format!(
-            "general: {{\n json = \"compact\"\n ws = true\n ws_port = 8188\n ws_ip = \"{IP}\"\n \
-             wss = false\n}}\nadmin: {{\n admin_ws = false\n admin_wss = false\n}}\n"
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/janus");
+    let lib = janus_lib().expect("checked by prerequisites");
+    let fill = |name: &str| {
+        std::fs::read_to_string(assets.join(name))
+            .expect("a Janus configuration in assets/janus")
+            .replace("@CONF@", &dir.display().to_string())
+            .replace("@LIB@", &lib.display().to_string())
+            .replace("@IP@", IP)
+    };
+    for (from, to) in [
+        ("janus.jcfg.in", "janus.jcfg"),
+        ("janus.plugin.videoroom.jcfg", "janus.plugin.videoroom.jcfg"),
+        (
+            "janus.transport.websockets.jcfg.in",
+            "janus.transport.websockets.jcfg",
         ),
-    )
-    .expect("websockets config");
+    ] {
+        std::fs::write(dir.join(to), fill(from)).expect("writes Janus's configuration");
+    }
     dir.join("janus.jcfg")
 }
 

@@ -118,6 +118,8 @@ fn lock(feeds: &SharedFeeds) -> std::sync::MutexGuard<'_, Feeds> {
 struct Subscriber {
     handle: u64,
     pc: Arc<RTCPeerConnection>,
+    /// Its connection's state, as it changes.
+    state: tokio::sync::watch::Receiver<RTCPeerConnectionState>,
 }
 
 fn janus_err(e: JanusError) -> String {
@@ -165,7 +167,7 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
 
     // Publishing: this side's voice track and the group channel.
     let (broke_tx, mut broke) = mpsc::unbounded_channel();
-    let pc = new_connection(&parts, broke_tx.clone()).await?;
+    let (pc, _) = new_connection(&parts, broke_tx.clone()).await?;
     let sender = pc
         .add_track(Arc::clone(&parts.audio) as Arc<dyn TrackLocal + Send + Sync>)
         .await
@@ -347,7 +349,7 @@ async fn subscribe(
         Some(sub) => sub,
         None => {
             let handle = janus.attach().await.map_err(janus_err)?;
-            let pc = new_connection(parts, broke.clone()).await?;
+            let (pc, state) = new_connection(parts, broke.clone()).await?;
             wire_subscriber(&pc, parts, feeds);
             // Janus forwards data only once this side's SCTP has sent something.
             let own = pc
@@ -365,10 +367,10 @@ async fn subscribe(
                 )
                 .await
                 .map_err(janus_err)?;
-            let sub = subscriber.insert(Subscriber { handle, pc });
+            let sub = subscriber.insert(Subscriber { handle, pc, state });
             answer(janus, feeds, sub, &offer).await?;
             debug!(took = ?started.elapsed(), publishers = new.len(), "listening to the room");
-            return Ok(());
+            return listening(parts, feeds, sub, new).await;
         }
     };
     let offer = janus
@@ -385,6 +387,34 @@ async fn subscribe(
         answer(janus, feeds, sub, &offer).await?;
     }
     debug!(took = ?started.elapsed(), publishers = new.len(), "listening to more of the room");
+    listening(parts, feeds, sub, new).await
+}
+
+/// Once the subscribing connection is up, the publishers `new` are heard: each one's peer is
+/// said connected (its voice and poses come as soon as it sends them).
+async fn listening(
+    parts: &Parts,
+    feeds: &SharedFeeds,
+    sub: &mut Subscriber,
+    new: &[u64],
+) -> Result<(), String> {
+    tokio::time::timeout(
+        OPEN_WAIT,
+        sub.state
+            .wait_for(|s| *s == RTCPeerConnectionState::Connected),
+    )
+    .await
+    .map_err(|_| "the connection from the media server did not open".to_owned())?
+    .map_err(|_| "the connection from the media server closed".to_owned())?;
+    let peers: Vec<PeerId> = {
+        let feeds = lock(feeds);
+        new.iter()
+            .filter_map(|f| feeds.peers.get(f).copied())
+            .collect()
+    };
+    for peer in peers {
+        let _ = parts.internal.send(Internal::GroupOpen(parts.run, peer));
+    }
     Ok(())
 }
 
@@ -471,6 +501,8 @@ fn wire_subscriber(pc: &Arc<RTCPeerConnection>, parts: &Parts, feeds: &SharedFee
                 debug!("a data channel from the media server that no publisher owns; ignored");
                 return;
             };
+            // Janus opened this publisher's channel to us: its poses and presence flow.
+            let _ = internal.send(Internal::GroupOpen(run, peer));
             dc.on_message(Box::new(move |message| {
                 let _ = internal.send(Internal::GroupData(run, peer, message.data));
                 Box::pin(async {})
@@ -479,10 +511,17 @@ fn wire_subscriber(pc: &Arc<RTCPeerConnection>, parts: &Parts, feeds: &SharedFee
     }));
 }
 
+/// A connection to Janus, whose breaking is said on `broke`; with its state as it changes.
 async fn new_connection(
     parts: &Parts,
     broke: mpsc::UnboundedSender<&'static str>,
-) -> Result<Arc<RTCPeerConnection>, String> {
+) -> Result<
+    (
+        Arc<RTCPeerConnection>,
+        tokio::sync::watch::Receiver<RTCPeerConnectionState>,
+    ),
+    String,
+> {
     let pc = Arc::new(
         parts
             .api
@@ -498,7 +537,9 @@ async fn new_connection(
             .await
             .map_err(|e| e.to_string())?,
     );
+    let (states, state) = tokio::sync::watch::channel(RTCPeerConnectionState::New);
     pc.on_peer_connection_state_change(Box::new(move |state| {
+        states.send_replace(state);
         let said = match state {
             RTCPeerConnectionState::Failed => Some("failed"),
             RTCPeerConnectionState::Disconnected => Some("was cut"),
@@ -509,7 +550,7 @@ async fn new_connection(
         }
         Box::pin(async {})
     }));
-    Ok(pc)
+    Ok((pc, state))
 }
 
 /// Sets this side's offer (or answer) and waits for its candidates (Janus takes them in the

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
-use haven_proto::signal::{ClientMessage, PeerId, PeerInfo};
+use haven_proto::signal::{ClientMessage, PeerId, PeerInfo, Role};
 use haven_signal::SignalClient;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span, warn};
@@ -321,6 +321,10 @@ impl Backend {
                 self.on_group_data(run, from, &bytes);
                 Vec::new()
             }
+            Internal::GroupOpen(run, from) => {
+                self.group_peer_connected(run, from);
+                Vec::new()
+            }
             Internal::GroupJoined(run) => {
                 if self.group.as_ref().is_some_and(|g| g.run == run) {
                     let _ = self.events.send(SessionEvent::MediaServerJoined);
@@ -362,23 +366,30 @@ impl Backend {
         }));
     }
 
-    /// A message through the media server: from a peer the server says is in the room, a
-    /// pose or a presence event its role may send; anything else is refused.
-    fn on_group_data(&mut self, run: u32, from: PeerId, bytes: &[u8]) {
-        let Some(group) = self.group.as_mut().filter(|g| g.run == run) else {
-            return;
-        };
+    /// `from`'s channel through the media server opened, or a message came on it: said
+    /// connected the first time, for a peer this side holds no direct connection to (whose
+    /// connection says so otherwise). Its role, if it is in the room and the run is current.
+    fn group_peer_connected(&mut self, run: u32, from: PeerId) -> Option<Role> {
+        let group = self.group.as_mut().filter(|g| g.run == run)?;
         let Some(&role) = self.roles.get(&from) else {
             debug!(peer = %from, "group data from a peer not in the room; dropped");
-            return;
+            return None;
         };
         if from == self.me.id {
-            return;
+            return None;
         }
-        // Heard from, with no direct connection to say so.
         if !state::meshed(self.me.role, role) && group.seen.insert(from) {
             let _ = self.events.send(SessionEvent::PeerConnected(from));
         }
+        Some(role)
+    }
+
+    /// A message through the media server: from a peer the server says is in the room, a
+    /// pose or a presence event its role may send; anything else is refused.
+    fn on_group_data(&mut self, run: u32, from: PeerId, bytes: &[u8]) {
+        let Some(role) = self.group_peer_connected(run, from) else {
+            return;
+        };
         let refused = |why: &str| SessionEvent::Refused {
             from,
             channel: haven_proto::channel::CONTROL,

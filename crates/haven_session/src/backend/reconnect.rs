@@ -130,6 +130,7 @@ impl Backend {
             | Internal::RelayChecked(_)
             | Internal::GroupData(..)
             | Internal::GroupJoined(_)
+            | Internal::GroupOpen(..)
             | Internal::GroupEnded(..) => Vec::new(),
         }
     }

@@ -197,6 +197,8 @@ pub(super) enum Internal {
     /// A message on a group room's channel from that peer, through the media server (the
     /// `u32` is the group task's run).
     GroupData(u32, PeerId, Bytes),
+    /// The media server opened that peer's channel to this side (that run of the task).
+    GroupOpen(u32, PeerId),
     /// That run of the group task publishes to the media server.
     GroupJoined(u32),
     /// That run of the group task ended: the session left (`None`), or why the media server
