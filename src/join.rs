@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -97,9 +98,12 @@ pub(crate) struct Args {
     /// Where what is heard (all peers mixed) goes: `speakers`, or a WAV file to write.
     #[arg(long)]
     voice_out: Option<PathBuf>,
-    /// How long to stay, e.g. 10s (default: until Ctrl-C).
+    /// How long to stay, e.g. 10s (default: until Ctrl-C, or the window is closed).
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
+    /// In the window: save a picture of it to this PNG at the end of --duration, then leave.
+    #[arg(long, requires = "duration", conflicts_with = "headless")]
+    screenshot: Option<PathBuf>,
     /// Opus frame length in ms: 10 (default) or 20.
     #[arg(long = "frame-ms", default_value = "10", value_parser = parse_frame)]
     frame: FrameDuration,
@@ -134,7 +138,7 @@ pub(crate) struct Args {
     #[arg(long, requires = "hold_seat", default_value_t = 0.0)]
     look_down: f32,
     /// Show this name over the avatar; without it the avatar is anonymous (no name, a look
-    /// drawn at random for this session).
+    /// drawn at random for this session). In a group room the other patients see it too.
     #[arg(long, conflicts_with = "anonymous")]
     name: Option<String>,
     /// With --name: the avatar's colour, as #RRGGBB.
@@ -149,6 +153,11 @@ pub(crate) struct Args {
     /// Join as an anonymous patient: no name, a random look, and a disguised voice.
     #[arg(long)]
     anonymous: bool,
+    /// A patient joining a group room (an invite made with `--group`) has read the notice
+    /// that the clinic's media server forwards, and so can hear, everyone's voice; without
+    /// it the notice is shown and the patient asked (refused where no one can answer).
+    #[arg(long)]
+    group_ok: bool,
     /// With --anonymous: send the natural voice after all.
     #[arg(long, requires = "anonymous")]
     no_disguise: bool,
@@ -194,6 +203,10 @@ struct JoinFigures {
     media_server_joined: u32,
     /// Why a group room's media server was lost, the last time it was.
     media_server_lost: Option<String>,
+    /// Peers this side heard over 100 voice packets from (the most its figures showed).
+    voices_heard: usize,
+    /// Peers whose avatar (named or anonymous) arrived.
+    avatars_seen: usize,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -263,7 +276,45 @@ fn parse_colour(s: &str) -> Result<[u8; 3], String> {
     Ok([byte(0)?, byte(2)?, byte(4)?])
 }
 
+/// What a patient is told before joining a group room.
+pub(crate) const GROUP_NOTICE: &str = "This is a group room. Everyone's voice and movements go \
+through the clinic's media server, which passes them on to the others: that server can hear \
+what is said. What you share (records, images) does not go through it: it goes straight to \
+the clinicians and therapists, never to the other patients. The others see you as an \
+anonymous figure unless you give a name (a name goes through the media server too).";
+
+/// A patient's consent to a group room's media server, before joining: given with
+/// `--group-ok`, or asked on the terminal.
+#[expect(
+    clippy::print_stderr,
+    reason = "the notice is for the person at the terminal"
+)]
+fn group_consent(args: &Args) -> anyhow::Result<()> {
+    let invite = haven_proto::invite::parse(args.invite.trim())?.invite;
+    if invite.group.is_none() || invite.role != Role::Patient {
+        return Ok(());
+    }
+    eprintln!("{GROUP_NOTICE}");
+    if args.group_ok {
+        return Ok(());
+    }
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "a group room's notice needs an answer: run again with --group-ok once the patient has read it"
+        );
+    }
+    eprint!("Join the group? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        bail!("not joined: the patient said no to the group room");
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    group_consent(&args)?;
     let network = if args.loopback_only {
         NetworkPolicy::LoopbackOnly
     } else {
@@ -273,7 +324,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut config = SessionConfig::from_invite_with(args.invite.trim(), network, &ca)?;
     config.relay_only = args.relay_only;
     if let Some(path) = &args.identity {
-        config.identity = Some(std::sync::Arc::new(
+        config.identity = Some(Arc::new(
             Identity::load(path).with_context(|| format!("--identity {}", path.display()))?,
         ));
     }
@@ -324,9 +375,60 @@ fn window(args: Args, config: SessionConfig) -> anyhow::Result<()> {
         save_for_therapist: args.save_report,
         anchors: args.anchors.clone(),
     });
+    if let Some(stay) = args.duration {
+        app.insert_resource(Stay {
+            until: stay,
+            screenshot: args.screenshot.clone(),
+            taken: Arc::default(),
+        })
+        .add_systems(bevy::app::Update, leave_when_done);
+    }
     match app.run() {
         AppExit::Success => Ok(()),
         AppExit::Error(code) => bail!("the room window ended with an error ({code})"),
+    }
+}
+
+/// The window's `--duration` (and `--screenshot`).
+#[derive(bevy::prelude::Resource)]
+struct Stay {
+    until: Duration,
+    screenshot: Option<PathBuf>,
+    /// The picture was asked for (`Some`), and saved (`Some(true)`).
+    taken: Arc<std::sync::Mutex<Option<bool>>>,
+}
+
+/// At the end of the stay: the picture when asked for (once saved, the window closes), else
+/// the window closes.
+fn leave_when_done(
+    time: bevy::prelude::Res<'_, bevy::prelude::Time<bevy::prelude::Real>>,
+    stay: bevy::prelude::Res<'_, Stay>,
+    mut commands: bevy::prelude::Commands<'_, '_>,
+) {
+    use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+    if time.elapsed() < stay.until {
+        return;
+    }
+    let Some(path) = &stay.screenshot else {
+        commands.write_message(AppExit::Success);
+        return;
+    };
+    let mut taken = stay.taken.lock().unwrap_or_else(|p| p.into_inner());
+    match *taken {
+        None => {
+            *taken = Some(false);
+            let done = Arc::clone(&stay.taken);
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(path.clone()))
+                .observe(move |_: bevy::prelude::On<'_, '_, ScreenshotCaptured>| {
+                    *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(true);
+                });
+        }
+        Some(true) => {
+            commands.write_message(AppExit::Success);
+        }
+        Some(false) => {}
     }
 }
 
@@ -422,6 +524,11 @@ async fn participate(
     let mut ticks = 0u64;
     let mut speaking = false;
     let mut paths: std::collections::BTreeMap<PeerId, String> = Default::default();
+    let mut voices: HashMap<PeerId, u64> = HashMap::new();
+    let mut avatars = std::collections::HashSet::new();
+    // A group room's media server lost: a script has no one to press F5, so it tries again
+    // a second after each loss (for as long as it stays).
+    let mut media_retry: Option<Instant> = None;
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -431,6 +538,11 @@ async fn participate(
         }
         if args.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
+        }
+        if media_retry.is_some_and(|at| Instant::now() >= at) {
+            media_retry = None;
+            info!("connecting to the group's media server again");
+            session.reconnect_media();
         }
         while let Some(event) = session.try_event() {
             match event {
@@ -462,7 +574,7 @@ async fn participate(
                         from,
                         manifest.id,
                         manifest.kind,
-                        Redacted::new(std::sync::Arc::new(data.into_inner())),
+                        Redacted::new(Arc::new(data.into_inner())),
                     );
                 }
                 SessionEvent::ObjectProgress {
@@ -482,7 +594,10 @@ async fn participate(
                     figures.media_server_joined += 1;
                 }
                 // The session logs it; the figures say it.
-                SessionEvent::MediaServerLost { why } => figures.media_server_lost = Some(why),
+                SessionEvent::MediaServerLost { why } => {
+                    figures.media_server_lost = Some(why);
+                    media_retry = Some(Instant::now() + Duration::from_secs(1));
+                }
                 SessionEvent::PeerConnected(p) => {
                     connected += 1;
                     voice.set_live(true);
@@ -548,6 +663,9 @@ async fn participate(
                         scene.on_control(from, role, &message, &mut audit);
                     }
                     match message {
+                        Control::Avatar(_) => {
+                            avatars.insert(from);
+                        }
                         Control::Viewed { object } => {
                             figures.shares_viewed += 1;
                             shares.acknowledged(from, object, true);
@@ -626,6 +744,10 @@ async fn participate(
         // Each connection's path, about once a second.
         if connected > 0 && ticks.is_multiple_of(100) {
             for stats in session.stats().await {
+                if let Some(peer) = stats.peer {
+                    let most = voices.entry(peer).or_default();
+                    *most = (*most).max(stats.audio_packets_received);
+                }
                 if let (Some(peer), Some(local), Some(remote)) =
                     (stats.peer, stats.local_path, stats.remote_path)
                 {
@@ -656,6 +778,8 @@ async fn participate(
             figures.poses_sent += 1;
         }
     }
+    figures.voices_heard = voices.values().filter(|&&n| n > 100).count();
+    figures.avatars_seen = avatars.len();
     figures.paths = paths
         .into_iter()
         .map(|(peer, path)| format!("peer {peer}: {path}"))
@@ -710,7 +834,7 @@ fn apply_share_effects(
                     kind,
                     data,
                 } => {
-                    session.send_object(to, object, kind, std::sync::Arc::clone(data.expose()));
+                    session.send_object(to, object, kind, Arc::clone(data.expose()));
                     figures.shares_sent += 1;
                 }
                 Effect::CancelObject { to, object } => session.cancel_object(to, object),

@@ -849,3 +849,64 @@ fn the_scene_sound_plays_for_the_patient_and_the_safe_room_silences_it() {
         tail.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0)
     );
 }
+
+/// A patient is told, before joining a group room, that the clinic's media server hears the
+/// voices it forwards; without an answer (no terminal, no `--group-ok`) the join stops there,
+/// before any connection. A clinician's join is not asked; a group of 13 is refused.
+#[test]
+fn a_patient_is_told_of_the_media_server_before_joining_a_group_room() {
+    let dir = temp_dir("group");
+    std::fs::write(dir.join("haven.secret"), "07".repeat(32)).expect("secret");
+    let invite = |role: &str, group: &str| {
+        Command::new(HAVEN)
+            .current_dir(&dir)
+            .args(["invite", "--secret", "haven.secret", "--server"])
+            // Nothing listens there: a join that got past the notice would fail to connect.
+            .args(["wss://127.0.0.1:9", "--room", "circle", "--role", role])
+            .args(["--group", group])
+            .output()
+            .expect("haven invite runs")
+    };
+    assert!(
+        !invite("patient", "13").status.success(),
+        "a group is 2 to 12"
+    );
+    let made = invite("patient", "8");
+    assert!(made.status.success());
+    let token = String::from_utf8_lossy(&made.stdout)
+        .lines()
+        .last()
+        .expect("an invite")
+        .trim()
+        .to_owned();
+    assert_eq!(parse(&token).expect("an invite").invite.group, Some(8));
+    let join = |token: &str, extra: &[&str]| {
+        Command::new(HAVEN)
+            .args(["join", "--headless", "--duration", "1s"])
+            .args(extra)
+            .arg(token)
+            .stdin(Stdio::null())
+            .output()
+            .expect("haven join runs")
+    };
+    let out = join(&token, &[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "joined without an answer: {said}");
+    assert!(
+        said.contains("media server") && said.contains("can hear") && said.contains("--group-ok"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("connecting") && !said.contains("joining:"),
+        "{said}"
+    );
+    // With the answer given, it goes on to join (and fails only for want of a server).
+    let out = join(&token, &["--group-ok"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("can hear") && !said.contains("--group-ok"),
+        "{said}"
+    );
+    assert!(said.contains("joining"), "it tried the server: {said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

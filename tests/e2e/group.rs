@@ -4,8 +4,8 @@
 //! 1. a clinician and four patients join with group invites: each hears and sees the other
 //!    four through Janus, a patient's share reaches the clinician (over their direct
 //!    connection) and never another patient, and two patients never connect directly;
-//! 2. Janus is killed while they are in the room: each says the media server was lost, and
-//!    ends normally.
+//! 2. Janus is killed while they are in the room: each says the media server was lost;
+//! 3. Janus is started again: each (a script tries again every second) publishes again.
 //!
 //! Needs root, `ip` and Janus (`cargo xtask deps` installs Debian's `janus`); outside CI the
 //! test says why it skips when those are missing.
@@ -21,7 +21,7 @@ const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
 /// Janus's (and every process's) address, on a veth pair with both ends in the namespace.
 const IP: &str = "10.99.0.1";
 /// How long each participant stays at most (Janus is killed before that).
-const STAY: &str = "20s";
+const STAY: &str = "24s";
 /// How long everyone is in the room together before Janus is killed: the window the voice
 /// and pose counts below are taken in.
 const TOGETHER: Duration = Duration::from_secs(6);
@@ -165,6 +165,11 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
         let child = ns
             .command(HAVEN)
             .args(["join", "--headless", "--duration", STAY])
+            .args(if role == "patient" {
+                &["--group-ok"][..]
+            } else {
+                &[]
+            })
             .args(extra)
             .arg(invite_with(&secret, &url, "circle", role, &group))
             .stdout(Stdio::piped())
@@ -193,6 +198,16 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
     std::thread::sleep(TOGETHER);
     media.0.kill().expect("kills Janus");
     let _ = media.0.wait();
+    wait_for_logs(&logs, "the media server was lost", Duration::from_secs(10))
+        .expect("everyone says so");
+    // Back: each session joins it again (the first one there makes the VideoRoom again).
+    let _media = janus(&ns, &dir);
+    wait_for_logs(
+        &logs,
+        "connecting to the group's media server again",
+        Duration::from_secs(10),
+    )
+    .expect("everyone tries again");
 
     let all: Vec<(String, serde_json::Value)> = people
         .into_iter()
@@ -202,17 +217,23 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
         })
         .collect();
     for (name, f) in all {
-        assert_eq!(f["media_server_joined"], 1, "{name}: {f}");
+        assert_eq!(
+            f["media_server_joined"], 2,
+            "{name} did not publish again once Janus was back: {f}"
+        );
         assert_eq!(
             f["peers_seen"], 4,
             "{name} did not meet the other four: {f}"
         );
-        // Four voices of 10 ms frames for about 6 s: well over 4 × 100 even on a busy machine.
-        assert!(
-            f["audio_frames_received"].as_u64() > Some(400),
-            "{name} heard too little through the media server: {f}"
+        // Each of the four others, over 100 voice packets (1 s of 10 ms frames; about 600
+        // each in the 6 s together), and their avatars: presence reaches even those who
+        // subscribed after it was first sent.
+        assert_eq!(
+            f["voices_heard"], 4,
+            "{name} did not hear each of the others: {f}"
         );
-        assert!(f["poses_received"].as_u64() > Some(200), "{name}: {f}");
+        assert_eq!(f["avatars_seen"], 4, "{name} did not see each avatar: {f}");
+        assert!(f["poses_received"].as_u64() > Some(400), "{name}: {f}");
         let lost = f["media_server_lost"].as_str().unwrap_or_default();
         assert!(
             lost.contains("media server"),

@@ -38,6 +38,8 @@ const MAX_HELD_EVENTS: usize = 1024;
 
 /// Janus's error code for "a room with that number exists".
 pub const ROOM_EXISTS: i64 = 427;
+/// Janus's error code for "no such feed" (a publisher that left as it was asked for).
+pub const NO_SUCH_FEED: i64 = 428;
 
 /// What went wrong talking to Janus.
 #[derive(Debug, Error)]
@@ -87,9 +89,17 @@ impl std::fmt::Debug for Janus {
 }
 
 impl Janus {
-    /// Connects to `url` and creates a session. `wss://` is checked against the system's
-    /// certificate authorities.
+    /// Connects to `url` and creates a session, within [`ANSWER_WAIT`] for each step.
+    /// `wss://` is checked against the system's certificate authorities.
     pub async fn connect(url: &str) -> Result<Self, JanusError> {
+        tokio::time::timeout(ANSWER_WAIT, Self::open(url))
+            .await
+            .map_err(|_| JanusError::Timeout("the connection"))??
+            .session()
+            .await
+    }
+
+    async fn open(url: &str) -> Result<Self, JanusError> {
         let mut request = url
             .into_client_request()
             .map_err(|_| JanusError::BadUrl(url.to_owned()))?;
@@ -143,18 +153,22 @@ impl Janus {
                 .map_err(|e| connect(&e))?;
             pump(ws)
         };
-        let mut janus = Self {
+        Ok(Self {
             out,
             inbox,
             held: VecDeque::new(),
             session: 0,
             next_transaction: 1,
-        };
-        let created = janus.call("a session", json!({"janus": "create"})).await?;
-        janus.session = created["data"]["id"]
+        })
+    }
+
+    /// Creates the Janus session (a `call`, so bounded by [`ANSWER_WAIT`]).
+    async fn session(mut self) -> Result<Self, JanusError> {
+        let created = self.call("a session", json!({"janus": "create"})).await?;
+        self.session = created["data"]["id"]
             .as_u64()
             .ok_or(JanusError::Protocol("a session"))?;
-        Ok(janus)
+        Ok(self)
     }
 
     /// Sends `request` (its transaction and session filled in) and waits for its answer: the

@@ -70,21 +70,23 @@ pub struct GroupRoom {
     pub size: u8,
     /// The media server's room number.
     pub number: u64,
-    /// What joining it there takes.
-    pub pin: String,
+    /// What joining it there takes; never logged.
+    pub pin: haven_proto::Redacted<String>,
 }
 
 impl GroupRoom {
-    fn draw(size: u8) -> Self {
+    /// A fresh number and pin; `None` without randomness (no room is better than a
+    /// guessable one).
+    fn draw(size: u8) -> Option<Self> {
         let mut bytes = [0u8; 24];
-        let _ = getrandom::fill(&mut bytes);
+        getrandom::fill(&mut bytes).ok()?;
         let (number, pin) = bytes.split_at(8);
-        Self {
+        Some(Self {
             size,
             // Janus keeps room numbers as JSON numbers: below 2^53, so JavaScript reads them.
-            number: u64::from_le_bytes(number.try_into().unwrap_or_default()) >> 11,
-            pin: pin.iter().map(|b| format!("{b:02x}")).collect(),
-        }
+            number: u64::from_le_bytes(number.try_into().ok()?) >> 11,
+            pin: haven_proto::Redacted::new(pin.iter().map(|b| format!("{b:02x}")).collect()),
+        })
     }
 }
 
@@ -228,12 +230,18 @@ impl Rooms {
             return Err(ErrorCode::BadToken);
         }
         let room = self.rooms.entry(invite.room.clone()).or_default();
-        // The invite that opens a room decides whether it is a group room.
-        if room.is_empty()
-            && let Some(size) = invite.group
-        {
-            self.groups
-                .insert(invite.room.clone(), GroupRoom::draw(size));
+        // The invite that opens a room decides whether it is a group room; every later one
+        // must say the same (a patient is told of the media server by their own invite).
+        if room.is_empty() {
+            if let Some(size) = invite.group {
+                let Some(drawn) = GroupRoom::draw(size) else {
+                    self.rooms.remove(&invite.room);
+                    return Err(ErrorCode::Unavailable);
+                };
+                self.groups.insert(invite.room.clone(), drawn);
+            }
+        } else if self.groups.contains_key(&invite.room) != invite.group.is_some() {
+            return Err(ErrorCode::BadToken);
         }
         let capacity = self
             .groups
@@ -400,11 +408,17 @@ mod tests {
         let drawn = rooms.group_of(&"g".parse().expect("room")).cloned();
         let drawn = drawn.expect("a group room");
         assert_eq!(drawn.size, 6);
-        assert!(drawn.number < 1 << 53 && drawn.pin.len() == 32);
-        // Any invite to the room joins it as the group it is, up to its size.
+        assert!(drawn.number < 1 << 53 && drawn.pin.expose().len() == 32);
+        // An invite that does not say the room is a group is refused (its holder was not
+        // told of the media server); group invites join it as the group it is, up to its
+        // size, whatever size they say.
+        assert_eq!(
+            rooms.join(&invite("g", Role::Patient, "plain", 1), 0),
+            Err(ErrorCode::BadToken)
+        );
         for i in 1..6 {
             rooms
-                .join(&invite("g", Role::Patient, &format!("n{i}"), 1), 0)
+                .join(&group(&format!("n{i}"), 12), 0)
                 .expect("room in the group");
         }
         assert_eq!(
@@ -412,7 +426,7 @@ mod tests {
             Err(ErrorCode::RoomFull),
             "the opener's size holds"
         );
-        // A mesh room stays a mesh whatever a later invite says.
+        // A mesh room stays a mesh: a group invite to it is refused.
         let to_mesh = |nonce: &str| Invite {
             room: "m".parse().expect("room"),
             ..group(nonce, 12)
@@ -420,13 +434,8 @@ mod tests {
         rooms
             .join(&invite("m", Role::Patient, "m0", 1), 0)
             .expect("mesh");
-        for i in 1..4 {
-            rooms
-                .join(&to_mesh(&format!("m{i}")), 0)
-                .expect("room in the mesh");
-        }
+        assert_eq!(rooms.join(&to_mesh("m1"), 0), Err(ErrorCode::BadToken));
         assert!(rooms.group_of(&"m".parse().expect("room")).is_none());
-        assert_eq!(rooms.join(&to_mesh("m4"), 0), Err(ErrorCode::RoomFull));
         // Empty, the group is forgotten: the next opener draws a new room and pin.
         let g: RoomId = "g".parse().expect("room");
         let members: Vec<_> = rooms
@@ -441,7 +450,10 @@ mod tests {
         }
         assert!(rooms.group_of(&g).is_none());
         rooms.join(&group("n7", 3), 0).expect("opens again");
-        assert_ne!(rooms.group_of(&g).map(|r| r.pin.clone()), Some(drawn.pin));
+        assert_ne!(
+            rooms.group_of(&g).map(|r| r.pin.expose().clone()),
+            Some(drawn.pin.expose().clone())
+        );
     }
 
     #[test]

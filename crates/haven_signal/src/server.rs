@@ -919,7 +919,7 @@ impl Connection {
             .map(|(server, group)| GroupMedia {
                 server: server.clone(),
                 room: group.number,
-                pin: haven_proto::Redacted::new(group.pin.clone()),
+                pin: group.pin.clone(),
                 size: group.size,
             });
         ServerMessage::Welcome {

@@ -53,6 +53,9 @@ use crate::queue::EventSender;
 pub(super) const POSE: u8 = 1;
 /// A presence room event ([`group_public`]).
 pub(super) const CONTROL: u8 = 2;
+/// "I now hear this peer" (its id, 8 bytes big-endian): the peer named sends its presence
+/// again, which the sender could not have heard before it subscribed.
+pub(super) const HEARS: u8 = 3;
 /// The longest the task waits for a connection to Janus to open its data channel.
 const OPEN_WAIT: Duration = Duration::from_secs(10);
 
@@ -117,9 +120,38 @@ fn lock(feeds: &SharedFeeds) -> std::sync::MutexGuard<'_, Feeds> {
 /// The subscribing connection and its handle.
 struct Subscriber {
     handle: u64,
-    pc: Arc<RTCPeerConnection>,
+    pc: Closing,
     /// Its connection's state, as it changes.
     state: tokio::sync::watch::Receiver<RTCPeerConnectionState>,
+}
+
+/// A connection to Janus, closed when dropped (on every way out of the task).
+struct Closing(Arc<RTCPeerConnection>);
+
+impl std::ops::Deref for Closing {
+    type Target = Arc<RTCPeerConnection>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let pc = Arc::clone(&self.0);
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+        });
+    }
+}
+
+/// What Janus's events ask of the task next.
+#[derive(Default)]
+struct Next {
+    /// Publishers to subscribe to.
+    subscribe: Vec<u64>,
+    /// The subscribing connection must be made again (Janus gave a stream another owner).
+    resubscribe: bool,
 }
 
 fn janus_err(e: JanusError) -> String {
@@ -133,11 +165,16 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
     // The room exists once anyone opened it; every peer asks, the first one opens it.
     let admin = janus.attach().await.map_err(janus_err)?;
     let pin = media.pin.expose().clone();
+    // The room's secret (what editing, recording, forwarding or destroying it takes) is
+    // drawn here and forgotten: no participant, this one included, can do any of that.
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|e| format!("no randomness for the room: {e}"))?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     match janus
         .message(
             "opening the room",
             admin,
-            json!({"request": "create", "room": media.room, "pin": pin, "secret": pin,
+            json!({"request": "create", "room": media.room, "pin": pin, "secret": secret,
                    "is_private": true, "publishers": media.size, "audiocodec": "opus",
                    "notify_joining": false, "permanent": false}),
             None,
@@ -163,11 +200,15 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
         .await
         .map_err(janus_err)?;
     let feeds: SharedFeeds = Arc::default();
-    let mut wanted = learn_publishers(&feeds, &joined["plugindata"]["data"]["publishers"]);
+    let mut wanted = learn_publishers(
+        &feeds,
+        &joined["plugindata"]["data"]["publishers"],
+        parts.me,
+    );
 
     // Publishing: this side's voice track and the group channel.
     let (broke_tx, mut broke) = mpsc::unbounded_channel();
-    let (pc, _) = new_connection(&parts, broke_tx.clone()).await?;
+    let pc = Closing(new_connection(&parts, broke_tx.clone()).await?.0);
     let sender = pc
         .add_track(Arc::clone(&parts.audio) as Arc<dyn TrackLocal + Send + Sync>)
         .await
@@ -225,7 +266,7 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
     let ended = loop {
         if !wanted.is_empty() {
             let feeds_now = std::mem::take(&mut wanted);
-            if let Err(e) = subscribe(
+            match subscribe(
                 &mut janus,
                 &parts,
                 &feeds,
@@ -235,7 +276,11 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
             )
             .await
             {
-                break Err(e);
+                Ok(next) if next.resubscribe => {
+                    wanted = resubscribe(&mut janus, &feeds, &mut subscriber).await;
+                }
+                Ok(_) => {}
+                Err(e) => break Err(e),
             }
         }
         tokio::select! {
@@ -250,8 +295,11 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
             },
             event = janus.next_event() => match event {
                 Some(event) => {
-                    match on_event(&mut janus, &feeds, publisher, subscriber.as_ref(), event).await {
-                        Ok(more) => wanted.extend(more),
+                    match on_event(&mut janus, &parts, &feeds, publisher, subscriber.as_ref(), parts.me, event).await {
+                        Ok(next) if next.resubscribe => {
+                            wanted = resubscribe(&mut janus, &feeds, &mut subscriber).await;
+                        }
+                        Ok(next) => wanted.extend(next.subscribe),
                         Err(e) => break Err(e),
                     }
                 }
@@ -268,16 +316,35 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
         }
     };
     janus.destroy();
-    let _ = pc.close().await;
-    if let Some(sub) = subscriber {
-        let _ = sub.pc.close().await;
-    }
+    drop((pc, subscriber));
     ended
 }
 
+/// Drops the subscribing connection (Janus is told), and returns every publisher known, to
+/// subscribe to again on a new one.
+async fn resubscribe(
+    janus: &mut Janus,
+    feeds: &SharedFeeds,
+    subscriber: &mut Option<Subscriber>,
+) -> Vec<u64> {
+    if let Some(sub) = subscriber.take() {
+        debug!("a stream changed owner: listening to the room on a new connection");
+        let _ = janus
+            .call(
+                "leaving the subscription",
+                json!({"janus": "detach", "handle_id": sub.handle}),
+            )
+            .await;
+    }
+    let mut feeds = lock(feeds);
+    feeds.mids.clear();
+    feeds.peers.keys().copied().collect()
+}
+
 /// Publishers Janus listed: remembered by id with the peer their display names; returns the
-/// ones to subscribe to.
-fn learn_publishers(feeds: &SharedFeeds, listed: &Value) -> Vec<u64> {
+/// ones to subscribe to. This side's own id is skipped (a publisher of an earlier run Janus
+/// has not dropped yet), and a peer listed again under a new id is known by the new one.
+fn learn_publishers(feeds: &SharedFeeds, listed: &Value, me: PeerId) -> Vec<u64> {
     let mut new = Vec::new();
     let mut feeds = lock(feeds);
     for publisher in listed.as_array().into_iter().flatten() {
@@ -291,7 +358,13 @@ fn learn_publishers(feeds: &SharedFeeds, listed: &Value) -> Vec<u64> {
             debug!("a publisher without a peer id for display; not subscribed to");
             continue;
         };
+        if peer == me {
+            continue;
+        }
         if feeds.peers.insert(id, peer).is_none() {
+            feeds
+                .peers
+                .retain(|&other, &mut p| p != peer || other == id);
             new.push(id);
         }
     }
@@ -301,40 +374,86 @@ fn learn_publishers(feeds: &SharedFeeds, listed: &Value) -> Vec<u64> {
 /// Acts on something Janus sent on its own; returns publishers to subscribe to.
 async fn on_event(
     janus: &mut Janus,
+    parts: &Parts,
     feeds: &SharedFeeds,
     publisher: u64,
     subscriber: Option<&Subscriber>,
+    me: PeerId,
     event: Value,
-) -> Result<Vec<u64>, String> {
+) -> Result<Next, String> {
     let sender = event["sender"].as_u64();
+    let listening = subscriber.is_some_and(|s| Some(s.handle) == sender);
     match event["janus"].as_str() {
         Some("hangup") if sender == Some(publisher) => {
             return Err("the media server hung up this side's voice".to_owned());
         }
-        Some("detached") => return Err("the media server dropped this side".to_owned()),
+        // The subscribing connection alone: made again.
+        Some("hangup" | "detached") if listening => {
+            return Ok(Next {
+                resubscribe: true,
+                ..Next::default()
+            });
+        }
+        Some("detached") if sender == Some(publisher) => {
+            return Err("the media server dropped this side".to_owned());
+        }
+        Some("timeout") => return Err("the media server timed this side out".to_owned()),
         Some("event") => {}
-        _ => return Ok(Vec::new()),
+        _ => return Ok(Next::default()),
     }
     let data = &event["plugindata"]["data"];
     if sender == Some(publisher) {
         if data.get("publishers").is_some() {
-            return Ok(learn_publishers(feeds, &data["publishers"]));
+            return Ok(Next {
+                subscribe: learn_publishers(feeds, &data["publishers"], me),
+                ..Next::default()
+            });
         }
         if let Some(gone) = data["unpublished"].as_u64().or(data["leaving"].as_u64()) {
             lock(feeds).peers.remove(&gone);
         }
-        return Ok(Vec::new());
+        return Ok(Next::default());
     }
-    if let Some(sub) = subscriber.filter(|s| Some(s.handle) == sender)
+    if let Some(sub) = subscriber.filter(|_| listening)
         && event.get("jsep").is_some()
     {
-        answer(janus, feeds, sub, &event).await?;
+        return Ok(Next {
+            resubscribe: answer(janus, parts, feeds, sub, &event).await?,
+            ..Next::default()
+        });
     }
-    Ok(Vec::new())
+    Ok(Next::default())
+}
+
+/// Why a subscription was not made.
+enum Refusal {
+    /// A publisher asked for has left (Janus's 428).
+    NoSuchFeed,
+    /// Anything else: the task ends.
+    Other(String),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Self::Other(why)
+    }
+}
+
+impl From<JanusError> for Refusal {
+    fn from(e: JanusError) -> Self {
+        match e {
+            JanusError::Refused {
+                code: janus::NO_SUCH_FEED,
+                ..
+            } => Self::NoSuchFeed,
+            e => Self::Other(e.to_string()),
+        }
+    }
 }
 
 /// Subscribes to `new` publishers: the subscribing connection is made with the first, and
-/// renegotiated for each later one.
+/// renegotiated for each later one. If one of them left meanwhile (Janus refuses the whole
+/// request), they are asked for one by one, and the one that left is forgotten.
 async fn subscribe(
     janus: &mut Janus,
     parts: &Parts,
@@ -342,14 +461,44 @@ async fn subscribe(
     subscriber: &mut Option<Subscriber>,
     new: &[u64],
     broke: &mpsc::UnboundedSender<&'static str>,
-) -> Result<(), String> {
+) -> Result<Next, String> {
+    let mut next = Next::default();
+    match subscribe_to(janus, parts, feeds, subscriber, new, broke).await {
+        Ok(resubscribe) => next.resubscribe = resubscribe,
+        Err(Refusal::Other(why)) => return Err(why),
+        Err(Refusal::NoSuchFeed) => {
+            for &feed in new {
+                match subscribe_to(janus, parts, feeds, subscriber, &[feed], broke).await {
+                    Ok(resubscribe) => next.resubscribe |= resubscribe,
+                    Err(Refusal::NoSuchFeed) => {
+                        debug!("a publisher left as it was subscribed to");
+                        lock(feeds).peers.remove(&feed);
+                    }
+                    Err(Refusal::Other(why)) => return Err(why),
+                }
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// One subscription request; whether the subscribing connection must be made again.
+async fn subscribe_to(
+    janus: &mut Janus,
+    parts: &Parts,
+    feeds: &SharedFeeds,
+    subscriber: &mut Option<Subscriber>,
+    new: &[u64],
+    broke: &mpsc::UnboundedSender<&'static str>,
+) -> Result<bool, Refusal> {
     let streams: Vec<Value> = new.iter().map(|feed| json!({"feed": feed})).collect();
     let started = Instant::now();
     let sub = match subscriber {
         Some(sub) => sub,
         None => {
-            let handle = janus.attach().await.map_err(janus_err)?;
+            let handle = janus.attach().await?;
             let (pc, state) = new_connection(parts, broke.clone()).await?;
+            let pc = Closing(pc);
             wire_subscriber(&pc, parts, feeds);
             // Janus forwards data only once this side's SCTP has sent something.
             let own = pc
@@ -365,12 +514,11 @@ async fn subscribe(
                            "pin": parts.media.pin.expose(), "streams": streams}),
                     None,
                 )
-                .await
-                .map_err(janus_err)?;
+                .await?;
             let sub = subscriber.insert(Subscriber { handle, pc, state });
-            answer(janus, feeds, sub, &offer).await?;
+            answer(janus, parts, feeds, sub, &offer).await?;
             debug!(took = ?started.elapsed(), publishers = new.len(), "listening to the room");
-            return listening(parts, feeds, sub, new).await;
+            return Ok(false);
         }
     };
     let offer = janus
@@ -380,52 +528,28 @@ async fn subscribe(
             json!({"request": "subscribe", "streams": streams}),
             None,
         )
-        .await
-        .map_err(janus_err)?;
+        .await?;
+    debug!(took = ?started.elapsed(), publishers = new.len(), "listening to more of the room");
     // The offer comes with the answer, or as an event of its own (taken by `on_event`).
     if offer.get("jsep").is_some() {
-        answer(janus, feeds, sub, &offer).await?;
+        return Ok(answer(janus, parts, feeds, sub, &offer).await?);
     }
-    debug!(took = ?started.elapsed(), publishers = new.len(), "listening to more of the room");
-    listening(parts, feeds, sub, new).await
-}
-
-/// Once the subscribing connection is up, the publishers `new` are heard: each one's peer is
-/// said connected (its voice and poses come as soon as it sends them).
-async fn listening(
-    parts: &Parts,
-    feeds: &SharedFeeds,
-    sub: &mut Subscriber,
-    new: &[u64],
-) -> Result<(), String> {
-    tokio::time::timeout(
-        OPEN_WAIT,
-        sub.state
-            .wait_for(|s| *s == RTCPeerConnectionState::Connected),
-    )
-    .await
-    .map_err(|_| "the connection from the media server did not open".to_owned())?
-    .map_err(|_| "the connection from the media server closed".to_owned())?;
-    let peers: Vec<PeerId> = {
-        let feeds = lock(feeds);
-        new.iter()
-            .filter_map(|f| feeds.peers.get(f).copied())
-            .collect()
-    };
-    for peer in peers {
-        let _ = parts.internal.send(Internal::GroupOpen(parts.run, peer));
-    }
-    Ok(())
+    Ok(false)
 }
 
 /// Answers Janus's offer for the subscribing connection (the first, or a renegotiation),
-/// after noting which peer each stream is.
+/// after noting which peer each stream is; once the connection is up, each peer newly heard
+/// is said (`GroupOpen`). True when Janus gave a stream already heard to another peer: a
+/// track webrtc-rs took stays bound to its first sender, so the connection must be made
+/// again (nothing is answered).
 async fn answer(
     janus: &mut Janus,
+    parts: &Parts,
     feeds: &SharedFeeds,
     sub: &Subscriber,
     offer: &Value,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let mut heard = Vec::new();
     {
         let mut feeds = lock(feeds);
         for stream in offer["plugindata"]["data"]["streams"]
@@ -437,7 +561,11 @@ async fn answer(
                 .as_u64()
                 .and_then(|feed| feeds.peers.get(&feed).copied());
             if let (Some(mid), Some(peer)) = (stream["mid"].as_str(), peer) {
-                feeds.mids.insert(mid.to_owned(), peer);
+                match feeds.mids.insert(mid.to_owned(), peer) {
+                    None => heard.push(peer),
+                    Some(before) if before == peer => {}
+                    Some(_) => return Ok(true),
+                }
             }
         }
     }
@@ -460,7 +588,21 @@ async fn answer(
         )
         .await
         .map_err(janus_err)?;
-    Ok(())
+    tokio::time::timeout(
+        OPEN_WAIT,
+        sub.state
+            .clone()
+            .wait_for(|s| *s == RTCPeerConnectionState::Connected),
+    )
+    .await
+    .map_err(|_| "the connection from the media server did not open".to_owned())?
+    .map_err(|_| "the connection from the media server closed".to_owned())?;
+    heard.sort_unstable();
+    heard.dedup();
+    for peer in heard {
+        let _ = parts.internal.send(Internal::GroupOpen(parts.run, peer));
+    }
+    Ok(false)
 }
 
 /// The subscribing connection's voices (by mid) and data channels (by publisher id) go to
@@ -540,9 +682,9 @@ async fn new_connection(
     let (states, state) = tokio::sync::watch::channel(RTCPeerConnectionState::New);
     pc.on_peer_connection_state_change(Box::new(move |state| {
         states.send_replace(state);
+        // Disconnected may come back by itself (ICE keeps checking); failed does not.
         let said = match state {
             RTCPeerConnectionState::Failed => Some("failed"),
-            RTCPeerConnectionState::Disconnected => Some("was cut"),
             _ => None,
         };
         if let Some(said) = said {
@@ -608,9 +750,15 @@ mod tests {
         let feeds = SharedFeeds::default();
         let listed = json!([{"id": 71, "display": "5"}, {"id": 72, "display": "Mallory"},
                             {"id": 73}, {"display": "6"}]);
-        assert_eq!(learn_publishers(&feeds, &listed), vec![71]);
+        assert_eq!(learn_publishers(&feeds, &listed, PeerId(9)), vec![71]);
         assert_eq!(lock(&feeds).peers.get(&71), Some(&PeerId(5)));
         // Listed again (Janus repeats itself): not subscribed to twice.
-        assert!(learn_publishers(&feeds, &listed).is_empty());
+        assert!(learn_publishers(&feeds, &listed, PeerId(9)).is_empty());
+        // This side's own earlier publisher is never listened to; a peer listed again under
+        // a new id (it published again) is known by the new one alone.
+        let again = json!([{"id": 80, "display": "9"}, {"id": 81, "display": "5"}]);
+        assert_eq!(learn_publishers(&feeds, &again, PeerId(9)), vec![81]);
+        assert_eq!(lock(&feeds).peers.len(), 1);
+        assert_eq!(lock(&feeds).peers.get(&81), Some(&PeerId(5)));
     }
 }

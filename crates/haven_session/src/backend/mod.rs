@@ -95,6 +95,17 @@ async fn session(
     let (client, welcome) = SignalClient::join(&config.server_url, &config.tls, &config.token)
         .await
         .map_err(|e| format!("joining: {e}"))?;
+    // A media server this invite did not announce would hear voices no one agreed to send it.
+    if welcome.media.is_some() != config.group {
+        let _ = client;
+        return Err(if config.group {
+            "the invite is for a group room, but the server names no media server for it".to_owned()
+        } else {
+            "the server named a media server for a consult whose invite is not for a group room: \
+             not joined (voices would go through a server no one agreed to)"
+                .to_owned()
+        });
+    }
     let mut link = Link::new(client, &welcome, &config.server_url, &config.tls);
     let me = PeerInfo {
         id: welcome.peer_id,
@@ -322,7 +333,11 @@ impl Backend {
                 Vec::new()
             }
             Internal::GroupOpen(run, from) => {
-                self.group_peer_connected(run, from);
+                // Everyone is told this side now hears `from`: `from` sends its presence
+                // again (what it sent before this side subscribed never came).
+                if self.group_peer_connected(run, from).is_some() {
+                    self.to_group(group::HEARS, &from.0.to_be_bytes());
+                }
                 Vec::new()
             }
             Internal::GroupJoined(run) => {
@@ -351,6 +366,8 @@ impl Backend {
             return;
         };
         group.run = group.run.wrapping_add(1);
+        // Counters of an earlier run's streams would mix two RTP clocks.
+        group.audio = Arc::default();
         group.out = Some(group::start(group::Parts {
             media: group.media.clone(),
             me: self.me.id,
@@ -364,6 +381,31 @@ impl Backend {
             internal: self.internal.clone(),
             counters: Arc::clone(&group.audio),
         }));
+    }
+
+    /// Keeps the latest presence event of its kind, to send again to whoever starts hearing
+    /// this side.
+    fn remember_presence(&mut self, bytes: &[u8]) {
+        let (Some(group), Ok(message)) = (self.group.as_mut(), haven_proto::control::decode(bytes))
+        else {
+            return;
+        };
+        let kind = message.kind();
+        let bytes = Bytes::copy_from_slice(bytes);
+        match group.presence.iter_mut().find(|(k, _)| *k == kind) {
+            Some(kept) => kept.1 = bytes,
+            None => group.presence.push((kind, bytes)),
+        }
+    }
+
+    /// Sends this side's presence again through the media server.
+    fn send_presence_again(&self) {
+        let Some(group) = &self.group else {
+            return;
+        };
+        for (_, bytes) in &group.presence {
+            self.to_group(group::CONTROL, bytes);
+        }
     }
 
     /// `from`'s channel through the media server opened, or a message came on it: said
@@ -397,6 +439,12 @@ impl Backend {
             forbidden: None,
         };
         let event = match bytes.split_first() {
+            Some((&group::HEARS, heard)) => {
+                if heard == self.me.id.0.to_be_bytes() {
+                    self.send_presence_again();
+                }
+                return;
+            }
             Some((&group::POSE, pose)) => crate::receive::pose_event(from, pose),
             Some((&group::CONTROL, message)) => {
                 match crate::receive::control_event(from, role, message) {
@@ -422,6 +470,7 @@ impl Backend {
                         .is_ok_and(|m| group::group_public(&m)) =>
             {
                 self.to_group(group::CONTROL, &bytes);
+                self.remember_presence(&bytes);
             }
             Command::ReconnectMedia => self.start_group(),
             Command::Pose(bytes) => {

@@ -169,6 +169,12 @@ impl Backend {
         offerer: bool,
     ) -> Result<Option<String>, webrtc::Error> {
         let id = info.id;
+        // In a group room two patients (or two clinicians) never connect directly, whoever
+        // asks (a newcomer, a resume that re-seats this side, an offer).
+        if !self.meshed(info.role) {
+            warn!(peer = %id, "no direct connection to this peer in a group room");
+            return Ok(None);
+        }
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let replaced = self.peers.remove(&id);
@@ -369,6 +375,15 @@ impl Backend {
     /// period): its connection closes, what was on its way to or from it is dropped.
     pub(super) async fn peer_left(&mut self, id: PeerId) {
         self.roles.remove(&id);
+        if let Some(group) = self.group.as_mut() {
+            // If it comes back (the same id, after a resume) it is said connected again.
+            group.seen.remove(&id);
+            group
+                .audio
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
         self.lives.remove(&id);
         if let Some(peer) = self.peers.remove(&id) {
             let _ = peer.pc.close().await;

@@ -278,8 +278,11 @@ pub(super) struct Group {
     /// Peers heard from through the media server, who have no direct connection: said
     /// connected once.
     pub(super) seen: HashSet<PeerId>,
-    /// Each publisher's voice counters, by peer (for the session's figures).
+    /// Each publisher's voice counters, by peer (for the session's figures); new for each run.
     pub(super) audio: Arc<Mutex<HashMap<PeerId, Arc<Mutex<AudioCounters>>>>>,
+    /// The latest presence event of each kind this side sent through the media server
+    /// (avatar, look, muted, ...): sent again to a peer that says it now hears this side.
+    pub(super) presence: Vec<(&'static str, Bytes)>,
 }
 
 impl Group {
@@ -290,6 +293,7 @@ impl Group {
             run: 0,
             seen: HashSet::new(),
             audio: Arc::default(),
+            presence: Vec::new(),
         }
     }
 }
