@@ -475,6 +475,8 @@ async fn participate(
     let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
+    let group_invite = config.group.is_some();
+    let mut group_seat: Option<usize> = None;
     let script = crate::therapy::PatientScript {
         suds: args.suds_answers.clone().unwrap_or_default().0.into(),
         fms: args.fms_answers.clone().unwrap_or_default().0.into(),
@@ -549,6 +551,10 @@ async fn participate(
                 SessionEvent::Joined { me, room, peers } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
                     own_role = Some(me.role);
+                    // As the window seats a group room's patient: by the patients before it.
+                    if group_invite && me.role == Role::Patient {
+                        group_seat = Some(peers.iter().filter(|p| p.role == Role::Patient).count());
+                    }
                     audit.set_role(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));
                     // What this patient shares goes to the clinicians already in the room;
@@ -768,9 +774,12 @@ async fn participate(
             if own_role == Some(Role::Patient) {
                 scene.head(pose.head.orientation);
             }
-            // A scripted clinician or therapist sits across the table from the patient.
+            // A scripted clinician or therapist sits across the table from the patient; a
+            // group room's patient in its chair of the ring.
             session.send_pose(&if own_role.is_some_and(|r| r != Role::Patient) {
                 crate::sim::across_the_table(pose)
+            } else if let Some(index) = group_seat {
+                crate::sim::in_group_seat(pose, index)
             } else {
                 pose
             });

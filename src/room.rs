@@ -55,6 +55,7 @@ pub(crate) struct RoomOptions {
 pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
     // An invite that names the clinic: only its verified clinicians get what is shared.
     let verify_clinicians = options.config.clinic.is_some();
+    let group = options.config.group;
     let (session, voice_link) =
         Session::start_with_voice(options.config).context("starting the session")?;
     let source = options.source.unwrap_or_else(|| match Microphone::open() {
@@ -107,6 +108,9 @@ pub(crate) fn build(options: RoomOptions) -> anyhow::Result<App> {
         .add_plugins((RoomPlugins, FlatPlugin, XrFrontEndPlugin))
         .insert_resource(Seat::for_role(options.role))
         .insert_resource(SessionLink::new(session));
+    if let Some(size) = group {
+        app.insert_resource(haven_app::layout::GroupInvite { size });
+    }
     // A look (and the window's panel to choose it) only for a named participant: an anonymous
     // one has none that could stand for them.
     if matches!(options.avatar, AvatarChoice::Named { .. }) {

@@ -86,6 +86,29 @@ pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
     update
 }
 
+/// `update` (a patient's, seated in the 1:1 chair) moved to the `index`th patient chair of a
+/// group room: pushed back to the ring and turned about the room's vertical axis, as
+/// [`haven_app::layout::Seat::group_patient`] seats a window.
+pub(crate) fn in_group_seat(mut update: PoseUpdate, index: usize) -> PoseUpdate {
+    use bevy::math::{Quat, Vec3};
+    use haven_app::layout::{GROUP_RING, PATIENT_SEAT, group_turn};
+    let turn = Quat::from_rotation_y(group_turn(index));
+    let back = Vec3::new(0.0, 0.0, PATIENT_SEAT.z + GROUP_RING);
+    let place = |p: &mut Placement| {
+        let at = turn * (Vec3::from_array(p.position) - back);
+        p.position = at.to_array();
+        p.orientation = (turn * Quat::from_array(p.orientation)).to_array();
+    };
+    place(&mut update.head);
+    if let Some(hand) = update.left_hand.as_mut() {
+        place(hand);
+    }
+    if let Some(hand) = update.right_hand.as_mut() {
+        place(hand);
+    }
+    update
+}
+
 /// The scripted patient of a therapy demo, looking about a heights scene on a 20 s cycle:
 /// 8 s down over the edge (35° down), 4 s far to the side (90°: a look away), 8 s ahead.
 pub(crate) fn looking_about(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
@@ -107,6 +130,32 @@ pub(crate) fn looking_about(t: f32, seq: u16, sent_at_ms: u16) -> PoseUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_patient_sits_where_the_window_would_seat_them() {
+        use haven_app::layout::Seat;
+        let here = seated_pose(0.0, 0, 0);
+        for index in 0..11 {
+            let there = in_group_seat(here, index);
+            let seat = Seat::group_patient(index);
+            let head = bevy::math::Vec3::from_array(there.head.position);
+            // The head within a hand's breadth of the seat's eyes (the scripted sway).
+            assert!(
+                head.distance(seat.eyes) < 0.1,
+                "{index}: {head} vs {}",
+                seat.eyes
+            );
+        }
+        // Neighbours never share a chair.
+        let heads: Vec<_> = (0..11)
+            .map(|i| bevy::math::Vec3::from_array(in_group_seat(here, i).head.position))
+            .collect();
+        for (i, a) in heads.iter().enumerate() {
+            for b in &heads[i + 1..] {
+                assert!(a.distance(*b) > 0.6, "{a} {b}");
+            }
+        }
+    }
 
     #[test]
     fn across_the_table_faces_the_patient_chair() {

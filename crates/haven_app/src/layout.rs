@@ -57,6 +57,44 @@ impl Seat {
     }
 }
 
+/// How far from the room's centre a group room's patients sit (a ring round the table, with
+/// the clinician's chair at its head).
+pub const GROUP_RING: f32 = 1.4;
+/// The angle between two neighbouring patients' chairs in a group room (30°): eleven
+/// patients fill ±150° and leave the clinician's side free.
+pub const GROUP_SPACING: f32 = std::f32::consts::PI / 6.0;
+
+/// Where the `index`th patient of a group room sits (0 opposite the clinician, then
+/// alternately to its left and right), as a turn about the room's vertical axis from the
+/// patient's 1:1 chair, and that chair's distance from the centre.
+pub fn group_turn(index: usize) -> f32 {
+    // 0, +1, −1, +2, −2, ... steps.
+    let step = index.div_ceil(2) as f32;
+    let side = if index % 2 == 1 { 1.0 } else { -1.0 };
+    side * step * GROUP_SPACING
+}
+
+impl Seat {
+    /// The seat of the `index`th patient of a group room (every side works it out the same
+    /// way: from how many patients were in the room when that one joined).
+    pub fn group_patient(index: usize) -> Self {
+        let turn = Quat::from_rotation_y(group_turn(index));
+        Self {
+            eyes: turn * Vec3::new(0.0, 1.2, -GROUP_RING),
+            looks_at: Vec3::new(0.0, 1.15, 0.0),
+        }
+    }
+}
+
+/// The invite is for a group room: a patient is seated in the ring
+/// ([`Seat::group_patient`]) once the welcome says how many patients came first. Front ends
+/// move their view (or tracking space) when [`Seat`] changes.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupInvite {
+    /// People the room holds at most (its invite's `group`).
+    pub size: u8,
+}
+
 impl Default for Seat {
     fn default() -> Self {
         Self::for_role(Role::Clinician)

@@ -84,6 +84,7 @@ fn build_room(
     mut commands: Commands<'_, '_>,
     mut meshes: ResMut<'_, Assets<Mesh>>,
     mut materials: ResMut<'_, Assets<StandardMaterial>>,
+    group: Option<Res<'_, crate::layout::GroupInvite>>,
 ) {
     let floor = material(&mut materials, Color::srgb(0.62, 0.52, 0.42), 0.8);
     let wall = material(&mut materials, Color::srgb(0.90, 0.88, 0.83), 0.95);
@@ -173,25 +174,42 @@ fn build_room(
             Transform::from_xyz(x, 0.36, z),
         ));
     }
-    // Two chairs facing each other.
-    for (z, back) in [(PATIENT_SEAT.z, -0.22), (-PATIENT_SEAT.z + 0.05, 0.22)] {
+    // Two chairs facing each other; in a group room, the patients' in a ring (one for each
+    // patient the room can hold), turned about the room's centre.
+    let patients: Vec<(f32, Quat)> = match group.as_deref() {
+        Some(group) => (0..usize::from(group.size.saturating_sub(1)).max(1))
+            .map(|i| {
+                (
+                    -crate::layout::GROUP_RING,
+                    Quat::from_rotation_y(crate::layout::group_turn(i)),
+                )
+            })
+            .collect(),
+        None => vec![(PATIENT_SEAT.z, Quat::IDENTITY)],
+    };
+    let chairs = patients
+        .into_iter()
+        .map(|(z, turn)| (z, -0.22, turn))
+        .chain([(-PATIENT_SEAT.z + 0.05, 0.22, Quat::IDENTITY)]);
+    for (z, back, turn) in chairs {
+        let around = Transform::from_rotation(turn);
         commands.spawn((
             ConsultRoomPart,
             Mesh3d(meshes.add(Cuboid::new(0.48, 0.08, 0.46))),
             MeshMaterial3d(fabric.clone()),
-            Transform::from_xyz(0.0, 0.46, z),
+            around * Transform::from_xyz(0.0, 0.46, z),
         ));
         commands.spawn((
             ConsultRoomPart,
             Mesh3d(meshes.add(Cuboid::new(0.48, 0.55, 0.06))),
             MeshMaterial3d(fabric.clone()),
-            Transform::from_xyz(0.0, 0.76, z + back),
+            around * Transform::from_xyz(0.0, 0.76, z + back),
         ));
         commands.spawn((
             ConsultRoomPart,
             Mesh3d(meshes.add(Cuboid::new(0.4, 0.42, 0.4))),
             MeshMaterial3d(wood.clone()),
-            Transform::from_xyz(0.0, 0.21, z),
+            around * Transform::from_xyz(0.0, 0.21, z),
         ));
     }
     // The wall display (images) behind the patient, the board (records) on the right wall.

@@ -350,6 +350,8 @@ fn poll_session(
     link: Res<'_, SessionLink>,
     mut figures: ResMut<'_, SessionFigures>,
     mut down: Down<'_>,
+    group: Option<Res<'_, crate::layout::GroupInvite>>,
+    mut commands: Commands<'_, '_>,
 ) {
     let Ok(mut session) = link.0.try_lock() else {
         return;
@@ -360,6 +362,11 @@ fn poll_session(
         };
         match event {
             SessionEvent::Joined { me, peers, .. } => {
+                // A group room's patient sits in the ring, by how many patients came first.
+                if group.is_some() && me.role == Role::Patient {
+                    let index = peers.iter().filter(|p| p.role == Role::Patient).count();
+                    commands.insert_resource(crate::layout::Seat::group_patient(index));
+                }
                 figures.me = Some(me);
                 for info in &peers {
                     down.joined.write(PeerJoined(*info));

@@ -48,10 +48,10 @@ pub struct SessionConfig {
     pub relay_only: bool,
     /// Faults a test puts in on purpose; none by default.
     pub faults: Faults,
-    /// The invite makes a group room (its `group`): only then is a welcome that names a media
-    /// server taken (the patient was told of it before joining); a welcome that names one for
-    /// any other invite ends the session.
-    pub group: bool,
+    /// The invite makes a group room of this size (its `group`): only then is a welcome that
+    /// names a media server taken (the patient was told of it before joining); a welcome that
+    /// names one for any other invite ends the session.
+    pub group: Option<u8>,
 }
 
 /// Faults a test puts in to watch the session recover from them.
@@ -167,7 +167,7 @@ impl SessionConfig {
             clinic,
             relay_only: false,
             faults: Faults::default(),
-            group: parsed.invite.group.is_some(),
+            group: parsed.invite.group,
         })
     }
 }

@@ -63,6 +63,11 @@ impl Plugin for XrFrontEndPlugin {
             return;
         }
         app.add_systems(Startup, (create_actions, place_tracking_root))
+            // A group room's patient is seated once the welcome says where.
+            .add_systems(
+                Update,
+                place_tracking_root.run_if(resource_exists_and_changed::<Seat>),
+            )
             .add_systems(OxrSendActionBindings, suggest_bindings)
             .add_systems(XrSessionCreated, (attach_actions, spawn_rig))
             .add_systems(

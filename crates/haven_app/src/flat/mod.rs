@@ -61,7 +61,7 @@ impl Plugin for FlatPlugin {
                 Update,
                 (
                     spawn_flat.run_if(flat_without_camera),
-                    (look_and_move, hands_and_pointer, buttons, shortcuts)
+                    (reseat, look_and_move, hands_and_pointer, buttons, shortcuts)
                         .chain()
                         .run_if(flat_active.and_then(resource_exists::<FlatView>)),
                     update_hud,
@@ -150,6 +150,22 @@ const LEAVE_BG: Color = Color::srgb(0.80, 0.33, 0.30);
 
 /// The room's walls keep the view in.
 const ROOM_HALF: f32 = 2.6;
+
+/// The seat changed after the window opened (a group room's patient, seated once the
+/// welcome says where): the view moves there.
+fn reseat(
+    seat: Option<Res<'_, Seat>>,
+    mut view: ResMut<'_, FlatView>,
+    mut camera: Query<'_, '_, &mut Transform, With<FlatCamera>>,
+) {
+    let Some(seat) = seat.filter(|s| s.is_changed() && !s.is_added()) else {
+        return;
+    };
+    *view = FlatView::seated(*seat);
+    for mut t in &mut camera {
+        *t = view.transform();
+    }
+}
 
 fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
     let view = FlatView::seated(seat.map(|s| *s).unwrap_or_default());
@@ -520,7 +536,13 @@ fn update_hud(
                     s.push("muted");
                 }
                 let q = figures.stats.get(&person.id).map_or("connecting", |st| {
-                    quality(st.rtt_ms, st.audio_packets_lost, st.audio_packets_received)
+                    let rtt = match st.rtt_ms {
+                        // Heard through the group's media server: no connection of its own
+                        // to time, so its voice's loss says how it goes.
+                        None if figures.group && st.audio_packets_received > 0 => Some(0.0),
+                        rtt => rtt,
+                    };
+                    quality(rtt, st.audio_packets_lost, st.audio_packets_received)
                 });
                 s.push(q);
                 s.join(", ")
@@ -542,13 +564,11 @@ fn update_hud(
             lines
                 .push("  The server is out of reach: the call goes on, reconnecting...".to_owned());
         }
+        // Short lines: the panel's width is its longest, and the scene panel sits beside it.
         if figures.media_lost.is_some() {
-            lines.push(
-                "  The group's media server is lost: no voices or avatars. F5 reconnects"
-                    .to_owned(),
-            );
+            lines.push("  Media server lost: F5 reconnects".to_owned());
         } else if figures.group {
-            lines.push("  Group room: voices go through the clinic's media server".to_owned());
+            lines.push("  Voices go via the media server".to_owned());
         }
         if trust.show_words {
             lines.push("Read the words aloud: the same on both".to_owned());

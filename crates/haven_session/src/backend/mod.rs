@@ -96,9 +96,9 @@ async fn session(
         .await
         .map_err(|e| format!("joining: {e}"))?;
     // A media server this invite did not announce would hear voices no one agreed to send it.
-    if welcome.media.is_some() != config.group {
+    if welcome.media.is_some() != config.group.is_some() {
         let _ = client;
-        return Err(if config.group {
+        return Err(if config.group.is_some() {
             "the invite is for a group room, but the server names no media server for it".to_owned()
         } else {
             "the server named a media server for a consult whose invite is not for a group room: \
