@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::relay::{figures, invite_with, wait_for_line};
+use crate::relay::{figures, invite_with, served_at, wait_for_line};
 use crate::support::{Namespace, Reaped, heavy, run_ip};
 
 const HAVEN: &str = env!("CARGO_BIN_EXE_haven");
@@ -147,15 +147,7 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
             .spawn()
             .expect("haven serve starts"),
     );
-    let line = wait_for_line(
-        serve.0.stdout.take().expect("stdout"),
-        "wss://",
-        Duration::from_secs(15),
-    )
-    .expect("serve prints its address");
-    let url = line[line.find("wss://").expect("an address")..]
-        .trim()
-        .to_owned();
+    let url = served_at(&mut serve);
     let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/patient-summary.json");
     let records = records.to_str().expect("utf-8 path");
     let group = ["--group", "6"];

@@ -177,6 +177,19 @@ fn coturn(t: &Namespace, dir: &Path, secret: &str) -> Reaped {
     child
 }
 
+/// The `wss://` address a `haven serve` child (its stdout piped) says it listens on.
+pub(crate) fn served_at(serve: &mut Reaped) -> String {
+    let line = wait_for_line(
+        serve.0.stdout.take().expect("stdout"),
+        "wss://",
+        Duration::from_secs(15),
+    )
+    .expect("serve prints its address");
+    line[line.find("wss://").expect("an address")..]
+        .trim()
+        .to_owned()
+}
+
 fn invite(secret: &Path, url: &str, room: &str, role: &str) -> String {
     invite_with(secret, url, room, role, &[])
 }
@@ -249,15 +262,7 @@ fn a_consult_between_peers_that_cannot_reach_each_other_goes_through_coturn() {
             .spawn()
             .expect("haven serve starts"),
     );
-    let line = wait_for_line(
-        serve.0.stdout.take().expect("stdout"),
-        "wss://",
-        Duration::from_secs(15),
-    )
-    .expect("serve prints its address");
-    let url = line[line.find("wss://").expect("an address")..]
-        .trim()
-        .to_owned();
+    let url = served_at(&mut serve);
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let records = demo.join("patient-summary.json");
     let records = records.to_str().expect("utf-8 path");
