@@ -140,6 +140,14 @@ pub enum Control {
     Look(Look),
     /// The shapes of the sender's hands (relaxed, pointing, gripping), on change.
     Hands(HandShapes),
+    /// In a group room: the sender's publisher id on the media server, said over the direct
+    /// connection (never through the media server), so that the receiver takes only that
+    /// stream as the sender's voice and presence; a stream that only claims the sender's
+    /// peer id is not listened to.
+    GroupFeed {
+        /// The media server's id of the sender's published stream.
+        feed: u64,
+    },
 }
 
 /// A named figure's colours, sRGB.
@@ -197,7 +205,7 @@ pub const MAX_SHARE_LABEL: usize = 200;
 pub const MAX_SHARE_CONSENT: usize = 12 * 1024;
 
 /// The number of [`Control`] variants this build knows.
-const KNOWN_KINDS: u32 = 21;
+const KNOWN_KINDS: u32 = 22;
 
 impl Control {
     /// Whether a peer in `role` may send this event. Every receiver checks it before acting.
@@ -213,7 +221,8 @@ impl Control {
             | Self::WordsCommit { .. }
             | Self::WordsReveal { .. }
             | Self::Look(_)
-            | Self::Hands(_) => {
+            | Self::Hands(_)
+            | Self::GroupFeed { .. } => {
                 matches!(role, Role::Patient | Role::Clinician | Role::Therapist)
             }
             // What is shared is the patient's to give and to take back; the scene runs on the
@@ -257,6 +266,7 @@ impl Control {
             Self::LadderEdit(_) => "ladder-edit",
             Self::Look(_) => "look",
             Self::Hands(_) => "hands",
+            Self::GroupFeed { .. } => "group-feed",
         }
     }
 }
@@ -458,6 +468,7 @@ mod tests {
                     right: shape(r),
                 })
             }),
+            any::<u64>().prop_map(|feed| Control::GroupFeed { feed }),
             (0u8..=10, 0u32..10_000).prop_map(|(intensity, ramp_ms)| Control::Scene(
                 haven_scenes::Command::SetIntensity { intensity, ramp_ms }
             )),

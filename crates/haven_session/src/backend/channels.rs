@@ -137,6 +137,13 @@ impl Wiring {
                     {
                         let _ = internal.send(Internal::Words(id, generation, message.clone()));
                     }
+                    if let SessionEvent::Control {
+                        message: Control::GroupFeed { feed },
+                        ..
+                    } = &event
+                    {
+                        let _ = internal.send(Internal::Vouched(id, generation, *feed));
+                    }
                     let (events, internal, judge, pc) = (
                         events.clone(),
                         internal.clone(),

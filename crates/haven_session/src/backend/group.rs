@@ -44,7 +44,7 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use super::channels::read_voice;
-use super::state::Internal;
+use super::state::{Internal, Vouches};
 use crate::command::AudioRoute;
 use crate::counters::AudioCounters;
 use crate::queue::EventSender;
@@ -87,6 +87,8 @@ pub(super) struct Parts {
     pub(super) route: AudioRoute,
     pub(super) internal: mpsc::UnboundedSender<Internal>,
     pub(super) counters: Arc<Mutex<HashMap<PeerId, Arc<Mutex<AudioCounters>>>>>,
+    pub(super) vouches: Arc<Mutex<Vouches>>,
+    pub(super) changed: Arc<Notify>,
 }
 
 /// Starts the task; returns where its frames go. It ends when that sender is dropped (the
@@ -109,6 +111,8 @@ struct Feeds {
     peers: HashMap<u64, PeerId>,
     /// The subscribing connection's mids → peer.
     mids: HashMap<String, PeerId>,
+    /// Publishers whose claim is not (yet) vouched for: not listened to.
+    pending: HashMap<u64, PeerId>,
 }
 
 type SharedFeeds = Arc<Mutex<Feeds>>;
@@ -204,7 +208,11 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
         &feeds,
         &joined["plugindata"]["data"]["publishers"],
         parts.me,
+        &parts.vouches,
     );
+    let own = joined["plugindata"]["data"]["id"]
+        .as_u64()
+        .ok_or("the media server gave this side no stream id")?;
 
     // Publishing: this side's voice track and the group channel.
     let (broke_tx, mut broke) = mpsc::unbounded_channel();
@@ -258,7 +266,7 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
         .await
         .map_err(|_| "the connection to the media server did not open".to_owned())?;
     info!(took = ?started.elapsed(), "publishing to the media server");
-    let _ = parts.internal.send(Internal::GroupJoined(parts.run));
+    let _ = parts.internal.send(Internal::GroupJoined(parts.run, own));
 
     let mut subscriber: Option<Subscriber> = None;
     let mut keepalive = tokio::time::interval(janus::KEEPALIVE_EVERY);
@@ -305,6 +313,7 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
                 }
                 None => break Err("the media server closed the connection".to_owned()),
             },
+            () = parts.changed.notified() => wanted.extend(vouched(&feeds, &parts.vouches)),
             _ = keepalive.tick() => {
                 if janus.keepalive().is_err() {
                     break Err("the media server closed the connection".to_owned());
@@ -344,9 +353,15 @@ async fn resubscribe(
 /// Publishers Janus listed: remembered by id with the peer their display names; returns the
 /// ones to subscribe to. This side's own id is skipped (a publisher of an earlier run Janus
 /// has not dropped yet), and a peer listed again under a new id is known by the new one.
-fn learn_publishers(feeds: &SharedFeeds, listed: &Value, me: PeerId) -> Vec<u64> {
+fn learn_publishers(
+    feeds: &SharedFeeds,
+    listed: &Value,
+    me: PeerId,
+    vouches: &Mutex<Vouches>,
+) -> Vec<u64> {
     let mut new = Vec::new();
     let mut feeds = lock(feeds);
+    let vouches = vouches.lock().unwrap_or_else(|p| p.into_inner());
     for publisher in listed.as_array().into_iter().flatten() {
         let (Some(id), Some(peer)) = (
             publisher["id"].as_u64(),
@@ -361,12 +376,36 @@ fn learn_publishers(feeds: &SharedFeeds, listed: &Value, me: PeerId) -> Vec<u64>
         if peer == me {
             continue;
         }
+        if !vouches.allows(peer, id) {
+            feeds.pending.insert(id, peer);
+            continue;
+        }
         if feeds.peers.insert(id, peer).is_none() {
             feeds
                 .peers
                 .retain(|&other, &mut p| p != peer || other == id);
             new.push(id);
         }
+    }
+    new
+}
+
+/// Publishers waiting for a vouch that now have it: listened to from now on.
+fn vouched(feeds: &SharedFeeds, vouches: &Mutex<Vouches>) -> Vec<u64> {
+    let mut feeds = lock(feeds);
+    let vouches = vouches.lock().unwrap_or_else(|p| p.into_inner());
+    let ready: Vec<(u64, PeerId)> = feeds
+        .pending
+        .iter()
+        .filter(|&(&id, &peer)| vouches.allows(peer, id))
+        .map(|(&id, &peer)| (id, peer))
+        .collect();
+    let mut new = Vec::new();
+    for (id, peer) in ready {
+        feeds.pending.remove(&id);
+        feeds.peers.retain(|_, &mut p| p != peer);
+        feeds.peers.insert(id, peer);
+        new.push(id);
     }
     new
 }
@@ -405,12 +444,14 @@ async fn on_event(
     if sender == Some(publisher) {
         if data.get("publishers").is_some() {
             return Ok(Next {
-                subscribe: learn_publishers(feeds, &data["publishers"], me),
+                subscribe: learn_publishers(feeds, &data["publishers"], me, &parts.vouches),
                 ..Next::default()
             });
         }
         if let Some(gone) = data["unpublished"].as_u64().or(data["leaving"].as_u64()) {
-            lock(feeds).peers.remove(&gone);
+            let mut feeds = lock(feeds);
+            feeds.peers.remove(&gone);
+            feeds.pending.remove(&gone);
         }
         return Ok(Next::default());
     }
@@ -748,17 +789,58 @@ mod tests {
     #[test]
     fn publishers_are_known_by_the_peer_id_they_display() {
         let feeds = SharedFeeds::default();
+        // Peer 5 is in the room with no direct connection to this side: its claim stands.
+        let vouches = Mutex::new(Vouches::default());
+        vouches
+            .lock()
+            .expect("not poisoned")
+            .known
+            .insert(PeerId(5), false);
         let listed = json!([{"id": 71, "display": "5"}, {"id": 72, "display": "Mallory"},
                             {"id": 73}, {"display": "6"}]);
-        assert_eq!(learn_publishers(&feeds, &listed, PeerId(9)), vec![71]);
+        assert_eq!(
+            learn_publishers(&feeds, &listed, PeerId(9), &vouches),
+            vec![71]
+        );
         assert_eq!(lock(&feeds).peers.get(&71), Some(&PeerId(5)));
         // Listed again (Janus repeats itself): not subscribed to twice.
-        assert!(learn_publishers(&feeds, &listed, PeerId(9)).is_empty());
+        assert!(learn_publishers(&feeds, &listed, PeerId(9), &vouches).is_empty());
         // This side's own earlier publisher is never listened to; a peer listed again under
         // a new id (it published again) is known by the new one alone.
         let again = json!([{"id": 80, "display": "9"}, {"id": 81, "display": "5"}]);
-        assert_eq!(learn_publishers(&feeds, &again, PeerId(9)), vec![81]);
+        assert_eq!(
+            learn_publishers(&feeds, &again, PeerId(9), &vouches),
+            vec![81]
+        );
         assert_eq!(lock(&feeds).peers.len(), 1);
         assert_eq!(lock(&feeds).peers.get(&81), Some(&PeerId(5)));
+    }
+
+    #[test]
+    fn a_stream_that_claims_a_directly_connected_peer_waits_for_its_vouch() {
+        let feeds = SharedFeeds::default();
+        let vouches = Mutex::new(Vouches::default());
+        // Peer 3 (say the clinician) has a direct connection to this side; peer 4 is not
+        // named by the server at all.
+        vouches
+            .lock()
+            .expect("not poisoned")
+            .known
+            .insert(PeerId(3), true);
+        let listed = json!([{"id": 30, "display": "3"}, {"id": 31, "display": "3"},
+                            {"id": 40, "display": "4"}]);
+        assert!(learn_publishers(&feeds, &listed, PeerId(9), &vouches).is_empty());
+        assert!(vouched(&feeds, &vouches).is_empty());
+        // Peer 3 says, over its direct connection, that stream 31 is its own: the impostor
+        // (30) stays unheard, and so does the unknown peer's.
+        vouches
+            .lock()
+            .expect("not poisoned")
+            .feeds
+            .insert(PeerId(3), 31);
+        assert_eq!(vouched(&feeds, &vouches), vec![31]);
+        assert_eq!(lock(&feeds).peers.get(&31), Some(&PeerId(3)));
+        assert!(!lock(&feeds).peers.contains_key(&30));
+        assert!(!lock(&feeds).peers.contains_key(&40));
     }
 }

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use haven_proto::Redacted;
+use haven_proto::control::Control;
 use haven_proto::signal::{ClientMessage, PeerId, PeerInfo, Role};
 use haven_signal::SignalClient;
 use tokio::sync::mpsc;
@@ -212,7 +213,10 @@ async fn session(
             let deadline = backend.next_deadline();
             tokio::select! {
                 message = Link::recv(&mut link.client) => match message {
-                    Ok(message) => replies = backend.on_signal(message).await,
+                    Ok(message) => {
+                        replies = backend.on_signal(message).await;
+                        backend.refresh_vouches();
+                    }
                     // Non-fatal refusals (a relay to a peer that just left) are logged.
                     Err(haven_signal::ClientError::Refused { code, .. }) if !code.closes() => {
                         debug!(%code, "signaling refused a message");
@@ -340,9 +344,33 @@ impl Backend {
                 }
                 Vec::new()
             }
-            Internal::GroupJoined(run) => {
-                if self.group.as_ref().is_some_and(|g| g.run == run) {
-                    let _ = self.events.send(SessionEvent::MediaServerJoined);
+            Internal::GroupJoined(run, feed) => {
+                let Some(group) = self.group.as_mut().filter(|g| g.run == run) else {
+                    return Vec::new();
+                };
+                group.my_feed = Some(feed);
+                let _ = self.events.send(SessionEvent::MediaServerJoined);
+                // Each peer with a direct connection learns which stream is this side's.
+                let said = haven_proto::control::encode(&Control::GroupFeed { feed });
+                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+                for peer in peers {
+                    self.control_to(peer, said.clone()).await;
+                }
+                Vec::new()
+            }
+            Internal::Vouched(peer, generation, feed) => {
+                let current = self
+                    .peers
+                    .get(&peer)
+                    .is_some_and(|p| p.generation == generation);
+                if let Some(group) = self.group.as_ref().filter(|_| current) {
+                    group
+                        .vouches
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .feeds
+                        .insert(peer, feed);
+                    group.changed.notify_one();
                 }
                 Vec::new()
             }
@@ -360,6 +388,39 @@ impl Backend {
         }
     }
 
+    /// A room event for `to` alone, on its direct connection: now, or when its channels open
+    /// (and the connection is checked).
+    async fn control_to(&mut self, to: PeerId, bytes: Vec<u8>) {
+        match self.peers.get_mut(&to) {
+            Some(peer) if peer.open && peer.checked => {
+                let _ = peer.links.send(Kind::Control, &Bytes::from(bytes)).await;
+            }
+            Some(peer) if peer.held_control.len() < MAX_HELD => {
+                peer.held_control.push(Bytes::from(bytes));
+            }
+            Some(_) => warn!(peer = %to, "too many room events held for a peer; one dropped"),
+            None => {}
+        }
+    }
+
+    /// Tells the group task who is in the room, and who must vouch for its stream (see
+    /// `state::Vouches`).
+    pub(super) fn refresh_vouches(&self) {
+        let Some(group) = &self.group else {
+            return;
+        };
+        let mut vouches = group.vouches.lock().unwrap_or_else(|p| p.into_inner());
+        vouches.known = self
+            .roles
+            .iter()
+            .map(|(&peer, &role)| (peer, state::meshed(self.me.role, role)))
+            .collect();
+        let known = vouches.known.clone();
+        vouches.feeds.retain(|peer, _| known.contains_key(peer));
+        drop(vouches);
+        group.changed.notify_one();
+    }
+
     /// Starts a group room's task, if this is a group room and none runs.
     fn start_group(&mut self) {
         let Some(group) = self.group.as_mut().filter(|g| g.out.is_none()) else {
@@ -368,6 +429,7 @@ impl Backend {
         group.run = group.run.wrapping_add(1);
         // Counters of an earlier run's streams would mix two RTP clocks.
         group.audio = Arc::default();
+        group.my_feed = None;
         group.out = Some(group::start(group::Parts {
             media: group.media.clone(),
             me: self.me.id,
@@ -380,7 +442,10 @@ impl Backend {
             route: self.audio_route.clone(),
             internal: self.internal.clone(),
             counters: Arc::clone(&group.audio),
+            vouches: Arc::clone(&group.vouches),
+            changed: Arc::clone(&group.changed),
         }));
+        self.refresh_vouches();
     }
 
     /// Keeps the latest presence event of its kind, to send again to whoever starts hearing
@@ -488,18 +553,7 @@ impl Backend {
                     let _ = peer.links.send(Kind::Control, &bytes).await;
                 }
             }
-            Command::ControlTo(to, bytes) => match self.peers.get_mut(&to) {
-                Some(peer) if peer.open && peer.checked => {
-                    let _ = peer.links.send(Kind::Control, &Bytes::from(bytes)).await;
-                }
-                // Connecting, reconnecting or not checked yet: it goes when the channels open
-                // (and the connection is checked).
-                Some(peer) if peer.held_control.len() < MAX_HELD => {
-                    peer.held_control.push(Bytes::from(bytes));
-                }
-                Some(_) => warn!(peer = %to, "too many room events held for a peer; one dropped"),
-                None => {}
-            },
+            Command::ControlTo(to, bytes) => self.control_to(to, bytes).await,
             Command::Audio {
                 packet,
                 duration,

@@ -129,7 +129,8 @@ impl Backend {
             | Internal::Stalled(..)
             | Internal::RelayChecked(_)
             | Internal::GroupData(..)
-            | Internal::GroupJoined(_)
+            | Internal::GroupJoined(..)
+            | Internal::Vouched(..)
             | Internal::GroupOpen(..)
             | Internal::GroupEnded(..) => Vec::new(),
         }

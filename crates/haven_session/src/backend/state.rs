@@ -199,8 +199,11 @@ pub(super) enum Internal {
     GroupData(u32, PeerId, Bytes),
     /// The media server opened that peer's channel to this side (that run of the task).
     GroupOpen(u32, PeerId),
-    /// That run of the group task publishes to the media server.
-    GroupJoined(u32),
+    /// That run of the group task publishes to the media server, as this stream (its id).
+    GroupJoined(u32, u64),
+    /// A peer said, over that connection of ours to it, which media server stream is its own
+    /// (`Control::GroupFeed`).
+    Vouched(PeerId, u32, u64),
     /// That run of the group task ended: the session left (`None`), or why the media server
     /// was lost.
     GroupEnded(u32, Option<String>),
@@ -283,6 +286,35 @@ pub(super) struct Group {
     /// The latest presence event of each kind this side sent through the media server
     /// (avatar, look, muted, ...): sent again to a peer that says it now hears this side.
     pub(super) presence: Vec<(&'static str, Bytes)>,
+    /// This side's stream on the media server, once it publishes: said to every peer it
+    /// holds a direct connection to.
+    pub(super) my_feed: Option<u64>,
+    /// Which streams the task may take as whose (shared with it); `changed` wakes it.
+    pub(super) vouches: Arc<Mutex<Vouches>>,
+    pub(super) changed: Arc<Notify>,
+}
+
+/// What the group task may believe of a stream that claims to be a peer's (its display):
+/// nothing of a peer the server has not named; for a peer this side holds a direct
+/// connection to, only the stream that peer named over it; for any other (two patients),
+/// the claim.
+#[derive(Debug, Default)]
+pub(super) struct Vouches {
+    /// Peers in the room: whether each must vouch for its stream (a direct connection).
+    pub(super) known: HashMap<PeerId, bool>,
+    /// The stream each peer vouched for.
+    pub(super) feeds: HashMap<PeerId, u64>,
+}
+
+impl Vouches {
+    /// Whether `feed`, claiming `peer`, is to be listened to as `peer`.
+    pub(super) fn allows(&self, peer: PeerId, feed: u64) -> bool {
+        match self.known.get(&peer) {
+            None => false,
+            Some(false) => true,
+            Some(true) => self.feeds.get(&peer) == Some(&feed),
+        }
+    }
 }
 
 impl Group {
@@ -294,6 +326,9 @@ impl Group {
             seen: HashSet::new(),
             audio: Arc::default(),
             presence: Vec::new(),
+            my_feed: None,
+            vouches: Arc::default(),
+            changed: Arc::default(),
         }
     }
 }
