@@ -313,7 +313,14 @@ async fn serve(parts: Parts, mut frames: mpsc::UnboundedReceiver<Bytes>) -> Resu
                 }
                 None => break Err("the media server closed the connection".to_owned()),
             },
-            () = parts.changed.notified() => wanted.extend(vouched(&feeds, &parts.vouches)),
+            () = parts.changed.notified() => {
+                let next = vouched(&feeds, &parts.vouches);
+                if next.resubscribe {
+                    wanted = resubscribe(&mut janus, &feeds, &mut subscriber).await;
+                } else {
+                    wanted.extend(next.subscribe);
+                }
+            }
             _ = keepalive.tick() => {
                 if janus.keepalive().is_err() {
                     break Err("the media server closed the connection".to_owned());
@@ -380,6 +387,7 @@ fn learn_publishers(
             feeds.pending.insert(id, peer);
             continue;
         }
+        feeds.pending.remove(&id);
         if feeds.peers.insert(id, peer).is_none() {
             feeds
                 .peers
@@ -390,24 +398,40 @@ fn learn_publishers(
     new
 }
 
-/// Publishers waiting for a vouch that now have it: listened to from now on.
-fn vouched(feeds: &SharedFeeds, vouches: &Mutex<Vouches>) -> Vec<u64> {
+/// Publishers waiting for a vouch that now have it: listened to from now on. A stream
+/// already heard that no longer passes (its peer vouched for another, or it ended) is
+/// dropped, and with it the subscription, which is then made again (its tracks stay bound
+/// to what they were).
+fn vouched(feeds: &SharedFeeds, vouches: &Mutex<Vouches>) -> Next {
     let mut feeds = lock(feeds);
     let vouches = vouches.lock().unwrap_or_else(|p| p.into_inner());
+    let stale: Vec<u64> = feeds
+        .peers
+        .iter()
+        .filter(|&(&id, &peer)| !vouches.allows(peer, id))
+        .map(|(&id, _)| id)
+        .collect();
     let ready: Vec<(u64, PeerId)> = feeds
         .pending
         .iter()
         .filter(|&(&id, &peer)| vouches.allows(peer, id))
         .map(|(&id, &peer)| (id, peer))
         .collect();
-    let mut new = Vec::new();
+    let mut next = Next {
+        resubscribe: !stale.is_empty(),
+        ..Next::default()
+    };
+    for id in stale {
+        if let Some(peer) = feeds.peers.remove(&id) {
+            feeds.pending.insert(id, peer);
+        }
+    }
     for (id, peer) in ready {
         feeds.pending.remove(&id);
-        feeds.peers.retain(|_, &mut p| p != peer);
         feeds.peers.insert(id, peer);
-        new.push(id);
+        next.subscribe.push(id);
     }
-    new
+    next
 }
 
 /// Acts on something Janus sent on its own; returns publishers to subscribe to.
@@ -452,6 +476,10 @@ async fn on_event(
             let mut feeds = lock(feeds);
             feeds.peers.remove(&gone);
             feeds.pending.remove(&gone);
+            // An ended stream is never taken again: another publisher may take its id.
+            let mut vouches = parts.vouches.lock().unwrap_or_else(|p| p.into_inner());
+            vouches.retired.insert(gone);
+            vouches.feeds.retain(|_, feed| *feed != gone);
         }
         return Ok(Next::default());
     }
@@ -766,11 +794,12 @@ mod tests {
     use haven_proto::signal::Role;
 
     #[test]
-    fn only_a_patient_and_a_clinician_or_therapist_hold_a_direct_connection() {
+    fn two_patients_never_hold_a_direct_connection() {
         use Role::*;
         assert!(meshed(Patient, Clinician) && meshed(Therapist, Patient));
         assert!(!meshed(Patient, Patient));
-        assert!(!meshed(Clinician, Therapist));
+        // Clinicians and therapists hold one to each other (to vouch for their streams).
+        assert!(meshed(Clinician, Therapist));
     }
 
     #[test]
@@ -830,7 +859,7 @@ mod tests {
         let listed = json!([{"id": 30, "display": "3"}, {"id": 31, "display": "3"},
                             {"id": 40, "display": "4"}]);
         assert!(learn_publishers(&feeds, &listed, PeerId(9), &vouches).is_empty());
-        assert!(vouched(&feeds, &vouches).is_empty());
+        assert!(vouched(&feeds, &vouches).subscribe.is_empty());
         // Peer 3 says, over its direct connection, that stream 31 is its own: the impostor
         // (30) stays unheard, and so does the unknown peer's.
         vouches
@@ -838,9 +867,20 @@ mod tests {
             .expect("not poisoned")
             .feeds
             .insert(PeerId(3), 31);
-        assert_eq!(vouched(&feeds, &vouches), vec![31]);
+        let next = vouched(&feeds, &vouches);
+        assert_eq!((next.subscribe, next.resubscribe), (vec![31], false));
         assert_eq!(lock(&feeds).peers.get(&31), Some(&PeerId(3)));
         assert!(!lock(&feeds).peers.contains_key(&30));
         assert!(!lock(&feeds).peers.contains_key(&40));
+        // Stream 31 ends; an impostor publishes under its id: never taken again.
+        {
+            let mut v = vouches.lock().expect("not poisoned");
+            v.retired.insert(31);
+        }
+        let next = vouched(&feeds, &vouches);
+        assert!(next.resubscribe, "the heard stream is dropped");
+        assert!(!lock(&feeds).peers.contains_key(&31));
+        let again = json!([{"id": 31, "display": "3"}]);
+        assert!(learn_publishers(&feeds, &again, PeerId(9), &vouches).is_empty());
     }
 }

@@ -213,10 +213,7 @@ async fn session(
             let deadline = backend.next_deadline();
             tokio::select! {
                 message = Link::recv(&mut link.client) => match message {
-                    Ok(message) => {
-                        replies = backend.on_signal(message).await;
-                        backend.refresh_vouches();
-                    }
+                    Ok(message) => replies = backend.on_signal(message).await,
                     // Non-fatal refusals (a relay to a peer that just left) are logged.
                     Err(haven_signal::ClientError::Refused { code, .. }) if !code.closes() => {
                         debug!(%code, "signaling refused a message");
@@ -262,6 +259,8 @@ async fn session(
                     Some(command) => replies.extend(backend.on_command(command).await),
                 },
             }
+            // Whatever this turn changed of who is in the room.
+            backend.refresh_vouches();
             for reply in replies {
                 if !link.send(&reply).await {
                     if let Err(why) = link.lost() {
@@ -350,33 +349,31 @@ impl Backend {
                 };
                 group.my_feed = Some(feed);
                 let _ = self.events.send(SessionEvent::MediaServerJoined);
-                // Each peer with a direct connection learns which stream is this side's.
-                let said = haven_proto::control::encode(&Control::GroupFeed { feed });
-                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
-                for peer in peers {
-                    self.control_to(peer, said.clone()).await;
+                // Each peer with a direct connection learns which stream is this side's: now
+                // where the connection is open and checked, else first thing when it is.
+                let said = Bytes::from(haven_proto::control::encode(&Control::GroupFeed { feed }));
+                for peer in self.peers.values().filter(|p| p.open && p.checked) {
+                    let _ = peer.links.send(Kind::Control, &said).await;
                 }
                 Vec::new()
             }
-            Internal::Vouched(peer, generation, feed) => {
-                let current = self
+            Internal::Vouched(id, generation, feed) => {
+                match self
                     .peers
-                    .get(&peer)
-                    .is_some_and(|p| p.generation == generation);
-                if let Some(group) = self.group.as_ref().filter(|_| current) {
-                    group
-                        .vouches
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .feeds
-                        .insert(peer, feed);
-                    group.changed.notify_one();
+                    .get_mut(&id)
+                    .filter(|p| p.generation == generation)
+                {
+                    Some(peer) if peer.checked => self.vouched(id, feed),
+                    // Taken once the connection's credential checks out (or is trusted).
+                    Some(peer) => peer.unchecked_vouch = Some(feed),
+                    None => {}
                 }
                 Vec::new()
             }
             Internal::GroupEnded(run, why) => {
                 if let Some(group) = self.group.as_mut().filter(|g| g.run == run) {
                     group.out = None;
+                    group.my_feed = None;
                     if let Some(why) = why {
                         warn!(%why, "the media server was lost");
                         let _ = self.events.send(SessionEvent::MediaServerLost { why });
@@ -403,20 +400,37 @@ impl Backend {
         }
     }
 
+    /// `id` (its connection checked) vouched for its stream `feed`: the group task may take
+    /// that stream as `id`'s.
+    pub(super) fn vouched(&self, id: PeerId, feed: u64) {
+        if let Some(group) = &self.group {
+            group
+                .vouches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .feeds
+                .insert(id, feed);
+            group.changed.notify_one();
+        }
+    }
+
     /// Tells the group task who is in the room, and who must vouch for its stream (see
-    /// `state::Vouches`).
+    /// `state::Vouches`), when that changed. Called every turn of the main loop.
     pub(super) fn refresh_vouches(&self) {
         let Some(group) = &self.group else {
             return;
         };
         let mut vouches = group.vouches.lock().unwrap_or_else(|p| p.into_inner());
-        vouches.known = self
+        let known: HashMap<PeerId, bool> = self
             .roles
             .iter()
             .map(|(&peer, &role)| (peer, state::meshed(self.me.role, role)))
             .collect();
-        let known = vouches.known.clone();
+        if vouches.known == known {
+            return;
+        }
         vouches.feeds.retain(|peer, _| known.contains_key(peer));
+        vouches.known = known;
         drop(vouches);
         group.changed.notify_one();
     }

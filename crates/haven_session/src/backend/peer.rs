@@ -179,17 +179,11 @@ impl Backend {
         self.next_generation = self.next_generation.wrapping_add(1);
         let replaced = self.peers.remove(&id);
         let (mut held_control, mut held_cancels) = (Vec::new(), Vec::new());
-        // In a group room, which media server stream is this side's goes first.
-        if let Some(feed) = self.group.as_ref().and_then(|g| g.my_feed) {
-            held_control.push(bytes::Bytes::from(haven_proto::control::encode(
-                &haven_proto::control::Control::GroupFeed { feed },
-            )));
-        }
         if let Some(old) = replaced {
             // What was on its way goes on over the new connection, from what arrived; what
             // waited for the old one to open waits for the new one.
             self.pause_sends(id);
-            held_control.extend(old.held_control);
+            held_control = old.held_control;
             held_cancels = old.held_cancels;
             let _ = old.pc.close().await;
         }
@@ -258,6 +252,7 @@ impl Backend {
                 checked: !self.needs_check(info.role),
                 words: crate::trust::WordsExchange::new(),
                 poses_dropped: 0,
+                unchecked_vouch: None,
             },
         );
         // Counted on both sides (`Life::built`): the offerer stops after the last try; the

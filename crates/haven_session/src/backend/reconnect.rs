@@ -256,6 +256,12 @@ impl Backend {
             return;
         };
         peer.checked = true;
+        if let Some(feed) = peer.unchecked_vouch.take() {
+            self.vouched(id, feed);
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         if peer.open {
             self.release(id).await;
         }
@@ -267,6 +273,11 @@ impl Backend {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
+        // In a group room, which media server stream is this side's goes first.
+        if let Some(feed) = self.group.as_ref().and_then(|g| g.my_feed) {
+            let said = haven_proto::control::encode(&Control::GroupFeed { feed });
+            let _ = peer.links.send(Kind::Control, &Bytes::from(said)).await;
+        }
         for bytes in std::mem::take(&mut peer.held_control) {
             let _ = peer.links.send(Kind::Control, &bytes).await;
         }

@@ -240,6 +240,9 @@ pub(super) struct Peer {
     pub(super) words: WordsExchange,
     /// Poses to it dropped because the send queue had no room for them in time.
     pub(super) poses_dropped: u64,
+    /// A group room's stream it vouched for on this connection before the connection was
+    /// checked: taken once it is.
+    pub(super) unchecked_vouch: Option<u64>,
 }
 
 /// An object on its way to a peer (its sans-I/O state in [`Outbound`]), and the task sending
@@ -264,11 +267,11 @@ impl SendTask {
     }
 }
 
-/// Whether two peers of a group room hold a direct connection: a patient and a clinician or
-/// therapist do (shares and health events go that way); two patients never do, nor two
-/// clinicians.
+/// Whether two peers of a group room hold a direct connection: all do but two patients (shares
+/// and health events go between a patient and each clinician or therapist; clinicians and
+/// therapists vouch for their streams to each other that way).
 pub(super) fn meshed(mine: Role, theirs: Role) -> bool {
-    (mine == Role::Patient) != (theirs == Role::Patient)
+    !(mine == Role::Patient && theirs == Role::Patient)
 }
 
 /// What the main loop keeps of a group room.
@@ -304,11 +307,17 @@ pub(super) struct Vouches {
     pub(super) known: HashMap<PeerId, bool>,
     /// The stream each peer vouched for.
     pub(super) feeds: HashMap<PeerId, u64>,
+    /// Streams that ended: never taken again, whoever vouched for them (Janus lets a
+    /// publisher choose its id).
+    pub(super) retired: HashSet<u64>,
 }
 
 impl Vouches {
     /// Whether `feed`, claiming `peer`, is to be listened to as `peer`.
     pub(super) fn allows(&self, peer: PeerId, feed: u64) -> bool {
+        if self.retired.contains(&feed) {
+            return false;
+        }
         match self.known.get(&peer) {
             None => false,
             Some(false) => true,
