@@ -153,6 +153,10 @@ pub(crate) struct Args {
     /// Join as an anonymous patient: no name, a random look, and a disguised voice.
     #[arg(long)]
     anonymous: bool,
+    /// The anonymous look's seed instead of a random one (the demo's renders, which test a
+    /// figure's colours against the room's, draw the same figure every time).
+    #[arg(long, hide = true, conflicts_with = "name")]
+    anonymous_look: Option<u32>,
     /// A patient joining a group room (an invite made with `--group`) has read the notice
     /// that the clinic's media server forwards, and so can hear, everyone's voice; without
     /// it the notice is shown and the patient asked (refused where no one can answer).
@@ -246,7 +250,10 @@ fn avatar_of(args: &Args) -> AvatarChoice {
             name: Redacted::new(name.clone()),
             colour: args.colour.unwrap_or([0x4a, 0x90, 0xc2]),
         },
-        None => haven_app::avatar::LocalAvatar::anonymous().0,
+        None => match args.anonymous_look {
+            Some(look) => AvatarChoice::Anonymous { look },
+            None => haven_app::avatar::LocalAvatar::anonymous().0,
+        },
     }
 }
 

@@ -220,6 +220,14 @@ impl AnonymousLook {
 mod tests {
     use super::*;
 
+    /// The demo's renders draw the patient with seed 18 (`haven demo --figure-shots`): the
+    /// palette's bluest tone, told from the walls by colour.
+    #[test]
+    fn seed_18_is_the_cool_blue_the_render_test_relies_on() {
+        assert_eq!(AnonymousLook::from_seed(18).colour, PALETTE[8]);
+        assert_eq!(PALETTE[8], [0.40, 0.48, 0.66]);
+    }
+
     #[test]
     fn a_look_is_read_from_names_and_hex_and_refused_clearly() {
         let look = parse_look("skin=deep, hair=none,clothing=#336699").expect("a look");
