@@ -421,14 +421,21 @@ impl Backend {
             return;
         };
         let mut vouches = group.vouches.lock().unwrap_or_else(|p| p.into_inner());
+        let must_vouch = |role| state::meshed(self.me.role, role);
+        // Nothing allocated on the turns (most of them) where no one came or went.
+        if vouches.known.len() == self.roles.len()
+            && self
+                .roles
+                .iter()
+                .all(|(peer, &role)| vouches.known.get(peer) == Some(&must_vouch(role)))
+        {
+            return;
+        }
         let known: HashMap<PeerId, bool> = self
             .roles
             .iter()
-            .map(|(&peer, &role)| (peer, state::meshed(self.me.role, role)))
+            .map(|(&peer, &role)| (peer, must_vouch(role)))
             .collect();
-        if vouches.known == known {
-            return;
-        }
         vouches.feeds.retain(|peer, _| known.contains_key(peer));
         vouches.known = known;
         drop(vouches);
