@@ -74,6 +74,12 @@ pub struct SetMuted(pub bool);
 #[derive(Debug, Default)]
 pub struct VoicePlugin;
 
+/// The voice feature's systems. A peer that left is forgotten by the voice thread here,
+/// before the scene's sound changes for it (the scenes run after), so no frame plays a new
+/// sound with a departed peer's voice.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VoiceSystems;
+
 impl Plugin for VoicePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<VoiceActivity>()
@@ -81,7 +87,9 @@ impl Plugin for VoicePlugin {
             .add_systems(Startup, add_mute_button)
             .add_systems(
                 Update,
-                (press_mute, apply_mute, read_activity, label_mute_button).chain(),
+                (press_mute, apply_mute, read_activity, label_mute_button)
+                    .chain()
+                    .in_set(VoiceSystems),
             );
     }
 }

@@ -136,6 +136,18 @@ impl<T: VoiceTransport> std::fmt::Debug for VoiceLoop<T> {
     }
 }
 
+/// A frame of the sound under the voices, read before the turn's packets (see
+/// [`VoiceLoop::step`]).
+struct Ready(Vec<i16>);
+
+impl Ambience for Ready {
+    fn fill(&mut self, out: &mut [i16]) {
+        let n = out.len().min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        out[n..].fill(0);
+    }
+}
+
 fn add(total: &mut JitterStats, s: &JitterStats) {
     total.played += s.played;
     total.recovered += s.recovered;
@@ -177,17 +189,31 @@ impl<T: VoiceTransport> VoiceLoop<T> {
     /// One frame period: takes every packet that arrived, captures and sends a frame when
     /// `live` (nothing is sent while `muted`), and plays one mixed frame.
     pub fn turn(&mut self, live: bool, muted: bool) {
-        while let Some((from, packet)) = self.transport.try_recv() {
-            self.received += 1;
-            let arrived_ms = match packet.arrived.checked_duration_since(self.started) {
-                Some(after) => after.as_secs_f64() * 1000.0,
-                None => -(self.started - packet.arrived).as_secs_f64() * 1000.0,
-            };
-            self.engine
-                .push(from, packet.timestamp, packet.payload, arrived_ms);
+        self.step(Vec::new, live, muted);
+    }
+
+    /// [`turn`](Self::turn), forgetting the peers that `gone` names (peers that left).
+    ///
+    /// In this order, so that nothing of a peer plays once its leaving is acted on: the sound
+    /// under the voices is read first, then `gone`, then the packets. Whoever says a peer is
+    /// gone says so before changing that sound (the headless patient's safe room when its
+    /// therapist leaves), so a frame that plays the new sound forgets the peer; and a peer's
+    /// packets were all queued before it was said gone (the session closes its voice first),
+    /// so they are taken and dropped with it, instead of bringing its voice back, playing on
+    /// (concealed) after it left.
+    pub fn step(&mut self, gone: impl FnOnce() -> Vec<T::Peer>, live: bool, muted: bool) {
+        let frame = self.engine.frame();
+        let under = self.ambience.as_mut().map(|ambience| {
+            let mut under = vec![0; frame.samples()];
+            ambience.fill(&mut under);
+            Ready(under)
+        });
+        let gone = gone();
+        self.receive();
+        for peer in gone {
+            self.forget(peer);
         }
         self.engine.set_muted(muted);
-        let frame = self.engine.frame();
         if live {
             match self.engine.capture(self.source.next_frame(frame.samples())) {
                 Ok(Some(out)) => self.transport.send(
@@ -199,9 +225,27 @@ impl<T: VoiceTransport> VoiceLoop<T> {
                 Err(e) => warn!(error = %e, "a voice frame was dropped"),
             }
         }
-        match self.engine.playout_with(self.ambience.as_deref_mut()) {
+        let mut under = under;
+        let played = match under.as_mut() {
+            Some(ready) => self.engine.playout_with(Some(ready)),
+            None => self.engine.playout(),
+        };
+        match played {
             Ok(mix) => self.sink.play(&mix),
             Err(e) => warn!(error = %e, "a playout frame was dropped"),
+        }
+    }
+
+    /// Takes every packet that arrived.
+    fn receive(&mut self) {
+        while let Some((from, packet)) = self.transport.try_recv() {
+            self.received += 1;
+            let arrived_ms = match packet.arrived.checked_duration_since(self.started) {
+                Some(after) => after.as_secs_f64() * 1000.0,
+                None => -(self.started - packet.arrived).as_secs_f64() * 1000.0,
+            };
+            self.engine
+                .push(from, packet.timestamp, packet.payload, arrived_ms);
         }
     }
 
@@ -407,18 +451,20 @@ fn run<T: VoiceTransport>(
     let period = Duration::from_millis(options.engine.frame.millis());
     let mut next = started;
     while !shared.stop.load(Ordering::Relaxed) && !voice.transport().is_closed() {
-        if let Ok(mut gone) = shared.gone.try_lock() {
-            for peer in gone.drain(..) {
-                voice.forget(peer);
-            }
-        }
         if let Ok(mut ambience) = shared.ambience.try_lock()
             && let Some(ambience) = ambience.take()
         {
             voice.set_ambience(Some(ambience));
         }
         let live = shared.live.load(Ordering::Relaxed);
-        voice.turn(live, shared.muted.load(Ordering::Relaxed));
+        let gone = || {
+            shared
+                .gone
+                .try_lock()
+                .map(|mut gone| std::mem::take(&mut *gone))
+                .unwrap_or_default()
+        };
+        voice.step(gone, live, shared.muted.load(Ordering::Relaxed));
         let snapshot = voice.snapshot(live);
         *shared
             .snapshot
@@ -449,6 +495,16 @@ mod tests {
     impl Sink for Shared {
         fn play(&mut self, frame: &[i16]) {
             self.0.lock().expect("not poisoned").play(frame);
+        }
+    }
+
+    /// Silence under the voices; as it is read, peer 8 is said gone.
+    struct SaysGone(Arc<Mutex<Vec<u8>>>);
+
+    impl Ambience for SaysGone {
+        fn fill(&mut self, out: &mut [i16]) {
+            self.0.lock().expect("not poisoned").push(8);
+            out.fill(0);
         }
     }
 
@@ -615,6 +671,71 @@ mod tests {
         let after = voice.snapshot(true);
         assert!(after.peers.is_empty());
         assert_eq!(after.figures.frames_played, snapshot.figures.frames_played);
+    }
+
+    /// A peer's packets still queued when it is said gone are dropped with it: its voice
+    /// does not come back (nor play on, concealed) after it left; another peer's goes on.
+    #[test]
+    fn packets_on_their_way_when_a_peer_left_do_not_bring_its_voice_back() {
+        let (transport, tx, _, _) = fake();
+        let played = Arc::new(Mutex::new(Collect::default()));
+        let started = Instant::now();
+        let mut voice = VoiceLoop::new(
+            EngineOptions::default(),
+            Box::new(Silent),
+            Box::new(Shared(Arc::clone(&played))),
+            transport,
+            started,
+        )
+        .expect("engine");
+        let mut encoder =
+            crate::codec::VoiceEncoder::new(crate::FrameDuration::Ms10).expect("encoder");
+        let mut talker = Synthetic::voice_like(3);
+        let mut send = |peer: u8, i: u32| {
+            let packet = ReceivedPacket {
+                timestamp: 1000 + i * 480,
+                sequence: i as u16,
+                payload: encoder.encode(&talker.next_frame(480)).expect("encodes"),
+                arrived: started + Duration::from_millis(u64::from(i) * 10),
+            };
+            tx.send((peer, packet)).expect("queued");
+        };
+        for i in 0..50 {
+            send(7, i);
+            send(8, i);
+            voice.turn(true, false);
+        }
+        // Peer 7 leaves with three packets still queued.
+        for i in 50..53 {
+            send(7, i);
+            send(8, i);
+        }
+        voice.step(|| vec![7], true, false);
+        let from = played.lock().expect("not poisoned").samples.len();
+        for i in 53..100 {
+            send(8, i);
+            voice.turn(true, false);
+        }
+        let snapshot = voice.snapshot(true);
+        assert!(!snapshot.peers.contains_key(&7), "{:?}", snapshot.peers);
+        assert!(snapshot.peers.contains_key(&8));
+        // Only peer 8 is left. It is said gone just before the sound under the voices changes
+        // (here, as that sound's frame is read): from the frame with the new sound on, nothing
+        // of it plays.
+        let said_gone = Arc::new(Mutex::new(Vec::new()));
+        voice.set_ambience(Some(Box::new(SaysGone(Arc::clone(&said_gone)))));
+        let from_silent = played.lock().expect("not poisoned").samples.len();
+        voice.step(
+            || std::mem::take(&mut *said_gone.lock().expect("not poisoned")),
+            true,
+            false,
+        );
+        for _ in 0..20 {
+            voice.turn(true, false);
+        }
+        let samples = &played.lock().expect("not poisoned").samples;
+        assert!(samples[from..from_silent].iter().any(|&s| s != 0));
+        assert!(samples[from_silent..].iter().all(|&s| s == 0));
     }
 
     #[test]

@@ -168,7 +168,8 @@ impl Scenes {
     }
 }
 
-/// The scenes feature's systems run in this set (after sharing, before the front ends).
+/// The scenes feature's systems run in this set (after sharing and the voice, before the front
+/// ends).
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SceneSystems;
 
@@ -196,7 +197,8 @@ impl Plugin for ScenePlugin {
                 )
                     .chain()
                     .in_set(SceneSystems)
-                    .after(crate::trust::TrustSystems),
+                    .after(crate::trust::TrustSystems)
+                    .after(crate::voice::VoiceSystems),
             );
     }
 }

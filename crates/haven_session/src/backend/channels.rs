@@ -27,7 +27,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 use super::peer::fingerprints;
 use super::state::{BULK_LOW, Backend, Internal, Kind, Links};
 use crate::command::AudioRoute;
-use crate::counters::AudioCounters;
+use crate::counters::{AudioCounters, VoiceGate};
 use crate::event::{AudioPacket, SessionEvent};
 use crate::queue::EventSender;
 use crate::receive::{self, ToSender};
@@ -209,6 +209,7 @@ pub(super) async fn read_voice(
     events: EventSender,
     route: AudioRoute,
     counters: Arc<Mutex<AudioCounters>>,
+    gate: VoiceGate,
 ) {
     while let Ok((packet, _)) = track.read_rtp().await {
         if packet.payload.is_empty() {
@@ -226,7 +227,7 @@ pub(super) async fn read_voice(
             payload: packet.payload.to_vec(),
             arrived,
         };
-        match &route {
+        let handed = gate.pass(|| match &route {
             Some(voice) => {
                 // Full (the voice thread stopped reading): dropped; a flooding peer cannot
                 // grow memory.
@@ -238,6 +239,10 @@ pub(super) async fn read_voice(
                     packet: audio,
                 });
             }
+        });
+        if !handed {
+            // The peer left: nothing more of this stream is played.
+            break;
         }
     }
 }
@@ -334,6 +339,8 @@ impl Backend {
 
         let events = self.events.clone();
         let route = self.audio_route.clone();
+        // A connection is wired only for a peer in the room.
+        let gate = self.voice_gates.open(id);
         let counters = Arc::new(Mutex::new(AudioCounters::new(Instant::now())));
         let track_counters = Arc::clone(&counters);
         pc.on_track(Box::new(move |track, _, _| {
@@ -343,6 +350,7 @@ impl Backend {
                 events.clone(),
                 route.clone(),
                 Arc::clone(&track_counters),
+                gate.clone(),
             ));
             Box::pin(async {})
         }));

@@ -46,7 +46,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use super::channels::read_voice;
 use super::state::{Internal, Vouches};
 use crate::command::AudioRoute;
-use crate::counters::AudioCounters;
+use crate::counters::{AudioCounters, VoiceGates};
 use crate::queue::EventSender;
 
 /// The first byte of a message on the group channel: what follows.
@@ -85,6 +85,8 @@ pub(super) struct Parts {
     pub(super) audio: Arc<TrackLocalStaticRTP>,
     pub(super) events: EventSender,
     pub(super) route: AudioRoute,
+    /// Whose voices are still handed on (the session's).
+    pub(super) gates: VoiceGates,
     pub(super) internal: mpsc::UnboundedSender<Internal>,
     pub(super) counters: Arc<Mutex<HashMap<PeerId, Arc<Mutex<AudioCounters>>>>>,
     pub(super) vouches: Arc<Mutex<Vouches>>,
@@ -679,14 +681,20 @@ async fn answer(
 fn wire_subscriber(pc: &Arc<RTCPeerConnection>, parts: &Parts, feeds: &SharedFeeds) {
     let (events, route) = (parts.events.clone(), parts.route.clone());
     let (track_feeds, counters) = (Arc::clone(feeds), Arc::clone(&parts.counters));
+    let gates = parts.gates.clone();
     pc.on_track(Box::new(move |track, _, transceiver| {
         let (events, route) = (events.clone(), route.clone());
+        let gates = gates.clone();
         let (feeds, counters) = (Arc::clone(&track_feeds), Arc::clone(&counters));
         Box::pin(async move {
             let mid = transceiver.mid();
             let peer = mid.and_then(|mid| lock(&feeds).mids.get(mid.as_str()).copied());
             let Some(peer) = peer else {
                 warn!("a voice from the media server that no publisher owns; not played");
+                return;
+            };
+            let Some(gate) = gates.get(peer) else {
+                debug!(%peer, "a voice from the media server of a peer that left; not played");
                 return;
             };
             let counted = Arc::clone(
@@ -696,7 +704,7 @@ fn wire_subscriber(pc: &Arc<RTCPeerConnection>, parts: &Parts, feeds: &SharedFee
                     .entry(peer)
                     .or_insert_with(|| Arc::new(Mutex::new(AudioCounters::new(Instant::now())))),
             );
-            tokio::spawn(read_voice(track, peer, events, route, counted));
+            tokio::spawn(read_voice(track, peer, events, route, counted, gate));
         })
     }));
     let (internal, run, feeds) = (parts.internal.clone(), parts.run, Arc::clone(feeds));

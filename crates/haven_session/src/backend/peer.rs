@@ -274,6 +274,7 @@ impl Backend {
         match message {
             ServerMessage::PeerJoined { peer } => {
                 self.roles.insert(peer.id, peer.role);
+                self.voice_gates.open(peer.id);
                 if let Some(life) = self.lives.get_mut(&peer.id) {
                     // Back with the server (it lost it, or restarted): a connection that
                     // works carries on; one that broke is rebuilt by the side that offered it.
@@ -376,6 +377,8 @@ impl Backend {
     /// period): its connection closes, what was on its way to or from it is dropped.
     pub(super) async fn peer_left(&mut self, id: PeerId) {
         self.roles.remove(&id);
+        // Before `PeerLeft` is said: no packet of its voice follows that.
+        self.voice_gates.close(id);
         if let Some(group) = self.group.as_mut() {
             // If it comes back (the same id, after a resume) it is said connected again.
             group.seen.remove(&id);

@@ -201,6 +201,7 @@ impl Backend {
         let _ = self.events.send(SessionEvent::SignalingBack);
         for p in &welcome.peers {
             self.roles.insert(p.id, p.role);
+            self.voice_gates.open(p.id);
         }
         let now = Instant::now();
         let mut out = Vec::new();

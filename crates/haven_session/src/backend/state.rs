@@ -22,7 +22,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use crate::command::AudioRoute;
 use crate::config::Faults;
-use crate::counters::AudioCounters;
+use crate::counters::{AudioCounters, VoiceGates};
 use crate::life::{Life, LifeTiming};
 use crate::queue::EventSender;
 use crate::transfer::{Incoming, Outbound};
@@ -360,6 +360,8 @@ pub(super) struct Backend {
     pub(super) events: EventSender,
     /// Voice packets go here instead of `events` when a voice thread took them.
     pub(super) audio_route: AudioRoute,
+    /// Whose voices are still handed on: a gate for each peer in `roles`, closed as it leaves.
+    pub(super) voice_gates: VoiceGates,
     pub(super) internal: mpsc::UnboundedSender<Internal>,
     pub(super) bulk_budget: u64,
     pub(super) faults: Faults,
