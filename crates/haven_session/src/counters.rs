@@ -10,11 +10,13 @@ use haven_voice::jitter::InterarrivalJitter;
 
 use crate::event::PeerStats;
 
-/// Whose voices may still be handed on (to the voice thread, or as events): one gate a peer
-/// in the room. A peer's gate closes when it leaves, before the session says `PeerLeft`, and
-/// every packet is handed on under its gate ([`VoiceGate::pass`]): so nothing of a peer's
-/// voice follows the event that says it left (a late packet would bring its voice back in
-/// the voice thread, playing on, concealed, after it left).
+/// Whose voices may still be handed on (to the voice thread, or as events): a gate for each
+/// peer that was in the room. A peer's gate closes when it leaves, before the session says
+/// `PeerLeft`, and every packet is handed on under its gate ([`VoiceGate::pass`]): so nothing
+/// of a peer's voice follows the event that says it left (a late packet would bring its voice
+/// back in the voice thread, playing on, concealed, after it left). If it comes back (the same
+/// id, after a resume) its gate opens again, for the streams that outlived its leaving too
+/// (a group room's subscription to it).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VoiceGates(Arc<Mutex<HashMap<PeerId, VoiceGate>>>);
 
@@ -28,20 +30,22 @@ impl VoiceGates {
         gates
     }
 
-    /// `peer`'s gate, opened if it has none (it is in the room).
+    /// `peer` is in the room: its gate, opened (made if it had none).
     pub(crate) fn open(&self, peer: PeerId) -> VoiceGate {
-        self.lock().entry(peer).or_default().clone()
+        let gate = self.lock().entry(peer).or_default().clone();
+        *gate.0.write().unwrap_or_else(PoisonError::into_inner) = false;
+        gate
     }
 
-    /// `peer`'s gate if it is in the room (never opens one: a stream may outlive its peer).
+    /// `peer`'s gate, open or closed, if it was ever in the room (never makes one: a stream
+    /// may outlive its peer).
     pub(crate) fn get(&self, peer: PeerId) -> Option<VoiceGate> {
         self.lock().get(&peer).cloned()
     }
 
-    /// `peer` left: its gate closes for good (a packet being handed on is first let through);
-    /// if it comes back, it gets a new one.
+    /// `peer` left: its gate closes (a packet being handed on is first let through).
     pub(crate) fn close(&self, peer: PeerId) {
-        let gate = self.lock().remove(&peer);
+        let gate = self.lock().get(&peer).cloned();
         if let Some(gate) = gate {
             *gate.0.write().unwrap_or_else(PoisonError::into_inner) = true;
         }
@@ -52,7 +56,7 @@ impl VoiceGates {
     }
 }
 
-/// One peer's gate (see [`VoiceGates`]): `true` once closed.
+/// One peer's gate (see [`VoiceGates`]): `true` while closed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VoiceGate(Arc<RwLock<bool>>);
 
@@ -125,11 +129,11 @@ mod tests {
 
     use super::*;
 
-    /// A gate taken while the peer was in the room lets nothing through once it left; a
-    /// stream that outlives its peer finds no gate; a peer that comes back gets a new one.
+    /// A gate taken while the peer was in the room lets nothing through once it left, and
+    /// again once it is back; a peer never in the room has none; another peer's goes on.
     #[test]
-    fn nothing_of_a_peer_that_left_is_handed_on() {
-        let (a, b) = (PeerId(1), PeerId(2));
+    fn nothing_of_a_peer_that_left_is_handed_on_until_it_is_back() {
+        let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
         let gates = VoiceGates::open_for([a]);
         let taken = gates.get(a).expect("in the room");
         assert!(gates.get(b).is_none());
@@ -138,13 +142,20 @@ mod tests {
         assert!(taken.pass(|| handed += 1));
         gates.close(a);
         assert!(!taken.pass(|| handed += 1));
+        assert!(
+            !gates.get(a).expect("kept").pass(|| handed += 1),
+            "a stream that outlived it finds it closed"
+        );
         assert!(other.pass(|| handed += 1), "another peer's goes on");
         assert_eq!(handed, 2);
-        assert!(gates.get(a).is_none());
-        let back = gates.open(a);
-        assert!(back.pass(|| handed += 1));
-        assert!(!taken.pass(|| handed += 1), "the old gate stays closed");
+        gates.open(a);
+        assert!(
+            taken.pass(|| handed += 1),
+            "back: its streams are heard again"
+        );
         assert_eq!(handed, 3);
+        gates.close(c);
+        assert!(gates.get(c).is_none());
     }
 
     #[test]

@@ -227,7 +227,8 @@ pub(super) async fn read_voice(
             payload: packet.payload.to_vec(),
             arrived,
         };
-        let handed = gate.pass(|| match &route {
+        // Not played once the peer left (it may come back, on this stream too).
+        gate.pass(|| match &route {
             Some(voice) => {
                 // Full (the voice thread stopped reading): dropped; a flooding peer cannot
                 // grow memory.
@@ -240,10 +241,6 @@ pub(super) async fn read_voice(
                 });
             }
         });
-        if !handed {
-            // The peer left: nothing more of this stream is played.
-            break;
-        }
     }
 }
 

@@ -694,7 +694,7 @@ fn wire_subscriber(pc: &Arc<RTCPeerConnection>, parts: &Parts, feeds: &SharedFee
                 return;
             };
             let Some(gate) = gates.get(peer) else {
-                debug!(%peer, "a voice from the media server of a peer that left; not played");
+                debug!(%peer, "a voice from the media server of a peer never in the room; not played");
                 return;
             };
             let counted = Arc::clone(

@@ -360,7 +360,8 @@ pub(super) struct Backend {
     pub(super) events: EventSender,
     /// Voice packets go here instead of `events` when a voice thread took them.
     pub(super) audio_route: AudioRoute,
-    /// Whose voices are still handed on: a gate for each peer in `roles`, closed as it leaves.
+    /// Whose voices are still handed on: a gate open for each peer in `roles`, closed as it
+    /// leaves.
     pub(super) voice_gates: VoiceGates,
     pub(super) internal: mpsc::UnboundedSender<Internal>,
     pub(super) bulk_budget: u64,
