@@ -617,12 +617,20 @@ mod tests {
         assert_eq!(snapshot.figures.frames_sent, before as u64);
     }
 
-    #[test]
-    fn received_packets_are_played_and_counted() {
+    /// A silent participant's loop; where its packets go, what it played, when it started.
+    type Listening = (
+        VoiceLoop<Fake>,
+        mpsc::Sender<(u8, ReceivedPacket)>,
+        Arc<Mutex<Collect>>,
+        Instant,
+    );
+
+    /// A silent participant's loop that records what it plays.
+    fn listening() -> Listening {
         let (transport, tx, _, _) = fake();
         let played = Arc::new(Mutex::new(Collect::default()));
         let started = Instant::now();
-        let mut voice = VoiceLoop::new(
+        let voice = VoiceLoop::new(
             EngineOptions::default(),
             Box::new(Silent),
             Box::new(Shared(Arc::clone(&played))),
@@ -630,6 +638,12 @@ mod tests {
             started,
         )
         .expect("engine");
+        (voice, tx, played, started)
+    }
+
+    #[test]
+    fn received_packets_are_played_and_counted() {
+        let (mut voice, tx, played, started) = listening();
         let mut encoder =
             crate::codec::VoiceEncoder::new(crate::FrameDuration::Ms10).expect("encoder");
         let mut talker = Synthetic::voice_like(3);
@@ -677,17 +691,7 @@ mod tests {
     /// does not come back (nor play on, concealed) after it left; another peer's goes on.
     #[test]
     fn packets_on_their_way_when_a_peer_left_do_not_bring_its_voice_back() {
-        let (transport, tx, _, _) = fake();
-        let played = Arc::new(Mutex::new(Collect::default()));
-        let started = Instant::now();
-        let mut voice = VoiceLoop::new(
-            EngineOptions::default(),
-            Box::new(Silent),
-            Box::new(Shared(Arc::clone(&played))),
-            transport,
-            started,
-        )
-        .expect("engine");
+        let (mut voice, tx, played, started) = listening();
         let mut encoder =
             crate::codec::VoiceEncoder::new(crate::FrameDuration::Ms10).expect("encoder");
         let mut talker = Synthetic::voice_like(3);
