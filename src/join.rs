@@ -211,6 +211,8 @@ struct JoinFigures {
     voices_heard: usize,
     /// Peers whose avatar (named or anonymous) arrived.
     avatars_seen: usize,
+    /// A group room's patient: the chair of the ring the server gave it.
+    group_chair: Option<u8>,
 }
 
 fn open_source(voice_in: &str) -> anyhow::Result<Box<dyn Source>> {
@@ -555,12 +557,18 @@ async fn participate(
         }
         while let Some(event) = session.try_event() {
             match event {
-                SessionEvent::Joined { me, room, peers } => {
+                SessionEvent::Joined {
+                    me,
+                    room,
+                    peers,
+                    chair,
+                } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
                     own_role = Some(me.role);
-                    // As the window seats a group room's patient: by the patients before it.
+                    // As the window seats a group room's patient: in the chair the server gave.
                     if group_invite && me.role == Role::Patient {
-                        group_seat = Some(peers.iter().filter(|p| p.role == Role::Patient).count());
+                        group_seat = chair.map(usize::from);
+                        figures.group_chair = chair;
                     }
                     audit.set_role(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));

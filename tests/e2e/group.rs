@@ -208,7 +208,18 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
             (name, f)
         })
         .collect();
+    // Each patient in a chair of its own, the four lowest of the ring; the clinician in none.
+    let mut chairs: Vec<u64> = all
+        .iter()
+        .filter(|(name, _)| name != "clinician")
+        .filter_map(|(_, f)| f["group_chair"].as_u64())
+        .collect();
+    chairs.sort_unstable();
+    assert_eq!(chairs, [0, 1, 2, 3], "the patients' chairs");
     for (name, f) in all {
+        if name == "clinician" {
+            assert!(f["group_chair"].is_null(), "{f}");
+        }
         assert_eq!(
             f["media_server_joined"], 2,
             "{name} did not publish again once Janus was back: {f}"

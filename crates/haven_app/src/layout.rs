@@ -75,8 +75,8 @@ pub fn group_turn(index: usize) -> f32 {
 }
 
 impl Seat {
-    /// The seat of the `index`th patient of a group room (every side works it out the same
-    /// way: from how many patients were in the room when that one joined).
+    /// The seat in chair `index` of a group room's ring (the signaling server gives each
+    /// patient the lowest chair free when it joins, in its welcome).
     pub fn group_patient(index: usize) -> Self {
         let turn = Quat::from_rotation_y(group_turn(index));
         Self {
@@ -87,7 +87,7 @@ impl Seat {
 }
 
 /// The invite is for a group room: a patient is seated in the ring
-/// ([`Seat::group_patient`]) once the welcome says how many patients came first. Front ends
+/// ([`Seat::group_patient`]) once the welcome says which chair is theirs. Front ends
 /// move their view (or tracking space) when [`Seat`] changes.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupInvite {

@@ -361,11 +361,16 @@ fn poll_session(
             break;
         };
         match event {
-            SessionEvent::Joined { me, peers, .. } => {
-                // A group room's patient sits in the ring, by how many patients came first.
-                if group.is_some() && me.role == Role::Patient {
-                    let index = peers.iter().filter(|p| p.role == Role::Patient).count();
-                    commands.insert_resource(crate::layout::Seat::group_patient(index));
+            SessionEvent::Joined {
+                me, peers, chair, ..
+            } => {
+                // A group room's patient sits in the ring, in the chair the server gave it.
+                if group.is_some()
+                    && me.role == Role::Patient
+                    && let Some(chair) = chair
+                {
+                    commands
+                        .insert_resource(crate::layout::Seat::group_patient(usize::from(chair)));
                 }
                 figures.me = Some(me);
                 for info in &peers {

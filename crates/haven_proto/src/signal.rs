@@ -179,6 +179,12 @@ pub struct GroupMedia {
     pub pin: Redacted<String>,
     /// People the room holds at most.
     pub size: u8,
+    /// The chair of the room's ring this welcome's patient sits in (0 opposite the
+    /// clinician's, then alternately to its left and right), given by the server: the lowest
+    /// one free, so patients who come after one left never share a chair. Absent for a
+    /// clinician or therapist (they sit at the ring's head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chair: Option<u8>,
 }
 
 /// A session description body (SDP text). Never logged.

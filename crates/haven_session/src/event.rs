@@ -89,6 +89,9 @@ pub enum SessionEvent {
         room: RoomId,
         /// Who was already there.
         peers: Vec<PeerInfo>,
+        /// A group room's patient: the chair of the ring the server gave it (0 opposite the
+        /// clinician's). `None` for anyone else.
+        chair: Option<u8>,
     },
     /// The server refused us (or a resume of our place); the session is over.
     Failed(String),

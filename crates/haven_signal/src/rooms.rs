@@ -33,6 +33,8 @@ struct Member {
     seat: u64,
     /// Its invite's expiry.
     invite_exp: u64,
+    /// A group room's patient: the chair of the ring it sits in (see [`Rooms::chair_of`]).
+    chair: Option<u8>,
 }
 
 /// Joins counted per invite nonce, kept until the invite expires.
@@ -185,6 +187,8 @@ impl Rooms {
             })
             .collect();
         if !kept {
+            let chair = self.free_chair(&place.room, place.role);
+            let room = self.rooms.entry(place.room.clone()).or_default();
             room.push(place.peer);
             self.members.insert(
                 place.peer,
@@ -194,6 +198,7 @@ impl Rooms {
                     nonce: place.nonce.clone(),
                     seat: place.seat,
                     invite_exp: place.invite_exp,
+                    chair,
                 },
             );
             // Never given again to a newcomer.
@@ -268,6 +273,8 @@ impl Rooms {
         uses.count += 1;
         self.next_id += 1;
         let id = PeerId(self.next_id);
+        let chair = self.free_chair(&invite.room, invite.role);
+        let room = self.rooms.entry(invite.room.clone()).or_default();
         let others = room
             .iter()
             .map(|&other| PeerInfo {
@@ -284,6 +291,7 @@ impl Rooms {
                 nonce: invite.nonce.clone(),
                 seat: random_seat(),
                 invite_exp: invite.exp,
+                chair,
             },
         );
         Ok(Joined {
@@ -319,6 +327,30 @@ impl Rooms {
             self.groups.remove(&member.room);
         }
         left
+    }
+
+    /// The chair of a group room's ring that `peer` sits in: each patient of a group room
+    /// has one, the lowest free when it joined (0 opposite the clinician's chair, then
+    /// alternately to its left and right; the room app's `layout::group_turn`), kept while it
+    /// stays, so a patient who comes after one left takes the chair left free, never one
+    /// taken. `None` for a clinician or therapist, and in a mesh room.
+    pub fn chair_of(&self, peer: PeerId) -> Option<u8> {
+        self.members.get(&peer).and_then(|m| m.chair)
+    }
+
+    /// The lowest chair free in `room` for a newcomer in `role` (a patient of a group room).
+    fn free_chair(&self, room: &RoomId, role: Role) -> Option<u8> {
+        if role != Role::Patient || !self.groups.contains_key(room) {
+            return None;
+        }
+        let taken: Vec<u8> = self
+            .rooms
+            .get(room)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| self.members.get(p).and_then(|m| m.chair))
+            .collect();
+        (0..MAX_GROUP_PEERS as u8).find(|c| !taken.contains(c))
     }
 
     /// The group room `room` is, if it is one.
@@ -454,6 +486,52 @@ mod tests {
             rooms.group_of(&g).map(|r| r.pin.expose().clone()),
             Some(drawn.pin.expose().clone())
         );
+    }
+
+    /// Each patient of a group room takes the lowest chair free: one who comes after another
+    /// left takes the chair left free, never a taken one; a resume that kept its place keeps
+    /// its chair; clinicians and mesh rooms have none.
+    #[test]
+    fn a_group_patient_takes_the_lowest_free_chair() {
+        let mut rooms = Rooms::new();
+        let join = |rooms: &mut Rooms, role, nonce: &str| {
+            let invite = Invite {
+                group: Some(8),
+                ..invite("g", role, nonce, 1)
+            };
+            rooms.join(&invite, 0).expect("joins").peer.id
+        };
+        let clinician = join(&mut rooms, Role::Clinician, "c");
+        let patients: Vec<PeerId> = (0..4)
+            .map(|i| join(&mut rooms, Role::Patient, &format!("p{i}")))
+            .collect();
+        let chairs = |rooms: &Rooms, peers: &[PeerId]| -> Vec<Option<u8>> {
+            peers.iter().map(|&p| rooms.chair_of(p)).collect()
+        };
+        assert_eq!(rooms.chair_of(clinician), None);
+        assert_eq!(
+            chairs(&rooms, &patients),
+            [Some(0), Some(1), Some(2), Some(3)]
+        );
+        // Chair 1 is left free; the next patient takes it, the one after takes chair 4.
+        rooms.leave(patients[1]);
+        let next = join(&mut rooms, Role::Patient, "p4");
+        let after = join(&mut rooms, Role::Patient, "p5");
+        assert_eq!(chairs(&rooms, &[next, after]), [Some(1), Some(4)]);
+        // A resume of a held place keeps its chair.
+        let place = rooms.place(patients[2], 0).expect("held");
+        assert!(rooms.resume(&place).expect("resumes").kept);
+        assert_eq!(rooms.chair_of(patients[2]), Some(2));
+        // After a restart, a resumed patient takes the lowest chair free there.
+        let mut restarted = Rooms::new();
+        join(&mut restarted, Role::Patient, "q0");
+        assert!(!restarted.resume(&place).expect("a new seat").kept);
+        assert_eq!(restarted.chair_of(place.peer), Some(1));
+        // A mesh room's patients have none.
+        let mesh = rooms
+            .join(&invite("m", Role::Patient, "m0", 1), 0)
+            .expect("mesh");
+        assert_eq!(rooms.chair_of(mesh.peer.id), None);
     }
 
     #[test]

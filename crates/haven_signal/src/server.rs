@@ -921,6 +921,7 @@ impl Connection {
                 room: group.number,
                 pin: group.pin.clone(),
                 size: group.size,
+                chair: hub.rooms.chair_of(peer.id),
             });
         ServerMessage::Welcome {
             version: SIGNAL_VERSION,

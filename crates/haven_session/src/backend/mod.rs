@@ -117,6 +117,7 @@ async fn session(
         me,
         room: welcome.room.clone(),
         peers: welcome.peers.clone(),
+        chair: welcome.media.as_ref().and_then(|m| m.chair),
     });
     let (internal_tx, mut internal) = mpsc::unbounded_channel();
     let mut backend = Backend {

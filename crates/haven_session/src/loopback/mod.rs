@@ -187,6 +187,8 @@ impl LoopbackHub {
             me,
             room: self.room.clone(),
             peers: peers.clone(),
+            // The loopback hub has no group rooms.
+            chair: None,
         });
         for peer in &peers {
             let _ = events.send(SessionEvent::PeerJoined(*peer));
