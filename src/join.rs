@@ -484,8 +484,8 @@ async fn participate(
     let mut roles: HashMap<PeerId, Role> = HashMap::new();
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
-    let group_invite = config.group.is_some();
-    let mut group_seat: Option<usize> = None;
+    let group_size = config.group;
+    let mut group_chair: Option<u8> = None;
     let script = crate::therapy::PatientScript {
         suds: args.suds_answers.clone().unwrap_or_default().0.into(),
         fms: args.fms_answers.clone().unwrap_or_default().0.into(),
@@ -565,9 +565,9 @@ async fn participate(
                 } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
                     own_role = Some(me.role);
-                    // As the window seats a group room's patient: in the chair the server gave.
-                    if group_invite && me.role == Role::Patient {
-                        group_seat = chair.map(usize::from);
+                    // As the window seats a group room's people: in the chair the server gave.
+                    if group_size.is_some() {
+                        group_chair = chair;
                         figures.group_chair = chair;
                     }
                     audit.set_role(me.role);
@@ -789,14 +789,16 @@ async fn participate(
             if own_role == Some(Role::Patient) {
                 scene.head(pose.head.orientation);
             }
-            // A scripted clinician or therapist sits across the table from the patient; a
-            // group room's patient in its chair of the ring.
-            session.send_pose(&if own_role.is_some_and(|r| r != Role::Patient) {
-                crate::sim::across_the_table(pose)
-            } else if let Some(index) = group_seat {
-                crate::sim::in_group_seat(pose, index)
-            } else {
-                pose
+            // A scripted clinician or therapist sits across the table from the patient; in a
+            // group room, each in the chair the server gave: the head's, or one of the ring's.
+            let staff = own_role.is_some_and(|r| r != Role::Patient);
+            session.send_pose(&match group_chair.zip(group_size) {
+                Some((chair, size)) if !haven_app::layout::is_head_chair(chair, size) => {
+                    crate::sim::in_group_seat(pose, usize::from(chair))
+                }
+                Some(_) => crate::sim::across_the_table(pose),
+                None if staff => crate::sim::across_the_table(pose),
+                None => pose,
             });
             seq = seq.wrapping_add(1);
             figures.poses_sent += 1;

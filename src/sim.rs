@@ -86,8 +86,9 @@ pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
     update
 }
 
-/// `update` (a patient's, seated in the 1:1 chair) moved to the `index`th patient chair of a
-/// group room: pushed back to the ring and turned about the room's vertical axis, as
+/// `update` (a patient's, seated in the 1:1 chair) moved to chair `index` of a group room's
+/// ring (a patient's, or a clinician's or therapist's when the head is taken): pushed back to
+/// the ring and turned about the room's vertical axis, as
 /// [`haven_app::layout::Seat::group_patient`] seats a window.
 pub(crate) fn in_group_seat(mut update: PoseUpdate, index: usize) -> PoseUpdate {
     use bevy::math::{Quat, Vec3};

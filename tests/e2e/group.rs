@@ -208,7 +208,8 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
             (name, f)
         })
         .collect();
-    // Each patient in a chair of its own, the four lowest of the ring; the clinician in none.
+    // Each patient in a chair of its own, the four lowest of the ring; the clinician at the
+    // head of the table (chair 5 of the group's 6).
     let mut chairs: Vec<u64> = all
         .iter()
         .filter(|(name, _)| name != "clinician")
@@ -218,7 +219,7 @@ fn five_people_meet_through_the_media_server_and_shares_stay_between_patient_and
     assert_eq!(chairs, [0, 1, 2, 3], "the patients' chairs");
     for (name, f) in all {
         if name == "clinician" {
-            assert!(f["group_chair"].is_null(), "{f}");
+            assert_eq!(f["group_chair"], 5, "{f}");
         }
         assert_eq!(
             f["media_server_joined"], 2,

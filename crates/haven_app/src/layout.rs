@@ -74,9 +74,25 @@ pub fn group_turn(index: usize) -> f32 {
     side * step * GROUP_SPACING
 }
 
+/// Whether chair `chair` of a group room of `size` is the head of the table (the
+/// clinician's chair), not one of the ring's: the last one.
+pub fn is_head_chair(chair: u8, size: u8) -> bool {
+    chair.saturating_add(1) >= size
+}
+
 impl Seat {
-    /// The seat in chair `index` of a group room's ring (the signaling server gives each
-    /// patient the lowest chair free when it joins, in its welcome).
+    /// The seat in chair `chair` of a group room of `size`, as the signaling server gave it
+    /// in the welcome (a patient the lowest free, a clinician or therapist the highest): the
+    /// head of the table, or one of the ring's.
+    pub fn group_chair(chair: u8, size: u8) -> Self {
+        if is_head_chair(chair, size) {
+            Self::for_role(Role::Clinician)
+        } else {
+            Self::group_patient(usize::from(chair))
+        }
+    }
+
+    /// The seat in chair `index` of a group room's ring.
     pub fn group_patient(index: usize) -> Self {
         let turn = Quat::from_rotation_y(group_turn(index));
         Self {
@@ -86,8 +102,8 @@ impl Seat {
     }
 }
 
-/// The invite is for a group room: a patient is seated in the ring
-/// ([`Seat::group_patient`]) once the welcome says which chair is theirs. Front ends
+/// The invite is for a group room: everyone is seated in their chair
+/// ([`Seat::group_chair`]) once the welcome says which is theirs. Front ends
 /// move their view (or tracking space) when [`Seat`] changes.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupInvite {
@@ -98,5 +114,26 @@ pub struct GroupInvite {
 impl Default for Seat {
     fn default() -> Self {
         Self::for_role(Role::Clinician)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chair of a group room of any size is a seat of its own, at least a chair's
+    /// width from any other, and the last is the clinician's at the head of the table.
+    #[test]
+    fn each_chair_of_a_group_room_is_a_seat_of_its_own() {
+        for size in 2..=12u8 {
+            let seats: Vec<Seat> = (0..size).map(|c| Seat::group_chair(c, size)).collect();
+            assert_eq!(seats[usize::from(size) - 1], Seat::for_role(Role::Clinician));
+            for (i, a) in seats.iter().enumerate() {
+                for b in &seats[i + 1..] {
+                    let apart = a.eyes.distance(b.eyes);
+                    assert!(apart > 0.6, "size {size}: two seats {apart} m apart");
+                }
+            }
+        }
     }
 }

@@ -364,13 +364,9 @@ fn poll_session(
             SessionEvent::Joined {
                 me, peers, chair, ..
             } => {
-                // A group room's patient sits in the ring, in the chair the server gave it.
-                if group.is_some()
-                    && me.role == Role::Patient
-                    && let Some(chair) = chair
-                {
-                    commands
-                        .insert_resource(crate::layout::Seat::group_patient(usize::from(chair)));
+                // In a group room, everyone sits in the chair the server gave them.
+                if let (Some(group), Some(chair)) = (group.as_deref(), chair) {
+                    commands.insert_resource(crate::layout::Seat::group_chair(chair, group.size));
                 }
                 figures.me = Some(me);
                 for info in &peers {

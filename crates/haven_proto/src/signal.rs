@@ -179,10 +179,11 @@ pub struct GroupMedia {
     pub pin: Redacted<String>,
     /// People the room holds at most.
     pub size: u8,
-    /// The chair of the room's ring this welcome's patient sits in (0 opposite the
-    /// clinician's, then alternately to its left and right), given by the server: the lowest
-    /// one free, so patients who come after one left never share a chair. Absent for a
-    /// clinician or therapist (they sit at the ring's head).
+    /// The chair this welcome's peer sits in, given by the server, below `size`: `size - 1`
+    /// is the head of the table (the clinician's chair), the others the ring's (0 opposite the
+    /// head, then alternately to its left and right). A patient takes the lowest chair free,
+    /// a clinician or therapist the highest (the head, then the ring's nearest it), so no two
+    /// people share one, whoever came and went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chair: Option<u8>,
 }

@@ -33,7 +33,7 @@ struct Member {
     seat: u64,
     /// Its invite's expiry.
     invite_exp: u64,
-    /// A group room's patient: the chair of the ring it sits in (see [`Rooms::chair_of`]).
+    /// In a group room: the chair it sits in (see [`Rooms::chair_of`]).
     chair: Option<u8>,
 }
 
@@ -329,20 +329,19 @@ impl Rooms {
         left
     }
 
-    /// The chair of a group room's ring that `peer` sits in: each patient of a group room
-    /// has one, the lowest free when it joined (0 opposite the clinician's chair, then
-    /// alternately to its left and right; the room app's `layout::group_turn`), kept while it
-    /// stays, so a patient who comes after one left takes the chair left free, never one
-    /// taken. `None` for a clinician or therapist, and in a mesh room.
+    /// The chair `peer` sits in, in a group room of size N: chairs `0..N`, where `N - 1` is
+    /// the head of the table (the clinician's) and the others the ring's (0 opposite the head,
+    /// then alternately to its left and right; the room app's `layout::group_turn`). A patient
+    /// takes the lowest chair free when it joins, a clinician or therapist the highest, and
+    /// keeps it while it stays: so one who comes after another left takes a chair left free,
+    /// never a taken one, and a room of N seats N. `None` in a mesh room.
     pub fn chair_of(&self, peer: PeerId) -> Option<u8> {
         self.members.get(&peer).and_then(|m| m.chair)
     }
 
-    /// The lowest chair free in `room` for a newcomer in `role` (a patient of a group room).
+    /// The chair free in `room` for a newcomer in `role`, if `room` is a group room.
     fn free_chair(&self, room: &RoomId, role: Role) -> Option<u8> {
-        if role != Role::Patient || !self.groups.contains_key(room) {
-            return None;
-        }
+        let size = self.groups.get(room)?.size;
         let taken: Vec<u8> = self
             .rooms
             .get(room)
@@ -350,7 +349,11 @@ impl Rooms {
             .flatten()
             .filter_map(|p| self.members.get(p).and_then(|m| m.chair))
             .collect();
-        (0..MAX_GROUP_PEERS as u8).find(|c| !taken.contains(c))
+        let free = |c: &u8| !taken.contains(c);
+        match role {
+            Role::Patient => (0..size).find(free),
+            Role::Clinician | Role::Therapist => (0..size).rev().find(free),
+        }
     }
 
     /// The group room `room` is, if it is one.
@@ -488,11 +491,12 @@ mod tests {
         );
     }
 
-    /// Each patient of a group room takes the lowest chair free: one who comes after another
-    /// left takes the chair left free, never a taken one; a resume that kept its place keeps
-    /// its chair; clinicians and mesh rooms have none.
+    /// In a group room each patient takes the lowest chair free and each clinician or
+    /// therapist the highest (the head of the table first): one who comes after another left
+    /// takes a chair left free, never a taken one; a resume that kept its place keeps its
+    /// chair; a mesh room has none.
     #[test]
-    fn a_group_patient_takes_the_lowest_free_chair() {
+    fn group_chairs_are_never_shared() {
         let mut rooms = Rooms::new();
         let join = |rooms: &mut Rooms, role, nonce: &str| {
             let invite = Invite {
@@ -505,10 +509,15 @@ mod tests {
         let patients: Vec<PeerId> = (0..4)
             .map(|i| join(&mut rooms, Role::Patient, &format!("p{i}")))
             .collect();
+        let therapist = join(&mut rooms, Role::Therapist, "t");
         let chairs = |rooms: &Rooms, peers: &[PeerId]| -> Vec<Option<u8>> {
             peers.iter().map(|&p| rooms.chair_of(p)).collect()
         };
-        assert_eq!(rooms.chair_of(clinician), None);
+        assert_eq!(
+            chairs(&rooms, &[clinician, therapist]),
+            [Some(7), Some(6)],
+            "the head, then the ring's chair nearest it"
+        );
         assert_eq!(
             chairs(&rooms, &patients),
             [Some(0), Some(1), Some(2), Some(3)]
@@ -518,6 +527,16 @@ mod tests {
         let next = join(&mut rooms, Role::Patient, "p4");
         let after = join(&mut rooms, Role::Patient, "p5");
         assert_eq!(chairs(&rooms, &[next, after]), [Some(1), Some(4)]);
+        // The head left free: the next clinician takes it. The room is full, each in a chair
+        // of their own.
+        rooms.leave(clinician);
+        let back = join(&mut rooms, Role::Clinician, "c2");
+        assert_eq!(rooms.chair_of(back), Some(7));
+        let last = join(&mut rooms, Role::Patient, "p6");
+        assert_eq!(rooms.chair_of(last), Some(5));
+        let mut all: Vec<Option<u8>> = rooms.members.values().map(|m| m.chair).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..8).map(Some).collect::<Vec<_>>());
         // A resume of a held place keeps its chair.
         let place = rooms.place(patients[2], 0).expect("held");
         assert!(rooms.resume(&place).expect("resumes").kept);
@@ -527,7 +546,7 @@ mod tests {
         join(&mut restarted, Role::Patient, "q0");
         assert!(!restarted.resume(&place).expect("a new seat").kept);
         assert_eq!(restarted.chair_of(place.peer), Some(1));
-        // A mesh room's patients have none.
+        // A mesh room's people have none.
         let mesh = rooms
             .join(&invite("m", Role::Patient, "m0", 1), 0)
             .expect("mesh");
