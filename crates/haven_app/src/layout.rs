@@ -127,7 +127,10 @@ mod tests {
     fn each_chair_of_a_group_room_is_a_seat_of_its_own() {
         for size in 2..=12u8 {
             let seats: Vec<Seat> = (0..size).map(|c| Seat::group_chair(c, size)).collect();
-            assert_eq!(seats[usize::from(size) - 1], Seat::for_role(Role::Clinician));
+            assert_eq!(
+                seats[usize::from(size) - 1],
+                Seat::for_role(Role::Clinician)
+            );
             for (i, a) in seats.iter().enumerate() {
                 for b in &seats[i + 1..] {
                     let apart = a.eyes.distance(b.eyes);

@@ -94,6 +94,27 @@ pub fn board_frame(seat: Seat) -> Transform {
     Transform::from_translation(centre).looking_at(centre + (centre - seat.eyes), Vec3::Y)
 }
 
+/// Where the way from `eyes` along `towards` (level) first comes over the table, 9 cm inside
+/// its edge (the table spans x −0.7..0.7 and z −0.45..0.45): the slab test on the level
+/// plane. From the 1:1 chairs, straight across the middle of a long side.
+fn table_edge(eyes: Vec3, towards: Vec3) -> Vec3 {
+    const INSIDE: Vec2 = Vec2::new(0.61, 0.36);
+    let from = Vec2::new(eyes.x, eyes.z);
+    let way = Vec2::new(towards.x, towards.z);
+    let enters = |from: f32, way: f32, half: f32| {
+        if way.abs() < 1e-4 {
+            f32::NEG_INFINITY
+        } else {
+            ((-half - from) / way).min((half - from) / way)
+        }
+    };
+    let t = enters(from.x, way.x, INSIDE.x)
+        .max(enters(from.y, way.y, INSIDE.y))
+        .max(0.0);
+    let at = from + way * t;
+    Vec3::new(at.x, 0.0, at.y)
+}
+
 /// A board line's size (narrower when indented).
 fn line_size(indent: u8) -> Vec3 {
     Vec3::new(
@@ -158,15 +179,14 @@ fn lay_out(
     let has_lines = all.iter().any(|(_, _, line, _)| line.is_some());
     let mut places: Vec<(Entity, Transform)> = Vec::with_capacity(row.len());
 
-    // The window's row, on the table's near edge (the table spans z −0.45..0.45), to the
-    // seat's left, facing the seat. The seats face each other along z.
-    let towards = if seat.looks_at.z < seat.eyes.z {
-        Vec3::NEG_Z
-    } else {
-        Vec3::Z
-    };
+    // The window's row, on the table's near edge where the seat looks across it, to the
+    // seat's left, facing the seat: the 1:1 chairs face each other along z; a group room's
+    // ring chairs look at the table's centre from all round.
+    let towards = (seat.looks_at - seat.eyes)
+        .with_y(0.0)
+        .normalize_or(Vec3::NEG_Z);
     let left = Vec3::Y.cross(towards);
-    let edge = Vec3::new(seat.eyes.x, 0.80, -towards.z * 0.36);
+    let edge = table_edge(seat.eyes, towards).with_y(0.80);
     let facing = Transform::IDENTITY.looking_to(towards, Vec3::Y).rotation;
     let frame = board_frame(seat);
     let rows = if on_board_row {
@@ -332,6 +352,8 @@ fn label(
 mod tests {
     use std::time::Duration;
 
+    use haven_proto::signal::Role;
+
     use super::*;
 
     fn place(app: &mut App, label: &str) -> Vec3 {
@@ -342,6 +364,47 @@ mod tests {
             .find(|(b, _)| b.label == label)
             .map(|(_, t)| t.translation)
             .expect("the button is there")
+    }
+
+    /// The window's row stands on the table's edge in front of the seat, whichever chair:
+    /// across the middle of a long side from the 1:1 chairs, and for every chair of a group
+    /// room's ring on the way from it to the table's centre, just inside the table.
+    #[test]
+    fn the_row_stands_on_the_table_in_front_of_every_chair() {
+        for role in [Role::Patient, Role::Clinician] {
+            let seat = Seat::for_role(role);
+            let edge = table_edge(
+                seat.eyes,
+                (seat.looks_at - seat.eyes).with_y(0.0).normalize(),
+            );
+            assert!(
+                edge.x.abs() < 1e-6 && (edge.z.abs() - 0.36).abs() < 1e-5,
+                "{edge}"
+            );
+            assert!(edge.z.signum() == seat.eyes.z.signum());
+        }
+        for size in 2..=12u8 {
+            for chair in 0..size {
+                let seat = Seat::group_chair(chair, size);
+                let towards = (seat.looks_at - seat.eyes).with_y(0.0).normalize();
+                let edge = table_edge(seat.eyes, towards);
+                // On the table, 9 cm inside its edge on one side at least.
+                assert!(
+                    edge.x.abs() <= 0.61 + 1e-4 && edge.z.abs() <= 0.36 + 1e-4,
+                    "{edge}"
+                );
+                assert!(
+                    (edge.x.abs() - 0.61).abs() < 1e-4 || (edge.z.abs() - 0.36).abs() < 1e-4,
+                    "{edge}"
+                );
+                // Ahead of the seat, towards the centre.
+                let ahead = (edge - seat.eyes.with_y(0.0)).normalize();
+                assert!(
+                    ahead.dot(towards) > 0.999,
+                    "chair {chair} of {size}: {edge}"
+                );
+            }
+        }
     }
 
     /// A button that comes later (the patient's "Safe room" during a scene) takes its place in

@@ -262,11 +262,26 @@ pub fn spawn_figure(
     });
 }
 
+/// How a name tag at `at` is turned to read from `viewer` (the local head): about the
+/// vertical only, its face towards the viewer. Without a viewer, or right above one, it faces
+/// the patient's 1:1 chair.
+fn facing_the_viewer(at: Vec3, viewer: Option<Vec3>) -> Quat {
+    let towards = viewer.map_or(Vec3::ZERO, |v| (v - at).with_y(0.0));
+    if towards.length_squared() < 1e-6 {
+        return Quat::from_rotation_y(std::f32::consts::PI);
+    }
+    Quat::from_rotation_y(towards.x.atan2(towards.z))
+}
+
 fn name_tags(
     mut gizmos: Gizmos<'_, '_>,
     avatars: Query<'_, '_, (&Appearance, &Children, Option<&Visibility>), With<RemoteAvatar>>,
     heads: Query<'_, '_, (&AvatarPart, &GlobalTransform)>,
+    viewer: Query<'_, '_, &GlobalTransform, With<crate::rig::LocalHead>>,
 ) {
+    // Each tag reads from where the local participant is: from across the table, and from
+    // every chair of a group room's ring.
+    let viewer = viewer.iter().next().map(GlobalTransform::translation);
     for (appearance, children, visibility) in &avatars {
         // A hidden avatar (a therapist the patient keeps out of a scene) has no tag either.
         if visibility == Some(&Visibility::Hidden) {
@@ -280,7 +295,7 @@ fn name_tags(
             if let Ok((AvatarPart::Head, at)) = heads.get(child) {
                 let above = at.translation() + Vec3::Y * 0.25;
                 gizmos.text(
-                    Isometry3d::new(above, Quat::from_rotation_y(std::f32::consts::PI)),
+                    Isometry3d::new(above, facing_the_viewer(above, viewer)),
                     &ascii(name.expose()),
                     0.06,
                     Vec2::ZERO,
@@ -314,5 +329,32 @@ fn speaking_rings(
                 gizmos.circle(ring, 0.10 + 0.015 * pulse, colour);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name tag turns to face whoever looks at it: as before from the patient's 1:1 chair,
+    /// and from the clinician's side, and from the side, its face towards the viewer.
+    #[test]
+    fn a_name_tag_faces_the_local_viewer() {
+        let tag = Vec3::new(0.0, 1.6, 0.9);
+        let from_patient = facing_the_viewer(tag, Some(Vec3::new(0.0, 1.2, -0.9)));
+        assert!(from_patient.angle_between(Quat::from_rotation_y(std::f32::consts::PI)) < 1e-5);
+        for viewer in [
+            Vec3::new(0.0, 1.2, 2.0),
+            Vec3::new(1.4, 1.2, 0.9),
+            Vec3::new(-0.7, 1.2, -0.3),
+        ] {
+            let face = facing_the_viewer(tag, Some(viewer)) * Vec3::Z;
+            let towards = (viewer - tag).with_y(0.0).normalize();
+            assert!(face.dot(towards) > 0.9999, "{viewer}: faces {face}");
+        }
+        assert_eq!(
+            facing_the_viewer(tag, None),
+            Quat::from_rotation_y(std::f32::consts::PI)
+        );
     }
 }
