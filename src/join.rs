@@ -578,6 +578,11 @@ async fn participate(
                         shares.admit(p.id);
                     }
                 }
+                SessionEvent::Reseated { chair } => {
+                    info!(chair, "the server gave this side another chair");
+                    group_chair = Some(chair);
+                    figures.group_chair = Some(chair);
+                }
                 SessionEvent::PeerJoined(info) => {
                     roles.insert(info.id, info.role);
                 }

@@ -374,6 +374,11 @@ fn poll_session(
                 }
                 figures.people = peers;
             }
+            SessionEvent::Reseated { chair } => {
+                if let Some(group) = group.as_deref() {
+                    commands.insert_resource(crate::layout::Seat::group_chair(chair, group.size));
+                }
+            }
             SessionEvent::PeerJoined(info) => {
                 figures.people.retain(|p| p.id != info.id);
                 figures.people.push(info);

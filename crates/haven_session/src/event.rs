@@ -89,9 +89,16 @@ pub enum SessionEvent {
         room: RoomId,
         /// Who was already there.
         peers: Vec<PeerInfo>,
-        /// A group room's patient: the chair of the ring the server gave it (0 opposite the
-        /// clinician's). `None` for anyone else.
+        /// In a group room: the chair the server gave this side (`GroupMedia::chair`: the
+        /// last of the room's size is the head of the table). `None` in a mesh.
         chair: Option<u8>,
+    },
+    /// A group room's server gave this side another chair than its welcome's: a resume after
+    /// the server lost its place for good (the grace passed, or the server restarted) took a
+    /// new seat there. Front ends move to it.
+    Reseated {
+        /// The chair, as in [`SessionEvent::Joined`].
+        chair: u8,
     },
     /// The server refused us (or a resume of our place); the session is over.
     Failed(String),

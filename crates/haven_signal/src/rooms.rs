@@ -235,8 +235,10 @@ impl Rooms {
             return Err(ErrorCode::BadToken);
         }
         let room = self.rooms.entry(invite.room.clone()).or_default();
-        // The invite that opens a room decides whether it is a group room; every later one
-        // must say the same (a patient is told of the media server by their own invite).
+        // The invite that opens a room decides whether it is a group room, and of what size;
+        // every later one must say the same (a patient is told of the media server by their
+        // own invite, and each side draws the room's chairs and finds the head of the table
+        // from the size its invite says).
         if room.is_empty() {
             if let Some(size) = invite.group {
                 let Some(drawn) = GroupRoom::draw(size) else {
@@ -245,7 +247,7 @@ impl Rooms {
                 };
                 self.groups.insert(invite.room.clone(), drawn);
             }
-        } else if self.groups.contains_key(&invite.room) != invite.group.is_some() {
+        } else if self.groups.get(&invite.room).map(|g| g.size) != invite.group {
             return Err(ErrorCode::BadToken);
         }
         let capacity = self
@@ -445,19 +447,20 @@ mod tests {
         assert_eq!(drawn.size, 6);
         assert!(drawn.number < 1 << 53 && drawn.pin.expose().len() == 32);
         // An invite that does not say the room is a group is refused (its holder was not
-        // told of the media server); group invites join it as the group it is, up to its
-        // size, whatever size they say.
+        // told of the media server), and so is one that says another size; group invites of
+        // its size join it, up to that size.
         assert_eq!(
             rooms.join(&invite("g", Role::Patient, "plain", 1), 0),
             Err(ErrorCode::BadToken)
         );
+        assert_eq!(rooms.join(&group("other", 12), 0), Err(ErrorCode::BadToken));
         for i in 1..6 {
             rooms
-                .join(&group(&format!("n{i}"), 12), 0)
+                .join(&group(&format!("n{i}"), 6), 0)
                 .expect("room in the group");
         }
         assert_eq!(
-            rooms.join(&group("n6", 12), 0),
+            rooms.join(&group("n6", 6), 0),
             Err(ErrorCode::RoomFull),
             "the opener's size holds"
         );

@@ -457,13 +457,10 @@ fn run<T: VoiceTransport>(
             voice.set_ambience(Some(ambience));
         }
         let live = shared.live.load(Ordering::Relaxed);
-        let gone = || {
-            shared
-                .gone
-                .try_lock()
-                .map(|mut gone| std::mem::take(&mut *gone))
-                .unwrap_or_default()
-        };
+        // Waits (briefly: a push) rather than miss a leaving said just before the sound
+        // read above changed.
+        let gone =
+            || std::mem::take(&mut *shared.gone.lock().unwrap_or_else(PoisonError::into_inner));
         voice.step(gone, live, shared.muted.load(Ordering::Relaxed));
         let snapshot = voice.snapshot(live);
         *shared

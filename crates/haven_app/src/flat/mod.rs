@@ -151,16 +151,26 @@ const LEAVE_BG: Color = Color::srgb(0.80, 0.33, 0.30);
 /// The room's walls keep the view in.
 const ROOM_HALF: f32 = 2.6;
 
-/// The seat changed after the window opened (a group room's patient, seated once the
-/// welcome says where): the view moves there.
+/// The seat the view was last placed from.
+#[derive(Resource)]
+struct SeatedFrom(Seat);
+
+/// The seat changed after the window opened (in a group room, once the welcome says which
+/// chair, or a resume gave another): the view moves there. Compared by value, so a change
+/// made before this first runs (a welcome in the first frame) is not missed.
 fn reseat(
     seat: Option<Res<'_, Seat>>,
+    from: Option<ResMut<'_, SeatedFrom>>,
     mut view: ResMut<'_, FlatView>,
     mut camera: Query<'_, '_, &mut Transform, With<FlatCamera>>,
 ) {
-    let Some(seat) = seat.filter(|s| s.is_changed() && !s.is_added()) else {
+    let (Some(seat), Some(mut from)) = (seat, from) else {
         return;
     };
+    if *seat == from.0 {
+        return;
+    }
+    from.0 = *seat;
     *view = FlatView::seated(*seat);
     for mut t in &mut camera {
         *t = view.transform();
@@ -168,8 +178,10 @@ fn reseat(
 }
 
 fn spawn_flat(mut commands: Commands<'_, '_>, seat: Option<Res<'_, Seat>>) {
-    let view = FlatView::seated(seat.map(|s| *s).unwrap_or_default());
+    let seat = seat.map(|s| *s).unwrap_or_default();
+    let view = FlatView::seated(seat);
     commands.insert_resource(view);
+    commands.insert_resource(SeatedFrom(seat));
     commands.spawn((Camera3d::default(), FlatCamera, LocalHead, view.transform()));
     for side in [Side::Left, Side::Right] {
         commands.spawn((
@@ -648,6 +660,36 @@ mod tests {
         assert_eq!(quality(Some(20.0), 50, 1000), "fair");
         assert_eq!(quality(Some(400.0), 0, 1000), "poor");
         assert_eq!(quality(Some(20.0), 200, 800), "poor");
+    }
+
+    /// A seat that changes in the window's very first frame (a welcome that came at once)
+    /// still moves the view there, as does a later one (a new chair after a resume).
+    #[test]
+    fn the_view_moves_to_a_seat_given_in_the_first_frame_and_later() {
+        #[derive(Resource)]
+        struct Next(Vec<Seat>);
+        fn welcome(mut next: ResMut<'_, Next>, mut commands: Commands<'_, '_>) {
+            if let Some(seat) = next.0.pop() {
+                commands.insert_resource(seat);
+            }
+        }
+        let (first, later) = (Seat::group_chair(0, 6), Seat::group_chair(3, 6));
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .insert_resource(Seat::for_role(Role::Clinician))
+            .insert_resource(Next(vec![later, first]))
+            .add_systems(Startup, spawn_flat)
+            .add_systems(PreUpdate, welcome)
+            .add_systems(Update, reseat);
+        for seat in [first, later] {
+            app.update();
+            let world = app.world_mut();
+            let at = world
+                .query_filtered::<&Transform, With<FlatCamera>>()
+                .single(world)
+                .expect("the camera");
+            assert_eq!(*at, FlatView::seated(seat).transform());
+        }
     }
 
     #[test]

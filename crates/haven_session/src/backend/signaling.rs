@@ -203,6 +203,15 @@ impl Backend {
             self.roles.insert(p.id, p.role);
             self.voice_gates.open(p.id);
         }
+        // A new seat in a group room may be another chair: where this side sits now.
+        if let (Some(group), Some(chair)) = (
+            self.group.as_mut(),
+            welcome.media.as_ref().and_then(|m| m.chair),
+        ) && group.media.chair != Some(chair)
+        {
+            group.media.chair = Some(chair);
+            let _ = self.events.send(SessionEvent::Reseated { chair });
+        }
         let now = Instant::now();
         let mut out = Vec::new();
         // Each peer held: listed by the server or not (yet: after a restart peers come back
