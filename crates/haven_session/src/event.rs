@@ -94,8 +94,8 @@ pub enum SessionEvent {
         chair: Option<u8>,
     },
     /// A group room's server gave this side another chair than its welcome's: a resume after
-    /// the server lost its place for good (the grace passed, or the server restarted) took a
-    /// new seat there. Front ends move to it.
+    /// the server let its place go (the grace passed) took a new seat in the same room. Front
+    /// ends move to it.
     Reseated {
         /// The chair, as in [`SessionEvent::Joined`].
         chair: u8,

@@ -203,11 +203,13 @@ impl Backend {
             self.roles.insert(p.id, p.role);
             self.voice_gates.open(p.id);
         }
-        // A new seat in a group room may be another chair: where this side sits now.
-        if let (Some(group), Some(chair)) = (
-            self.group.as_mut(),
-            welcome.media.as_ref().and_then(|m| m.chair),
-        ) && group.media.chair != Some(chair)
+        // A new seat in the same group room may be another chair: where this side sits now.
+        // (A server that restarted makes a new VideoRoom, which this side does not follow.)
+        if let (Some(group), Some(media)) = (self.group.as_mut(), welcome.media.as_ref())
+            && media.room == group.media.room
+            && media.size == group.media.size
+            && let Some(chair) = media.chair
+            && group.media.chair != Some(chair)
         {
             group.media.chair = Some(chair);
             let _ = self.events.send(SessionEvent::Reseated { chair });
