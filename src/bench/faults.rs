@@ -31,6 +31,10 @@ use serde::Serialize;
 use super::round3;
 use super::session::Room;
 
+/// How long the bench waits for the consult to come back after the cut: past the longest
+/// SCTP retransmission back-off (60 s) with time to spare.
+const RECOVERY_WAIT: Duration = Duration::from_secs(90);
+
 const FRAME: FrameDuration = FrameDuration::Ms10;
 /// How long everything between the two is cut.
 const CUT: Duration = Duration::from_secs(5);
@@ -404,8 +408,10 @@ async fn measure(plan: Plan) -> anyhow::Result<FaultFigures> {
     let mut after = Heard::default();
     let mut cut_recovered = None;
     let mut signaling_back_s = None;
-    while back.elapsed() < Duration::from_secs(60)
-        && (cut_recovered.is_none() || signaling_back_s.is_none())
+    // Poses come back when the data channel's association sends again: at once, or when its
+    // retransmission timer fires, which backs off while the link is cut, up to a minute
+    // (webrtc-sctp's RTO_MAX). So the wait covers that minute and more.
+    while back.elapsed() < RECOVERY_WAIT && (cut_recovered.is_none() || signaling_back_s.is_none())
     {
         c.stream(Duration::from_millis(100), &mut after).await?;
         if cut_recovered.is_none() && c.last_pose_at.is_some_and(|at| at > back) {

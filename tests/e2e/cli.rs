@@ -407,8 +407,9 @@ fn the_room_bench_runs() {
 /// (`haven bench faults`, shortened): the object arrives intact, every room event arrives
 /// once and in order, the patient never leaves the clinician's room, the session comes back
 /// after the cut, and the voice heard is mostly voice. The numeric bounds are far from what a
-/// run measures (a debug build on two busy cores: 2 % concealed, gaps of 30 ms, back 4-20 s
-/// after the cut) so they fail only when something breaks, not when the machine is slow.
+/// run measures (a debug build on two busy cores: 2 % concealed, gaps of 30 ms, back 1-7 s
+/// after the cut, or up to a minute when the data channel's retransmission timer had backed
+/// off) so they fail only when something breaks, not when the machine is slow.
 #[test]
 fn a_consult_on_a_poor_link_keeps_everything_and_survives_a_cut() {
     let out = Command::new(HAVEN)
@@ -447,7 +448,10 @@ fn a_consult_on_a_poor_link_keeps_everything_and_survives_a_cut() {
         "loss was simulated: {f}"
     );
     assert!(
-        f["cut_recovered_s"].as_f64().is_some_and(|s| s < 60.0),
+        // Most runs are back in 1-7 s; some wait for the data channel's retransmission timer,
+        // which backs off during the cut up to 60 s (webrtc-sctp's RTO_MAX): 22-50 s in 3 of
+        // 29 runs here, and over 60 s once in CI. The bench waits 90 s.
+        f["cut_recovered_s"].as_f64().is_some_and(|s| s < 90.0),
         "back after the cut: {f}"
     );
     // The cut took signaling too: both sides lost it and took their places back.
