@@ -485,7 +485,6 @@ async fn participate(
     let mut revoked = false;
     let mut own_role: Option<Role> = None;
     let group_size = config.group;
-    let mut group_chair: Option<u8> = None;
     let script = crate::therapy::PatientScript {
         suds: args.suds_answers.clone().unwrap_or_default().0.into(),
         fms: args.fms_answers.clone().unwrap_or_default().0.into(),
@@ -565,11 +564,9 @@ async fn participate(
                 } => {
                     info!(%room, me = %me.id, role = %me.role, already_here = peers.len(), "joined");
                     own_role = Some(me.role);
-                    // As the window seats a group room's people: in the chair the server gave.
-                    if group_size.is_some() {
-                        group_chair = chair;
-                        figures.group_chair = chair;
-                    }
+                    // As the window seats a group room's people: in the chair the server gave
+                    // (none in a mesh).
+                    figures.group_chair = chair;
                     audit.set_role(me.role);
                     roles.extend(peers.iter().map(|p| (p.id, p.role)));
                     // What this patient shares goes to the clinicians already in the room;
@@ -580,7 +577,6 @@ async fn participate(
                 }
                 SessionEvent::Reseated { chair } => {
                     info!(chair, "the server gave this side another chair");
-                    group_chair = Some(chair);
                     figures.group_chair = Some(chair);
                 }
                 SessionEvent::PeerJoined(info) => {
@@ -797,7 +793,7 @@ async fn participate(
             // A scripted clinician or therapist sits across the table from the patient; in a
             // group room, each in the chair the server gave: the head's, or one of the ring's.
             let staff = own_role.is_some_and(|r| r != Role::Patient);
-            session.send_pose(&match group_chair.zip(group_size) {
+            session.send_pose(&match figures.group_chair.zip(group_size) {
                 Some((chair, size)) if !haven_app::layout::is_head_chair(chair, size) => {
                     crate::sim::in_group_seat(pose, usize::from(chair))
                 }

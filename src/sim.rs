@@ -68,20 +68,24 @@ pub(crate) fn held_in_seat(look_down_deg: f32, seq: u16, sent_at_ms: u16) -> Pos
 
 /// `update` turned half a turn about the room's vertical axis: the same motion from the chair
 /// across the table (the clinician's, for a scripted clinician).
-pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
-    let turn = |p: &mut Placement| {
+pub(crate) fn across_the_table(update: PoseUpdate) -> PoseUpdate {
+    each_placement(update, |p| {
         let [x, y, z] = p.position;
         p.position = [-x, y, -z];
         // q' = yaw(π) · q, with yaw(π) = (0, 1, 0, 0) in (x, y, z, w).
         let [qx, qy, qz, qw] = p.orientation;
         p.orientation = [qz, qw, -qx, -qy];
-    };
-    turn(&mut update.head);
-    if let Some(hand) = update.left_hand.as_mut() {
-        turn(hand);
-    }
-    if let Some(hand) = update.right_hand.as_mut() {
-        turn(hand);
+    })
+}
+
+/// `update` with `move_it` applied to the head and to each hand it carries.
+fn each_placement(mut update: PoseUpdate, move_it: impl Fn(&mut Placement)) -> PoseUpdate {
+    move_it(&mut update.head);
+    for hand in [update.left_hand.as_mut(), update.right_hand.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        move_it(hand);
     }
     update
 }
@@ -90,24 +94,16 @@ pub(crate) fn across_the_table(mut update: PoseUpdate) -> PoseUpdate {
 /// ring (a patient's, or a clinician's or therapist's when the head is taken): pushed back to
 /// the ring and turned about the room's vertical axis, as
 /// [`haven_app::layout::Seat::group_patient`] seats a window.
-pub(crate) fn in_group_seat(mut update: PoseUpdate, index: usize) -> PoseUpdate {
+pub(crate) fn in_group_seat(update: PoseUpdate, index: usize) -> PoseUpdate {
     use bevy::math::{Quat, Vec3};
     use haven_app::layout::{GROUP_RING, PATIENT_SEAT, group_turn};
     let turn = Quat::from_rotation_y(group_turn(index));
     let back = Vec3::new(0.0, 0.0, PATIENT_SEAT.z + GROUP_RING);
-    let place = |p: &mut Placement| {
+    each_placement(update, |p| {
         let at = turn * (Vec3::from_array(p.position) - back);
         p.position = at.to_array();
         p.orientation = (turn * Quat::from_array(p.orientation)).to_array();
-    };
-    place(&mut update.head);
-    if let Some(hand) = update.left_hand.as_mut() {
-        place(hand);
-    }
-    if let Some(hand) = update.right_hand.as_mut() {
-        place(hand);
-    }
-    update
+    })
 }
 
 /// The scripted patient of a therapy demo, looking about a heights scene on a 20 s cycle:

@@ -174,8 +174,8 @@ fn build_room(
             Transform::from_xyz(x, 0.36, z),
         ));
     }
-    // Two chairs facing each other; in a group room, the patients' in a ring (one for each
-    // patient the room can hold), turned about the room's centre.
+    // Two chairs facing each other; in a group room of N, the ring's N - 1 (chairs 0..N-1 of
+    // `layout::Seat::group_chair`) turned about the room's centre, and the head's.
     let patients: Vec<(f32, Quat)> = match group.as_deref() {
         Some(group) => (0..usize::from(group.size.saturating_sub(1)).max(1))
             .map(|i| {

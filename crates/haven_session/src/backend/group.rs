@@ -823,16 +823,18 @@ mod tests {
         assert!(!group_public(&Control::AuditKey { key: vec![0; 32] }));
     }
 
+    /// Vouches that know one peer in the room, with a direct connection to this side or not.
+    fn knowing(peer: PeerId, direct: bool) -> Mutex<Vouches> {
+        let mut vouches = Vouches::default();
+        vouches.known.insert(peer, direct);
+        Mutex::new(vouches)
+    }
+
     #[test]
     fn publishers_are_known_by_the_peer_id_they_display() {
         let feeds = SharedFeeds::default();
         // Peer 5 is in the room with no direct connection to this side: its claim stands.
-        let vouches = Mutex::new(Vouches::default());
-        vouches
-            .lock()
-            .expect("not poisoned")
-            .known
-            .insert(PeerId(5), false);
+        let vouches = knowing(PeerId(5), false);
         let listed = json!([{"id": 71, "display": "5"}, {"id": 72, "display": "Mallory"},
                             {"id": 73}, {"display": "6"}]);
         assert_eq!(
@@ -856,14 +858,9 @@ mod tests {
     #[test]
     fn a_stream_that_claims_a_directly_connected_peer_waits_for_its_vouch() {
         let feeds = SharedFeeds::default();
-        let vouches = Mutex::new(Vouches::default());
         // Peer 3 (say the clinician) has a direct connection to this side; peer 4 is not
         // named by the server at all.
-        vouches
-            .lock()
-            .expect("not poisoned")
-            .known
-            .insert(PeerId(3), true);
+        let vouches = knowing(PeerId(3), true);
         let listed = json!([{"id": 30, "display": "3"}, {"id": 31, "display": "3"},
                             {"id": 40, "display": "4"}]);
         assert!(learn_publishers(&feeds, &listed, PeerId(9), &vouches).is_empty());
